@@ -1,0 +1,3 @@
+import { VERSION } from '../index.js';
+
+console.log(`lenet-mnist ${VERSION}`);

@@ -1,0 +1,43 @@
+import type { ByteCache, Platform } from './types.js';
+
+async function fetchBytes(input: string | URL): Promise<Uint8Array> {
+  const res = await fetch(input);
+  if (!res.ok) throw new Error(`GET ${String(input)} failed: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Browsers and web workers: only web APIs. */
+export const platform: Platform = {
+  name: 'browser',
+  readFile: fetchBytes,
+  async writeFile(path) {
+    throw new Error(
+      `Cannot write '${path}': browsers have no filesystem. Use the bytes from model.save() instead.`,
+    );
+  },
+  async gunzip(bytes) {
+    const stream = new Blob([bytes as BlobPart])
+      .stream()
+      .pipeThrough(new DecompressionStream('gzip'));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  },
+  fetch: (input, init) => fetch(input, init),
+  async openCache(location = 'lenet-mnist') {
+    const storage = await caches.open(location);
+    // Cache Storage keys must be URLs; a fixed synthetic origin keeps them apart from real ones.
+    const keyUrl = (key: string) => `https://lenet-mnist.cache/${encodeURIComponent(key)}`;
+    const cache: ByteCache = {
+      location,
+      async get(key) {
+        const res = await storage.match(keyUrl(key));
+        return res ? new Uint8Array(await res.arrayBuffer()) : undefined;
+      },
+      async put(key, bytes) {
+        await storage.put(keyUrl(key), new Response(bytes as BlobPart));
+      },
+    };
+    return cache;
+  },
+  assetLocation: (url) => url.href,
+  findMnistDataDir: () => undefined,
+};

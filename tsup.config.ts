@@ -1,0 +1,73 @@
+import { copyFile, mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { defineConfig, type Options } from 'tsup';
+
+const require = createRequire(import.meta.url);
+const wasmDist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+const wasmFiles = [
+  'tfjs-backend-wasm.wasm',
+  'tfjs-backend-wasm-simd.wasm',
+  'tfjs-backend-wasm-threaded-simd.wasm',
+];
+
+/** Assets resolved at run time with `new URL(file, import.meta.url)` sit next to the bundle. */
+async function copyAssets(outDir: string): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  for (const file of wasmFiles) {
+    await copyFile(join(wasmDist, 'dist', file), join(outDir, file));
+  }
+}
+
+const shared: Options = {
+  format: ['esm'],
+  target: 'es2022',
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  splitting: true,
+  treeshake: true,
+  // tfjs ships ESM with extensionless imports that plain Node ESM and Deno cannot load, so it is
+  // bundled in; its `module` entry must win over the CJS `main` (see ARCHITECTURE.md).
+  noExternal: [/^@tensorflow\//],
+  external: ['webgpu'],
+  loader: { '.wasm': 'copy' },
+};
+
+export default defineConfig([
+  {
+    ...shared,
+    name: 'node',
+    entry: { index: 'src/index.ts', 'cli/main': 'src/cli/main.ts' },
+    outDir: 'dist/node',
+    platform: 'node',
+    esbuildOptions(options) {
+      options.mainFields = ['module', 'main'];
+      options.conditions = ['node', 'import'];
+    },
+    banner: {
+      // tfjs' emscripten glue is CJS-flavoured: give the ESM bundle require/__dirname.
+      js: [
+        "import { createRequire as __lenetCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __lenetFileURLToPath } from 'node:url';",
+        "import { dirname as __lenetDirname } from 'node:path';",
+        'const require = __lenetCreateRequire(import.meta.url);',
+        'const __filename = __lenetFileURLToPath(import.meta.url);',
+        'const __dirname = __lenetDirname(__filename);',
+      ].join('\n'),
+    },
+    onSuccess: () => copyAssets('dist/node'),
+  },
+  {
+    ...shared,
+    name: 'browser',
+    entry: { index: 'src/index.ts' },
+    outDir: 'dist/browser',
+    platform: 'browser',
+    esbuildOptions(options) {
+      options.mainFields = ['browser', 'module', 'main'];
+      options.conditions = ['browser', 'import'];
+    },
+    onSuccess: () => copyAssets('dist/browser'),
+  },
+]);
