@@ -1,0 +1,53 @@
+import { ensureBackend } from '../backend/select.js';
+import { platform } from '../platform/index.js';
+import { SequentialModel } from './sequential.js';
+import type { Model } from './types.js';
+import { decodeWeights } from './weights.js';
+
+/**
+ * Rebuilds a model from the bytes of `model.save()`, validating everything first (see
+ * {@link decodeWeights}); nothing is allocated on the backend for an invalid file.
+ *
+ * @example
+ * ```ts
+ * import { createLeNet, loadModel } from 'lenet-mnist';
+ * const bytes = (await createLeNet()).save();
+ * const copy = await loadModel(bytes);
+ * ```
+ * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file.
+ */
+export async function loadModel(bytes: Uint8Array | ArrayBuffer, source?: string): Promise<Model> {
+  const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const { header, tensors } = decodeWeights(data, source);
+  await ensureBackend();
+  return new SequentialModel(header.spec, header.preprocessing, tensors, header.metadata ?? {});
+}
+
+/**
+ * Saves a model's weights to a file (Node, Deno, Bun), atomically: an existing file is replaced
+ * only once the new one is completely written.
+ *
+ * @example
+ * ```ts
+ * await saveModelFile(model, './lenet.weights');
+ * ```
+ */
+export async function saveModelFile(
+  model: Model,
+  path: string,
+  metadata?: Record<string, unknown>,
+): Promise<void> {
+  await platform.writeFile(path, model.save(metadata));
+}
+
+/**
+ * Loads a model saved with {@link saveModelFile} (a path in Node, a URL anywhere).
+ *
+ * @example
+ * ```ts
+ * const model = await loadModelFile('./lenet.weights');
+ * ```
+ */
+export async function loadModelFile(path: string | URL): Promise<Model> {
+  return loadModel(await platform.readFile(path), String(path));
+}

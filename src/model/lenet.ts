@@ -1,0 +1,65 @@
+import { ensureBackend } from '../backend/select.js';
+import { pytorchDefaultInit, SequentialModel } from './sequential.js';
+import type { Activation, LeNetSpec, Model, Preprocessing } from './types.js';
+import { validateSpec, WeightsFormatError } from './weights.js';
+
+/** Options of {@link createLeNet}; every default is the reference's training network. */
+export interface LeNetOptions {
+  /** `'max'` (default, the reference's training script) or `'avg'` (its first sketch). */
+  pooling?: 'max' | 'avg';
+  /** `'relu'` (default) or `'tanh'` (LeCun's original). */
+  activation?: Activation;
+  /** Apply the activation after conv2 too. Default `false`, as in the reference's training script. */
+  conv2Activation?: boolean;
+  /** Input side: 32 (default, MNIST resized) or 28 (raw MNIST; fc1 then has 256 inputs). */
+  inputSize?: number;
+  /** Normalisation mean (default 0.1307) and std (default 0.3081) of the input pipeline. */
+  mean?: number;
+  std?: number;
+  /** How 28x28 digits become `inputSize`: `'bilinear'` (default), `'pad'`, or `'none'` when 28. */
+  resize?: 'bilinear' | 'pad' | 'none';
+  /** Seed for the initial weights; omit for a random start. */
+  seed?: number;
+}
+
+/** The reference's input pipeline: 28x28 resized (bilinear) to 32x32, normalised with MNIST's mean/std. */
+export const MNIST_MEAN = 0.1307;
+/** MNIST's pixel standard deviation, after scaling to [0, 1]. */
+export const MNIST_STD = 0.3081;
+
+/**
+ * Builds a LeNet-5 from tfjs-core ops and variables: conv 6@5x5, activation, 2x2 pool,
+ * conv 16@5x5, 2x2 pool, dense 400-120-84-10 (61,706 parameters), initialised like PyTorch.
+ * Initialises the default backend first if the app has not called `initBackend`.
+ *
+ * @example
+ * ```ts
+ * import { createLeNet } from 'lenet-mnist';
+ * const model = await createLeNet({ seed: 1 });
+ * console.log(model.formatSummary()); // conv1 [1, 6, 28, 28] ... Total params: 61,706
+ * ```
+ * @throws {@link WeightsFormatError} for option values that describe no valid LeNet.
+ */
+export async function createLeNet(options: LeNetOptions = {}): Promise<Model> {
+  const inputSize = options.inputSize ?? 32;
+  const spec = validateSpec(
+    {
+      kind: 'lenet',
+      inputSize,
+      pooling: options.pooling ?? 'max',
+      activation: options.activation ?? 'relu',
+      conv2Activation: options.conv2Activation ?? false,
+    },
+    (msg) => {
+      throw new WeightsFormatError(`createLeNet: ${msg}`);
+    },
+  ) as LeNetSpec;
+  const preprocessing: Preprocessing = {
+    size: inputSize,
+    resize: options.resize ?? (inputSize === 28 ? 'none' : 'bilinear'),
+    mean: options.mean ?? MNIST_MEAN,
+    std: options.std ?? MNIST_STD,
+  };
+  await ensureBackend();
+  return new SequentialModel(spec, preprocessing, pytorchDefaultInit(spec, options.seed));
+}

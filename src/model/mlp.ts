@@ -1,0 +1,58 @@
+import { ensureBackend } from '../backend/select.js';
+import { MNIST_MEAN, MNIST_STD } from './lenet.js';
+import { pytorchDefaultInit, SequentialModel } from './sequential.js';
+import type { Activation, MlpSpec, Model } from './types.js';
+import { validateSpec, WeightsFormatError } from './weights.js';
+
+/** Options of {@link createMlp}. */
+export interface MlpOptions {
+  /** Hidden layer widths. Default `[256, 128]`. */
+  hidden?: readonly number[];
+  /** Default `'relu'`. */
+  activation?: Activation;
+  /** Input side; default 28 (the 784 raw MNIST pixels, no resize). */
+  inputSize?: number;
+  /** Normalisation mean/std; default MNIST's 0.1307 / 0.3081. */
+  mean?: number;
+  std?: number;
+  /** Seed for the initial weights; omit for a random start. */
+  seed?: number;
+}
+
+/**
+ * Builds the multilayer perceptron the reference explains before LeNet: the 28x28 image
+ * flattened to 784 inputs, fully connected hidden layers, 10 outputs. Trains with the same
+ * `train` as LeNet, so the two can be compared.
+ *
+ * @example
+ * ```ts
+ * import { createMlp, train } from 'lenet-mnist';
+ * const mlp = await createMlp({ hidden: [128, 64], seed: 1 });
+ * console.log(mlp.parameterCount); // 109,386
+ * ```
+ */
+export async function createMlp(options: MlpOptions = {}): Promise<Model> {
+  const inputSize = options.inputSize ?? 28;
+  const spec = validateSpec(
+    {
+      kind: 'mlp',
+      inputSize,
+      hidden: options.hidden ?? [256, 128],
+      activation: options.activation ?? 'relu',
+    },
+    (msg) => {
+      throw new WeightsFormatError(`createMlp: ${msg}`);
+    },
+  ) as MlpSpec;
+  await ensureBackend();
+  return new SequentialModel(
+    spec,
+    {
+      size: inputSize,
+      resize: inputSize === 28 ? 'none' : 'bilinear',
+      mean: options.mean ?? MNIST_MEAN,
+      std: options.std ?? MNIST_STD,
+    },
+    pytorchDefaultInit(spec, options.seed),
+  );
+}

@@ -1,0 +1,91 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** Non-linearity used between layers. */
+export type Activation = 'relu' | 'tanh';
+
+/** Architecture of a LeNet-5 (see {@link createLeNet}). */
+export interface LeNetSpec {
+  readonly kind: 'lenet';
+  /** Side of the square input image: 32 for the reference (MNIST resized 28 -> 32). */
+  readonly inputSize: number;
+  /** Down-sampling after each convolution. */
+  readonly pooling: 'max' | 'avg';
+  /** Activation after conv1 and the two hidden dense layers. */
+  readonly activation: Activation;
+  /** Whether conv2 is followed by the activation too (the reference's training network: no). */
+  readonly conv2Activation: boolean;
+}
+
+/** Architecture of a multilayer perceptron (see {@link createMlp}). */
+export interface MlpSpec {
+  readonly kind: 'mlp';
+  /** Side of the square input image (28: the 784 raw MNIST pixels). */
+  readonly inputSize: number;
+  /** Width of each hidden layer. */
+  readonly hidden: readonly number[];
+  readonly activation: Activation;
+}
+
+/** Any architecture this library builds. */
+export type ModelSpec = LeNetSpec | MlpSpec;
+
+/**
+ * How raw 8-bit images become model input; stored with the weights so a predictor applies
+ * exactly what training saw.
+ */
+export interface Preprocessing {
+  /** Side of the model's square input. */
+  readonly size: number;
+  /** How 28x28 digits reach `size`: bilinear resize (reference), zero padding, or none. */
+  readonly resize: 'bilinear' | 'pad' | 'none';
+  /** Normalisation: `(pixel / 255 - mean) / std`. */
+  readonly mean: number;
+  readonly std: number;
+}
+
+/** One row of {@link Model.summary}. */
+export interface LayerSummary {
+  readonly name: string;
+  /** Output shape for a batch of one, channels first like PyTorch prints it: [1, 6, 28, 28]. */
+  readonly outputShape: readonly number[];
+  readonly params: number;
+}
+
+/** A named trainable parameter. */
+export interface Parameter {
+  readonly name: string;
+  readonly variable: tf.Variable;
+}
+
+/** A classifier over 10 classes built from tfjs-core ops and variables. */
+export interface Model {
+  readonly spec: ModelSpec;
+  readonly preprocessing: Preprocessing;
+  /** Trainable parameters in a fixed order (the weights file order). */
+  readonly parameters: readonly Parameter[];
+  /** Total number of trainable values (LeNet: 61,706). */
+  readonly parameterCount: number;
+  /** Number of classes. */
+  readonly classes: number;
+  /**
+   * Logits for a batch of preprocessed images, NHWC `[n, size, size, 1]`. Pure tfjs ops, so it
+   * can run under `tf.grad`; callers own the returned tensor.
+   */
+  apply(images: tf.Tensor4D): tf.Tensor2D;
+  /** Layers with their output shapes and parameter counts. */
+  summary(): LayerSummary[];
+  /** The summary as a printable table. */
+  formatSummary(): string;
+  /** Facts stored with the weights (training recipe, accuracy); merged into the next save. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** Serialises architecture, preprocessing, weights and metadata (format: `src/model/weights.ts`). */
+  save(metadata?: Record<string, unknown>): Uint8Array;
+  /** Copies of the current weights, in parameter order. */
+  getWeights(): Float32Array[];
+  /** Replaces every weight (validated: count, lengths, finite values). */
+  setWeights(weights: readonly Float32Array[]): void;
+  /** Frees the variables. The model is unusable afterwards. */
+  dispose(): void;
+  /** True after {@link Model.dispose}. */
+  readonly isDisposed: boolean;
+}

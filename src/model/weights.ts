@@ -1,0 +1,240 @@
+import { LenetMnistError } from '../errors.js';
+import { buildLayers, layerParameterShapes } from './layers.js';
+import type { ModelSpec, Preprocessing } from './types.js';
+
+/**
+ * The weights file (format version 1), all little-endian:
+ *
+ * | offset | size | content                                              |
+ * |--------|------|------------------------------------------------------|
+ * | 0      | 4    | magic `LNMW`                                         |
+ * | 4      | 4    | uint32 format version (1)                            |
+ * | 8      | 4    | uint32 header length H                               |
+ * | 12     | H    | UTF-8 JSON {@link WeightsHeader}                     |
+ * | ...    | 0-3  | zero padding to a multiple of 4                      |
+ * | ...    |      | float32 tensors, in header order, back to back       |
+ */
+export const WEIGHTS_MAGIC = 'LNMW';
+/** Current weights format version. */
+export const WEIGHTS_FORMAT_VERSION = 1;
+const PREAMBLE_BYTES = 12;
+const MAX_HEADER_BYTES = 1 << 20;
+
+/** The JSON header of a weights file. */
+export interface WeightsHeader {
+  spec: ModelSpec;
+  preprocessing: Preprocessing;
+  tensors: { name: string; shape: number[]; dtype: 'float32' }[];
+  /** Free-form facts about the weights (training recipe, accuracy, date). */
+  metadata?: Record<string, unknown>;
+}
+
+/** What {@link decodeWeights} returns. */
+export interface DecodedWeights {
+  header: WeightsHeader;
+  /** One array per tensor, in header order. */
+  tensors: Float32Array[];
+}
+
+/** A weights file or a set of weights is invalid: the message says where and what was expected. */
+export class WeightsFormatError extends LenetMnistError {}
+
+const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Serialises weights; `tensors` must follow `header.tensors`. */
+export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Array[]): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const dataStart = align4(PREAMBLE_BYTES + json.length);
+  const total = tensors.reduce((sum, t) => sum + t.length * 4, dataStart);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  out.set(new TextEncoder().encode(WEIGHTS_MAGIC), 0);
+  view.setUint32(4, WEIGHTS_FORMAT_VERSION, true);
+  view.setUint32(8, json.length, true);
+  out.set(json, PREAMBLE_BYTES);
+  let offset = dataStart;
+  for (const t of tensors) {
+    if (littleEndianHost) out.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), offset);
+    else for (let i = 0; i < t.length; i++) view.setFloat32(offset + i * 4, t[i] as number, true);
+    offset += t.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Parses and validates a weights file: magic, version, header, architecture, every tensor's
+ * name and shape, payload size and that every value is finite.
+ *
+ * @throws {@link WeightsFormatError} naming the first problem found.
+ */
+export function decodeWeights(bytes: Uint8Array, source = 'weights'): DecodedWeights {
+  const fail = (msg: string): never => {
+    throw new WeightsFormatError(`${source}: ${msg}`);
+  };
+  if (bytes.length < PREAMBLE_BYTES)
+    fail(`truncated: ${bytes.length} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
+  const magic = String.fromCharCode(...bytes.subarray(0, 4));
+  if (magic !== WEIGHTS_MAGIC) {
+    fail(
+      `not a lenet-mnist weights file: magic ${JSON.stringify(magic)} at offset 0, expected "${WEIGHTS_MAGIC}"`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint32(4, true);
+  if (version !== WEIGHTS_FORMAT_VERSION) {
+    fail(
+      `unsupported format version ${version} at offset 4, this library reads version ${WEIGHTS_FORMAT_VERSION}`,
+    );
+  }
+  const headerLength = view.getUint32(8, true);
+  if (headerLength > MAX_HEADER_BYTES || PREAMBLE_BYTES + headerLength > bytes.length) {
+    fail(
+      `header length ${headerLength} at offset 8 exceeds the ${bytes.length - PREAMBLE_BYTES} bytes that follow`,
+    );
+  }
+  let header: WeightsHeader;
+  try {
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(
+        bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerLength),
+      ),
+    );
+  } catch (err) {
+    return fail(
+      `header at offset ${PREAMBLE_BYTES} is not valid UTF-8 JSON (${(err as Error).message})`,
+    );
+  }
+  const spec = validateSpec(header?.spec, fail);
+  validatePreprocessing(header.preprocessing, spec, fail);
+  const expected = expectedTensors(spec);
+  const listed = Array.isArray(header.tensors)
+    ? header.tensors
+    : fail('header has no "tensors" list');
+  if (listed.length !== expected.length) {
+    fail(`${listed.length} tensors listed, a ${describe(spec)} has ${expected.length}`);
+  }
+  expected.forEach((want, i) => {
+    const got = listed[i];
+    if (got?.name !== want.name)
+      fail(`tensor ${i} is ${JSON.stringify(got?.name)}, expected "${want.name}"`);
+    if (got.dtype !== 'float32')
+      fail(`${want.name}: dtype ${JSON.stringify(got.dtype)}, expected "float32"`);
+    if (!Array.isArray(got.shape) || got.shape.join(',') !== want.shape.join(',')) {
+      fail(`${want.name}: shape [${got.shape}] found, [${want.shape}] expected`);
+    }
+  });
+  const dataStart = align4(PREAMBLE_BYTES + headerLength);
+  const dataBytes = expected.reduce((sum, t) => sum + size(t.shape) * 4, 0);
+  if (bytes.length - dataStart !== dataBytes) {
+    fail(
+      `payload is ${bytes.length - dataStart} bytes from offset ${dataStart}, the tensors need ${dataBytes}`,
+    );
+  }
+  let offset = dataStart;
+  const tensors = expected.map((t) => {
+    const n = size(t.shape);
+    const arr = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = view.getFloat32(offset + i * 4, true);
+      if (!Number.isFinite(v))
+        fail(`${t.name}[${i}] is ${v} (offset ${offset + i * 4}); weights must be finite`);
+      arr[i] = v;
+    }
+    offset += n * 4;
+    return arr;
+  });
+  return { header: { ...header, spec }, tensors };
+}
+
+/** Names and shapes of a model's parameters, in file order. */
+export function expectedTensors(spec: ModelSpec): { name: string; shape: number[] }[] {
+  return buildLayers(spec).flatMap((layer) =>
+    layerParameterShapes(layer).map(({ name, shape }) => ({ name, shape })),
+  );
+}
+
+function describe(spec: ModelSpec): string {
+  return spec.kind === 'lenet' ? 'LeNet' : `MLP [${spec.hidden}]`;
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+const isPositiveInt = (v: unknown, max: number): v is number =>
+  Number.isInteger(v) && (v as number) > 0 && (v as number) <= max;
+
+/** Checks an architecture description; returns a normalised copy. */
+export function validateSpec(raw: unknown, fail: (msg: string) => never): ModelSpec {
+  const s = raw as Record<string, unknown> | undefined;
+  if (s?.kind === 'lenet') {
+    const { inputSize, pooling, activation, conv2Activation } = s;
+    if (
+      !isPositiveInt(inputSize, 4096) ||
+      ((inputSize as number) - 4) % 4 !== 0 ||
+      (inputSize as number) < 16
+    ) {
+      fail(
+        `spec.inputSize ${JSON.stringify(inputSize)}: LeNet needs an integer >= 16 with (size - 4) divisible by 4 (e.g. 28, 32)`,
+      );
+    }
+    if (pooling !== 'max' && pooling !== 'avg')
+      fail(`spec.pooling ${JSON.stringify(pooling)}: expected "max" or "avg"`);
+    if (activation !== 'relu' && activation !== 'tanh')
+      fail(`spec.activation ${JSON.stringify(activation)}: expected "relu" or "tanh"`);
+    if (typeof conv2Activation !== 'boolean')
+      fail(`spec.conv2Activation ${JSON.stringify(conv2Activation)}: expected a boolean`);
+    return {
+      kind: 'lenet',
+      inputSize: inputSize as number,
+      pooling,
+      activation,
+      conv2Activation: conv2Activation as boolean,
+    };
+  }
+  if (s?.kind === 'mlp') {
+    const { inputSize, hidden, activation } = s;
+    if (!isPositiveInt(inputSize, 4096))
+      fail(`spec.inputSize ${JSON.stringify(inputSize)}: expected a positive integer`);
+    if (
+      !Array.isArray(hidden) ||
+      hidden.length > 16 ||
+      !hidden.every((h) => isPositiveInt(h, 1 << 16))
+    ) {
+      fail(
+        `spec.hidden ${JSON.stringify(hidden)}: expected up to 16 positive integer layer widths`,
+      );
+    }
+    if (activation !== 'relu' && activation !== 'tanh')
+      fail(`spec.activation ${JSON.stringify(activation)}: expected "relu" or "tanh"`);
+    return {
+      kind: 'mlp',
+      inputSize: inputSize as number,
+      hidden: [...(hidden as number[])],
+      activation,
+    };
+  }
+  return fail(`spec.kind ${JSON.stringify(s?.kind)}: expected "lenet" or "mlp"`);
+}
+
+function validatePreprocessing(
+  p: Preprocessing | undefined,
+  spec: ModelSpec,
+  fail: (msg: string) => never,
+): void {
+  if (p === undefined || typeof p !== 'object') fail('header has no "preprocessing"');
+  const pre = p as Preprocessing;
+  if (pre.size !== spec.inputSize)
+    fail(`preprocessing.size ${pre.size} does not match spec.inputSize ${spec.inputSize}`);
+  if (!['bilinear', 'pad', 'none'].includes(pre.resize))
+    fail(
+      `preprocessing.resize ${JSON.stringify(pre.resize)}: expected "bilinear", "pad" or "none"`,
+    );
+  if (!Number.isFinite(pre.mean)) fail(`preprocessing.mean ${pre.mean} is not a finite number`);
+  if (!Number.isFinite(pre.std) || pre.std <= 0)
+    fail(`preprocessing.std ${pre.std} must be a positive number`);
+}
