@@ -1,4 +1,5 @@
 import { ensureBackend } from '../backend/select.js';
+import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
 import { pytorchDefaultInit, SequentialModel } from './sequential.js';
 import type { Activation, LeNetSpec, Model, Preprocessing } from './types.js';
 import { validateSpec, WeightsFormatError } from './weights.js';
@@ -22,10 +23,6 @@ export interface LeNetOptions {
   seed?: number;
 }
 
-/** The reference's input pipeline: 28x28 resized (bilinear) to 32x32, normalised with MNIST's mean/std. */
-export const MNIST_MEAN = 0.1307;
-/** MNIST's pixel standard deviation, after scaling to [0, 1]. */
-export const MNIST_STD = 0.3081;
 
 /**
  * Builds a LeNet-5 from tfjs-core ops and variables: conv 6@5x5, activation, 2x2 pool,

@@ -1,5 +1,5 @@
 import { ensureBackend } from '../backend/select.js';
-import { MNIST_MEAN, MNIST_STD } from './lenet.js';
+import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
 import { pytorchDefaultInit, SequentialModel } from './sequential.js';
 import type { Activation, MlpSpec, Model } from './types.js';
 import { validateSpec, WeightsFormatError } from './weights.js';

@@ -24,6 +24,7 @@ export class SequentialModel implements Model {
   private readonly layers: readonly Layer[];
   private readonly layerParams: readonly tf.Variable[][];
   private disposed = false;
+  private version = 0;
   readonly metadata: Readonly<Record<string, unknown>>;
 
   /** @param init - initial values per parameter, in order; see {@link pytorchDefaultInit}. */
@@ -53,6 +54,14 @@ export class SequentialModel implements Model {
     );
     this.parameters = params;
     this.parameterCount = params.reduce((sum, p) => sum + p.variable.size, 0);
+  }
+
+  get weightsVersion(): number {
+    return this.version;
+  }
+
+  notifyWeightsChanged(): void {
+    this.version++;
   }
 
   get isDisposed(): boolean {
@@ -139,6 +148,7 @@ export class SequentialModel implements Model {
         variable.assign(tf.tensor(weights[i] as Float32Array, variable.shape, 'float32')),
       );
     });
+    this.version++;
   }
 
   dispose(): void {

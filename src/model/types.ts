@@ -84,6 +84,13 @@ export interface Model {
   getWeights(): Float32Array[];
   /** Replaces every weight (validated: count, lengths, finite values). */
   setWeights(weights: readonly Float32Array[]): void;
+  /**
+   * Increments whenever the weights change through the library (training, `setWeights`), so
+   * caches of the weights (the fused kernels' copy) know when to refresh.
+   */
+  readonly weightsVersion: number;
+  /** Call after changing {@link Model.parameters} variables directly, outside the library. */
+  notifyWeightsChanged(): void;
   /** Frees the variables. The model is unusable afterwards. */
   dispose(): void;
   /** True after {@link Model.dispose}. */

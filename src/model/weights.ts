@@ -68,7 +68,7 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
  * @throws {@link WeightsFormatError} naming the first problem found.
  */
 export function decodeWeights(bytes: Uint8Array, source = 'weights'): DecodedWeights {
-  const fail = (msg: string): never => {
+  const fail: (msg: string) => never = (msg) => {
     throw new WeightsFormatError(`${source}: ${msg}`);
   };
   if (bytes.length < PREAMBLE_BYTES)
@@ -114,8 +114,8 @@ export function decodeWeights(bytes: Uint8Array, source = 'weights'): DecodedWei
     fail(`${listed.length} tensors listed, a ${describe(spec)} has ${expected.length}`);
   }
   expected.forEach((want, i) => {
-    const got = listed[i];
-    if (got?.name !== want.name)
+    const got = listed[i] as WeightsHeader['tensors'][number] | undefined;
+    if (got === undefined || got.name !== want.name)
       fail(`tensor ${i} is ${JSON.stringify(got?.name)}, expected "${want.name}"`);
     if (got.dtype !== 'float32')
       fail(`${want.name}: dtype ${JSON.stringify(got.dtype)}, expected "float32"`);

@@ -1,0 +1,246 @@
+import { LenetMnistError } from '../errors.js';
+
+/** An RGBA image as a canvas gives it (`ctx.getImageData(...)`), or anything shaped like one. */
+export interface ImageDataLike {
+  readonly data: Uint8ClampedArray | Uint8Array;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * What a predictor accepts: a 28x28 or 32x32 grayscale image, row-major, white digit on black
+ * like MNIST (`Uint8Array`/`Uint8ClampedArray` 0-255, or `Float32Array` 0-1), or an RGBA image of
+ * any size.
+ */
+export type DigitImage = Uint8Array | Uint8ClampedArray | Float32Array | ImageDataLike;
+
+/** Options for turning an RGBA image into an MNIST-style digit. */
+export interface ImageConversionOptions {
+  /**
+   * The image shows a dark digit on a light background (pen on paper): invert it. `'auto'`
+   * decides from the border's brightness. Default: `false` for grayscale arrays, `'auto'` for RGBA.
+   */
+  invert?: boolean | 'auto';
+  /**
+   * Re-frame an RGBA digit the way MNIST was made: crop to the ink, scale its longer side to
+   * 20 pixels, and centre its centre of mass in 28x28. Default `true` for RGBA input.
+   */
+  frame?: boolean;
+}
+
+/** An input image is not something a predictor can read; the message says what was found. */
+export class InputError extends LenetMnistError {}
+
+/**
+ * Converts any accepted input to a square 8-bit grayscale image, white on black, of side 28 or
+ * 32 (returned with its side).
+ */
+export function toGrayDigit(
+  image: DigitImage,
+  options: ImageConversionOptions = {},
+  what = 'image',
+): { pixels: Uint8Array; side: number } {
+  if (image instanceof Float32Array) {
+    const side = squareSide(image.length, what);
+    const pixels = new Uint8Array(image.length);
+    for (let i = 0; i < image.length; i++) {
+      const v = image[i] as number;
+      if (!(v >= 0 && v <= 1)) {
+        throw new InputError(
+          `${what}: Float32Array values must be in [0, 1], found ${v} at index ${i}; pass a Uint8Array for 0-255 pixels`,
+        );
+      }
+      pixels[i] = Math.round(v * 255);
+    }
+    return { pixels: maybeInvert(pixels, side, options.invert ?? false), side };
+  }
+  if (image instanceof Uint8Array || image instanceof Uint8ClampedArray) {
+    const side = squareSide(image.length, what);
+    const pixels = new Uint8Array(image.buffer, image.byteOffset, image.length);
+    return { pixels: maybeInvert(pixels, side, options.invert ?? false), side };
+  }
+  if (
+    image !== null &&
+    typeof image === 'object' &&
+    'data' in image &&
+    'width' in image &&
+    'height' in image
+  ) {
+    return fromRgba(image, options, what);
+  }
+  throw new InputError(
+    `${what}: expected a 28x28 or 32x32 Uint8Array/Uint8ClampedArray/Float32Array or an ImageData-like { data, width, height }, got ${describe(image)}`,
+  );
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as Uint8Array).length})`;
+  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+}
+
+function squareSide(length: number, what: string): number {
+  if (length === 28 * 28) return 28;
+  if (length === 32 * 32) return 32;
+  throw new InputError(
+    `${what}: a grayscale image must have 784 (28x28) or 1024 (32x32) pixels, found ${length}; pass RGBA { data, width, height } for other sizes`,
+  );
+}
+
+function borderMean(pixels: Uint8Array, w: number, h: number): number {
+  let sum = 0;
+  let n = 0;
+  for (let x = 0; x < w; x++) {
+    sum += (pixels[x] as number) + (pixels[(h - 1) * w + x] as number);
+    n += 2;
+  }
+  for (let y = 1; y < h - 1; y++) {
+    sum += (pixels[y * w] as number) + (pixels[y * w + w - 1] as number);
+    n += 2;
+  }
+  return sum / n;
+}
+
+function maybeInvert(pixels: Uint8Array, side: number, invert: boolean | 'auto'): Uint8Array {
+  const flip = invert === 'auto' ? borderMean(pixels, side, side) > 127 : invert;
+  if (!flip) return pixels;
+  const out = new Uint8Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) out[i] = 255 - (pixels[i] as number);
+  return out;
+}
+
+function fromRgba(
+  image: ImageDataLike,
+  options: ImageConversionOptions,
+  what: string,
+): { pixels: Uint8Array; side: number } {
+  const { data, width, height } = image;
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    width < 1 ||
+    height < 1 ||
+    width * height > 1 << 26
+  ) {
+    throw new InputError(
+      `${what}: width/height must be positive integers (at most 2^26 pixels), found ${width}x${height}`,
+    );
+  }
+  if (
+    !(data instanceof Uint8ClampedArray || data instanceof Uint8Array) ||
+    data.length !== width * height * 4
+  ) {
+    throw new InputError(
+      `${what}: RGBA data must be ${width * height * 4} bytes (${width}x${height}x4), found ${describe(data)}`,
+    );
+  }
+  // Transparent pixels are paper: composite over white, then decide which way the ink runs.
+  const gray = new Uint8Array(width * height);
+  for (let i = 0, p = 0; i < gray.length; i++, p += 4) {
+    const a = (data[p + 3] as number) / 255;
+    const luma =
+      0.299 * (data[p] as number) +
+      0.587 * (data[p + 1] as number) +
+      0.114 * (data[p + 2] as number);
+    gray[i] = Math.round(luma * a + 255 * (1 - a));
+  }
+  const invert = options.invert ?? 'auto';
+  const flip = invert === 'auto' ? borderMean(gray, width, height) > 127 : invert;
+  if (flip) for (let i = 0; i < gray.length; i++) gray[i] = 255 - (gray[i] as number);
+  if (options.frame === false) {
+    if ((width === 28 || width === 32) && width === height) return { pixels: gray, side: width };
+    return { pixels: resampleArea(gray, width, 0, 0, width, height, 28, 28), side: 28 };
+  }
+  return { pixels: frameLikeMnist(gray, width, height), side: 28 };
+}
+
+/**
+ * MNIST's own normalisation (LeCun et al.): the digit's bounding box scaled so its longer side is
+ * 20 pixels (anti-aliased), placed in 28x28 with its centre of mass at the centre.
+ */
+export function frameLikeMnist(gray: Uint8Array, width: number, height: number): Uint8Array {
+  const threshold = 32;
+  let x0 = width;
+  let y0 = height;
+  let x1 = -1;
+  let y1 = -1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if ((gray[y * width + x] as number) > threshold) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+    }
+  }
+  const out = new Uint8Array(28 * 28);
+  if (x1 < 0) return out; // no ink: an empty image
+  const bw = x1 - x0 + 1;
+  const bh = y1 - y0 + 1;
+  const scale = 20 / Math.max(bw, bh);
+  const tw = Math.max(1, Math.round(bw * scale));
+  const th = Math.max(1, Math.round(bh * scale));
+  const digit = resampleArea(gray, width, x0, y0, bw, bh, tw, th);
+  let mass = 0;
+  let cx = 0;
+  let cy = 0;
+  for (let y = 0; y < th; y++) {
+    for (let x = 0; x < tw; x++) {
+      const v = digit[y * tw + x] as number;
+      mass += v;
+      cx += v * x;
+      cy += v * y;
+    }
+  }
+  const offX = Math.round(14 - (mass ? cx / mass : tw / 2) - 0.5);
+  const offY = Math.round(14 - (mass ? cy / mass : th / 2) - 0.5);
+  for (let y = 0; y < th; y++) {
+    const oy = y + offY;
+    if (oy < 0 || oy >= 28) continue;
+    for (let x = 0; x < tw; x++) {
+      const ox = x + offX;
+      if (ox >= 0 && ox < 28) out[oy * 28 + ox] = digit[y * tw + x] as number;
+    }
+  }
+  return out;
+}
+
+/**
+ * Box-filter (area-average) resampling of a `bw`x`bh` window at (x0, y0) of a `stride`-wide
+ * image to `tw`x`th`: the right filter for shrinking canvas drawings without aliasing.
+ */
+function resampleArea(
+  src: Uint8Array,
+  stride: number,
+  x0: number,
+  y0: number,
+  bw: number,
+  bh: number,
+  tw: number,
+  th: number,
+): Uint8Array {
+  const out = new Uint8Array(tw * th);
+  const sx = bw / tw;
+  const sy = bh / th;
+  for (let ty = 0; ty < th; ty++) {
+    const fy0 = ty * sy;
+    const fy1 = fy0 + sy;
+    for (let tx = 0; tx < tw; tx++) {
+      const fx0 = tx * sx;
+      const fx1 = fx0 + sx;
+      let sum = 0;
+      let area = 0;
+      for (let y = Math.floor(fy0); y < Math.ceil(fy1); y++) {
+        const wy = Math.min(fy1, y + 1) - Math.max(fy0, y);
+        for (let x = Math.floor(fx0); x < Math.ceil(fx1); x++) {
+          const w = wy * (Math.min(fx1, x + 1) - Math.max(fx0, x));
+          sum += w * (src[(y0 + y) * stride + x0 + x] as number);
+          area += w;
+        }
+      }
+      out[ty * tw + tx] = Math.round(sum / area);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,137 @@
+import type { FastPathOption } from '../backend/fast_path.js';
+import { normalizationTable, prepareImages } from '../data/preprocess.js';
+import type { Model, Preprocessing } from '../model/types.js';
+import { type DigitImage, type ImageConversionOptions, InputError, toGrayDigit } from './input.js';
+import { createLogitsRunner } from './logits.js';
+
+/** One prediction. */
+export interface Prediction {
+  /** The most likely digit. */
+  label: number;
+  /** Softmax probabilities of the 10 classes. */
+  probabilities: Float32Array;
+}
+
+/** Options of {@link createPredictor}. */
+export interface PredictorOptions extends ImageConversionOptions {
+  /** Images per forward pass in `predictBatch`. Default 256. */
+  batchSize?: number;
+  /** `'auto'` (default) uses the fused WASM SIMD forward pass for the default LeNet on WASM. */
+  fastPath?: FastPathOption;
+}
+
+/** Classifies digit images with a model; see {@link createPredictor}. */
+export interface Predictor {
+  /** Which implementation runs the model (`'fused'` WASM SIMD kernels or `'tfjs'` ops). */
+  readonly path: 'fused' | 'tfjs';
+  /** Classifies one image. */
+  predict(image: DigitImage): Promise<Prediction>;
+  /** Classifies many images, batched internally. */
+  predictBatch(images: readonly DigitImage[]): Promise<Prediction[]>;
+  /** Frees the predictor's resources (not the model). */
+  dispose(): void;
+}
+
+/**
+ * Wraps a model for classifying images, applying exactly the preprocessing the model was trained
+ * with (resize 28 -> 32, normalisation). Accepts 28x28/32x32 grayscale arrays (white digit on
+ * black, like MNIST) and canvas `ImageData` of any size (re-framed like MNIST, dark-on-light
+ * detected and inverted). The predictor follows later changes of the model's weights.
+ *
+ * @example
+ * ```ts
+ * import { createPredictor, loadPretrained } from 'lenet-mnist';
+ * const predictor = await createPredictor(await loadPretrained());
+ * const { label, probabilities } = await predictor.predict(ctx.getImageData(0, 0, 280, 280));
+ * ```
+ * @throws {@link InputError} (from `predict`) for inputs of the wrong type, size or value range.
+ */
+export async function createPredictor(
+  model: Model,
+  options: PredictorOptions = {},
+): Promise<Predictor> {
+  const runner = await createLogitsRunner(model, options.fastPath);
+  const pre = model.preprocessing;
+  const table = normalizationTable(pre.mean, pre.std);
+  const inputSize = pre.size * pre.size;
+  const batchSize = options.batchSize ?? 256;
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  let buffer = new Float32Array(inputSize);
+
+  const writeInput = (image: DigitImage, dst: Float32Array, offset: number, what: string) => {
+    const { pixels, side } = toGrayDigit(image, options, what);
+    const sized = toModelSide(pixels, side, pre, what);
+    for (let i = 0; i < inputSize; i++) dst[offset + i] = table[sized[i] as number] as number;
+  };
+
+  const run = async (images: readonly DigitImage[], first: number): Promise<Prediction[]> => {
+    const n = images.length;
+    if (buffer.length < n * inputSize) buffer = new Float32Array(n * inputSize);
+    images.forEach((img, i) => {
+      writeInput(img, buffer, i * inputSize, `image ${first + i}`);
+    });
+    return softmaxRows(await runner.logits(buffer, n), n);
+  };
+
+  return {
+    path: runner.path,
+    async predict(image) {
+      return (await run([image], 0))[0] as Prediction;
+    },
+    async predictBatch(images) {
+      if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
+      const out: Prediction[] = [];
+      for (let i = 0; i < images.length; i += batchSize) {
+        out.push(...(await run(images.slice(i, i + batchSize), i)));
+      }
+      return out;
+    },
+    dispose: () => runner.dispose(),
+  };
+}
+
+function toModelSide(
+  pixels: Uint8Array,
+  side: number,
+  pre: Preprocessing,
+  what: string,
+): Uint8Array {
+  if (side === pre.size) return pixels;
+  try {
+    const set = { images: pixels, labels: ONE_LABEL, count: 1, height: side, width: side };
+    return prepareImages(set, { size: pre.size, resize: pre.resize, mean: pre.mean, std: pre.std })
+      .images;
+  } catch (err) {
+    throw new InputError(
+      `${what}: a ${side}x${side} image cannot feed a model trained on ${pre.size}x${pre.size} input (${(err as Error).message})`,
+    );
+  }
+}
+
+const ONE_LABEL = new Uint8Array(1);
+
+function softmaxRows(logits: Float32Array, n: number): Prediction[] {
+  const out: Prediction[] = [];
+  for (let r = 0; r < n; r++) {
+    const probabilities = new Float32Array(10);
+    let max = Number.NEGATIVE_INFINITY;
+    let label = 0;
+    for (let c = 0; c < 10; c++) {
+      const v = logits[r * 10 + c] as number;
+      if (v > max) {
+        max = v;
+        label = c;
+      }
+    }
+    let sum = 0;
+    for (let c = 0; c < 10; c++) {
+      const e = Math.exp((logits[r * 10 + c] as number) - max);
+      probabilities[c] = e;
+      sum += e;
+    }
+    for (let c = 0; c < 10; c++) probabilities[c] = (probabilities[c] as number) / sum;
+    out.push({ label, probabilities });
+  }
+  return out;
+}

@@ -1,0 +1,155 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { initBackend } from '../src/backend/select.js';
+import { loadMnist, type Mnist } from '../src/data/mnist.js';
+import { type PreparedSet, prepareImages } from '../src/data/preprocess.js';
+import { createLeNet } from '../src/model/lenet.js';
+import { createMlp } from '../src/model/mlp.js';
+import { createPredictor } from '../src/predict/predictor.js';
+import { evaluate } from '../src/train/evaluate.js';
+import { train } from '../src/train/train.js';
+
+let mnist: Mnist;
+let train2k: PreparedSet;
+let test1k: PreparedSet;
+
+function head(set: Mnist['train'], count: number) {
+  return {
+    ...set,
+    count,
+    images: set.images.subarray(0, count * 784),
+    labels: set.labels.subarray(0, count),
+  };
+}
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+  mnist = await loadMnist();
+  train2k = prepareImages(head(mnist.train, 2000));
+  test1k = prepareImages(head(mnist.test, 1000));
+});
+
+describe.each(['off', 'auto'] as const)('train (fastPath %s)', (fastPath) => {
+  test('2,000 real images, 1 epoch: clearly beats chance on 1,000 test images', async () => {
+    const model = await createLeNet({ seed: 1 });
+    const before = await evaluate(model, test1k, { fastPath });
+    const history = await train(model, train2k, { epochs: 1, seed: 1, fastPath });
+    const after = await evaluate(model, test1k, { fastPath });
+    expect(before.accuracy).toBeLessThan(0.25);
+    expect(after.accuracy).toBeGreaterThan(0.5); // chance is 0.1; 32 Adam steps reach about 0.7
+    expect(after.loss).toBeLessThan(before.loss);
+    expect(history.epochs).toHaveLength(1);
+    expect(history.epochs[0]?.loss).toBeLessThan(2.3);
+    expect(after.confusion.flat().reduce((a, b) => a + b, 0)).toBe(1000);
+    model.dispose();
+  });
+
+  test('callbacks fire in order with sane values; async callbacks are awaited', async () => {
+    const model = await createLeNet({ seed: 2 });
+    const events: string[] = [];
+    const small = { ...train2k, count: 320 };
+    let pending = false;
+    const history = await train(model, small, {
+      epochs: 2,
+      batchSize: 64,
+      seed: 3,
+      fastPath,
+      validationData: { ...test1k, count: 100 },
+      logEvery: 2,
+      onTrainBegin: ({ epochs, batchesPerEpoch }) => {
+        events.push(`trainBegin ${epochs} ${batchesPerEpoch}`);
+      },
+      onEpochBegin: (epoch) => {
+        events.push(`epochBegin ${epoch}`);
+      },
+      onBatchEnd: async (batch, logs) => {
+        expect(pending).toBe(false);
+        pending = true;
+        await new Promise((r) => setTimeout(r, 5));
+        pending = false;
+        expect(logs.loss).toBeGreaterThan(0);
+        expect(logs.accuracy).toBeGreaterThanOrEqual(0);
+        expect(logs.accuracy).toBeLessThanOrEqual(1);
+        events.push(`batch ${batch}`);
+      },
+      onEpochEnd: (epoch, logs) => {
+        expect(logs.valAccuracy).toBeGreaterThanOrEqual(0);
+        expect(logs.valLoss).toBeGreaterThan(0);
+        expect(logs.samplesPerSecond).toBeGreaterThan(0);
+        events.push(`epochEnd ${epoch}`);
+      },
+      onTrainEnd: (h) => {
+        events.push(`trainEnd ${h.epochs.length}`);
+      },
+    });
+    expect(events).toEqual([
+      'trainBegin 2 5',
+      'epochBegin 1',
+      'batch 0',
+      'batch 2',
+      'batch 4',
+      'epochEnd 1',
+      'epochBegin 2',
+      'batch 0',
+      'batch 2',
+      'batch 4',
+      'epochEnd 2',
+      'trainEnd 2',
+    ]);
+    expect(history.path).toBe(fastPath === 'off' ? 'tfjs' : history.path);
+    model.dispose();
+  });
+
+  test('AbortSignal stops at a batch boundary and leaves a usable model', async () => {
+    const model = await createLeNet({ seed: 4 });
+    const controller = new AbortController();
+    let batchesSeen = 0;
+    const history = await train(model, train2k, {
+      epochs: 3,
+      fastPath,
+      signal: controller.signal,
+      onBatchEnd: () => {
+        batchesSeen++;
+        if (batchesSeen === 5) controller.abort();
+      },
+    });
+    expect(history.aborted).toBe(true);
+    expect(batchesSeen).toBe(5);
+    expect(history.epochs.length).toBeLessThanOrEqual(1);
+    const result = await evaluate(model, { ...test1k, count: 64 }, { fastPath });
+    expect(Number.isFinite(result.loss)).toBe(true);
+    model.dispose();
+  });
+
+  test('no tensor leaks across 50 training steps, epochs and 1,000 predictions', async () => {
+    const model = await createLeNet({ seed: 5 });
+    const data = { ...train2k, count: 64 * 25 };
+    await train(model, { ...data, count: 64 }, { epochs: 1, fastPath }); // warm-up: lazily made tensors
+    const before = tf.memory().numTensors;
+    await train(model, data, { epochs: 2, fastPath, logEvery: 10, onBatchEnd: () => {} });
+    expect(tf.memory().numTensors).toBe(before);
+    const predictor = await createPredictor(model, { fastPath });
+    const images = Array.from({ length: 1000 }, (_, i) =>
+      mnist.test.images.subarray(i * 784, (i + 1) * 784),
+    );
+    for (const img of images.slice(0, 200)) await predictor.predict(img);
+    const batched = await predictor.predictBatch(images);
+    expect(batched).toHaveLength(1000);
+    expect(tf.memory().numTensors).toBe(before);
+    predictor.dispose();
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before - model.parameters.length);
+  });
+});
+
+test('the MLP trains with the same trainer', async () => {
+  const mlp = await createMlp({ hidden: [64], seed: 1 });
+  const raw = prepareImages(head(mnist.train, 2000), { resize: 'none' });
+  const rawTest = prepareImages(head(mnist.test, 1000), { resize: 'none' });
+  await train(mlp, raw, { epochs: 1, seed: 1 });
+  expect((await evaluate(mlp, rawTest)).accuracy).toBeGreaterThan(0.7);
+  await expect(train(mlp, train2k, { epochs: 1 })).rejects.toThrow(
+    /images are 32x32, the model takes 28x28/,
+  );
+  mlp.dispose();
+});
