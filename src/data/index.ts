@@ -1,0 +1,72 @@
+/**
+ * The data layer: IDX files, MNIST loading and download, preprocessing identical to the
+ * PyTorch reference, batching, and text renderings of digits. Pure TypeScript, no tfjs.
+ *
+ * @module
+ */
+export {
+  type Batch,
+  type BatchOptions,
+  batchCount,
+  batches,
+  mulberry32,
+  type SplitOptions,
+  shuffledIndices,
+  splitValidation,
+} from './batches.js';
+export {
+  DEFAULT_TIMEOUT_MS,
+  type LoadProgress,
+  MNIST_FILES,
+  MNIST_MIRRORS,
+  MNIST_SHA256,
+  type MnistFileKey,
+} from './download.js';
+export {
+  DatasetError,
+  type DatasetErrorDetails,
+  type DownloadAttempt,
+  DownloadError,
+  IdxFormatError,
+  type IdxFormatErrorDetails,
+} from './errors.js';
+export {
+  decodeIdx,
+  encodeIdx,
+  IDX_TYPE_CODES,
+  type IdxArray,
+  type IdxDataTypes,
+  type IdxDtype,
+  isGzip,
+  type ParseIdxOptions,
+  parseIdx,
+} from './idx.js';
+export {
+  type ImageSet,
+  type ImageSetOptions,
+  imageAt,
+  type LoadMnistOptions,
+  loadImageSet,
+  loadMnist,
+  type Mnist,
+  type MnistSource,
+  toImageSet,
+} from './mnist.js';
+export {
+  MNIST_MEAN,
+  MNIST_STD,
+  normalizationTable,
+  normalizeInto,
+  type PreparedSet,
+  type PrepareOptions,
+  prepareImages,
+  preprocessImage,
+  type ResizeMode,
+  resizeBilinearU8,
+} from './preprocess.js';
+export {
+  type AsciiFormatOptions,
+  formatDigitAscii,
+  formatDigitHex,
+  type HexFormatOptions,
+} from './render.js';
