@@ -1,6 +1,6 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 
 const require = createRequire(import.meta.url);
@@ -11,11 +11,20 @@ const wasmFiles = [
   'tfjs-backend-wasm-threaded-simd.wasm',
 ];
 
+/** Files the library reads at run time, by where they come from. */
+const assets: string[] = [
+  ...wasmFiles.map((file) => join(wasmDist, 'dist', file)),
+  'src/model/lenet-mnist.weights',
+  // Fused LeNet kernels, built from asm/ by `npm run build:wasm`.
+  'src/backend/fused/lenet-simd.wasm',
+  'src/backend/fused/lenet-relaxed-simd.wasm',
+];
+
 /** Assets resolved at run time with `new URL(file, import.meta.url)` sit next to the bundle. */
 async function copyAssets(outDir: string): Promise<void> {
   await mkdir(outDir, { recursive: true });
-  for (const file of wasmFiles) {
-    await copyFile(join(wasmDist, 'dist', file), join(outDir, file));
+  for (const from of assets) {
+    await copyFile(from, join(outDir, basename(from)));
   }
 }
 

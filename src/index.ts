@@ -1,8 +1,76 @@
 /**
- * lenet-mnist: LeNet-5 handwritten-digit recognition for any JavaScript app.
+ * lenet-mnist: LeNet-5 handwritten-digit recognition for any JavaScript app. Load MNIST (IDX,
+ * raw or gzipped, or downloaded and verified), train LeNet-5 or an MLP with callbacks, evaluate,
+ * predict digits from arrays or canvases, save and load weights, or start from the shipped
+ * pretrained weights. Runs on WebGPU where the hardware supports it, else on WASM SIMD (with
+ * fused training and inference kernels for the default LeNet).
  *
  * @packageDocumentation
  */
+
+export * as tf from '@tensorflow/tfjs-core';
+export { detectEnvironment, type RuntimeEnvironment } from './backend/env.js';
+export type { FastPathOption } from './backend/fast_path.js';
+export {
+  type BackendAdapterInfo,
+  type BackendChangeEvent,
+  BackendError,
+  type BackendInfo,
+  type BackendName,
+  formatBackendInfo,
+  getBackendInfo,
+  type InitBackendOptions,
+  initBackend,
+  onBackendChange,
+  snapshotWeights,
+} from './backend/select.js';
+export type { WasmPaths } from './backend/wasm.js';
+export * from './data/index.js';
+export { LenetMnistError } from './errors.js';
+export { loadModel, loadModelFile, saveModelFile } from './model/io.js';
+export { createLeNet, type LeNetOptions } from './model/lenet.js';
+export { createMlp, type MlpOptions } from './model/mlp.js';
+export { loadPretrained, PRETRAINED_WEIGHTS_URL } from './model/pretrained.js';
+export type {
+  Activation,
+  LayerSummary,
+  LeNetSpec,
+  MlpSpec,
+  Model,
+  ModelSpec,
+  Parameter,
+  Preprocessing,
+} from './model/types.js';
+export {
+  type DecodedWeights,
+  decodeWeights,
+  encodeWeights,
+  WEIGHTS_FORMAT_VERSION,
+  WeightsFormatError,
+  type WeightsHeader,
+} from './model/weights.js';
+export {
+  type DigitImage,
+  frameLikeMnist,
+  type ImageConversionOptions,
+  type ImageDataLike,
+  InputError,
+} from './predict/input.js';
+export {
+  createPredictor,
+  type Prediction,
+  type Predictor,
+  type PredictorOptions,
+} from './predict/predictor.js';
+export { type EvaluateOptions, type Evaluation, evaluate } from './train/evaluate.js';
+export {
+  type BatchLogs,
+  type EpochLogs,
+  type TrainCallbacks,
+  type TrainHistory,
+  type TrainOptions,
+  train,
+} from './train/train.js';
 
 /** The package version. @example `console.log(VERSION)` */
 export const VERSION = '0.1.0';

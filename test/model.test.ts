@@ -75,7 +75,7 @@ describe('weights save/load', () => {
   test('save -> load gives identical predictions and metadata', async () => {
     const model = await createLeNet({ seed: 3 });
     const x = tf.randomNormal([4, 32, 32, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
-    const bytes = model.save({ note: 'test' });
+    const bytes = await model.save({ note: 'test' });
     const copy = await loadModel(bytes);
     expect(Array.from(logits(copy, x))).toEqual(Array.from(logits(model, x)));
     expect(copy.spec).toEqual(model.spec);
@@ -86,7 +86,7 @@ describe('weights save/load', () => {
 
   test('refuses NaN, wrong shapes, truncation, bad magic and bad spec with clear errors', async () => {
     const model = await createLeNet({ seed: 3 });
-    const bytes = model.save();
+    const bytes = await model.save();
     const withNaN = bytes.slice();
     new DataView(withNaN.buffer).setFloat32(withNaN.length - 4, Number.NaN, true);
     await expect(loadModel(withNaN)).rejects.toThrow(/fc3\.bias\[9\] is NaN/);
@@ -99,7 +99,7 @@ describe('weights save/load', () => {
     await expect(loadModel(badMagic)).rejects.toThrow(/magic "XNMW"/);
 
     const mlp = await createMlp({ hidden: [32] });
-    const { header, tensors } = decodeWeights(mlp.save());
+    const { header, tensors } = decodeWeights(await mlp.save());
     const shapes = header.tensors.map((t) =>
       t.name === 'fc1.weight' ? { ...t, shape: [784, 33] } : t,
     );

@@ -1,19 +1,59 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LenetMnistError } from '../errors.js';
-import { detectEnvironment } from './env.js';
+import { detectEnvironment, type RuntimeEnvironment } from './env.js';
+import {
+  clearSnapshot,
+  latestSnapshot,
+  type RestoreResult,
+  restoreVariables,
+  startAutoSnapshot,
+  stopAutoSnapshot,
+  takeSnapshot,
+} from './snapshot.js';
 import { activateWasmBackend, type WasmPaths } from './wasm.js';
+import {
+  type AdapterSummary,
+  activateWebGpuBackend,
+  adapterLabel,
+  type DeviceLostInfo,
+  liveWebGpuAdapter,
+  retireWebGpuBackend,
+} from './webgpu.js';
 
 /** Which tfjs backend to run on. `'auto'` prefers a hardware WebGPU adapter, else WASM SIMD. */
 export type BackendName = 'auto' | 'webgpu' | 'wasm';
 
 /** Options of {@link initBackend}. */
 export interface InitBackendOptions {
-  /** Default `'auto'`. */
+  /**
+   * `'auto'` (default): WebGPU on a hardware adapter that passes a self-test, else WASM.
+   * `'webgpu'`: WebGPU on any adapter, software fallback adapters included; throws if none.
+   * `'wasm'`: WASM SIMD (threaded when the page is cross-origin isolated).
+   */
   backend?: BackendName;
   /** Where tfjs-backend-wasm's `.wasm` files are; default: next to this library's bundle. */
   wasmPaths?: WasmPaths;
-  /** Cancels a pending initialisation. */
+  /** Cancels a pending initialisation (checked between steps). */
   signal?: AbortSignal;
+  /**
+   * Let `'auto'` use a fallback/software adapter (SwiftShader, llvmpipe, WARP) too. Default
+   * `false`: for LeNet these are about 1000x slower than WASM.
+   */
+  allowFallbackAdapter?: boolean;
+  /**
+   * While WebGPU is active, copy every tfjs variable (weights and optimizer state) to the CPU
+   * this often, so that a lost device costs at most this much training. Default 2000 ms;
+   * `0` disables the timer ({@link snapshotWeights} still works).
+   */
+  snapshotIntervalMs?: number;
+}
+
+/** The WebGPU adapter as {@link BackendInfo} reports it. */
+export interface BackendAdapterInfo {
+  vendor: string;
+  architecture: string;
+  /** A fallback/software adapter (SwiftShader, llvmpipe, WARP...). */
+  isFallback: boolean;
 }
 
 /** What {@link initBackend} chose, and why. */
@@ -23,67 +63,413 @@ export interface BackendInfo {
   /** Why it was chosen, including every step that failed on the way. */
   reason: string;
   /** The WebGPU adapter, when WebGPU was probed and an adapter answered. */
-  adapter?: { vendor: string; architecture: string; isFallback: boolean };
+  adapter?: BackendAdapterInfo;
   /** WASM SIMD is available. */
   simd: boolean;
   /** Threads the WASM backend runs with (1 unless the page is cross-origin isolated). */
   threads: number;
 }
 
-/** The backend could not be initialised as asked. */
+/** Sent to {@link onBackendChange} listeners. */
+export interface BackendChangeEvent {
+  /** The backend before the change, `undefined` for the first initialisation. */
+  readonly previous: BackendInfo | undefined;
+  readonly current: BackendInfo;
+  /** `'init'`: an {@link initBackend} call; `'device-lost'`: the WebGPU device was lost. */
+  readonly cause: 'init' | 'device-lost';
+  /** For `'device-lost'`: how the device was lost and what was carried over to WASM. */
+  readonly recovery?: {
+    readonly deviceLost: { readonly reason: string; readonly message: string };
+    /** Variables (model weights and optimizer state) restored on WASM. */
+    readonly restoredVariables: number;
+    /** Variables whose values were lost (created and used after the last snapshot): set to NaN. */
+    readonly lostVariables: readonly string[];
+    /** How old the snapshot used was, in ms; training after it is lost. */
+    readonly snapshotAgeMs: number | undefined;
+  };
+}
+
+/**
+ * The backend could not be initialised as asked; the message names the step that failed.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await initBackend({ backend: 'webgpu' });
+ * } catch (err) {
+ *   if (err instanceof BackendError) await initBackend({ backend: 'wasm' });
+ *   else throw err;
+ * }
+ * ```
+ */
 export class BackendError extends LenetMnistError {}
 
+const DEFAULT_SNAPSHOT_INTERVAL_MS = 2000;
+
+/** The latest initialisation (or recovery), pending or settled. */
 let current: Promise<BackendInfo> | undefined;
+/** The info of the last one that succeeded. */
+let settled: BackendInfo | undefined;
+/** The options of the last initialisation: a recovery reuses its `wasmPaths`. */
+let lastOptions: InitBackendOptions = {};
+const listeners = new Set<(event: BackendChangeEvent) => void>();
 
 /**
  * Initialises the tfjs backend the library computes on. Models, trainers and predictors call it
  * implicitly with the defaults; call it first to choose, or to show the user what was picked.
- * Calling it again with other options switches backend.
+ * Calling it again with other options switches backend, carrying every tfjs variable (model
+ * weights, optimizer state) over. Calls are serialised: each starts after the previous settles.
+ *
+ * With `'auto'`, WebGPU is used only when `navigator.gpu` exists (Node: the optional `webgpu`
+ * package provides it), `requestAdapter()` returns a hardware adapter, the device and tfjs'
+ * WebGPU backend initialise, and a small self-test computes the right numbers; every failed
+ * step is recorded in `reason`, and WASM SIMD is used instead.
  *
  * @example
  * ```ts
- * import { initBackend } from 'lenet-mnist';
- * const info = await initBackend(); // { backend: 'wasm', reason: 'no navigator.gpu ...', simd: true, threads: 1 }
- * console.log(`running on ${info.backend}: ${info.reason}`);
+ * import { formatBackendInfo, initBackend } from 'lenet-mnist';
+ * const info = await initBackend(); // { backend: 'wasm', reason: 'auto: WebGPU not used: ...', adapter: {...}, simd: true, threads: 1 }
+ * console.log(formatBackendInfo(info));
  * ```
- * @throws {@link BackendError} when an explicitly requested backend cannot start.
+ * @throws {@link BackendError} when an explicitly requested backend cannot start; the reason
+ *   names the step that failed. The backend active before stays active.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
-  current = select(options);
-  // A failed attempt must not stick: the next call tries again.
-  current.catch(() => {
-    current = undefined;
+  const run = (current ?? Promise.resolve(undefined))
+    .catch(() => undefined)
+    .then(() => select(options));
+  current = run;
+  // A failed attempt must not stick: the next call (or ensureBackend) tries again.
+  run.catch(() => {
+    if (current === run) current = settled !== undefined ? Promise.resolve(settled) : undefined;
   });
-  return current;
+  return run;
 }
 
-/** The backend chosen so far, initialising it with the defaults on first use. */
+/**
+ * The backend chosen so far, initialising it with the defaults on first use.
+ *
+ * @example
+ * ```ts
+ * const { backend } = await ensureBackend();
+ * ```
+ */
 export function ensureBackend(): Promise<BackendInfo> {
   return current ?? initBackend();
 }
 
-async function select(options: InitBackendOptions): Promise<BackendInfo> {
-  const wanted = options.backend ?? 'auto';
-  options.signal?.throwIfAborted();
-  const env = detectEnvironment();
-  if (wanted === 'webgpu') {
-    throw new BackendError('WebGPU backend selection is not available yet');
-  }
-  if (!env.wasm.simd) {
-    // tfjs' plain WASM build still works, only slower.
-  }
-  const threads = await activateWasmBackend(options.wasmPaths);
-  options.signal?.throwIfAborted();
-  return {
-    backend: 'wasm',
-    reason:
-      wanted === 'wasm' ? 'WASM requested' : 'WASM SIMD (WebGPU selection not implemented yet)',
-    simd: env.wasm.simd,
-    threads,
+/**
+ * The active backend's info, or `undefined` before the first initialisation finished. Synchronous,
+ * for status displays.
+ *
+ * @example
+ * ```ts
+ * statusBar.textContent = getBackendInfo()?.backend ?? 'starting';
+ * ```
+ */
+export function getBackendInfo(): BackendInfo | undefined {
+  return settled;
+}
+
+/**
+ * Calls `listener` after every change of backend: each {@link initBackend} that succeeds, and a
+ * switch to WASM after the WebGPU device was lost (driver reset, GPU unplugged, browser reclaiming
+ * it). After a loss, the library restores all tfjs variables on WASM from its latest snapshot
+ * (see {@link InitBackendOptions.snapshotIntervalMs}); `event.recovery` says how much was saved.
+ * An operation that was running on the GPU when it was lost rejects; run it again after the event.
+ * Tensors the app holds itself (other than variables) are not carried over.
+ *
+ * @returns a function that removes the listener.
+ * @example
+ * ```ts
+ * const off = onBackendChange(({ current, cause }) => {
+ *   banner.textContent = `${cause === 'device-lost' ? 'GPU lost: ' : ''}${formatBackendInfo(current)}`;
+ * });
+ * ```
+ */
+export function onBackendChange(listener: (event: BackendChangeEvent) => void): () => void {
+  listeners.add(listener);
+  return () => {
+    listeners.delete(listener);
   };
 }
 
-/** The tfjs backend currently active, for code that must run on the library's backend. */
+/**
+ * Copies every tfjs variable (model weights and optimizer state) to the CPU now, so that a WebGPU
+ * device loss restores from this point. Trainers call it at the end of each epoch; the library also
+ * does it every {@link InitBackendOptions.snapshotIntervalMs}. Does nothing unless WebGPU is active
+ * (a WASM backend cannot be lost).
+ *
+ * In Node, tfjs cannot read GPU tensors synchronously (it needs OffscreenCanvas), so the
+ * synchronous `model.getWeights()` throws on WebGPU (use `await model.readWeights()`); right after
+ * `await snapshotWeights()` it works, because the reads leave CPU copies of the current values.
+ *
+ * @example
+ * ```ts
+ * for (let epoch = 0; epoch < 5; epoch++) {
+ *   await trainOneEpoch(model);
+ *   await snapshotWeights();
+ * }
+ * ```
+ */
+export async function snapshotWeights(): Promise<void> {
+  if (tf.getBackend() !== 'webgpu') return;
+  await takeSnapshot();
+}
+
+/**
+ * One line for a status bar or a CLI: the backend with its essentials, then why it was chosen.
+ *
+ * @example
+ * ```ts
+ * formatBackendInfo(await initBackend());
+ * // 'WASM SIMD, 1 thread - auto: WebGPU not used: the adapter WebGPU offers, google swiftshader
+ * //  (SwiftShader driver 5.0.0), is a software fallback adapter, far slower than WASM here'
+ * // 'WebGPU on nvidia ampere - auto: hardware adapter, self-test passed in 41 ms'
+ * ```
+ */
+export function formatBackendInfo(info: BackendInfo): string {
+  return `${backendLabel(info)} - ${info.reason}`;
+}
+
+function backendLabel(info: BackendInfo): string {
+  if (info.backend === 'webgpu') {
+    const a = info.adapter;
+    const name = a !== undefined ? adapterLabel({ ...a, description: '' }) : 'unknown adapter';
+    return `WebGPU on ${name}${a?.isFallback ? ' (software fallback adapter)' : ''}`;
+  }
+  const threads = `${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  return `WASM ${info.simd ? 'SIMD' : '(no SIMD)'}, ${threads}`;
+}
+
+/**
+ * The tfjs backend currently active, for code that must run on the library's backend.
+ *
+ * @example
+ * ```ts
+ * if (activeBackendName() === 'webgpu') await snapshotWeights();
+ * ```
+ */
 export function activeBackendName(): string {
   return tf.getBackend();
+}
+
+function publicAdapter(a: AdapterSummary | undefined): BackendAdapterInfo | undefined {
+  return a === undefined
+    ? undefined
+    : { vendor: a.vendor, architecture: a.architecture, isFallback: a.isFallback };
+}
+
+/**
+ * Why WASM runs the way it does, when the label ("WASM SIMD, 1 thread") alone would puzzle:
+ * no SIMD, or one thread where threads were possible or expected.
+ */
+function wasmNote(env: RuntimeEnvironment, threads: number): string | undefined {
+  const notes: string[] = [];
+  if (!env.wasm.simd) notes.push('this runtime has no WASM SIMD');
+  if (threads <= 1 && env.wasm.threads) {
+    // tfjs-backend-wasm sizes its pthread pool at half the logical cores (at most 4).
+    const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)
+      ?.hardwareConcurrency;
+    notes.push(`threaded build but 1 thread: tfjs uses half of the ${cores ?? '?'} logical cores`);
+  } else if (threads <= 1 && (env.runtime === 'browser' || env.runtime === 'webworker')) {
+    notes.push('1 thread: WASM threads need a cross-origin isolated page (COOP/COEP headers)');
+  }
+  return notes.length > 0 ? notes.join('; ') : undefined;
+}
+
+async function select(options: InitBackendOptions): Promise<BackendInfo> {
+  const wanted = options.backend ?? 'auto';
+  if (wanted !== 'auto' && wanted !== 'webgpu' && wanted !== 'wasm') {
+    throw new BackendError(
+      `Unknown backend ${JSON.stringify(wanted)}: expected "auto", "webgpu" or "wasm"`,
+    );
+  }
+  options.signal?.throwIfAborted();
+  const env = detectEnvironment();
+  const previous = settled;
+  const leavingWebGpu = tf.getBackend() === 'webgpu' && liveWebGpuAdapter() !== undefined;
+
+  if (wanted !== 'wasm') {
+    const attempt = await activateWebGpuBackend({
+      allowFallback: wanted === 'webgpu' || options.allowFallbackAdapter === true,
+      onDeviceLost: handleDeviceLost,
+      signal: options.signal,
+    });
+    if (attempt.ok) {
+      const hardware = attempt.adapter.isFallback
+        ? 'software fallback adapter'
+        : 'hardware adapter';
+      const info: BackendInfo = {
+        backend: 'webgpu',
+        reason: `${wanted === 'auto' ? 'auto' : 'WebGPU requested'}: ${hardware}, ${attempt.detail}`,
+        adapter: publicAdapter(attempt.adapter),
+        simd: env.wasm.simd,
+        threads: 1,
+      };
+      startAutoSnapshot(options.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS);
+      return commit(info, options, previous);
+    }
+    if (wanted === 'webgpu') {
+      await restorePreviousBackend(previous, leavingWebGpu);
+      throw new BackendError(`WebGPU was requested but cannot be used: ${attempt.reason}`);
+    }
+    return commit(
+      await switchToWasm(
+        env,
+        options,
+        leavingWebGpu,
+        `auto: WebGPU not used: ${attempt.reason}`,
+        attempt.adapter,
+      ),
+      options,
+      previous,
+    );
+  }
+  return commit(
+    await switchToWasm(env, options, leavingWebGpu, 'WASM requested'),
+    options,
+    previous,
+  );
+}
+
+async function switchToWasm(
+  env: RuntimeEnvironment,
+  options: InitBackendOptions,
+  leavingWebGpu: boolean,
+  why: string,
+  adapter?: AdapterSummary,
+): Promise<BackendInfo> {
+  // Leaving a live WebGPU backend voluntarily: copy its variables first, then give them values
+  // on WASM right away. tfjs would otherwise move them lazily with a synchronous GPU read, which
+  // Node cannot do (tfjs' webgpu readSync needs OffscreenCanvas).
+  // A device that fails now still leaves the last periodic snapshot.
+  const snapshot = leavingWebGpu ? await takeSnapshot().catch(() => latestSnapshot()) : undefined;
+  stopAutoSnapshot();
+  let threads: number;
+  try {
+    threads = await activateWasmBackend(options.wasmPaths ?? lastOptions.wasmPaths);
+  } catch (err) {
+    throw new BackendError(`WASM backend failed to start: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (snapshot !== undefined) await restoreVariables(snapshot);
+  clearSnapshot();
+  const info: BackendInfo = {
+    backend: 'wasm',
+    reason: [why, wasmNote(env, threads)].filter((p) => p !== undefined).join('; '),
+    simd: env.wasm.simd,
+    threads,
+  };
+  const shown = publicAdapter(adapter);
+  if (shown !== undefined) info.adapter = shown;
+  return info;
+}
+
+/** After a failed explicit WebGPU request, make sure tfjs is back where it was. */
+async function restorePreviousBackend(
+  previous: BackendInfo | undefined,
+  wasOnWebGpu: boolean,
+): Promise<void> {
+  if (wasOnWebGpu || previous === undefined) return;
+  if (tf.getBackend() !== previous.backend) await tf.setBackend(previous.backend);
+}
+
+function commit(
+  info: BackendInfo,
+  options: InitBackendOptions,
+  previous: BackendInfo | undefined,
+): BackendInfo {
+  lastOptions = options;
+  settled = info;
+  if (
+    previous === undefined ||
+    previous.backend !== info.backend ||
+    previous.adapter?.architecture !== info.adapter?.architecture
+  ) {
+    emit({ previous, current: info, cause: 'init' });
+  }
+  return info;
+}
+
+function emit(event: BackendChangeEvent): void {
+  for (const listener of listeners) {
+    try {
+      listener(event);
+    } catch (err) {
+      // A broken listener must not stop the others, nor a device-loss recovery.
+      console.error('lenet-mnist: an onBackendChange listener threw', err);
+    }
+  }
+}
+
+/**
+ * The WebGPU device behind the active backend is gone: switch tfjs to WASM, give every variable
+ * its last snapshot value there, tell the listeners. Queued like an {@link initBackend} call, so
+ * `ensureBackend()` waits for the recovery.
+ */
+function handleDeviceLost(lost: DeviceLostInfo): void {
+  const run = (current ?? Promise.resolve(undefined))
+    .catch(() => undefined)
+    .then(async () => {
+      const info = await recover(lost);
+      if (info === undefined) throw new BackendError('no backend is active');
+      return info;
+    });
+  current = run;
+  run.catch(() => {
+    if (current === run) current = undefined;
+  });
+}
+
+async function recover(lost: DeviceLostInfo): Promise<BackendInfo | undefined> {
+  const previous = settled;
+  if (tf.getBackend() !== 'webgpu') {
+    // The app had already switched to WASM (variables were carried over then): just let go of
+    // the dead device; nothing changes for the app.
+    retireWebGpuBackend();
+    return previous;
+  }
+  stopAutoSnapshot();
+  const env = detectEnvironment();
+  const snapshot = latestSnapshot();
+  const threads = await activateWasmBackend(lastOptions.wasmPaths);
+  const restored: RestoreResult = await restoreVariables(snapshot);
+  // Only now: restoring disposes the variables' old values, which needs the old backend object.
+  retireWebGpuBackend();
+  clearSnapshot();
+  const saved =
+    restored.snapshotAgeMs !== undefined
+      ? `restored ${restored.restored} variables from a snapshot taken ${(restored.snapshotAgeMs / 1000).toFixed(1)} s earlier`
+      : `restored ${restored.restored} variables (no snapshot had been taken)`;
+  const lostNames =
+    restored.lost.length > 0
+      ? `; ${restored.lost.length} variables could not be restored and hold NaN: ${restored.lost.slice(0, 5).join(', ')}${restored.lost.length > 5 ? ', ...' : ''}`
+      : '';
+  const info: BackendInfo = {
+    backend: 'wasm',
+    reason: [
+      `WebGPU device lost (${lost.reason}${lost.message !== '' ? `: ${lost.message}` : ''}); switched to WASM; ${saved}${lostNames}`,
+      wasmNote(env, threads),
+    ]
+      .filter((p) => p !== undefined)
+      .join('; '),
+    simd: env.wasm.simd,
+    threads,
+  };
+  if (previous?.adapter !== undefined) info.adapter = previous.adapter;
+  settled = info;
+  emit({
+    previous,
+    current: info,
+    cause: 'device-lost',
+    recovery: {
+      deviceLost: { reason: lost.reason, message: lost.message },
+      restoredVariables: restored.restored,
+      lostVariables: restored.lost,
+      snapshotAgeMs: restored.snapshotAgeMs,
+    },
+  });
+  return info;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { platform } from '../platform/index.js';
 import { conv2DBackpropFilterWasmConfig } from './kernels/conv2d_backprop_filter.js';
+import { maxPoolGradWasmConfig } from './kernels/max_pool_grad.js';
 
 /** The three binaries tfjs-backend-wasm may ask for, by the names it asks with. */
 export type WasmPaths =
@@ -50,6 +51,12 @@ export async function activateWasmBackend(wasmPaths?: WasmPaths): Promise<number
   const mod = await wasmModule;
   if (tf.getKernel('Conv2DBackpropFilter', 'wasm') === undefined) {
     tf.registerKernel(conv2DBackpropFilterWasmConfig);
+  }
+  // The shipped MaxPoolGrad drops the gradient of all-negative windows (see the kernel's notes).
+  if (tf.getKernel('MaxPoolGrad', 'wasm')?.kernelFunc !== maxPoolGradWasmConfig.kernelFunc) {
+    if (tf.getKernel('MaxPoolGrad', 'wasm') !== undefined)
+      tf.unregisterKernel('MaxPoolGrad', 'wasm');
+    tf.registerKernel(maxPoolGradWasmConfig);
   }
   if (!(await tf.setBackend('wasm'))) {
     throw new Error('tfjs-backend-wasm failed to initialise (see the console for its error)');

@@ -4,7 +4,7 @@
  * batches of 64), evaluate on the test set after each epoch, plot the curves, save the weights,
  * reload them and predict a random test digit.
  */
-import { initBackend } from '../backend/select.js';
+import { formatBackendInfo, initBackend } from '../backend/select.js';
 import { imageAt, loadMnist } from '../data/mnist.js';
 import { prepareImages } from '../data/preprocess.js';
 import { formatDigitAscii, formatDigitHex } from '../data/render.js';
@@ -65,7 +65,7 @@ async function main(argv: readonly string[]): Promise<void> {
     throw new UsageError(`--fast-path must be auto or off`);
 
   const info = await initBackend({ backend });
-  console.log(`Backend: ${info.backend} (${info.reason})`);
+  console.log(`Backend: ${formatBackendInfo(info)}`);
 
   const mnist = await loadMnist({
     dir: args['data-dir'] as string | undefined,

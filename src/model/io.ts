@@ -11,7 +11,7 @@ import { decodeWeights } from './weights.js';
  * @example
  * ```ts
  * import { createLeNet, loadModel } from 'lenet-mnist';
- * const bytes = (await createLeNet()).save();
+ * const bytes = await (await createLeNet()).save();
  * const copy = await loadModel(bytes);
  * ```
  * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file.
@@ -37,7 +37,7 @@ export async function saveModelFile(
   path: string,
   metadata?: Record<string, unknown>,
 ): Promise<void> {
-  await platform.writeFile(path, model.save(metadata));
+  await platform.writeFile(path, await model.save(metadata));
 }
 
 /**

@@ -23,7 +23,6 @@ export interface LeNetOptions {
   seed?: number;
 }
 
-
 /**
  * Builds a LeNet-5 from tfjs-core ops and variables: conv 6@5x5, activation, 2x2 pool,
  * conv 16@5x5, 2x2 pool, dense 400-120-84-10 (61,706 parameters), initialised like PyTorch.

@@ -109,15 +109,21 @@ export class SequentialModel implements Model {
     ].join('\n');
   }
 
-  save(metadata: Record<string, unknown> = {}): Uint8Array {
-    this.assertUsable();
+  async save(metadata: Record<string, unknown> = {}): Promise<Uint8Array> {
+    const weights = await this.readWeights();
     const header = {
       spec: this.spec,
       preprocessing: this.preprocessing,
       tensors: expectedTensors(this.spec).map((t) => ({ ...t, dtype: 'float32' as const })),
       metadata: { ...this.metadata, ...metadata },
     };
-    return encodeWeights(header, this.getWeights());
+    return encodeWeights(header, weights);
+  }
+
+  async readWeights(): Promise<Float32Array[]> {
+    this.assertUsable();
+    const values = await Promise.all(this.parameters.map((p) => p.variable.data()));
+    return values.map((v) => (v as Float32Array).slice());
   }
 
   getWeights(): Float32Array[] {

@@ -79,9 +79,14 @@ export interface Model {
   /** Facts stored with the weights (training recipe, accuracy); merged into the next save. */
   readonly metadata: Readonly<Record<string, unknown>>;
   /** Serialises architecture, preprocessing, weights and metadata (format: `src/model/weights.ts`). */
-  save(metadata?: Record<string, unknown>): Uint8Array;
-  /** Copies of the current weights, in parameter order. */
+  save(metadata?: Record<string, unknown>): Promise<Uint8Array>;
+  /**
+   * Copies of the current weights, in parameter order, read synchronously: fine on WASM; on
+   * WebGPU prefer {@link Model.readWeights}, which does not block on the GPU.
+   */
   getWeights(): Float32Array[];
+  /** Copies of the current weights, read asynchronously (works on every backend). */
+  readWeights(): Promise<Float32Array[]>;
   /** Replaces every weight (validated: count, lengths, finite values). */
   setWeights(weights: readonly Float32Array[]): void;
   /**

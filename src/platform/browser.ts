@@ -40,4 +40,15 @@ export const platform: Platform = {
   },
   assetLocation: (url) => url.href,
   findMnistDataDir: () => undefined,
+  async provideNavigatorGpu() {
+    const g = globalThis as { navigator?: { gpu?: unknown }; isSecureContext?: boolean };
+    if (g.navigator?.gpu != null) return { ok: true, source: 'the browser' };
+    return {
+      ok: false,
+      reason:
+        g.isSecureContext === false
+          ? 'no navigator.gpu: WebGPU exists only in secure contexts (https: or localhost), and this page is not one'
+          : 'no navigator.gpu: this browser has no WebGPU, or it is disabled (Chromium on Linux needs --enable-unsafe-webgpu; Firefox and Safari enable it per platform)',
+    };
+  },
 };

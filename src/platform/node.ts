@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import type { ByteCache, Platform } from './types.js';
+import type { ByteCache, NavigatorGpuResult, Platform } from './types.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -29,6 +29,70 @@ async function atomicWrite(path: string, bytes: Uint8Array): Promise<void> {
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** The part of the `webgpu` package (Dawn for Node) this module uses. */
+interface DawnModule {
+  create(flags: string[]): unknown;
+  globals: Record<string, unknown>;
+}
+
+let dawnFailure: NavigatorGpuResult | undefined;
+
+/**
+ * Installs Dawn's `navigator.gpu` unless the runtime already has one. `webgpu` is an optional
+ * peer dependency, kept external by the build, so it is loaded only here and only on demand.
+ */
+async function provideNavigatorGpu(): Promise<NavigatorGpuResult> {
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  // Deno ships WebGPU, and an app (or a test) may have installed its own: use it as is.
+  if (g.navigator?.gpu != null) return { ok: true, source: 'the runtime' };
+  // The native addon is loaded once per process; a failure will not fix itself.
+  if (dawnFailure !== undefined) return dawnFailure;
+  let dawn: DawnModule;
+  try {
+    dawn = (await import('webgpu')) as DawnModule;
+  } catch (err) {
+    dawnFailure = {
+      ok: false,
+      reason: `no navigator.gpu: the optional package 'webgpu' (Dawn for Node) is not installed or did not load (${errorText(err)}); \`npm install webgpu\` to enable WebGPU`,
+    };
+    return dawnFailure;
+  }
+  let gpu: unknown;
+  try {
+    gpu = dawn.create([]);
+  } catch (err) {
+    dawnFailure = {
+      ok: false,
+      reason: `no navigator.gpu: webgpu's create() failed (${errorText(err)})`,
+    };
+    return dawnFailure;
+  }
+  // tfjs-backend-webgpu reads GPUBufferUsage, GPUMapMode, GPUTextureUsage... as globals.
+  // Never overwrite what the runtime defines itself.
+  for (const [name, value] of Object.entries(dawn.globals)) {
+    if (!(name in globalThis)) {
+      Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+    }
+  }
+  if (g.navigator === undefined) {
+    // Node 20 has no navigator (21+ does): a minimal one like Node 21's, so that code that
+    // sniffs `navigator.userAgent` still sees a non-browser.
+    Object.defineProperty(globalThis, 'navigator', {
+      value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` },
+      writable: true,
+      configurable: true,
+    });
+  }
+  Object.defineProperty(g.navigator, 'gpu', { value: gpu, writable: true, configurable: true });
+  return { ok: true, source: "the 'webgpu' package (Dawn)" };
+}
+
+function errorText(err: unknown): string {
+  // Loaders that wrap the failure (test runners, bundlers) keep Node's own error as the cause.
+  const root = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  return root instanceof Error ? (root.message.split('\n')[0] ?? root.name) : String(root);
 }
 
 /** Node, Deno and Bun: `node:` modules are available. */
@@ -75,4 +139,5 @@ export const platform: Platform = {
       return undefined;
     }
   },
+  provideNavigatorGpu,
 };

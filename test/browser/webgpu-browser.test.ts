@@ -1,0 +1,352 @@
+/**
+ * Backend selection in a real browser: Debian Chromium (headless, driven by playwright-core)
+ * loads the built dist/browser bundle from a local server, with WebGPU on SwiftShader
+ * (`--enable-unsafe-webgpu`), without it (requestAdapter() returns null), from an insecure origin
+ * (no navigator.gpu at all) and cross-origin isolated (WASM threads). Needs `npm run build` first.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CHROMIUM, requireChromium, SKIP_WEBGPU } from '../helpers/webgpu-env.js';
+import type * as PageModule from './page.js';
+
+type Checks = typeof PageModule;
+type Args<K extends keyof Checks> = Checks[K] extends (...a: infer A) => unknown ? A : never;
+type Result<K extends keyof Checks> = Checks[K] extends (...a: never[]) => infer R
+  ? Awaited<R>
+  : never;
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const distBrowser = join(root, 'dist', 'browser');
+const BASE_ARGS = [
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+/** A hostname that is not localhost: pages from it are not a secure context, so have no WebGPU. */
+const INSECURE_HOST = 'lenet-insecure.test';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.map': 'application/json',
+  '.weights': 'application/octet-stream',
+};
+
+const PAGE_HTML = `<!doctype html>
+<meta charset="utf-8">
+<title>lenet-mnist WebGPU selection test</title>
+<script type="module">
+  import * as checks from './page.js';
+  window.checks = checks;
+  window.checksReady = true;
+</script>`;
+
+/** Paths the server was asked for, to see which WASM binary a page loaded. */
+const requested: string[] = [];
+
+/** Serves `/plain/...` and `/isolated/...` (with COOP/COEP) from memory and dist/browser. */
+async function startServer(pageJs: string): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    requested.push(url.pathname);
+    const [, variant, ...rest] = url.pathname.split('/');
+    const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
+    if (variant === 'isolated') {
+      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+    }
+    const path = rest.join('/');
+    try {
+      let body: string | Buffer;
+      let type: string;
+      if (path === '' || path === 'index.html') {
+        [body, type] = [PAGE_HTML, TYPES['.html'] as string];
+      } else if (path === 'page.js') {
+        [body, type] = [pageJs, TYPES['.js'] as string];
+      } else if (path.startsWith('dist/browser/')) {
+        const file = normalize(join(distBrowser, path.slice('dist/browser/'.length)));
+        if (!file.startsWith(distBrowser + sep)) throw new Error('outside dist/browser');
+        body = await readFile(file);
+        type = TYPES[extname(file)] ?? 'application/octet-stream';
+      } else {
+        throw new Error('not found');
+      }
+      res.writeHead(200, { ...headers, 'Content-Type': type });
+      res.end(body);
+    } catch {
+      res.writeHead(404, headers);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+async function bundlePage(): Promise<string> {
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+    plugins: [
+      {
+        // The page imports the library's source for types; the browser gets the built bundle.
+        name: 'use-dist',
+        setup(b) {
+          b.onResolve({ filter: /src\/index\.js$/ }, () => ({
+            path: './dist/browser/index.js',
+            external: true,
+          }));
+        },
+      },
+    ],
+  });
+  return result.outputFiles[0]?.text ?? '';
+}
+
+async function openPage(
+  browser: Browser,
+  url: string,
+  init?: (page: Page) => Promise<unknown>,
+): Promise<Page> {
+  const page = await browser.newPage();
+  await init?.(page);
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(msg.text());
+  });
+  page.on('requestfailed', (req) => errors.push(`${req.url()}: ${req.failure()?.errorText}`));
+  await page.goto(url);
+  await page
+    .waitForFunction(() => (window as { checksReady?: boolean }).checksReady === true, undefined, {
+      timeout: 45_000,
+    })
+    .catch((err: Error) => {
+      throw new Error(`test page did not load (${err.message}); page errors: ${errors.join('; ')}`);
+    });
+  return page;
+}
+
+/** Calls an exported function of page.ts in the page. */
+function call<K extends keyof Checks>(page: Page, name: K, ...args: Args<K>): Promise<Result<K>> {
+  return page.evaluate(
+    ([fn, fnArgs]) => {
+      const checks = (window as unknown as { checks: Record<string, (...a: unknown[]) => unknown> })
+        .checks;
+      return (checks[fn] as (...a: unknown[]) => unknown)(...fnArgs);
+    },
+    [name as string, args as unknown[]] as const,
+  ) as Promise<Result<K>>;
+}
+
+describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
+  let server: Server;
+  let origin: string;
+  let webgpuBrowser: Browser;
+  let noWebgpuBrowser: Browser;
+
+  beforeAll(async () => {
+    requireChromium();
+    if (!existsSync(join(distBrowser, 'index.js'))) {
+      throw new Error(`${join(distBrowser, 'index.js')} is missing: run \`npm run build\` first`);
+    }
+    server = await startServer(await bundlePage());
+    const { port } = server.address() as AddressInfo;
+    origin = `http://127.0.0.1:${port}`;
+    [webgpuBrowser, noWebgpuBrowser] = await Promise.all([
+      chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [...BASE_ARGS, '--enable-unsafe-webgpu'],
+      }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [...BASE_ARGS, `--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`],
+      }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([webgpuBrowser?.close(), noWebgpuBrowser?.close()]);
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  describe('with --enable-unsafe-webgpu (SwiftShader adapter)', () => {
+    // Runs first, on its own page: page loads can stall while SwiftShader keeps Chromium's GPU
+    // process busy with the heavier tests below.
+    test('auto falls back to WASM when requestDevice() fails, and says so', async () => {
+      const fresh = await openPage(webgpuBrowser, `${origin}/plain/`);
+      const result = await call(fresh, 'autoWithFailingDevice');
+      await fresh.close();
+      if (!result.ok) throw new Error(result.message);
+      expect(result.info.backend).toBe('wasm');
+      expect(result.info.reason).toMatch(
+        /^auto: WebGPU not used: adapter .*swiftshader: requestDevice\(\) failed \(OperationError: simulated: device creation failed\); 1 thread: WASM threads need a cross-origin isolated page/,
+      );
+    });
+
+    describe('on one page', () => {
+      let page: Page;
+      beforeAll(async () => {
+        page = await openPage(webgpuBrowser, `${origin}/plain/`);
+      });
+      afterAll(async () => {
+        await page?.close();
+      });
+
+      test('auto picks WASM over the fallback adapter and names it', async () => {
+        expect(await call(page, 'environment')).toEqual({
+          crossOriginIsolated: false,
+          isSecureContext: true,
+          hasNavigatorGpu: true,
+        });
+        const result = await call(page, 'init', {});
+        if (!result.ok) throw new Error(result.message);
+        expect(result.tfBackend).toBe('wasm');
+        expect(result.info).toMatchObject({
+          backend: 'wasm',
+          simd: true,
+          threads: 1,
+          adapter: { architecture: 'swiftshader', isFallback: true },
+        });
+        expect(result.info.reason).toMatch(
+          /^auto: WebGPU not used: the adapter WebGPU offers, .*swiftshader.*, is a software fallback adapter, far slower than WASM here; 1 thread: WASM threads need a cross-origin isolated page \(COOP\/COEP headers\)$/,
+        );
+        expect(result.formatted).toMatch(/^WASM SIMD, 1 thread - auto: /);
+      });
+
+      test('explicit webgpu uses the SwiftShader adapter', async () => {
+        const result = await call(page, 'init', { backend: 'webgpu', snapshotIntervalMs: 0 });
+        if (!result.ok) throw new Error(result.message);
+        expect(result.tfBackend).toBe('webgpu');
+        expect(result.info).toMatchObject({
+          backend: 'webgpu',
+          adapter: { architecture: 'swiftshader', isFallback: true },
+        });
+        expect(result.info.reason).toMatch(
+          /^WebGPU requested: software fallback adapter, self-test passed in \d+ ms$/,
+        );
+      });
+
+      test('LeNet forward outputs and gradients on WebGPU match WASM within 1e-4', async () => {
+        const r = await call(page, 'compareForward', 2);
+        expect(r.tfBackend).toBe('webgpu');
+        expect(r.logitsLength).toBe(20);
+        expect(r.gradCount).toBe(10);
+        expect(r.logitsDiff).toBeLessThan(1e-4);
+        expect(r.lossDiff).toBeLessThan(1e-4);
+        expect(r.gradDiff).toBeLessThan(1e-4);
+      });
+
+      test('Adam steps lower the loss the same way on WebGPU and WASM', async () => {
+        const { wasm, webgpu, tfBackend } = await call(page, 'compareTraining', 2, 3);
+        expect(tfBackend).toBe('webgpu');
+        expect(webgpu[2]).toBeLessThan(webgpu[0] as number);
+        expect(wasm[2]).toBeLessThan(wasm[0] as number);
+        webgpu.forEach((loss, i) => {
+          expect(Math.abs(loss - (wasm[i] as number))).toBeLessThan(1e-4);
+        });
+      });
+
+      test('device loss during training: WASM takes over with the snapshot weights', async () => {
+        const r = await call(page, 'deviceLossDuringTraining');
+        expect(r).toMatchObject({
+          cause: 'device-lost',
+          previous: 'webgpu',
+          current: { backend: 'wasm' },
+          recovery: { deviceLost: { reason: 'destroyed' }, lostVariables: [] },
+          weightsDiff: 0,
+          tfBackend: 'wasm',
+        });
+        expect(r.current.reason).toMatch(
+          /^WebGPU device lost \(destroyed.*\); switched to WASM; restored \d+ variables from a snapshot taken \d+\.\d s earlier/,
+        );
+        expect(Number.isFinite(r.lossAfter)).toBe(true);
+      });
+    });
+  });
+
+  describe('without --enable-unsafe-webgpu', () => {
+    test('a cross-origin isolated page runs the threaded WASM build', async () => {
+      const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`);
+      const env = await call(isolated, 'environment');
+      const result = await call(isolated, 'init', { backend: 'wasm' });
+      await isolated.close();
+      expect(env.crossOriginIsolated).toBe(true);
+      expect(requested).toContain('/isolated/dist/browser/tfjs-backend-wasm-threaded-simd.wasm');
+      if (!result.ok) throw new Error(result.message);
+      expect(result.info.backend).toBe('wasm');
+      // tfjs runs half the logical cores: 1 thread on this 2-core machine, and says why.
+      const threads = result.info.threads;
+      expect(threads).toBeGreaterThanOrEqual(1);
+      expect(result.info.reason).toMatch(
+        threads > 1
+          ? /^WASM requested$/
+          : /^WASM requested; threaded build but 1 thread: tfjs uses half of the \d+ logical cores$/,
+      );
+    });
+
+    test('threads reach BackendInfo when the device reports 4 logical cores', async () => {
+      // This machine may have 2 cores; a page that reports 4 shows the thread count is passed on.
+      const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`, (p) =>
+        p.addInitScript(() => {
+          Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 4 });
+        }),
+      );
+      const result = await call(isolated, 'init', { backend: 'wasm' });
+      await isolated.close();
+      if (!result.ok) throw new Error(result.message);
+      expect(result.info.threads).toBe(2);
+      expect(result.formatted).toBe('WASM SIMD, 2 threads - WASM requested');
+    });
+    test('requestAdapter() returns null: auto uses WASM, explicit webgpu throws BackendError', async () => {
+      const page = await openPage(noWebgpuBrowser, `${origin}/plain/`);
+      const env = await call(page, 'environment');
+      const auto = await call(page, 'init', {});
+      const explicit = await call(page, 'init', { backend: 'webgpu' });
+      await page.close();
+      expect(env.hasNavigatorGpu).toBe(true);
+      if (!auto.ok) throw new Error(auto.message);
+      expect(auto.info.backend).toBe('wasm');
+      expect(auto.info.reason).toMatch(
+        /^auto: WebGPU not used: navigator\.gpu\.requestAdapter\(\) returned null: /,
+      );
+      expect(explicit).toMatchObject({ ok: false, name: 'BackendError', isBackendError: true });
+      expect(explicit.ok ? '' : explicit.message).toMatch(
+        /^WebGPU was requested but cannot be used: navigator\.gpu\.requestAdapter\(\) returned null/,
+      );
+    });
+
+    test('no navigator.gpu (insecure origin): auto uses WASM and says why', async () => {
+      const { port } = server.address() as AddressInfo;
+      const page = await openPage(noWebgpuBrowser, `http://${INSECURE_HOST}:${port}/plain/`);
+      const env = await call(page, 'environment');
+      const auto = await call(page, 'init', {});
+      await page.close();
+      expect(env).toMatchObject({ isSecureContext: false, hasNavigatorGpu: false });
+      if (!auto.ok) throw new Error(auto.message);
+      expect(auto.info.backend).toBe('wasm');
+      expect(auto.info.adapter).toBeUndefined();
+      expect(auto.info.reason).toMatch(
+        /^auto: WebGPU not used: no navigator\.gpu: WebGPU exists only in secure contexts/,
+      );
+    });
+  });
+});

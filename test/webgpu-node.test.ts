@@ -1,0 +1,295 @@
+/**
+ * WebGPU in Node on a real implementation: Dawn (npm `webgpu`) over SwiftShader, Vulkan on the
+ * CPU. No mocks: where a failure must be provoked (a device that cannot be created or dies), the
+ * real navigator.gpu or adapter is wrapped and real Dawn still does the rest. SwiftShader is
+ * about 1000x slower than WASM, so batches are 2 images.
+ */
+import { MISSING_ADAPTER_HELP, SKIP_WEBGPU, useSwiftShader } from './helpers/webgpu-env.js';
+
+// Before anything loads Dawn: the Vulkan loader reads VK_ICD_FILENAMES once per process.
+useSwiftShader();
+
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { afterAll, describe, expect, test } from 'vitest';
+import {
+  type BackendChangeEvent,
+  BackendError,
+  formatBackendInfo,
+  initBackend,
+  onBackendChange,
+  snapshotWeights,
+} from '../src/backend/select.js';
+import { createLeNet } from '../src/model/lenet.js';
+import { platform } from '../src/platform/index.js';
+import {
+  forwardAndGradients,
+  makeTrainer,
+  maxAbsDiff,
+  maxGradDiff,
+  readWeights,
+  trainLosses,
+} from './helpers/lenet-checks.js';
+
+type AnyFn = (...args: unknown[]) => unknown;
+interface GpuLike {
+  requestAdapter(options?: object): Promise<object | null>;
+}
+
+/** Replaces `navigator.gpu` while `fn` runs. */
+async function withGpu<T>(gpu: GpuLike, fn: () => Promise<T>): Promise<T> {
+  const nav = globalThis.navigator as unknown as { gpu: GpuLike };
+  const real = nav.gpu;
+  Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true, writable: true });
+  try {
+    return await fn();
+  } finally {
+    Object.defineProperty(nav, 'gpu', { value: real, configurable: true, writable: true });
+  }
+}
+
+/** The real Dawn GPU, with the real adapter's `requestDevice` replaced. */
+function gpuWithDevice(
+  requestDevice: (real: AnyFn, descriptor: object) => Promise<unknown>,
+): GpuLike {
+  const real = (globalThis.navigator as unknown as { gpu: GpuLike }).gpu;
+  return {
+    async requestAdapter(options) {
+      const adapter = await real.requestAdapter(options);
+      if (adapter === null) return null;
+      return new Proxy(adapter, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target);
+          if (key === 'requestDevice') {
+            return (descriptor: object) => requestDevice((value as AnyFn).bind(target), descriptor);
+          }
+          return typeof value === 'function' ? (value as AnyFn).bind(target) : value;
+        },
+      });
+    },
+  };
+}
+
+function nextBackendChange(timeoutMs = 20_000): Promise<BackendChangeEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no backend change within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = onBackendChange((event) => {
+      clearTimeout(timer);
+      off();
+      resolve(event);
+    });
+  });
+}
+
+function gpuDevice(): { destroy(): void } {
+  return (tf.backend() as unknown as { device: { destroy(): void } }).device;
+}
+
+describe.skipIf(SKIP_WEBGPU)('WebGPU in Node (Dawn over SwiftShader)', () => {
+  afterAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  test('Dawn provides navigator.gpu and a SwiftShader adapter', async () => {
+    const provided = await platform.provideNavigatorGpu();
+    expect(provided).toEqual({ ok: true, source: "the 'webgpu' package (Dawn)" });
+    const gpu = (globalThis.navigator as unknown as { gpu: GpuLike }).gpu;
+    const adapter = (await gpu.requestAdapter()) as { info: { architecture: string } } | null;
+    if (adapter === null) throw new Error(MISSING_ADAPTER_HELP);
+    expect(adapter.info.architecture).toBe('swiftshader');
+  });
+
+  // The failure paths run before WebGPU first succeeds: a live device is reused afterwards.
+  test('auto falls back to WASM when requestDevice() rejects, and says so', async () => {
+    const gpu = gpuWithDevice(async () => {
+      throw new Error('simulated: device creation failed');
+    });
+    const info = await withGpu(gpu, () => initBackend({ allowFallbackAdapter: true }));
+    expect(info.backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(info.reason).toMatch(
+      /^auto: WebGPU not used: adapter google swiftshader: requestDevice\(\) failed \(Error: simulated: device creation failed\)$/,
+    );
+    expect(info.adapter).toEqual({
+      vendor: 'google',
+      architecture: 'swiftshader',
+      isFallback: true,
+    });
+    // Asked for explicitly, the same failure is an error naming the step.
+    await withGpu(gpu, async () => {
+      await expect(initBackend({ backend: 'webgpu' })).rejects.toThrow(BackendError);
+      await expect(initBackend({ backend: 'webgpu' })).rejects.toThrow(/requestDevice\(\) failed/);
+    });
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  test('auto falls back to WASM when the device dies before the self-test completes', async () => {
+    // A real Dawn device, destroyed as soon as it exists: the self-test's read fails.
+    const gpu = gpuWithDevice(async (real, descriptor) => {
+      const device = (await real(descriptor)) as { destroy(): void };
+      device.destroy();
+      return device;
+    });
+    const info = await withGpu(gpu, () => initBackend({ allowFallbackAdapter: true }));
+    expect(info.backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(info.reason).toMatch(/WebGPU not used: adapter google swiftshader: self-test failed/);
+  });
+
+  test('auto picks WASM over the SwiftShader fallback adapter and says why', async () => {
+    const info = await initBackend();
+    expect(info.backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(info.adapter).toEqual({
+      vendor: 'google',
+      architecture: 'swiftshader',
+      isFallback: true,
+    });
+    expect(info.reason).toContain(
+      'auto: WebGPU not used: the adapter WebGPU offers, google swiftshader',
+    );
+    expect(info.reason).toContain('is a software fallback adapter, far slower than WASM');
+    expect(info.simd).toBe(true);
+    expect(info.threads).toBe(1);
+    expect(formatBackendInfo(info)).toMatch(/^WASM SIMD, 1 thread - auto: WebGPU not used: /);
+  });
+
+  test('explicit webgpu uses the SwiftShader adapter after a self-test', async () => {
+    const change = nextBackendChange();
+    const info = await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
+    expect(info).toMatchObject({
+      backend: 'webgpu',
+      adapter: { vendor: 'google', architecture: 'swiftshader', isFallback: true },
+    });
+    expect(info.reason).toMatch(
+      /^WebGPU requested: software fallback adapter, self-test passed in \d+ ms$/,
+    );
+    expect(tf.getBackend()).toBe('webgpu');
+    expect(formatBackendInfo(info)).toMatch(
+      /^WebGPU on google swiftshader \(software fallback adapter\) - /,
+    );
+    const event = await change;
+    expect(event).toMatchObject({ cause: 'init', current: info });
+    expect(event.previous?.backend).toBe('wasm');
+  });
+
+  test('LeNet forward outputs and gradients on WebGPU match WASM within 1e-4', async () => {
+    await initBackend({ backend: 'wasm' });
+    const model = await createLeNet({ seed: 3 });
+    const before = await readWeights(model);
+    const onWasm = await forwardAndGradients(tf, model, 2);
+    // The same model moves to WebGPU: its variables are carried over.
+    await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
+    const onGpu = await forwardAndGradients(tf, model, 2);
+    expect(tf.getBackend()).toBe('webgpu');
+    expect(onGpu.logits.length).toBe(20);
+    expect(maxAbsDiff(onGpu.logits, onWasm.logits)).toBeLessThan(1e-4);
+    expect(Math.abs(onGpu.loss - onWasm.loss)).toBeLessThan(1e-4);
+    expect(Object.keys(onGpu.grads)).toHaveLength(10);
+    expect(maxGradDiff(onGpu, onWasm)).toBeLessThan(1e-4);
+    // And back to WASM, values intact (a voluntary switch copies the variables over).
+    await initBackend({ backend: 'wasm' });
+    const after = await readWeights(model);
+    after.forEach((w, i) => {
+      expect(maxAbsDiff(w, before[i] as Float32Array)).toBe(0);
+    });
+    model.dispose();
+  });
+
+  test('Adam steps lower the loss the same way on WebGPU and WASM', async () => {
+    await initBackend({ backend: 'wasm' });
+    const a = await createLeNet({ seed: 4 });
+    const wasmLosses = await trainLosses(tf, a, 2, 3);
+    a.dispose();
+    await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
+    const b = await createLeNet({ seed: 4 });
+    const gpuLosses = await trainLosses(tf, b, 2, 3);
+    b.dispose();
+    expect(gpuLosses[2]).toBeLessThan(gpuLosses[0] as number);
+    expect(wasmLosses[2]).toBeLessThan(wasmLosses[0] as number);
+    expect(maxAbsDiff(gpuLosses, wasmLosses)).toBeLessThan(1e-4);
+  });
+
+  test('device loss during training: WASM takes over with weights and Adam state restored', async () => {
+    // Reference: five steps on WASM only.
+    await initBackend({ backend: 'wasm' });
+    const ref = await createLeNet({ seed: 5 });
+    const refLosses = await trainLosses(tf, ref, 2, 5);
+    ref.dispose();
+
+    await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
+    const model = await createLeNet({ seed: 5 });
+    const trainer = makeTrainer(tf, model, 2);
+    const losses = [await trainer.step(), await trainer.step()];
+    await snapshotWeights();
+    const saved = await readWeights(model);
+    // Node has no synchronous GPU reads (tfjs needs OffscreenCanvas for them): the snapshot leaves
+    // CPU copies that make the synchronous getWeights() work until the next step changes them.
+    expect(model.getWeights()[0]).toEqual(saved[0]);
+    expect((await model.save()).length).toBeGreaterThan(61_706 * 4);
+    losses.push(await trainer.step()); // not in the snapshot: lost with the device
+
+    const variables = Object.keys(tf.engine().registeredVariables).length;
+    const change = nextBackendChange();
+    gpuDevice().destroy(); // what a driver reset or an unplugged GPU does to tfjs
+    const event = await change;
+    expect(event.cause).toBe('device-lost');
+    expect(event.previous?.backend).toBe('webgpu');
+    expect(event.current.backend).toBe('wasm');
+    expect(event.current.reason).toMatch(
+      /^WebGPU device lost \(destroyed.*\); switched to WASM; restored \d+ variables from a snapshot taken \d+\.\d s earlier$/,
+    );
+    expect(event.recovery?.deviceLost.reason).toBe('destroyed');
+    expect(event.recovery?.lostVariables).toEqual([]);
+    // Every variable: the 10 parameters, Adam's two moments for each and its two beta powers.
+    expect(variables).toBeGreaterThanOrEqual(32);
+    expect(event.recovery?.restoredVariables).toBe(variables);
+    expect(tf.getBackend()).toBe('wasm');
+
+    const restored = await readWeights(model);
+    restored.forEach((w, i) => {
+      expect(maxAbsDiff(w, saved[i] as Float32Array)).toBe(0);
+    });
+    // Training resumes from the snapshot (after step 2) with Adam's state intact: redoing step 3
+    // gives the reference's step-3 loss.
+    const redo = [await trainer.step(), await trainer.step(), await trainer.step()];
+    expect(maxAbsDiff([...losses.slice(0, 2), ...redo], refLosses)).toBeLessThan(1e-4);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  test('periodic snapshots cover a loss; variables never snapshotted are reported as NaN', async () => {
+    // One device for both cases: every new device recompiles every shader, slowly on SwiftShader.
+    const info = await initBackend({ backend: 'webgpu', snapshotIntervalMs: 50 });
+    expect(info.backend).toBe('webgpu'); // a new device after the loss above
+    const model = await createLeNet({ seed: 7 });
+    const trainer = makeTrainer(tf, model, 2);
+    await trainer.step();
+    await new Promise((r) => setTimeout(r, 300)); // the timer copies the variables meanwhile
+    const saved = await readWeights(model);
+    // Same live device, timer off: a model created and used now is in no snapshot.
+    await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
+    const late = await createLeNet({ seed: 8 });
+    const logits = late.apply(tf.zeros([1, 32, 32, 1]));
+    await logits.data(); // uploads its weights to the GPU, where only the GPU has them
+    logits.dispose();
+
+    const change = nextBackendChange();
+    gpuDevice().destroy();
+    const event = await change;
+    expect(event.recovery?.snapshotAgeMs).toBeLessThan(5000);
+    expect(event.recovery?.lostVariables).toEqual(late.parameters.map((p) => p.variable.name));
+    expect(event.current.reason).toMatch(/; 10 variables could not be restored and hold NaN: /);
+    const restored = await readWeights(model);
+    restored.forEach((w, i) => {
+      expect(maxAbsDiff(w, saved[i] as Float32Array)).toBe(0);
+    });
+    expect(Number.isNaN((await readWeights(late))[0]?.[0])).toBe(true);
+    trainer.dispose();
+    model.dispose();
+    late.dispose();
+  });
+});
