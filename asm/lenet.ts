@@ -1,0 +1,971 @@
+// Fused LeNet-5 for WebAssembly SIMD: one call runs a whole training step (forward, backward,
+// Adam) or a whole forward pass over a batch. Built twice by scripts/build-wasm.mjs: plain SIMD
+// (f32x4 mul + add) and relaxed SIMD (f32x4.relaxed_madd). src/backend/fused/lenet_fused.ts is
+// the only caller; it owns the ABI below.
+//
+// ABI: call reserve(capacity) first and again before any call with more samples. It lays out the
+// batch buffers and grows memory, which detaches JS views of it. Then write parameters in tfjs
+// layouts to stagingPtr() and call loadParams(); write images to inputPtr() and labels to
+// labelsPtr(); call trainStep() or forward(). storeParams(0|1) copies parameters or the last
+// gradients back to the staging area.
+//
+// Layouts. Parameters are kept in padded copies of the tfjs layouts so every row is whole
+// vectors: conv1 [25 taps][8 out] (6 used), fc3 [84][12] (10 used). The padding is zero and its
+// gradient is zero, so Adam leaves it at zero. Activations are NHWC. Max-pooling records, per
+// output element, the address of the input window that won, so the backward pass scatters each
+// pooled gradient straight to one window and never materialises the 75%-zero conv gradients.
+//
+// All addresses are byte addresses in linear memory; sizes below are bytes unless named floats.
+
+// ---- Shapes ------------------------------------------------------------------------------
+
+const IMG: usize = 32 * 32 * 4; // input image [32,32,1]
+const P1: usize = 14 * 14 * 6 * 4; // pool1 output [14,14,6]
+const P1_ROW: usize = 14 * 6 * 4; // one row of it
+const IDX1: usize = 14 * 14 * 8 * 4; // pool1 argmax addresses, 8 lanes per window (6 used)
+const P2: usize = 400 * 4; // pool2 output [5,5,16] = fc1 input
+const H1: usize = 120 * 4;
+const H2: usize = 84 * 4;
+const Z: usize = 12 * 4; // logits padded to 3 vectors
+const LOGITS: usize = 10 * 4;
+
+// ---- Parameters: internal layout ---------------------------------------------------------
+
+const C1W: usize = 0; // [25][8]
+const C1B: usize = C1W + 200 * 4; // [8]
+const C2W: usize = C1B + 8 * 4; // [150][16], k = (kh*5+kw)*6+ci (HWIO as is)
+const C2B: usize = C2W + 2400 * 4;
+const F1W: usize = C2B + 16 * 4; // [400][120]
+const F1B: usize = F1W + 48000 * 4;
+const F2W: usize = F1B + 120 * 4; // [120][84]
+const F2B: usize = F2W + 10080 * 4;
+const F3W: usize = F2B + 84 * 4; // [84][12]
+const F3B: usize = F3W + 1008 * 4;
+const PARAMS: usize = F3B + 12 * 4;
+
+// ---- Parameters: tfjs layout in the staging area -----------------------------------------
+
+const S_C1W: usize = 0;
+const S_C1B: usize = S_C1W + 150 * 4;
+const S_C2W: usize = S_C1B + 6 * 4;
+const S_C2B: usize = S_C2W + 2400 * 4;
+const S_F1W: usize = S_C2B + 16 * 4;
+const S_F1B: usize = S_F1W + 48000 * 4;
+const S_F2W: usize = S_F1B + 120 * 4;
+const S_F2B: usize = S_F2W + 10080 * 4;
+const S_F3W: usize = S_F2B + 84 * 4;
+const S_F3B: usize = S_F3W + 840 * 4;
+const STAGING: usize = S_F3B + 10 * 4;
+
+// ---- Fixed memory ------------------------------------------------------------------------
+
+// conv1 weights rearranged for conv1Forward: [25 taps][w0..w3, w4, w4, w5, w5].
+const W1K_BYTES: usize = 25 * 8 * 4;
+// conv2 weights per output channel, [16][5 kh][32] (30 used), for the input-gradient scatter;
+// and the conv weight-gradient accumulators in the same transposed shapes.
+const W2T_BYTES: usize = 16 * 5 * 32 * 4;
+const DW1T_BYTES: usize = 6 * 5 * 8 * 4; // [6 co][5 kh][8 kw] (5 used)
+// The conv2 input-gradient scatter writes 30-float rows at pixel offsets that are 16-byte
+// aligned for even columns and 8 mod 16 for odd ones. Odd columns go to a second buffer
+// shifted by 8 bytes, so every read-modify-write is aligned and overlaps others only exactly
+// (partial overlaps defeat store-to-load forwarding). The rows spill 2 floats past the image.
+const DP1_SCRATCH: usize = 4736;
+
+function alignUp(p: usize): usize {
+  return (p + 63) & ~(<usize>63);
+}
+
+const paramsPtr: usize = alignUp(__heap_base);
+const gradsPtr: usize = paramsPtr + PARAMS;
+const adamM: usize = gradsPtr + PARAMS;
+const adamV: usize = adamM + PARAMS;
+const stagingBase: usize = adamV + PARAMS;
+const w1k: usize = alignUp(stagingBase + STAGING);
+const w2t: usize = w1k + W1K_BYTES;
+const dw2t: usize = w2t + W2T_BYTES;
+const dw1t: usize = dw2t + W2T_BYTES;
+const dp1Even: usize = dw1t + DW1T_BYTES;
+const dp1Odd: usize = dp1Even + DP1_SCRATCH;
+const batchBase: usize = alignUp(dp1Odd + DP1_SCRATCH);
+
+// ---- Batch memory (laid out by reserve) --------------------------------------------------
+
+let capacity: i32 = 0;
+let xBuf: usize = 0; // [n][32][32]
+let labelBuf: usize = 0; // [n] u8
+let p1Buf: usize = 0; // [n][14][14][6]
+let idx1Buf: usize = 0; // [n][196][8] u32 addresses into xBuf
+let p2Buf: usize = 0; // [n][400]
+let idx2Buf: usize = 0; // [n][400] u32 addresses into p1Buf
+let h1Buf: usize = 0; // [n][120]
+let h2Buf: usize = 0; // [n][84]
+let zBuf: usize = 0; // [n][12]
+let dzBuf: usize = 0; // [n][12]
+let dh2Buf: usize = 0; // [n][84]
+let dh1Buf: usize = 0; // [n][120]
+let dp2Buf: usize = 0; // [n][400]
+let dp1Buf: usize = 0; // [n][1176], ReLU-masked gradient of pool1's output
+let logitBuf: usize = 0; // [n][10]
+let lastCorrect: i32 = 0;
+
+// Buffers read a few floats past their end (see conv1Backward, conv2Backward): pad them.
+const PAD: usize = 64;
+
+/** Lays out buffers for `cap` samples and grows memory to fit; returns false if it cannot. */
+export function reserve(cap: i32): bool {
+  if (cap <= capacity) return true;
+  const c = <usize>cap;
+  let p = batchBase;
+  xBuf = p;
+  p = alignUp(p + c * IMG + PAD);
+  labelBuf = p;
+  p = alignUp(p + c);
+  p1Buf = p;
+  p = alignUp(p + c * P1 + PAD);
+  idx1Buf = p;
+  p += c * IDX1;
+  p2Buf = p;
+  p += c * P2;
+  idx2Buf = p;
+  p += c * P2;
+  h1Buf = p;
+  p += c * H1;
+  h2Buf = p;
+  p = alignUp(p + c * H2);
+  zBuf = p;
+  p += c * Z;
+  dzBuf = p;
+  p += c * Z;
+  dh2Buf = p;
+  p = alignUp(p + c * H2);
+  dh1Buf = p;
+  p += c * H1;
+  dp2Buf = p;
+  p += c * P2;
+  dp1Buf = p;
+  p = alignUp(p + c * P1);
+  logitBuf = p;
+  p = alignUp(p + c * LOGITS);
+  const have = (<usize>memory.size()) << 16;
+  if (p > have && memory.grow(<i32>((p - have + 0xffff) >> 16)) < 0) return false;
+  capacity = cap;
+  // The over-read padding may hold bytes of an older layout; random bits can be subnormal
+  // floats, which are very slow to multiply, so clear them.
+  memory.fill(xBuf + c * IMG, 0, PAD);
+  memory.fill(p1Buf + c * P1, 0, PAD);
+  return true;
+}
+
+export function stagingPtr(): usize {
+  return stagingBase;
+}
+export function inputPtr(): usize {
+  return xBuf;
+}
+export function labelsPtr(): usize {
+  return labelBuf;
+}
+export function logitsPtr(): usize {
+  return logitBuf;
+}
+/** Number of correct predictions in the last trainStep. */
+export function correctCount(): i32 {
+  return lastCorrect;
+}
+
+// ---- Parameter import/export -------------------------------------------------------------
+
+/** Copies `rows` rows of `cols` floats between layouts with different row strides, zero padding. */
+function copyRows(dst: usize, dstCols: usize, src: usize, srcCols: usize, rows: usize): void {
+  const cols = min(dstCols, srcCols);
+  for (let r: usize = 0; r < rows; r++) {
+    memory.copy(dst + r * dstCols * 4, src + r * srcCols * 4, cols * 4);
+    if (dstCols > cols) memory.fill(dst + (r * dstCols + cols) * 4, 0, (dstCols - cols) * 4);
+  }
+}
+
+/** Copies the staged tfjs-layout parameters into the internal layout. */
+export function loadParams(): void {
+  const s = stagingBase;
+  const d = paramsPtr;
+  copyRows(d + C1W, 8, s + S_C1W, 6, 25);
+  copyRows(d + C1B, 8, s + S_C1B, 6, 1);
+  memory.copy(d + C2W, s + S_C2W, S_F3W - S_C2W); // conv2 .. fc2 bias: identical layouts
+  copyRows(d + F3W, 12, s + S_F3W, 10, 84);
+  copyRows(d + F3B, 12, s + S_F3B, 10, 1);
+}
+
+/** Copies parameters (`which` 0) or the last step's gradients (1) to the staging area. */
+export function storeParams(which: i32): void {
+  const s = stagingBase;
+  const d = which === 0 ? paramsPtr : gradsPtr;
+  copyRows(s + S_C1W, 6, d + C1W, 8, 25);
+  copyRows(s + S_C1B, 6, d + C1B, 8, 1);
+  memory.copy(s + S_C2W, d + C2W, S_F3W - S_C2W);
+  copyRows(s + S_F3W, 10, d + F3W, 12, 84);
+  copyRows(s + S_F3B, 10, d + F3B, 12, 1);
+}
+
+/** Zeroes Adam's moments; the wrapper resets its step counter. */
+export function resetAdam(): void {
+  memory.fill(adamM, 0, 2 * PARAMS);
+}
+
+// ---- SIMD helpers ------------------------------------------------------------------------
+
+/** a*b + c: one fused instruction with relaxed SIMD, else a rounded multiply and an add. */
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** [sum(a), sum(b), sum(c), sum(d)]. */
+function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
+}
+
+/** v < 0 ? 0 : v: one instruction, and NaN stays NaN so a diverging model shows a NaN loss. */
+function relu(v: v128): v128 {
+  return f32x4.pmax(v, f32x4.splat(0));
+}
+
+/** Keeps lanes of `g` where `act` > 0: the ReLU derivative, 0 at 0. */
+function reluMask(g: v128, act: v128): v128 {
+  return v128.and(g, f32x4.gt(act, f32x4.splat(0)));
+}
+
+// ---- conv1 + ReLU + pool1 ----------------------------------------------------------------
+
+// Each 2x2 pooling window is computed in registers and reduced there; conv1's full output never
+// reaches memory. The window's 4 pixels x 6 channels are 6 accumulators with no idle lanes:
+// channels 0-3 of each pixel (a00..a11), and channels 4-5 of a pixel pair per window row
+// (b0, b1), lanes [left c4, right c4, left c5, right c5]. With one input channel the taps are
+// image values: broadcast for the a's, and for the b's the two adjacent pixels of a row loaded
+// as a 64-bit pair [left, right, left, right] against weights [w4, w4, w5, w5].
+// Bias and ReLU commute with the max, so they are applied to the pooled value only; the argmax
+// is taken before ReLU, which picks the same element whenever the gradient is non-zero.
+
+function conv1Kernel(): void {
+  for (let k: usize = 0; k < 25 * 32; k += 32) {
+    const hi = v128.load(paramsPtr + C1W + k, 16);
+    v128.store(w1k + k, v128.load(paramsPtr + C1W + k));
+    v128.store(w1k + k, v128.shuffle<f32>(hi, hi, 0, 0, 1, 1), 16);
+  }
+}
+
+function conv1Forward(s: usize): void {
+  const x = xBuf + s * IMG;
+  const out = p1Buf + s * P1;
+  const idx = idx1Buf + s * IDX1;
+  const biasA = v128.load(paramsPtr + C1B);
+  const biasB = v128.load(paramsPtr + C1B, 16); // [b4, b5, 0, 0]
+  // Offsets of the window's pixels: [top-left, top-right, bottom-left, bottom-right].
+  const dTop = i32x4(0, 0, 128, 128); // left pixel of each row, per lane of the b's
+  const dRight = i32x4(4, 4, 132, 132);
+  for (let i: usize = 0; i < 14; i++) {
+    for (let j: usize = 0; j < 14; j++) {
+      const px = x + (i * 64 + j * 2) * 4; // pixel (2i, 2j)
+      let a00 = f32x4.splat(0);
+      let a01 = a00;
+      let a10 = a00;
+      let a11 = a00;
+      let b0 = a00;
+      let b1 = a00;
+      let wk = w1k;
+      for (let kh: usize = 0; kh < 5; kh++) {
+        let row = px + kh * 128;
+        const end = row + 20;
+        while (row < end) {
+          const wa = v128.load(wk);
+          const wb = v128.load(wk, 16);
+          a00 = madd(v128.load32_splat(row), wa, a00);
+          a01 = madd(v128.load32_splat(row, 4), wa, a01);
+          a10 = madd(v128.load32_splat(row, 128), wa, a10);
+          a11 = madd(v128.load32_splat(row, 132), wa, a11);
+          b0 = madd(v128.load64_splat(row), wb, b0);
+          b1 = madd(v128.load64_splat(row, 128), wb, b1);
+          row += 4;
+          wk += 32;
+        }
+      }
+      const q = i * 14 + j;
+      const base = i32x4.splat(<i32>px);
+      // Channels 0-3: first maximum in row-major window order wins, as in tfjs and PyTorch.
+      let m = f32x4.gt(a01, a00);
+      let best = f32x4.pmax(a00, a01);
+      let off = v128.bitselect(i32x4.add(base, i32x4.splat(4)), base, m);
+      m = f32x4.gt(a10, best);
+      best = f32x4.pmax(best, a10);
+      off = v128.bitselect(i32x4.add(base, i32x4.splat(128)), off, m);
+      m = f32x4.gt(a11, best);
+      best = f32x4.pmax(best, a11);
+      off = v128.bitselect(i32x4.add(base, i32x4.splat(132)), off, m);
+      v128.store(out + q * 24, relu(f32x4.add(best, biasA)));
+      v128.store(idx + q * 32, off);
+      // Channels 4-5: lanes [c4, c5] of each row's left (l) and right (r) pixel; the right one
+      // wins a row only if greater, then the bottom row's winner only if greater than the top's.
+      const l = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6);
+      const r = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
+      m = f32x4.gt(r, l);
+      const rowBest = f32x4.pmax(l, r);
+      const rowOff = v128.bitselect(i32x4.add(base, dRight), i32x4.add(base, dTop), m);
+      const bottom = v128.shuffle<f32>(rowBest, rowBest, 2, 3, 2, 3);
+      m = f32x4.gt(bottom, rowBest);
+      best = f32x4.pmax(rowBest, bottom);
+      off = v128.bitselect(v128.shuffle<i32>(rowOff, rowOff, 2, 3, 2, 3), rowOff, m);
+      v128.store64_lane(out + q * 24, relu(f32x4.add(best, biasB)), 0, 16);
+      v128.store64_lane(idx + q * 32, off, 0, 16);
+    }
+  }
+}
+
+// ---- conv2 + pool2 -----------------------------------------------------------------------
+
+// Implicit im2col: for a fixed kh, the 5 kw x 6 ci inputs of an output pixel are 30 contiguous
+// floats of pool1's NHWC output, matching 30 contiguous rows of the HWIO weights. A window is
+// computed as 4 pixels x 8 channels in two halves of the 16 output channels. No activation
+// follows conv2 in this network, so bias is added after the max.
+
+function conv2Forward(s: usize): void {
+  const inp = p1Buf + s * P1;
+  const out = p2Buf + s * P2;
+  const idx = idx2Buf + s * P2;
+  for (let i: usize = 0; i < 5; i++) {
+    for (let j: usize = 0; j < 5; j++) {
+      const px = inp + (i * 28 + j * 2) * 24; // input pixel (2i, 2j)
+      const q = i * 5 + j;
+      for (let h: usize = 0; h < 2; h++) {
+        let a00 = f32x4.splat(0);
+        let b00 = a00;
+        let a01 = a00;
+        let b01 = a00;
+        let a10 = a00;
+        let b10 = a00;
+        let a11 = a00;
+        let b11 = a00;
+        let wk = paramsPtr + C2W + h * 32;
+        for (let kh: usize = 0; kh < 5; kh++) {
+          let row = px + kh * P1_ROW;
+          const end = row + 30 * 4;
+          while (row < end) {
+            const wa = v128.load(wk);
+            const wb = v128.load(wk, 16);
+            let t = v128.load32_splat(row);
+            a00 = madd(t, wa, a00);
+            b00 = madd(t, wb, b00);
+            t = v128.load32_splat(row, 24);
+            a01 = madd(t, wa, a01);
+            b01 = madd(t, wb, b01);
+            t = v128.load32_splat(row, P1_ROW);
+            a10 = madd(t, wa, a10);
+            b10 = madd(t, wb, b10);
+            t = v128.load32_splat(row, P1_ROW + 24);
+            a11 = madd(t, wa, a11);
+            b11 = madd(t, wb, b11);
+            row += 4;
+            wk += 64;
+          }
+        }
+        const o0 = i32x4.splat(<i32>px);
+        const o1 = i32x4.splat(<i32>(px + 24));
+        const o2 = i32x4.splat(<i32>(px + P1_ROW));
+        const o3 = i32x4.splat(<i32>(px + P1_ROW + 24));
+        let m = f32x4.gt(a01, a00);
+        let bestA = f32x4.pmax(a00, a01);
+        let offA = v128.bitselect(o1, o0, m);
+        m = f32x4.gt(a10, bestA);
+        bestA = f32x4.pmax(bestA, a10);
+        offA = v128.bitselect(o2, offA, m);
+        m = f32x4.gt(a11, bestA);
+        bestA = f32x4.pmax(bestA, a11);
+        offA = v128.bitselect(o3, offA, m);
+        m = f32x4.gt(b01, b00);
+        let bestB = f32x4.pmax(b00, b01);
+        let offB = v128.bitselect(o1, o0, m);
+        m = f32x4.gt(b10, bestB);
+        bestB = f32x4.pmax(bestB, b10);
+        offB = v128.bitselect(o2, offB, m);
+        m = f32x4.gt(b11, bestB);
+        bestB = f32x4.pmax(bestB, b11);
+        offB = v128.bitselect(o3, offB, m);
+        const bias = paramsPtr + C2B + h * 32;
+        const at = (q * 16 + h * 8) * 4;
+        v128.store(out + at, f32x4.add(bestA, v128.load(bias)));
+        v128.store(out + at, f32x4.add(bestB, v128.load(bias, 16)), 16);
+        v128.store(idx + at, offA);
+        v128.store(idx + at, offB, 16);
+      }
+    }
+  }
+}
+
+// ---- Dense layers ------------------------------------------------------------------------
+
+// All dense widths (120, 84, 12) are multiples of 3 vectors, so every kernel works on blocks of
+// 12 outputs: 2 rows x 3 vectors = 6 accumulators.
+
+/** out[m][nout] = act(a[m][k] @ w[k][nout] + bias). */
+function denseForward(
+  a: usize,
+  k: usize,
+  w: usize,
+  bias: usize,
+  out: usize,
+  nout: usize,
+  m: usize,
+  useRelu: bool,
+): void {
+  const rowA = k * 4;
+  const rowW = nout * 4;
+  for (let jb: usize = 0; jb < nout * 4; jb += 48) {
+    const bias0 = v128.load(bias + jb);
+    const bias1 = v128.load(bias + jb, 16);
+    const bias2 = v128.load(bias + jb, 32);
+    // Column-block outer loop: this block's weights (k x 48 bytes) stay in L1 over all rows.
+    let r: usize = 0;
+    for (; r + 2 <= m; r += 2) {
+      let c00 = bias0;
+      let c01 = bias1;
+      let c02 = bias2;
+      let c10 = bias0;
+      let c11 = bias1;
+      let c12 = bias2;
+      let pa = a + r * rowA;
+      const end = pa + rowA;
+      let pw = w + jb;
+      while (pa < end) {
+        const w0 = v128.load(pw);
+        const w1 = v128.load(pw, 16);
+        const w2 = v128.load(pw, 32);
+        let t = v128.load32_splat(pa);
+        c00 = madd(t, w0, c00);
+        c01 = madd(t, w1, c01);
+        c02 = madd(t, w2, c02);
+        t = v128.load32_splat(pa + rowA);
+        c10 = madd(t, w0, c10);
+        c11 = madd(t, w1, c11);
+        c12 = madd(t, w2, c12);
+        pa += 4;
+        pw += rowW;
+      }
+      const po = out + r * rowW + jb;
+      if (useRelu) {
+        c00 = relu(c00);
+        c01 = relu(c01);
+        c02 = relu(c02);
+        c10 = relu(c10);
+        c11 = relu(c11);
+        c12 = relu(c12);
+      }
+      v128.store(po, c00);
+      v128.store(po, c01, 16);
+      v128.store(po, c02, 32);
+      v128.store(po + rowW, c10);
+      v128.store(po + rowW, c11, 16);
+      v128.store(po + rowW, c12, 32);
+    }
+    if (r < m) {
+      let c00 = bias0;
+      let c01 = bias1;
+      let c02 = bias2;
+      let pa = a + r * rowA;
+      const end = pa + rowA;
+      let pw = w + jb;
+      while (pa < end) {
+        const t = v128.load32_splat(pa);
+        c00 = madd(t, v128.load(pw), c00);
+        c01 = madd(t, v128.load(pw, 16), c01);
+        c02 = madd(t, v128.load(pw, 32), c02);
+        pa += 4;
+        pw += rowW;
+      }
+      const po = out + r * rowW + jb;
+      if (useRelu) {
+        c00 = relu(c00);
+        c01 = relu(c01);
+        c02 = relu(c02);
+      }
+      v128.store(po, c00);
+      v128.store(po, c01, 16);
+      v128.store(po, c02, 32);
+    }
+  }
+}
+
+/** gw[k][nout] = a[m][k]^T @ dz[m][nout]; gb[nout] = column sums of dz. `k` is even. */
+function denseGradWeights(
+  a: usize,
+  k: usize,
+  dz: usize,
+  nout: usize,
+  m: usize,
+  gw: usize,
+  gb: usize,
+): void {
+  const rowA = k * 4;
+  const rowZ = nout * 4;
+  for (let jb: usize = 0; jb < rowZ; jb += 48) {
+    for (let kk: usize = 0; kk < k; kk += 2) {
+      let c00 = f32x4.splat(0);
+      let c01 = c00;
+      let c02 = c00;
+      let c10 = c00;
+      let c11 = c00;
+      let c12 = c00;
+      let pa = a + kk * 4;
+      let pz = dz + jb;
+      const end = pz + m * rowZ;
+      while (pz < end) {
+        const z0 = v128.load(pz);
+        const z1 = v128.load(pz, 16);
+        const z2 = v128.load(pz, 32);
+        let t = v128.load32_splat(pa);
+        c00 = madd(t, z0, c00);
+        c01 = madd(t, z1, c01);
+        c02 = madd(t, z2, c02);
+        t = v128.load32_splat(pa, 4);
+        c10 = madd(t, z0, c10);
+        c11 = madd(t, z1, c11);
+        c12 = madd(t, z2, c12);
+        pa += rowA;
+        pz += rowZ;
+      }
+      const po = gw + kk * rowZ + jb;
+      v128.store(po, c00);
+      v128.store(po, c01, 16);
+      v128.store(po, c02, 32);
+      v128.store(po + rowZ, c10);
+      v128.store(po + rowZ, c11, 16);
+      v128.store(po + rowZ, c12, 32);
+    }
+  }
+  for (let jb: usize = 0; jb < rowZ; jb += 16) {
+    let acc = f32x4.splat(0);
+    for (let r: usize = 0; r < m; r++) acc = f32x4.add(acc, v128.load(dz + r * rowZ + jb));
+    v128.store(gb + jb, acc);
+  }
+}
+
+/**
+ * dx[m][k] = dz[m][nout] @ w[k][nout]^T, as dot products of contiguous rows (no transposed
+ * copy of w), then masked by ReLU'(act) when `act` is not 0. `k` is a multiple of 4.
+ */
+function denseGradInput(
+  dz: usize,
+  nout: usize,
+  w: usize,
+  k: usize,
+  m: usize,
+  dx: usize,
+  act: usize,
+): void {
+  const rowZ = nout * 4;
+  const rowX = k * 4;
+  for (let kk: usize = 0; kk < k; kk += 4) {
+    // k-block outer loop: 4 weight rows are reused by every row of dz, which (64 x 480 bytes
+    // at most for a batch of 64) stays in L1.
+    const pw = w + kk * rowZ;
+    let r: usize = 0;
+    for (; r + 2 <= m; r += 2) {
+      let c0 = f32x4.splat(0);
+      let c1 = c0;
+      let c2 = c0;
+      let c3 = c0;
+      let e0 = c0;
+      let e1 = c0;
+      let e2 = c0;
+      let e3 = c0;
+      const pz = dz + r * rowZ;
+      for (let j: usize = 0; j < rowZ; j += 16) {
+        const z0 = v128.load(pz + j);
+        const z1 = v128.load(pz + rowZ + j);
+        const pj = pw + j;
+        let t = v128.load(pj);
+        c0 = madd(z0, t, c0);
+        e0 = madd(z1, t, e0);
+        t = v128.load(pj + rowZ);
+        c1 = madd(z0, t, c1);
+        e1 = madd(z1, t, e1);
+        t = v128.load(pj + 2 * rowZ);
+        c2 = madd(z0, t, c2);
+        e2 = madd(z1, t, e2);
+        t = v128.load(pj + 3 * rowZ);
+        c3 = madd(z0, t, c3);
+        e3 = madd(z1, t, e3);
+      }
+      const po = dx + r * rowX + kk * 4;
+      let g0 = hsum4(c0, c1, c2, c3);
+      let g1 = hsum4(e0, e1, e2, e3);
+      if (act !== 0) {
+        g0 = reluMask(g0, v128.load(act + r * rowX + kk * 4));
+        g1 = reluMask(g1, v128.load(act + (r + 1) * rowX + kk * 4));
+      }
+      v128.store(po, g0);
+      v128.store(po + rowX, g1);
+    }
+    if (r < m) {
+      let c0 = f32x4.splat(0);
+      let c1 = c0;
+      let c2 = c0;
+      let c3 = c0;
+      const pz = dz + r * rowZ;
+      for (let j: usize = 0; j < rowZ; j += 16) {
+        const z0 = v128.load(pz + j);
+        const pj = pw + j;
+        c0 = madd(z0, v128.load(pj), c0);
+        c1 = madd(z0, v128.load(pj + rowZ), c1);
+        c2 = madd(z0, v128.load(pj + 2 * rowZ), c2);
+        c3 = madd(z0, v128.load(pj + 3 * rowZ), c3);
+      }
+      let g0 = hsum4(c0, c1, c2, c3);
+      if (act !== 0) g0 = reluMask(g0, v128.load(act + r * rowX + kk * 4));
+      v128.store(dx + r * rowX + kk * 4, g0);
+    }
+  }
+}
+
+// ---- Loss --------------------------------------------------------------------------------
+
+/** Mean softmax cross-entropy; writes d(loss)/d(logits) and counts correct argmaxes. */
+function lossAndGrad(n: usize): f64 {
+  let loss: f64 = 0;
+  let correct = 0;
+  const invN = <f32>1 / <f32>n;
+  for (let s: usize = 0; s < n; s++) {
+    const z = zBuf + s * Z;
+    const dz = dzBuf + s * Z;
+    const label = <usize>load<u8>(labelBuf + s);
+    let best = load<f32>(z);
+    let arg: usize = 0;
+    for (let o: usize = 1; o < 10; o++) {
+      const v = load<f32>(z + o * 4);
+      if (v > best) {
+        best = v;
+        arg = o;
+      }
+    }
+    let sum: f32 = 0;
+    for (let o: usize = 0; o < 10; o++) {
+      const e = Mathf.exp(load<f32>(z + o * 4) - best);
+      store<f32>(dz + o * 4, e);
+      sum += e;
+    }
+    loss += <f64>(best + Mathf.log(sum) - load<f32>(z + label * 4));
+    if (arg === label) correct++;
+    const scale = invN / sum;
+    for (let o: usize = 0; o < 10; o++) {
+      store<f32>(dz + o * 4, load<f32>(dz + o * 4) * scale - (o === label ? invN : 0));
+    }
+    store<u64>(dz + 40, 0); // padding lanes 10, 11
+  }
+  lastCorrect = correct;
+  return loss / <f64>n;
+}
+
+// ---- conv2 backward ----------------------------------------------------------------------
+
+// With pool2's argmax addresses, the gradient of conv2's output is one value per pooled
+// element, at a known window of pool1's output. Both conv2 gradients are sums over those
+// 400 elements per sample instead of over all 1600 conv2 outputs.
+
+const CHUNK: usize = 4; // samples per weight-gradient pass: their pool1 outputs stay in L1
+
+/** dW2 += over samples [s0, s1): each pooled gradient times its 5 x 30 input window. */
+function conv2WeightGrad(s0: usize, s1: usize): void {
+  const first = s0 * P2;
+  const last = s1 * P2;
+  for (let co: usize = 0; co < 16; co++) {
+    for (let kh: usize = 0; kh < 5; kh++) {
+      // One (channel, kernel row) at a time: its 30 (+2 padding) weights fit 8 accumulators.
+      const acc = dw2t + (co * 5 + kh) * 128;
+      let c0 = v128.load(acc);
+      let c1 = v128.load(acc, 16);
+      let c2 = v128.load(acc, 32);
+      let c3 = v128.load(acc, 48);
+      let c4 = v128.load(acc, 64);
+      let c5 = v128.load(acc, 80);
+      let c6 = v128.load(acc, 96);
+      let c7 = v128.load(acc, 112);
+      const rowOff = kh * P1_ROW;
+      for (let e = first + co * 4; e < last; e += 64) {
+        const src = <usize>load<u32>(idx2Buf + e) + rowOff;
+        const g = v128.load32_splat(dp2Buf + e);
+        c0 = madd(g, v128.load(src), c0);
+        c1 = madd(g, v128.load(src, 16), c1);
+        c2 = madd(g, v128.load(src, 32), c2);
+        c3 = madd(g, v128.load(src, 48), c3);
+        c4 = madd(g, v128.load(src, 64), c4);
+        c5 = madd(g, v128.load(src, 80), c5);
+        c6 = madd(g, v128.load(src, 96), c6);
+        c7 = madd(g, v128.load(src, 112), c7);
+      }
+      v128.store(acc, c0);
+      v128.store(acc, c1, 16);
+      v128.store(acc, c2, 32);
+      v128.store(acc, c3, 48);
+      v128.store(acc, c4, 64);
+      v128.store(acc, c5, 80);
+      v128.store(acc, c6, 96);
+      v128.store(acc, c7, 112);
+    }
+  }
+}
+
+/** Gradient of pool1's output for sample s, ReLU-masked, into dp1Buf. */
+function conv2InputGrad(s: usize): void {
+  memory.fill(dp1Even, 0, 2 * DP1_SCRATCH);
+  const base = p1Buf + s * P1;
+  const first = s * P2;
+  for (let e: usize = 0; e < P2; e += 4) {
+    const off = <usize>load<u32>(idx2Buf + first + e) - base;
+    const g = v128.load32_splat(dp2Buf + first + e);
+    let dst = dp1Even + off + ((off & 8) >> 3) * (DP1_SCRATCH + 8);
+    let wt = w2t + (e & 63) * 160; // channel (e/4)%16, 640 bytes each
+    const end = wt + 640;
+    while (wt < end) {
+      v128.store(dst, madd(g, v128.load(wt), v128.load(dst)));
+      v128.store(dst, madd(g, v128.load(wt, 16), v128.load(dst, 16)), 16);
+      v128.store(dst, madd(g, v128.load(wt, 32), v128.load(dst, 32)), 32);
+      v128.store(dst, madd(g, v128.load(wt, 48), v128.load(dst, 48)), 48);
+      v128.store(dst, madd(g, v128.load(wt, 64), v128.load(dst, 64)), 64);
+      v128.store(dst, madd(g, v128.load(wt, 80), v128.load(dst, 80)), 80);
+      v128.store(dst, madd(g, v128.load(wt, 96), v128.load(dst, 96)), 96);
+      v128.store(dst, madd(g, v128.load(wt, 112), v128.load(dst, 112)), 112);
+      dst += P1_ROW;
+      wt += 128;
+    }
+  }
+  const out = dp1Buf + s * P1;
+  for (let b: usize = 0; b < P1; b += 16) {
+    const g = f32x4.add(v128.load(dp1Even + b), v128.load(dp1Odd + b, 8));
+    v128.store(out + b, reluMask(g, v128.load(base + b)));
+  }
+}
+
+function conv2Backward(n: usize): void {
+  // Transpose conv2's weights to [co][kh][30 (+2 zero)] for conv2InputGrad.
+  const w = paramsPtr + C2W;
+  for (let co: usize = 0; co < 16; co++) {
+    for (let kh: usize = 0; kh < 5; kh++) {
+      for (let t: usize = 0; t < 30; t++) {
+        store<f32>(
+          w2t + ((co * 5 + kh) * 32 + t) * 4,
+          load<f32>(w + ((kh * 30 + t) * 16 + co) * 4),
+        );
+      }
+    }
+  }
+  memory.fill(dw2t, 0, W2T_BYTES);
+  for (let s0: usize = 0; s0 < n; s0 += CHUNK) {
+    const s1 = min(n, s0 + CHUNK);
+    conv2WeightGrad(s0, s1);
+    for (let s = s0; s < s1; s++) conv2InputGrad(s);
+  }
+  const gw = gradsPtr + C2W;
+  for (let co: usize = 0; co < 16; co++) {
+    for (let kh: usize = 0; kh < 5; kh++) {
+      for (let t: usize = 0; t < 30; t++) {
+        store<f32>(
+          gw + ((kh * 30 + t) * 16 + co) * 4,
+          load<f32>(dw2t + ((co * 5 + kh) * 32 + t) * 4),
+        );
+      }
+    }
+  }
+  let b0 = f32x4.splat(0);
+  let b1 = b0;
+  let b2 = b0;
+  let b3 = b0;
+  for (let p = dp2Buf; p < dp2Buf + n * P2; p += 64) {
+    b0 = f32x4.add(b0, v128.load(p));
+    b1 = f32x4.add(b1, v128.load(p, 16));
+    b2 = f32x4.add(b2, v128.load(p, 32));
+    b3 = f32x4.add(b3, v128.load(p, 48));
+  }
+  const gb = gradsPtr + C2B;
+  v128.store(gb, b0);
+  v128.store(gb, b1, 16);
+  v128.store(gb, b2, 32);
+  v128.store(gb, b3, 48);
+}
+
+// ---- conv1 backward ----------------------------------------------------------------------
+
+// Same idea as conv2: each pooled gradient multiplies the 5x5 input patch at its argmax pixel.
+// A patch row is read as 8 floats (5 used) so 10 accumulators cover one output channel.
+
+function conv1Backward(n: usize): void {
+  memory.fill(dw1t, 0, DW1T_BYTES);
+  for (let s: usize = 0; s < n; s++) {
+    const idx = idx1Buf + s * IDX1;
+    const grad = dp1Buf + s * P1;
+    for (let co: usize = 0; co < 6; co++) {
+      const acc = dw1t + co * 160;
+      let c0 = v128.load(acc);
+      let c1 = v128.load(acc, 16);
+      let c2 = v128.load(acc, 32);
+      let c3 = v128.load(acc, 48);
+      let c4 = v128.load(acc, 64);
+      let c5 = v128.load(acc, 80);
+      let c6 = v128.load(acc, 96);
+      let c7 = v128.load(acc, 112);
+      let c8 = v128.load(acc, 128);
+      let c9 = v128.load(acc, 144);
+      let pi = idx + co * 4;
+      let pg = grad + co * 4;
+      const end = pg + P1;
+      while (pg < end) {
+        const src = <usize>load<u32>(pi);
+        const g = v128.load32_splat(pg);
+        c0 = madd(g, v128.load(src), c0);
+        c1 = madd(g, v128.load(src, 16), c1);
+        c2 = madd(g, v128.load(src, 128), c2);
+        c3 = madd(g, v128.load(src, 144), c3);
+        c4 = madd(g, v128.load(src, 256), c4);
+        c5 = madd(g, v128.load(src, 272), c5);
+        c6 = madd(g, v128.load(src, 384), c6);
+        c7 = madd(g, v128.load(src, 400), c7);
+        c8 = madd(g, v128.load(src, 512), c8);
+        c9 = madd(g, v128.load(src, 528), c9);
+        pi += 32;
+        pg += 24;
+      }
+      v128.store(acc, c0);
+      v128.store(acc, c1, 16);
+      v128.store(acc, c2, 32);
+      v128.store(acc, c3, 48);
+      v128.store(acc, c4, 64);
+      v128.store(acc, c5, 80);
+      v128.store(acc, c6, 96);
+      v128.store(acc, c7, 112);
+      v128.store(acc, c8, 128);
+      v128.store(acc, c9, 144);
+    }
+  }
+  const gw = gradsPtr + C1W;
+  for (let k: usize = 0; k < 25; k++) {
+    const kh = k / 5;
+    const kw = k % 5;
+    for (let co: usize = 0; co < 8; co++) {
+      const v = co < 6 ? load<f32>(dw1t + ((co * 5 + kh) * 8 + kw) * 4) : 0;
+      store<f32>(gw + (k * 8 + co) * 4, v);
+    }
+  }
+  // Bias: per-channel sums of the NHWC gradient; 12 floats = 2 pixels = 3 vectors per step.
+  let a = f32x4.splat(0);
+  let b = a;
+  let c = a;
+  for (let p = dp1Buf; p < dp1Buf + n * P1; p += 48) {
+    a = f32x4.add(a, v128.load(p));
+    b = f32x4.add(b, v128.load(p, 16));
+    c = f32x4.add(c, v128.load(p, 32));
+  }
+  const gb = gradsPtr + C1B;
+  store<f32>(gb, f32x4.extract_lane(a, 0) + f32x4.extract_lane(b, 2));
+  store<f32>(gb, f32x4.extract_lane(a, 1) + f32x4.extract_lane(b, 3), 4);
+  store<f32>(gb, f32x4.extract_lane(a, 2) + f32x4.extract_lane(c, 0), 8);
+  store<f32>(gb, f32x4.extract_lane(a, 3) + f32x4.extract_lane(c, 1), 12);
+  store<f32>(gb, f32x4.extract_lane(b, 0) + f32x4.extract_lane(c, 2), 16);
+  store<f32>(gb, f32x4.extract_lane(b, 1) + f32x4.extract_lane(c, 3), 20);
+  store<u64>(gb, 0, 24);
+}
+
+// ---- Adam --------------------------------------------------------------------------------
+
+/** One Adam update of every parameter; `bc1`, `bc2` are 1 - beta^t for the current step t. */
+function adam(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2: f32): void {
+  const b1 = f32x4.splat(beta1);
+  const b2 = f32x4.splat(beta2);
+  const c1 = f32x4.splat(1 - beta1);
+  const c2 = f32x4.splat(1 - beta2);
+  const step = f32x4.splat(lr / bc1);
+  const inv2 = f32x4.splat(1 / bc2);
+  const e = f32x4.splat(eps);
+  for (let o: usize = 0; o < PARAMS; o += 16) {
+    const g = v128.load(gradsPtr + o);
+    const m = madd(b1, v128.load(adamM + o), f32x4.mul(c1, g));
+    const v = madd(b2, v128.load(adamV + o), f32x4.mul(c2, f32x4.mul(g, g)));
+    v128.store(adamM + o, m);
+    v128.store(adamV + o, v);
+    const den = f32x4.add(f32x4.sqrt(f32x4.mul(v, inv2)), e);
+    const p = paramsPtr + o;
+    v128.store(p, f32x4.sub(v128.load(p), f32x4.div(f32x4.mul(step, m), den)));
+  }
+}
+
+// ---- Entry points ------------------------------------------------------------------------
+
+// The stages are exported separately only so that a profiler can time them; trainStep and
+// forward are the real entry points and call them in this order.
+
+export function stageConv1(n: i32): void {
+  conv1Kernel();
+  for (let s: usize = 0; s < <usize>n; s++) conv1Forward(s);
+}
+export function stageConv2(n: i32): void {
+  for (let s: usize = 0; s < <usize>n; s++) conv2Forward(s);
+}
+export function stageDense(n: i32): void {
+  const m = <usize>n;
+  denseForward(p2Buf, 400, paramsPtr + F1W, paramsPtr + F1B, h1Buf, 120, m, true);
+  denseForward(h1Buf, 120, paramsPtr + F2W, paramsPtr + F2B, h2Buf, 84, m, true);
+  denseForward(h2Buf, 84, paramsPtr + F3W, paramsPtr + F3B, zBuf, 12, m, false);
+}
+export function stageLoss(n: i32): f64 {
+  return lossAndGrad(<usize>n);
+}
+export function stageDenseBackward(n: i32): void {
+  const m = <usize>n;
+  const g = gradsPtr;
+  denseGradWeights(h2Buf, 84, dzBuf, 12, m, g + F3W, g + F3B);
+  denseGradInput(dzBuf, 12, paramsPtr + F3W, 84, m, dh2Buf, h2Buf);
+  denseGradWeights(h1Buf, 120, dh2Buf, 84, m, g + F2W, g + F2B);
+  denseGradInput(dh2Buf, 84, paramsPtr + F2W, 120, m, dh1Buf, h1Buf);
+  denseGradWeights(p2Buf, 400, dh1Buf, 120, m, g + F1W, g + F1B);
+  denseGradInput(dh1Buf, 120, paramsPtr + F1W, 400, m, dp2Buf, 0);
+}
+export function stageConv2Backward(n: i32): void {
+  conv2Backward(<usize>n);
+}
+export function stageConv1Backward(n: i32): void {
+  conv1Backward(<usize>n);
+}
+export function stageAdam(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2: f32): void {
+  adam(lr, beta1, beta2, eps, bc1, bc2);
+}
+
+/**
+ * One training step on the n staged samples: returns the mean loss; correctCount() gives the
+ * number of correct predictions and storeParams(1) the gradients.
+ */
+export function trainStep(
+  n: i32,
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  bc1: f32,
+  bc2: f32,
+): f64 {
+  stageConv1(n);
+  stageConv2(n);
+  stageDense(n);
+  const loss = stageLoss(n);
+  stageDenseBackward(n);
+  stageConv2Backward(n);
+  stageConv1Backward(n);
+  stageAdam(lr, beta1, beta2, eps, bc1, bc2);
+  return loss;
+}
+
+/** Logits of the n staged images into logitsPtr(), [n][10]. */
+export function forward(n: i32): void {
+  stageConv1(n);
+  stageConv2(n);
+  stageDense(n);
+  for (let s: usize = 0; s < <usize>n; s++) {
+    memory.copy(logitBuf + s * LOGITS, zBuf + s * Z, LOGITS);
+  }
+}

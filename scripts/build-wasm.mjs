@@ -1,0 +1,49 @@
+// Compiles the fused LeNet kernels (asm/lenet.ts, AssemblyScript) into two WebAssembly binaries
+// next to their loader, src/backend/fused/: plain SIMD and relaxed SIMD (fused multiply-add).
+// Engines without relaxed SIMD reject the second at validation, so the loader keeps both.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import asc from 'assemblyscript/asc';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = join(root, 'src', 'backend', 'fused');
+
+const common = [
+  join(root, 'asm', 'lenet.ts'),
+  '--optimizeLevel',
+  '3',
+  '--shrinkLevel',
+  '0',
+  '--noAssert',
+  // No allocator or GC: the module manages its own linear memory.
+  '--runtime',
+  'stub',
+  // Nothing can abort, so the module needs no imports.
+  '--use',
+  'abort=',
+  '--enable',
+  'simd',
+];
+
+const variants = [
+  { file: 'lenet-simd.wasm', flags: [] },
+  { file: 'lenet-relaxed-simd.wasm', flags: ['--enable', 'relaxed-simd'] },
+];
+
+await mkdir(outDir, { recursive: true });
+for (const { file, flags } of variants) {
+  let binary;
+  const { error, stderr } = await asc.main([...common, ...flags, '--outFile', file], {
+    writeFile(name, contents) {
+      if (name === file) binary = contents;
+    },
+  });
+  if (error) {
+    process.stderr.write(stderr.toString());
+    throw new Error(`AssemblyScript build of ${file} failed: ${error.message}`);
+  }
+  if (!binary) throw new Error(`AssemblyScript produced no ${file}`);
+  await writeFile(join(outDir, file), binary);
+  console.log(`${file}: ${binary.length} bytes`);
+}

@@ -1,0 +1,443 @@
+// The fused WebAssembly LeNet-5: a whole training step (forward, backward and Adam) or a whole
+// forward pass per call, hand-vectorised in AssemblyScript (asm/lenet.ts) and built by
+// `npm run build:wasm` into lenet-simd.wasm and lenet-relaxed-simd.wasm next to this file.
+// It is the fast path of the WASM backend; the network and its tensors' layouts are exactly the
+// library's tfjs model (NHWC activations, HWIO conv kernels, [in, out] dense kernels).
+import { LenetMnistError } from '../../errors.js';
+import { platform } from '../../platform/index.js';
+
+/** Which binary is running: relaxed SIMD uses fused multiply-add (`f32x4.relaxed_madd`). */
+export type FusedVariant = 'relaxed-simd' | 'simd';
+
+/** Adam hyperparameters; defaults are PyTorch's and tfjs' (1e-3, 0.9, 0.999, 1e-8). */
+export interface AdamHyperparameters {
+  learningRate?: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
+/** Result of one training step, computed before the parameter update. */
+export interface FusedStepResult {
+  /** Mean softmax cross-entropy over the batch. */
+  loss: number;
+  /** Samples whose first maximal logit is the label. */
+  correct: number;
+}
+
+/** The stages of a training step, in execution order, as timed by `profileTrainStep`. */
+export type FusedStage =
+  | 'conv1+pool1'
+  | 'conv2+pool2'
+  | 'dense'
+  | 'loss'
+  | 'dense backward'
+  | 'conv2 backward'
+  | 'conv1 backward'
+  | 'adam';
+
+/**
+ * A LeNet-5 instance with its own parameters, Adam state and WebAssembly memory.
+ *
+ * @example
+ * ```ts
+ * const net = await loadFusedLeNet();
+ * net.setParams(model.getWeights().map((w) => w.dataSync() as Float32Array));
+ * const { loss } = net.trainStep(images, labels, 64, { learningRate: 1e-3 });
+ * const grads = net.getGradients(); // of that step, e.g. for a gradient-norm log
+ * console.table(net.profileTrainStep(images, labels, 64)); // ms per stage
+ * ```
+ */
+export interface FusedLeNet {
+  readonly variant: FusedVariant;
+  /**
+   * Sets the 10 parameters in tfjs order and layouts (conv1 kernel [5,5,1,6], conv1 bias [6],
+   * conv2 kernel [5,5,6,16], bias [16], fc1 [400,120], [120], fc2 [120,84], [84], fc3 [84,10],
+   * [10]). Adam's state is kept; call `resetOptimizer()` to start afresh.
+   */
+  setParams(params: readonly Float32Array[]): void;
+  /** Copies of the 10 parameters, in the order and layouts of `setParams`. */
+  getParams(): Float32Array[];
+  /** The gradients of the mean loss from the last `trainStep`, laid out like `getParams()`. */
+  getGradients(): Float32Array[];
+  /** Zeroes Adam's moments and its step count. */
+  resetOptimizer(): void;
+  /**
+   * One Adam step on a batch: `images` holds `n` normalised 32x32 images ([n,32,32,1]) and
+   * `labels` their classes 0..9.
+   */
+  trainStep(
+    images: Float32Array,
+    labels: Uint8Array,
+    n: number,
+    hp?: AdamHyperparameters,
+  ): FusedStepResult;
+  /** Logits [n,10] of `n` images, into `out` when given (length at least n*10). */
+  forward(images: Float32Array, n: number, out?: Float32Array): Float32Array;
+  /**
+   * Runs `steps` real training steps (they update the parameters) and returns the mean
+   * milliseconds each stage took.
+   */
+  profileTrainStep(
+    images: Float32Array,
+    labels: Uint8Array,
+    n: number,
+    steps?: number,
+  ): Record<FusedStage, number>;
+  /** Releases the WebAssembly instance; the object is unusable afterwards. */
+  dispose(): void;
+}
+
+/**
+ * Thrown for engines without WebAssembly SIMD and for invalid arguments of the fused LeNet.
+ *
+ * @example
+ * ```ts
+ * const net = await loadFusedLeNet().catch((err) => {
+ *   if (err instanceof FusedLeNetError) return undefined; // use the tfjs path
+ *   throw err;
+ * });
+ * ```
+ */
+export class FusedLeNetError extends LenetMnistError {}
+
+/** Element counts of the parameters, in tfjs order. */
+const PARAM_SIZES = [150, 6, 2400, 16, 48000, 120, 10080, 84, 840, 10] as const;
+const PARAM_TOTAL = PARAM_SIZES.reduce((a, b) => a + b, 0);
+const IMAGE_SIZE = 32 * 32;
+const CLASSES = 10;
+/** Largest forward batch per call: bounds the module's memory for big inference requests. */
+const FORWARD_CHUNK = 256;
+
+/** The module's exports; see the ABI comment at the top of asm/lenet.ts. */
+interface Kernels {
+  readonly memory: WebAssembly.Memory;
+  reserve(capacity: number): number;
+  stagingPtr(): number;
+  inputPtr(): number;
+  labelsPtr(): number;
+  logitsPtr(): number;
+  correctCount(): number;
+  loadParams(): void;
+  storeParams(which: 0 | 1): void;
+  resetAdam(): void;
+  trainStep(
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+  ): number;
+  forward(n: number): void;
+  stageConv1(n: number): void;
+  stageConv2(n: number): void;
+  stageDense(n: number): void;
+  stageLoss(n: number): number;
+  stageDenseBackward(n: number): void;
+  stageConv2Backward(n: number): void;
+  stageConv1Backward(n: number): void;
+  stageAdam(lr: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number): void;
+}
+
+// Smallest modules that use f32x4.add (SIMD) and f32x4.relaxed_madd (relaxed SIMD):
+// WebAssembly.validate rejects instructions of features the engine does not have.
+const HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+const SIMD_PROBE = new Uint8Array([
+  ...HEADER,
+  ...[0x01, 0x06, 0x01, 0x60, 0x01, 0x7b, 0x01, 0x7b], // type (v128) -> v128
+  ...[0x03, 0x02, 0x01, 0x00],
+  ...[0x0a, 0x0b, 0x01, 0x09, 0x00, 0x20, 0x00, 0x20, 0x00, 0xfd, 0xe4, 0x01, 0x0b],
+]);
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  ...HEADER,
+  ...[0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b], // type (v128 x3) -> v128
+  ...[0x03, 0x02, 0x01, 0x00],
+  ...[0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b],
+]);
+
+let support: { simd: boolean; relaxedSimd: boolean } | undefined;
+
+/**
+ * Which fused builds this engine can run. Relaxed SIMD is on in current browsers; Node 20 needs
+ * `--experimental-wasm-relaxed-simd`.
+ *
+ * @example
+ * ```ts
+ * if (!fusedSimdSupport().simd) console.warn('no WebAssembly SIMD: using the tfjs path');
+ * ```
+ */
+export function fusedSimdSupport(): { simd: boolean; relaxedSimd: boolean } {
+  if (!support) {
+    const validate = (bytes: Uint8Array<ArrayBuffer>) => {
+      try {
+        return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
+      } catch {
+        return false;
+      }
+    };
+    const simd = validate(SIMD_PROBE);
+    support = { simd, relaxedSimd: simd && validate(RELAXED_SIMD_PROBE) };
+  }
+  return { ...support };
+}
+
+/**
+ * Loads the fused LeNet: the relaxed-SIMD build where the engine supports it (with
+ * `relaxedSimd: 'auto'`, the default), else the plain SIMD one. Rejects with
+ * {@link FusedLeNetError} when the engine lacks WebAssembly SIMD (callers then use the tfjs
+ * path) or when `relaxedSimd: true` is asked of an engine without it.
+ *
+ * @example
+ * ```ts
+ * const net = await loadFusedLeNet();
+ * net.setParams(initialParams); // 10 Float32Arrays in tfjs layouts
+ * for (const batch of batches) {
+ *   const { loss, correct } = net.trainStep(batch.images, batch.labels, batch.size);
+ * }
+ * const logits = net.forward(testImages, testCount);
+ * net.dispose();
+ * ```
+ */
+export async function loadFusedLeNet(
+  options: { relaxedSimd?: boolean | 'auto' } = {},
+): Promise<FusedLeNet> {
+  const { simd, relaxedSimd } = fusedSimdSupport();
+  if (!simd) {
+    throw new FusedLeNetError(
+      'This WebAssembly engine does not support SIMD (fixed-width 128-bit).',
+    );
+  }
+  const wanted = options.relaxedSimd ?? 'auto';
+  if (wanted === true && !relaxedSimd) {
+    throw new FusedLeNetError(
+      'This WebAssembly engine does not support relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd).',
+    );
+  }
+  const variant: FusedVariant = wanted !== false && relaxedSimd ? 'relaxed-simd' : 'simd';
+  // Literal `new URL` calls so that bundlers which understand them also emit the assets.
+  const url =
+    variant === 'relaxed-simd'
+      ? new URL('./lenet-relaxed-simd.wasm', import.meta.url)
+      : new URL('./lenet-simd.wasm', import.meta.url);
+  const bytes = await platform.readFile(url);
+  const { instance } = await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>, {});
+  return new WasmLeNet(variant, instance.exports as unknown as Kernels);
+}
+
+function checkCount(n: number, what: string): void {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new FusedLeNetError(`${what} must be a positive integer, got ${n}.`);
+  }
+}
+
+class WasmLeNet implements FusedLeNet {
+  readonly variant: FusedVariant;
+  #kernels: Kernels | undefined;
+  #capacity = 0;
+  #step = 0;
+  #hasParams = false;
+
+  constructor(variant: FusedVariant, kernels: Kernels) {
+    this.variant = variant;
+    this.#kernels = kernels;
+    this.#reserve(1);
+  }
+
+  setParams(params: readonly Float32Array[]): void {
+    const k = this.#live();
+    if (params.length !== PARAM_SIZES.length) {
+      throw new FusedLeNetError(`Expected ${PARAM_SIZES.length} parameters, got ${params.length}.`);
+    }
+    const staging = this.#floats(k.stagingPtr(), PARAM_TOTAL);
+    let offset = 0;
+    PARAM_SIZES.forEach((size, i) => {
+      const p = params[i] as Float32Array;
+      if (p.length !== size) {
+        throw new FusedLeNetError(`Parameter ${i} must have ${size} elements, got ${p.length}.`);
+      }
+      staging.set(p, offset);
+      offset += size;
+    });
+    k.loadParams();
+    this.#hasParams = true;
+  }
+
+  getParams(): Float32Array[] {
+    return this.#unstage(0);
+  }
+
+  getGradients(): Float32Array[] {
+    return this.#unstage(1);
+  }
+
+  resetOptimizer(): void {
+    this.#live().resetAdam();
+    this.#step = 0;
+  }
+
+  trainStep(
+    images: Float32Array,
+    labels: Uint8Array,
+    n: number,
+    hp: AdamHyperparameters = {},
+  ): FusedStepResult {
+    const k = this.#stage(images, labels, n);
+    const { lr, beta1, beta2, eps } = adamSettings(hp);
+    this.#step += 1;
+    const loss = k.trainStep(
+      n,
+      lr,
+      beta1,
+      beta2,
+      eps,
+      1 - beta1 ** this.#step,
+      1 - beta2 ** this.#step,
+    );
+    return { loss, correct: k.correctCount() };
+  }
+
+  forward(images: Float32Array, n: number, out?: Float32Array): Float32Array {
+    const k = this.#ready();
+    checkCount(n, 'n');
+    const logits = out ?? new Float32Array(n * CLASSES);
+    if (images.length < n * IMAGE_SIZE) {
+      throw new FusedLeNetError(
+        `images holds ${Math.floor(images.length / IMAGE_SIZE)} images, fewer than n = ${n}.`,
+      );
+    }
+    if (logits.length < n * CLASSES) {
+      throw new FusedLeNetError(
+        `out must hold n * 10 = ${n * CLASSES} floats, got ${logits.length}.`,
+      );
+    }
+    this.#reserve(Math.min(n, FORWARD_CHUNK));
+    for (let s = 0; s < n; s += FORWARD_CHUNK) {
+      const m = Math.min(FORWARD_CHUNK, n - s);
+      this.#floats(k.inputPtr(), m * IMAGE_SIZE).set(
+        images.subarray(s * IMAGE_SIZE, (s + m) * IMAGE_SIZE),
+      );
+      k.forward(m);
+      logits.set(this.#floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
+    }
+    return logits;
+  }
+
+  profileTrainStep(
+    images: Float32Array,
+    labels: Uint8Array,
+    n: number,
+    steps = 20,
+  ): Record<FusedStage, number> {
+    const k = this.#stage(images, labels, n);
+    checkCount(steps, 'steps');
+    const { lr, beta1, beta2, eps } = adamSettings({});
+    const stages: [FusedStage, () => unknown][] = [
+      ['conv1+pool1', () => k.stageConv1(n)],
+      ['conv2+pool2', () => k.stageConv2(n)],
+      ['dense', () => k.stageDense(n)],
+      ['loss', () => k.stageLoss(n)],
+      ['dense backward', () => k.stageDenseBackward(n)],
+      ['conv2 backward', () => k.stageConv2Backward(n)],
+      ['conv1 backward', () => k.stageConv1Backward(n)],
+      [
+        'adam',
+        () => {
+          this.#step += 1;
+          k.stageAdam(lr, beta1, beta2, eps, 1 - beta1 ** this.#step, 1 - beta2 ** this.#step);
+        },
+      ],
+    ];
+    const totals = Object.fromEntries(stages.map(([name]) => [name, 0])) as Record<
+      FusedStage,
+      number
+    >;
+    for (let i = 0; i < steps; i++) {
+      for (const [name, run] of stages) {
+        const t0 = performance.now();
+        run();
+        totals[name] += performance.now() - t0;
+      }
+    }
+    for (const [name] of stages) totals[name] /= steps;
+    return totals;
+  }
+
+  dispose(): void {
+    this.#kernels = undefined;
+  }
+
+  #live(): Kernels {
+    if (!this.#kernels) throw new FusedLeNetError('This FusedLeNet has been disposed.');
+    return this.#kernels;
+  }
+
+  #ready(): Kernels {
+    const k = this.#live();
+    if (!this.#hasParams) throw new FusedLeNetError('Call setParams() before running the model.');
+    return k;
+  }
+
+  /** Validates a training batch and copies it into the module. */
+  #stage(images: Float32Array, labels: Uint8Array, n: number): Kernels {
+    const k = this.#ready();
+    checkCount(n, 'n');
+    if (images.length < n * IMAGE_SIZE) {
+      throw new FusedLeNetError(
+        `images holds ${Math.floor(images.length / IMAGE_SIZE)} images, fewer than n = ${n}.`,
+      );
+    }
+    if (labels.length < n) {
+      throw new FusedLeNetError(`labels holds ${labels.length} labels, fewer than n = ${n}.`);
+    }
+    const batchLabels = labels.subarray(0, n);
+    const bad = batchLabels.findIndex((l) => l >= CLASSES);
+    if (bad >= 0) {
+      throw new FusedLeNetError(`labels[${bad}] = ${batchLabels[bad]} is not a class 0..9.`);
+    }
+    this.#reserve(n);
+    this.#floats(k.inputPtr(), n * IMAGE_SIZE).set(images.subarray(0, n * IMAGE_SIZE));
+    new Uint8Array(k.memory.buffer, k.labelsPtr() >>> 0, n).set(batchLabels);
+    return k;
+  }
+
+  #reserve(n: number): void {
+    if (n <= this.#capacity) return;
+    if (!this.#live().reserve(n)) {
+      throw new FusedLeNetError(`Cannot grow WebAssembly memory for a batch of ${n}.`);
+    }
+    this.#capacity = n;
+  }
+
+  /** A view of module memory; made per use because growing memory detaches older views. */
+  #floats(ptr: number, length: number): Float32Array {
+    return new Float32Array(this.#live().memory.buffer, ptr >>> 0, length);
+  }
+
+  #unstage(which: 0 | 1): Float32Array[] {
+    const k = this.#live();
+    k.storeParams(which);
+    const staging = this.#floats(k.stagingPtr(), PARAM_TOTAL);
+    let offset = 0;
+    return PARAM_SIZES.map((size) => {
+      offset += size;
+      return staging.slice(offset - size, offset);
+    });
+  }
+}
+
+function adamSettings(hp: AdamHyperparameters): {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+} {
+  const { learningRate: lr = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon: eps = 1e-8 } = hp;
+  if (!(lr > 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0)) {
+    throw new FusedLeNetError(
+      `Invalid Adam settings: learningRate ${lr}, beta1 ${beta1}, beta2 ${beta2}, epsilon ${eps}.`,
+    );
+  }
+  return { lr, beta1, beta2, eps };
+}
