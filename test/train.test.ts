@@ -140,6 +140,67 @@ describe.each(['off', 'auto'] as const)('train (fastPath %s)', (fastPath) => {
     model.dispose();
     expect(tf.memory().numTensors).toBe(before - model.parameters.length);
   });
+  test('a learning-rate schedule sets the step size per epoch; bad rates are refused', async () => {
+    const model = await createLeNet({ seed: 6 });
+    const epochsAsked: number[] = [];
+    const snapshots: Float32Array[][] = [];
+    await train(
+      model,
+      { ...train2k, count: 256 },
+      {
+        epochs: 2,
+        fastPath,
+        learningRate: (epoch) => {
+          epochsAsked.push(epoch);
+          return epoch === 1 ? 1e-3 : 1e-12;
+        },
+        onEpochEnd: () => {
+          snapshots.push(model.getWeights());
+        },
+      },
+    );
+    expect(epochsAsked).toEqual([1, 1, 2]); // validated up front, then once per epoch
+    const [first, second] = snapshots as [Float32Array[], Float32Array[]];
+    let moved = 0;
+    first.forEach((w, i) => {
+      w.forEach((v, j) => {
+        moved = Math.max(moved, Math.abs(v - ((second[i] as Float32Array)[j] as number)));
+      });
+    });
+    expect(moved).toBeLessThan(1e-8); // epoch 2 ran at 1e-12: Adam steps are ~lr in size
+    await expect(
+      train(model, train2k, { epochs: 1, fastPath, learningRate: () => -1 }),
+    ).rejects.toThrow(RangeError);
+    model.dispose();
+  });
+});
+
+test('fused and tfjs paths train alike: same per-step losses from the same start', async () => {
+  const fused = await createLeNet({ seed: 9 });
+  const generic = await createLeNet({ seed: 9 });
+  const data = { ...train2k, count: 64 * 12 };
+  const losses: Record<string, number[]> = { fused: [], tfjs: [] };
+  for (const [model, fastPath] of [
+    [fused, 'auto'],
+    [generic, 'off'],
+  ] as const) {
+    const history = await train(model, data, {
+      epochs: 1,
+      seed: 5,
+      fastPath,
+      onBatchEnd: (_, logs) => {
+        losses[fastPath === 'auto' ? 'fused' : 'tfjs']?.push(logs.loss);
+      },
+    });
+    expect(history.path).toBe(fastPath === 'auto' ? 'fused' : 'tfjs');
+  }
+  expect(losses.fused).toHaveLength(12);
+  losses.fused?.forEach((loss, i) => {
+    const other = losses.tfjs?.[i] as number;
+    expect(Math.abs(loss - other)).toBeLessThan(1e-3 * Math.max(1, other));
+  });
+  fused.dispose();
+  generic.dispose();
 });
 
 test('the MLP trains with the same trainer', async () => {

@@ -5,21 +5,39 @@ import type { Model } from '../model/types.js';
 import { createLogitsRunner, type LogitsRunner } from '../predict/logits.js';
 import { assertCompatible } from './compat.js';
 
-/** Options of {@link evaluate}. */
+/**
+ * Options of {@link evaluate}.
+ *
+ * @example
+ * ```ts
+ * const options: EvaluateOptions = { batchSize: 256, signal: AbortSignal.timeout(60_000) };
+ * ```
+ */
 export interface EvaluateOptions {
-  /** Images per forward pass. Default 32 (the reference's test batch); results do not depend on it. */
+  /**
+   * Images per forward pass: a positive integer. Default: 32 (the reference's test batch);
+   * results do not depend on it.
+   */
   batchSize?: number;
-  /** Use the fused WASM kernels when they apply. Default `'auto'`. */
+  /** Use the fused WASM kernels when they apply (`'auto'`) or never (`'off'`). Default: `'auto'`. */
   fastPath?: FastPathOption;
   /** Stops between batches; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
-/** What {@link evaluate} measures. */
+/**
+ * What {@link evaluate} measures.
+ *
+ * @example
+ * ```ts
+ * const { accuracy, confusion }: Evaluation = await evaluate(model, prepareImages(mnist.test));
+ * const sevensReadAsOnes = confusion[7]?.[1]; // how often a 7 was predicted as a 1
+ * ```
+ */
 export interface Evaluation {
-  /** Mean softmax cross-entropy per image. */
+  /** Mean softmax cross-entropy per image (`NaN` for an empty dataset). */
   loss: number;
-  /** Fraction of images classified correctly, 0..1. */
+  /** Fraction of images classified correctly, 0..1 (`NaN` for an empty dataset). */
   accuracy: number;
   /** Number of images evaluated. */
   count: number;
@@ -36,7 +54,12 @@ export interface Evaluation {
  * const result = await evaluate(model, prepareImages(test));
  * console.log(`test accuracy ${(result.accuracy * 100).toFixed(2)}%`);
  * ```
- * @throws {@link DatasetError} when the dataset's size or normalisation differs from the model's.
+ * @param model - The model to score; it is not changed.
+ * @param data - Labelled images from {@link prepareImages}, prepared as the model expects.
+ * @param options - `batchSize` (32), `fastPath` (`'auto'`), `signal`; see {@link EvaluateOptions}.
+ * @returns Loss, accuracy, count and confusion matrix over every image of `data`.
+ * @throws {@link DatasetError} when the dataset's size or normalisation differs from the model's;
+ *   `RangeError` when `batchSize` is not a positive integer; the signal's reason when aborted.
  */
 export async function evaluate(
   model: Model,

@@ -32,13 +32,22 @@ export interface Stepper {
   takeTotals(): Promise<{ lossSum: number; correct: number }>;
   /** Makes the model's variables hold the latest weights. */
   syncModel(): void;
+  /** Changes the Adam step size from the next step on (moments are kept). */
+  setLearningRate(learningRate: number): void;
   dispose(): void;
+}
+
+/** tfjs' Adam reads its (protected) rate at every step; this exposes it for schedules. */
+class ScheduledAdam extends tf.AdamOptimizer {
+  setLearningRate(learningRate: number): void {
+    this.learningRate = learningRate;
+  }
 }
 
 /** The generic path: tfjs ops and tfjs' Adam on whatever backend is active. */
 export class TfjsStepper implements Stepper {
   readonly path = 'tfjs';
-  private readonly optimizer: tf.AdamOptimizer;
+  private readonly optimizer: ScheduledAdam;
   private readonly vars: tf.Variable[];
   private lossSum: tf.Scalar = tf.scalar(0);
   private correct: tf.Scalar = tf.scalar(0);
@@ -47,7 +56,7 @@ export class TfjsStepper implements Stepper {
     private readonly model: Model,
     adam: AdamConfig,
   ) {
-    this.optimizer = tf.train.adam(adam.learningRate, adam.beta1, adam.beta2, adam.epsilon);
+    this.optimizer = new ScheduledAdam(adam.learningRate, adam.beta1, adam.beta2, adam.epsilon);
     this.vars = model.parameters.map((p) => p.variable);
   }
 
@@ -100,6 +109,10 @@ export class TfjsStepper implements Stepper {
     this.model.notifyWeightsChanged();
   }
 
+  setLearningRate(learningRate: number): void {
+    this.optimizer.setLearningRate(learningRate);
+  }
+
   dispose(): void {
     tf.dispose([this.lossSum, this.correct]);
     this.optimizer.dispose();
@@ -136,6 +149,10 @@ export class FusedStepper implements Stepper {
 
   syncModel(): void {
     this.model.setWeights(this.kernels.getParams());
+  }
+
+  setLearningRate(learningRate: number): void {
+    this.adam.learningRate = learningRate;
   }
 
   dispose(): void {

@@ -27,8 +27,9 @@ export interface EpochLogs {
   loss: number;
   /** Training accuracy over the epoch, 0..1. */
   accuracy: number;
-  /** Loss and accuracy on `validationData`, evaluated after the epoch, when given. */
+  /** Mean cross-entropy on `validationData`, evaluated after the epoch; set only when given. */
   valLoss?: number;
+  /** Accuracy on `validationData` after the epoch, 0..1; set only when it is given. */
   valAccuracy?: number;
   /** Wall-clock seconds of the epoch's training (validation excluded). */
   seconds: number;
@@ -38,45 +39,83 @@ export interface EpochLogs {
   batches: number;
 }
 
-/** Hooks into {@link train}. Each may be async; training waits for it. */
+/**
+ * Hooks into {@link train}. Each may be async; training waits for it. An error thrown by a
+ * callback stops training and rejects the `train` promise.
+ *
+ * @example
+ * ```ts
+ * const callbacks: TrainCallbacks = {
+ *   onTrainBegin: ({ epochs, path }) => console.log(`${epochs} epochs on the ${path} path`),
+ *   onEpochEnd: (epoch, logs) => saveModelFile(model, `./lenet-epoch${epoch}.weights`),
+ * };
+ * await train(model, prepared, callbacks);
+ * ```
+ */
 export interface TrainCallbacks {
+  /**
+   * Before the first epoch: the planned number of epochs and of batches per epoch, which
+   * implementation trains (`path`: fused WASM SIMD kernels or tfjs ops) and why (`reason`).
+   */
   onTrainBegin?: (info: {
     epochs: number;
     batchesPerEpoch: number;
     path: 'fused' | 'tfjs';
     reason: string;
   }) => void | Promise<void>;
+  /** Before each epoch; `epoch` is 1-based, as in {@link EpochLogs.epoch}. */
   onEpochBegin?: (epoch: number) => void | Promise<void>;
   /**
    * After each batch (`batch` is 0-based within the epoch). Giving this callback makes every step
    * read its loss back from the backend; use `logEvery` to read only every n-th batch.
    */
   onBatchEnd?: (batch: number, logs: BatchLogs) => void | Promise<void>;
-  /** After each epoch; the model already holds the epoch's weights (checkpoint it here). */
+  /**
+   * After each epoch (`epoch` is 1-based); the model already holds the epoch's weights
+   * (checkpoint it here). Not called for an epoch that an abort stopped before its first batch.
+   */
   onEpochEnd?: (epoch: number, logs: EpochLogs) => void | Promise<void>;
+  /** After the last epoch, or after an abort, with the history that {@link train} resolves to. */
   onTrainEnd?: (history: TrainHistory) => void | Promise<void>;
 }
 
-/** Options of {@link train}. Defaults are the reference recipe. */
+/**
+ * Options of {@link train}, with the callbacks of {@link TrainCallbacks}. Defaults are the
+ * reference recipe: 5 epochs of shuffled batches of 64, Adam with PyTorch's defaults.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * const options: TrainOptions = { epochs: 10, learningRate: 5e-4, seed: 1, signal: controller.signal };
+ * const history = await train(model, prepared, options);
+ * ```
+ */
 export interface TrainOptions extends TrainCallbacks {
-  /** Default 5. */
+  /** Passes over the data: an integer, 0 or more. Default: 5. */
   epochs?: number;
-  /** Default 64. */
+  /** Images per training step: a positive integer. Default: 64. */
   batchSize?: number;
-  /** Adam step size, default 1e-3; beta1 0.9, beta2 0.999, epsilon 1e-8 (PyTorch's defaults). */
-  learningRate?: number;
+  /**
+   * Adam step size, above 0: a number, or a schedule from the 1-based epoch to the rate, e.g.
+   * `(epoch) => (epoch < 5 ? 1e-3 : 1e-4)`; Adam's moments carry over when it changes.
+   * Default: 1e-3 (PyTorch's default, as the reference).
+   */
+  learningRate?: number | ((epoch: number) => number);
+  /** Adam's decay rate of the gradient average. Default: 0.9 (PyTorch's default). */
   beta1?: number;
+  /** Adam's decay rate of the squared-gradient average. Default: 0.999 (PyTorch's default). */
   beta2?: number;
+  /** Adam's term added to the denominator for stability. Default: 1e-8 (PyTorch's default). */
   epsilon?: number;
-  /** Seed of the per-epoch shuffles; default: random. */
+  /** Seed of the per-epoch shuffles (epoch `e` shuffles with `seed + e`). Default: random. */
   seed?: number;
-  /** Shuffle every epoch (default true). */
+  /** Shuffle the training data every epoch. Default: `true`. */
   shuffle?: boolean;
   /** Evaluated after every epoch; results land in `valLoss`/`valAccuracy`. */
   validationData?: PreparedSet;
-  /** Batch size for validation, default 32 (the reference's test batch). */
+  /** Batch size for validation. Default: 32 (the reference's test batch). */
   validationBatchSize?: number;
-  /** Call `onBatchEnd` only every n-th batch (0, n, 2n, ...). Default 1: every batch. */
+  /** Call `onBatchEnd` only every n-th batch (0, n, 2n, ...): a positive integer. Default: 1. */
   logEvery?: number;
   /** Stops at the next batch boundary; the model keeps the weights reached so far. */
   signal?: AbortSignal;
@@ -84,8 +123,18 @@ export interface TrainOptions extends TrainCallbacks {
   fastPath?: FastPathOption;
 }
 
-/** What {@link train} returns: the curves the reference plots, and how the run went. */
+/**
+ * What {@link train} returns: the curves the reference plots, and how the run went.
+ *
+ * @example
+ * ```ts
+ * const history = await train(model, prepared, { validationData });
+ * const curve = history.epochs.map((e) => [e.epoch, e.loss, e.valAccuracy]);
+ * console.log(`${history.path} on ${history.backend}: ${history.samplesPerSecond.toFixed(0)} images/s`);
+ * ```
+ */
 export interface TrainHistory {
+  /** The logs of every epoch that ran, in order. */
   epochs: EpochLogs[];
   /** True when `signal` stopped training early. */
   aborted: boolean;
@@ -117,9 +166,18 @@ export interface TrainHistory {
  *   onEpochEnd: (epoch, logs) => console.log(epoch, logs.valAccuracy),
  * });
  * ```
- * @throws {@link DatasetError} when the data's size or normalisation does not fit the model,
- *   `RangeError` for invalid options; errors thrown by callbacks stop training and propagate
- *   (the model keeps the weights reached).
+ * @param model - The model to train; its weights change in place.
+ * @param data - Training images from {@link prepareImages} (or {@link splitValidation}), prepared
+ *   as the model expects (size, mean, std).
+ * @param options - Epochs, batch size, Adam settings, validation data, callbacks and an abort
+ *   signal; see {@link TrainOptions}. Aborting stops at the next batch boundary and resolves
+ *   with `aborted: true`; it does not reject.
+ * @returns The history of the epochs that ran.
+ * @throws {@link DatasetError} when the data's size or normalisation does not fit the model;
+ *   `RangeError` when `epochs`, `batchSize` or `logEvery` is not an integer in range, when
+ *   `learningRate` (or the rate its schedule gives an epoch) is not a finite number above 0, or
+ *   when the dataset is empty. Errors thrown by callbacks stop training and propagate (the
+ *   model keeps the weights reached).
  */
 export async function train(
   model: Model,
@@ -129,14 +187,20 @@ export async function train(
   const epochs = positiveInt(options.epochs ?? 5, 'epochs', true);
   const batchSize = positiveInt(options.batchSize ?? 64, 'batchSize');
   const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
+  const schedule = options.learningRate ?? 1e-3;
+  const rateAt = (epoch: number): number => {
+    const rate = typeof schedule === 'function' ? schedule(epoch) : schedule;
+    if (!(rate > 0) || !Number.isFinite(rate)) {
+      throw new RangeError(`learningRate must be a finite number > 0, got ${rate} for epoch ${epoch}`);
+    }
+    return rate;
+  };
   const adam: AdamConfig = {
-    learningRate: options.learningRate ?? 1e-3,
+    learningRate: rateAt(1),
     beta1: options.beta1 ?? 0.9,
     beta2: options.beta2 ?? 0.999,
     epsilon: options.epsilon ?? 1e-8,
   };
-  if (!(adam.learningRate > 0))
-    throw new RangeError(`learningRate must be > 0, got ${adam.learningRate}`);
   assertCompatible(model, data, 'train');
   if (options.validationData)
     assertCompatible(model, options.validationData, 'train (validationData)');
@@ -165,6 +229,7 @@ export async function train(
   try {
     await options.onTrainBegin?.({ epochs, batchesPerEpoch: perEpoch, path: stepper.path, reason });
     for (let epoch = 1; epoch <= epochs && !history.aborted; epoch++) {
+      stepper.setLearningRate(rateAt(epoch));
       await options.onEpochBegin?.(epoch);
       const started = now();
       let seen = 0;
