@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
@@ -28,10 +29,23 @@ async function copyAssets(outDir: string): Promise<void> {
   }
 }
 
+/**
+ * The package's TSDoc comment: the `@packageDocumentation` block that opens src/index.ts. The
+ * d.ts bundler keeps it above the declarations of index.ts itself, after everything bundled from
+ * other modules, where API Extractor rejects it (ae-misplaced-package-tag); API Extractor reads
+ * it only as the first comment of the file, so the d.ts banner repeats it there.
+ */
+const packageDocumentation = /^\/\*\*(?:(?!\*\/)[\s\S])*@packageDocumentation[\s\S]*?\*\//.exec(
+  readFileSync('src/index.ts', 'utf8'),
+)?.[0];
+if (packageDocumentation === undefined) {
+  throw new Error('src/index.ts must open with its /** ... @packageDocumentation */ comment');
+}
+
 const shared: Options = {
   format: ['esm'],
   target: 'es2022',
-  dts: true,
+  dts: { banner: packageDocumentation },
   sourcemap: true,
   clean: true,
   splitting: true,

@@ -23,7 +23,15 @@ import {
 /** Which tfjs backend to run on. `'auto'` prefers a hardware WebGPU adapter, else WASM SIMD. */
 export type BackendName = 'auto' | 'webgpu' | 'wasm';
 
-/** Options of {@link initBackend}. */
+/**
+ * Options of {@link initBackend}. Every field is optional; `{}` gives the automatic choice.
+ *
+ * @example
+ * ```ts
+ * const options: InitBackendOptions = { backend: 'wasm', wasmPaths: '/static/tfjs-wasm/' };
+ * await initBackend(options);
+ * ```
+ */
 export interface InitBackendOptions {
   /**
    * `'auto'` (default): WebGPU on a hardware adapter that passes a self-test, else WASM.
@@ -31,9 +39,16 @@ export interface InitBackendOptions {
    * `'wasm'`: WASM SIMD (threaded when the page is cross-origin isolated).
    */
   backend?: BackendName;
-  /** Where tfjs-backend-wasm's `.wasm` files are; default: next to this library's bundle. */
+  /**
+   * Where tfjs-backend-wasm's `.wasm` files are: a folder URL or path prefix ending in `/`, or a
+   * URL per file. Default: next to this library's bundle (where the build copies them). Read
+   * when the WASM backend first loads; later calls cannot change it.
+   */
   wasmPaths?: WasmPaths;
-  /** Cancels a pending initialisation (checked between steps). */
+  /**
+   * Cancels a pending initialisation (checked between steps); the promise then rejects with the
+   * signal's reason.
+   */
   signal?: AbortSignal;
   /**
    * Let `'auto'` use a fallback/software adapter (SwiftShader, llvmpipe, WARP) too. Default
@@ -50,7 +65,9 @@ export interface InitBackendOptions {
 
 /** The WebGPU adapter as {@link BackendInfo} reports it. */
 export interface BackendAdapterInfo {
+  /** The adapter's vendor, e.g. `'nvidia'`, `'intel'`, `'google'`; empty when the browser hides it. */
   vendor: string;
+  /** The GPU family, e.g. `'ampere'`, `'gen-12lp'`, `'swiftshader'`; empty when hidden. */
   architecture: string;
   /** A fallback/software adapter (SwiftShader, llvmpipe, WARP...). */
   isFallback: boolean;
@@ -74,11 +91,13 @@ export interface BackendInfo {
 export interface BackendChangeEvent {
   /** The backend before the change, `undefined` for the first initialisation. */
   readonly previous: BackendInfo | undefined;
+  /** The backend now active (also what {@link getBackendInfo} returns). */
   readonly current: BackendInfo;
   /** `'init'`: an {@link initBackend} call; `'device-lost'`: the WebGPU device was lost. */
   readonly cause: 'init' | 'device-lost';
   /** For `'device-lost'`: how the device was lost and what was carried over to WASM. */
   readonly recovery?: {
+    /** WebGPU's account of the loss (`GPUDeviceLostInfo`): its `reason` and `message`. */
     readonly deviceLost: { readonly reason: string; readonly message: string };
     /** Variables (model weights and optimizer state) restored on WASM. */
     readonly restoredVariables: number;
@@ -131,8 +150,13 @@ const listeners = new Set<(event: BackendChangeEvent) => void>();
  * const info = await initBackend(); // { backend: 'wasm', reason: 'auto: WebGPU not used: ...', adapter: {...}, simd: true, threads: 1 }
  * console.log(formatBackendInfo(info));
  * ```
- * @throws {@link BackendError} when an explicitly requested backend cannot start; the reason
- *   names the step that failed. The backend active before stays active.
+ * @param options - `backend` (`'auto'`), `wasmPaths`, `signal`, `allowFallbackAdapter` (`false`),
+ *   `snapshotIntervalMs` (2000); see {@link InitBackendOptions}.
+ * @returns What was chosen and why.
+ * @throws {@link BackendError} when an explicitly requested backend cannot start (the message
+ *   names the step that failed; the backend active before stays active), when the WASM backend
+ *   fails to start (for instance its `.wasm` files cannot be fetched from `wasmPaths`), or for
+ *   an unknown `backend` name; the signal's reason when aborted.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const run = (current ?? Promise.resolve(undefined))

@@ -40,7 +40,7 @@ function checkCount(name: string, value: number): void {
  *
  * @param count - How many indices (up to 2^32 - 1).
  * @param seed - Seed; different seeds give (almost always) different orders.
- * @throws {RangeError} if `count` is not a non-negative integer.
+ * @throws `RangeError` if `count` is not a non-negative integer.
  *
  * @example
  * ```ts
@@ -102,7 +102,7 @@ export interface SplitOptions {
  * @param set - The set to split.
  * @param options - `size` (required), `shuffle` (true), `seed` (0).
  * @returns Two disjoint sets that together hold every sample once.
- * @throws {RangeError} if `size` is not an integer from 1 to `count - 1`.
+ * @throws `RangeError` if `size` is not an integer from 1 to `count - 1`.
  *
  * @example
  * ```ts
@@ -133,8 +133,8 @@ export function splitValidation(
 }
 
 /**
- * One mini-batch: `size` images normalised to float32, NHWC with one channel (`[size, height,
- * width, 1]` flattened), and their labels.
+ * One mini-batch: `size` images normalised to float32, NHWC with one channel
+ * (`[size, height, width, 1]` flattened), and their labels.
  *
  * @example
  * ```ts
@@ -193,7 +193,7 @@ function checkBatchSize(batchSize: number): void {
 /**
  * Number of batches {@link batches} yields for a set.
  *
- * @throws {RangeError} if `batchSize` is not a positive integer.
+ * @throws `RangeError` if `batchSize` is not a positive integer.
  *
  * @example
  * ```ts
@@ -218,7 +218,7 @@ export function batchCount(
  * @param set - From {@link prepareImages} or {@link splitValidation}.
  * @param options - `batchSize` (required), `shuffle` (false), `seed` (random), `dropRemainder`
  *   (false), `reuseBuffers` (false).
- * @throws {RangeError} if `batchSize` is not a positive integer (at the call, not at the first
+ * @throws `RangeError` if `batchSize` is not a positive integer (at the call, not at the first
  *   `next()`).
  *
  * @example

@@ -29,11 +29,17 @@ export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float
  * ```
  */
 export interface IdxDataTypes {
+  /** Type code 0x08: unsigned bytes (MNIST's images and labels). */
   uint8: Uint8Array;
+  /** Type code 0x09: signed bytes. */
   int8: Int8Array;
+  /** Type code 0x0b: 16-bit signed integers. */
   int16: Int16Array;
+  /** Type code 0x0c: 32-bit signed integers. */
   int32: Int32Array;
+  /** Type code 0x0d: 32-bit floats. */
   float32: Float32Array;
+  /** Type code 0x0e: 64-bit floats. */
   float64: Float64Array;
 }
 

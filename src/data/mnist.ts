@@ -53,7 +53,9 @@ export interface ImageSet {
  * ```
  */
 export interface Mnist {
+  /** The training set: 60,000 images for MNIST. */
   train: ImageSet;
+  /** The test set: 10,000 images for MNIST. */
   test: ImageSet;
 }
 
@@ -248,7 +250,7 @@ export async function loadImageSet(
 /**
  * The pixels of image `index` of a set (a view, not a copy).
  *
- * @throws {RangeError} if `index` is not an integer in `[0, set.count)`.
+ * @throws `RangeError` if `index` is not an integer in `[0, set.count)`.
  *
  * @example
  * ```ts

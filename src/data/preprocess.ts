@@ -78,7 +78,7 @@ export interface PrepareOptions {
   resize?: ResizeMode;
   /** Normalisation mean. Default: {@link MNIST_MEAN} (0.1307). */
   mean?: number;
-  /** Normalisation standard deviation, > 0. Default: {@link MNIST_STD} (0.3081). */
+  /** Normalisation standard deviation, a finite number above 0. Default: {@link MNIST_STD} (0.3081). */
   std?: number;
 }
 
@@ -319,7 +319,7 @@ function checkDim(name: string, value: number): void {
  *
  * @param src - `srcH * srcW` pixels, row-major.
  * @returns A new `dstH * dstW` image.
- * @throws {RangeError} if a size is not a positive integer or `src` is too short.
+ * @throws `RangeError` if a size is not a positive integer or `src` is too short.
  *
  * @example
  * ```ts
@@ -355,7 +355,7 @@ export function resizeBilinearU8(
  * Normalising through this table is exact (the same float32 values as the reference) and
  * lets data stay uint8 until a batch is built (see {@link PreparedSet}).
  *
- * @throws {RangeError} if `mean` is not finite or `std` is not a finite number > 0.
+ * @throws `RangeError` if `mean` is not finite or `std` is not a finite number above 0.
  *
  * @example
  * ```ts
@@ -380,7 +380,7 @@ export function normalizationTable(mean: number, std: number): Float32Array {
  * a float32 buffer (use `subarray` to write at an offset).
  *
  * @param table - From {@link normalizationTable}.
- * @throws {RangeError} if `dst` is shorter than `src` or `table` has not 256 entries.
+ * @throws `RangeError` if `dst` is shorter than `src` or `table` has not 256 entries.
  *
  * @example
  * ```ts
@@ -435,7 +435,7 @@ function resolve(height: number, width: number, options: PrepareOptions): Resolv
  * @param options - `size` (32), `resize` (`'bilinear'`), `mean` (0.1307), `std` (0.3081).
  * @returns A new set of `size` x `size` uint8 images (with `'none'`, the same pixel array);
  *   `labels` is shared with `set`.
- * @throws {RangeError} for an invalid `size`, `mean`, `std` or `resize`, or images that
+ * @throws `RangeError` for an invalid `size`, `mean`, `std` or `resize`, or images that
  *   `'pad'` cannot fit.
  *
  * @example
@@ -482,7 +482,7 @@ export function prepareImages(set: ImageSet, options: PrepareOptions = {}): Prep
  *   invert dark-on-light drawings first).
  * @param options - As {@link prepareImages}.
  * @returns `size * size` normalised values (NHWC with one channel, for one image).
- * @throws {RangeError} as {@link prepareImages}, or if `pixels` is too short.
+ * @throws `RangeError` as {@link prepareImages}, or if `pixels` is too short.
  *
  * @example
  * ```ts

@@ -67,7 +67,7 @@ function checkImage(pixels: Uint8Array, width: number, height: number): void {
  *
  * @param pixels - `height * width` uint8 pixels, row-major.
  * @returns The lines joined with `\n`, without a trailing newline.
- * @throws {RangeError} if `width` or `height` is not a positive integer or `pixels` is too short.
+ * @throws `RangeError` if `width` or `height` is not a positive integer or `pixels` is too short.
  *
  * @example
  * ```ts
@@ -104,7 +104,7 @@ export function formatDigitHex(
  * @param pixels - `height * width` uint8 pixels, row-major.
  * @param options - `ramp`: darkest to brightest characters (default `' .:-=+*#%@'`).
  * @returns The rows joined with `\n`, without a trailing newline.
- * @throws {RangeError} if `width` or `height` is not a positive integer, `pixels` is too short,
+ * @throws `RangeError` if `width` or `height` is not a positive integer, `pixels` is too short,
  *   or `ramp` is empty.
  *
  * @example

@@ -14,7 +14,11 @@ import { decodeWeights } from './weights.js';
  * const bytes = await (await createLeNet()).save();
  * const copy = await loadModel(bytes);
  * ```
- * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file.
+ * @param bytes - The file's bytes, from `model.save()`, {@link saveModelFile} or a fetch.
+ * @param source - A name for the file in error messages. Default: `'weights'`.
+ * @returns A new model with the file's architecture, preprocessing, weights and metadata.
+ * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file;
+ *   {@link BackendError} if the default backend cannot start.
  */
 export async function loadModel(bytes: Uint8Array | ArrayBuffer, source?: string): Promise<Model> {
   const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -29,8 +33,13 @@ export async function loadModel(bytes: Uint8Array | ArrayBuffer, source?: string
  *
  * @example
  * ```ts
- * await saveModelFile(model, './lenet.weights');
+ * await saveModelFile(model, './lenet.weights', { trainedOn: 'mnist', epochs: 5 });
  * ```
+ * @param model - The model to save.
+ * @param path - Where to write; parent folders are created.
+ * @param metadata - Facts to store with the weights, merged over `model.metadata`.
+ * @throws The host's file-system error if the file cannot be written; an `Error` in browsers,
+ *   which have no file system (use the bytes of `model.save()` there).
  */
 export async function saveModelFile(
   model: Model,
@@ -47,6 +56,10 @@ export async function saveModelFile(
  * ```ts
  * const model = await loadModelFile('./lenet.weights');
  * ```
+ * @param path - A file path (Node, Deno, Bun) or a URL (fetched; browsers take URLs only).
+ * @returns The model, as {@link loadModel} rebuilds it.
+ * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file; the host's
+ *   error (or an `Error` naming the HTTP status) if it cannot be read.
  */
 export async function loadModelFile(path: string | URL): Promise<Model> {
   return loadModel(await platform.readFile(path), String(path));

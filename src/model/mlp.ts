@@ -4,16 +4,28 @@ import { pytorchDefaultInit, SequentialModel } from './sequential.js';
 import type { Activation, MlpSpec, Model } from './types.js';
 import { validateSpec, WeightsFormatError } from './weights.js';
 
-/** Options of {@link createMlp}. */
+/**
+ * Options of {@link createMlp}.
+ *
+ * @example
+ * ```ts
+ * const options: MlpOptions = { hidden: [300, 100], activation: 'tanh', seed: 1 };
+ * const mlp = await createMlp(options);
+ * ```
+ */
 export interface MlpOptions {
-  /** Hidden layer widths. Default `[256, 128]`. */
+  /** Hidden layer widths: up to 16 positive integers. Default: `[256, 128]`. */
   hidden?: readonly number[];
-  /** Default `'relu'`. */
+  /** Activation after each hidden layer. Default: `'relu'`. */
   activation?: Activation;
-  /** Input side; default 28 (the 784 raw MNIST pixels, no resize). */
+  /**
+   * Input side. Default: 28 (the 784 raw MNIST pixels, no resize); other sizes get a bilinear
+   * resize.
+   */
   inputSize?: number;
-  /** Normalisation mean/std; default MNIST's 0.1307 / 0.3081. */
+  /** Normalisation mean of the input pipeline. Default: {@link MNIST_MEAN} (0.1307). */
   mean?: number;
+  /** Normalisation standard deviation of the input pipeline. Default: {@link MNIST_STD} (0.3081). */
   std?: number;
   /** Seed for the initial weights; omit for a random start. */
   seed?: number;
@@ -30,6 +42,11 @@ export interface MlpOptions {
  * const mlp = await createMlp({ hidden: [128, 64], seed: 1 });
  * console.log(mlp.parameterCount); // 109,386
  * ```
+ * @param options - Hidden widths, activation, input pipeline and seed; see {@link MlpOptions}.
+ * @returns A new model with freshly initialised weights.
+ * @throws {@link WeightsFormatError} for option values that describe no valid MLP (more than 16
+ *   hidden layers, a width or `inputSize` that is not a positive integer, an unknown
+ *   `activation`); {@link BackendError} if the default backend cannot start.
  */
 export async function createMlp(options: MlpOptions = {}): Promise<Model> {
   const inputSize = options.inputSize ?? 28;

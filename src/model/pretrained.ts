@@ -5,7 +5,13 @@ import type { Model } from './types.js';
 /**
  * Where the shipped weights are: next to the library's code, resolved the way bundlers
  * understand (`new URL(file, import.meta.url)`), so they are found unbundled, bundled, in
- * Node, Deno, Bun and browsers.
+ * Node, Deno, Bun and browsers. {@link loadPretrained} reads it by default.
+ *
+ * @example
+ * ```ts
+ * console.log(PRETRAINED_WEIGHTS_URL.href); // e.g. file:///app/node_modules/lenet-mnist/dist/node/lenet-mnist.weights
+ * const model = await loadModelFile(PRETRAINED_WEIGHTS_URL); // what loadPretrained() does
+ * ```
  */
 export const PRETRAINED_WEIGHTS_URL: URL = new URL('./lenet-mnist.weights', import.meta.url);
 
@@ -13,7 +19,9 @@ export const PRETRAINED_WEIGHTS_URL: URL = new URL('./lenet-mnist.weights', impo
  * Loads the LeNet-5 weights that ship with the package, trained on MNIST by the project's own
  * seeded script (`npm run train:pretrained`; recipe and test accuracy in `model.metadata`).
  *
- * @param url - Load from elsewhere instead (e.g. a CDN copy of the file).
+ * @param url - Load from elsewhere instead (e.g. a CDN copy of the file). Default:
+ *   {@link PRETRAINED_WEIGHTS_URL}.
+ * @returns The pretrained LeNet-5, ready for {@link createPredictor} or more {@link train}ing.
  * @example
  * ```ts
  * import { createPredictor, loadPretrained } from 'lenet-mnist';

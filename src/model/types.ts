@@ -5,8 +5,9 @@ export type Activation = 'relu' | 'tanh';
 
 /** Architecture of a LeNet-5 (see {@link createLeNet}). */
 export interface LeNetSpec {
+  /** Tells the architectures of a {@link ModelSpec} apart. */
   readonly kind: 'lenet';
-  /** Side of the square input image: 32 for the reference (MNIST resized 28 -> 32). */
+  /** Side of the square input image: 32 for the reference (MNIST resized from 28 to 32). */
   readonly inputSize: number;
   /** Down-sampling after each convolution. */
   readonly pooling: 'max' | 'avg';
@@ -18,11 +19,13 @@ export interface LeNetSpec {
 
 /** Architecture of a multilayer perceptron (see {@link createMlp}). */
 export interface MlpSpec {
+  /** Tells the architectures of a {@link ModelSpec} apart. */
   readonly kind: 'mlp';
   /** Side of the square input image (28: the 784 raw MNIST pixels). */
   readonly inputSize: number;
   /** Width of each hidden layer. */
   readonly hidden: readonly number[];
+  /** Activation after each hidden layer. */
   readonly activation: Activation;
 }
 
@@ -38,28 +41,51 @@ export interface Preprocessing {
   readonly size: number;
   /** How 28x28 digits reach `size`: bilinear resize (reference), zero padding, or none. */
   readonly resize: 'bilinear' | 'pad' | 'none';
-  /** Normalisation: `(pixel / 255 - mean) / std`. */
+  /** Mean subtracted after scaling pixels to [0, 1]: the input is `(pixel / 255 - mean) / std`. */
   readonly mean: number;
+  /** Standard deviation the centred pixels are divided by (see {@link Preprocessing.mean}). */
   readonly std: number;
 }
 
 /** One row of {@link Model.summary}. */
 export interface LayerSummary {
+  /** The layer's name, as in the PyTorch reference: `conv1`, `pool1`, ..., `fc3`. */
   readonly name: string;
   /** Output shape for a batch of one, channels first like PyTorch prints it: [1, 6, 28, 28]. */
   readonly outputShape: readonly number[];
+  /** Trainable values of the layer (weights and biases); 0 for pooling and flattening. */
   readonly params: number;
 }
 
 /** A named trainable parameter. */
 export interface Parameter {
+  /** The name in the weights file, as in PyTorch's `state_dict`: e.g. `conv1.weight`, `fc3.bias`. */
   readonly name: string;
+  /** The tfjs variable that holds the values; the model owns and disposes it. */
   readonly variable: tf.Variable;
 }
 
-/** A classifier over 10 classes built from tfjs-core ops and variables. */
+/**
+ * A classifier over 10 classes built from tfjs-core ops and variables, made by
+ * {@link createLeNet}, {@link createMlp}, {@link loadModel} or {@link loadPretrained}. Once
+ * {@link Model.dispose}d, its methods that touch the weights throw an `Error`.
+ *
+ * @example
+ * ```ts
+ * const model: Model = await createLeNet({ seed: 1 });
+ * console.log(model.spec.kind, model.parameterCount); // 'lenet' 61706
+ * await train(model, prepareImages(mnist.train));
+ * const bytes = await model.save({ note: 'first run' });
+ * model.dispose();
+ * ```
+ */
 export interface Model {
+  /** The architecture. */
   readonly spec: ModelSpec;
+  /**
+   * How input images must be prepared (size, resize, mean, std); stored with the weights, and
+   * applied by predictors.
+   */
   readonly preprocessing: Preprocessing;
   /** Trainable parameters in a fixed order (the weights file order). */
   readonly parameters: readonly Parameter[];
@@ -78,7 +104,10 @@ export interface Model {
   formatSummary(): string;
   /** Facts stored with the weights (training recipe, accuracy); merged into the next save. */
   readonly metadata: Readonly<Record<string, unknown>>;
-  /** Serialises architecture, preprocessing, weights and metadata (format: `src/model/weights.ts`). */
+  /**
+   * Serialises architecture, preprocessing, weights and metadata (the stored metadata merged
+   * with `metadata`) into the bytes that {@link loadModel} and {@link decodeWeights} read.
+   */
   save(metadata?: Record<string, unknown>): Promise<Uint8Array>;
   /**
    * Copies of the current weights, in parameter order, read synchronously: fine on WASM; on
@@ -87,7 +116,12 @@ export interface Model {
   getWeights(): Float32Array[];
   /** Copies of the current weights, read asynchronously (works on every backend). */
   readWeights(): Promise<Float32Array[]>;
-  /** Replaces every weight (validated: count, lengths, finite values). */
+  /**
+   * Replaces every weight, in parameter order (validated first: count, lengths, finite values).
+   *
+   * @throws {@link WeightsFormatError} when the count or a length does not match, or a value is
+   *   not finite; no weight changes then.
+   */
   setWeights(weights: readonly Float32Array[]): void;
   /**
    * Increments whenever the weights change through the library (training, `setWeights`), so

@@ -15,33 +15,95 @@ import type { ModelSpec, Preprocessing } from './types.js';
  * | ...    |      | float32 tensors, in header order, back to back       |
  */
 export const WEIGHTS_MAGIC = 'LNMW';
-/** Current weights format version. */
+/**
+ * The weights format version this library writes, and the only one it reads: stored as a
+ * uint32 at byte 4 of every weights file.
+ *
+ * @example
+ * ```ts
+ * const bytes = await model.save();
+ * new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true) === WEIGHTS_FORMAT_VERSION; // true
+ * ```
+ */
 export const WEIGHTS_FORMAT_VERSION = 1;
 const PREAMBLE_BYTES = 12;
 const MAX_HEADER_BYTES = 1 << 20;
 
-/** The JSON header of a weights file. */
+/**
+ * The JSON header of a weights file.
+ *
+ * @example
+ * ```ts
+ * const { header } = decodeWeights(bytes);
+ * console.log(header.spec.kind, header.tensors.map((t) => `${t.name} [${t.shape}]`));
+ * ```
+ */
 export interface WeightsHeader {
+  /** The architecture the weights belong to. */
   spec: ModelSpec;
+  /** How input images were prepared in training, so predictors do the same. */
   preprocessing: Preprocessing;
+  /**
+   * Name, shape and element type of every tensor, in the order of the payload and of
+   * {@link Model.parameters} (e.g. `conv1.weight` with shape `[5, 5, 1, 6]`).
+   */
   tensors: { name: string; shape: number[]; dtype: 'float32' }[];
   /** Free-form facts about the weights (training recipe, accuracy, date). */
   metadata?: Record<string, unknown>;
 }
 
-/** What {@link decodeWeights} returns. */
+/**
+ * What {@link decodeWeights} returns.
+ *
+ * @example
+ * ```ts
+ * const { header, tensors }: DecodedWeights = decodeWeights(bytes);
+ * ```
+ */
 export interface DecodedWeights {
+  /** The validated header, with a normalised copy of `spec`. */
   header: WeightsHeader;
   /** One array per tensor, in header order. */
   tensors: Float32Array[];
 }
 
-/** A weights file or a set of weights is invalid: the message says where and what was expected. */
+/**
+ * A weights file or a set of weights is invalid: the message says where and what was expected.
+ * Thrown by {@link decodeWeights}, {@link loadModel}, {@link loadModelFile},
+ * {@link loadPretrained} and {@link Model.setWeights}, and by {@link createLeNet} and
+ * {@link createMlp} for options that describe no valid architecture.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   model = await loadModel(await file.arrayBuffer(), file.name);
+ * } catch (err) {
+ *   if (err instanceof WeightsFormatError) alert(`Not a usable weights file: ${err.message}`);
+ *   else throw err;
+ * }
+ * ```
+ */
 export class WeightsFormatError extends LenetMnistError {}
 
 const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Serialises weights; `tensors` must follow `header.tensors`. */
+/**
+ * Serialises weights into the format {@link decodeWeights} reads (and `model.save()` writes):
+ * magic `LNMW`, version, the JSON header, then the float32 tensors little-endian. Nothing is
+ * validated here; {@link decodeWeights} checks everything when the file is read.
+ *
+ * @param header - Architecture, preprocessing, tensor list and metadata.
+ * @param tensors - One array per entry of `header.tensors`, in that order and of that size.
+ * @returns The file's bytes.
+ *
+ * @example
+ * ```ts
+ * // Halve every weight of a saved model and write it back.
+ * const { header, tensors } = decodeWeights(await model.save());
+ * const bytes = encodeWeights(header, tensors.map((t) => t.map((v) => v / 2)));
+ * const halved = await loadModel(bytes);
+ * ```
+ */
 export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Array[]): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify(header));
   const dataStart = align4(PREAMBLE_BYTES + json.length);
@@ -63,9 +125,19 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
 
 /**
  * Parses and validates a weights file: magic, version, header, architecture, every tensor's
- * name and shape, payload size and that every value is finite.
+ * name and shape, payload size and that every value is finite. Allocates nothing on a tfjs
+ * backend ({@link loadModel} builds a model from the result).
  *
+ * @param bytes - The whole file, as written by `model.save()` or {@link encodeWeights}.
+ * @param source - A name for the file in error messages. Default: `'weights'`.
+ * @returns The header and one `Float32Array` per tensor, in header order.
  * @throws {@link WeightsFormatError} naming the first problem found.
+ *
+ * @example
+ * ```ts
+ * const { header, tensors } = decodeWeights(await readFile('./lenet.weights'), 'lenet.weights');
+ * console.log(header.spec.kind, tensors.length, header.metadata); // 'lenet' 10 { ... }
+ * ```
  */
 export function decodeWeights(bytes: Uint8Array, source = 'weights'): DecodedWeights {
   const fail: (msg: string) => never = (msg) => {

@@ -1,9 +1,21 @@
 import { LenetMnistError } from '../errors.js';
 
-/** An RGBA image as a canvas gives it (`ctx.getImageData(...)`), or anything shaped like one. */
+/**
+ * An RGBA image as a canvas gives it (`ctx.getImageData(...)`), or anything shaped like one.
+ * Transparent pixels count as white paper.
+ *
+ * @example
+ * ```ts
+ * const image: ImageDataLike = { data: rgbaBytes, width: 200, height: 200 };
+ * const { label } = await predictor.predict(image);
+ * ```
+ */
 export interface ImageDataLike {
+  /** `width * height * 4` bytes: red, green, blue, alpha for each pixel, row by row. */
   readonly data: Uint8ClampedArray | Uint8Array;
+  /** Width in pixels, a positive integer. */
   readonly width: number;
+  /** Height in pixels, a positive integer (at most 2^26 pixels in all). */
   readonly height: number;
 }
 
@@ -11,10 +23,27 @@ export interface ImageDataLike {
  * What a predictor accepts: a 28x28 or 32x32 grayscale image, row-major, white digit on black
  * like MNIST (`Uint8Array`/`Uint8ClampedArray` 0-255, or `Float32Array` 0-1), or an RGBA image of
  * any size.
+ *
+ * @example
+ * ```ts
+ * const inputs: DigitImage[] = [
+ *   imageAt(mnist.test, 0), // Uint8Array(784), as MNIST
+ *   ctx.getImageData(0, 0, canvas.width, canvas.height), // a drawing on a canvas
+ * ];
+ * const predictions = await predictor.predictBatch(inputs);
+ * ```
  */
 export type DigitImage = Uint8Array | Uint8ClampedArray | Float32Array | ImageDataLike;
 
-/** Options for turning an RGBA image into an MNIST-style digit. */
+/**
+ * Options for turning an input image into an MNIST-style digit (see {@link PredictorOptions}).
+ *
+ * @example
+ * ```ts
+ * // A 28x28 grayscale scan of dark ink on white paper.
+ * const options: ImageConversionOptions = { invert: true };
+ * ```
+ */
 export interface ImageConversionOptions {
   /**
    * The image shows a dark digit on a light background (pen on paper): invert it. `'auto'`
@@ -28,7 +57,21 @@ export interface ImageConversionOptions {
   frame?: boolean;
 }
 
-/** An input image is not something a predictor can read; the message says what was found. */
+/**
+ * An input image is not something a predictor can read; the message says what was found (type,
+ * size or value range) and, for `predictBatch`, which image. Thrown by {@link Predictor.predict}
+ * and {@link Predictor.predictBatch}.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   show(await predictor.predict(pixels));
+ * } catch (err) {
+ *   if (err instanceof InputError) console.warn(err.message); // e.g. '... must have 784 (28x28) or 1024 (32x32) pixels ...'
+ *   else throw err;
+ * }
+ * ```
+ */
 export class InputError extends LenetMnistError {}
 
 /**
@@ -156,7 +199,22 @@ function fromRgba(
 
 /**
  * MNIST's own normalisation (LeCun et al.): the digit's bounding box scaled so its longer side is
- * 20 pixels (anti-aliased), placed in 28x28 with its centre of mass at the centre.
+ * 20 pixels (anti-aliased), placed in 28x28 with its centre of mass at the centre. Predictors do
+ * this to RGBA input themselves (see {@link ImageConversionOptions.frame}); call it to frame
+ * grayscale drawings of other sizes, or to show the user what the model sees.
+ *
+ * @param gray - `height * width` 8-bit pixels, row-major, white digit on black; pixels above 32
+ *   count as ink.
+ * @param width - Width of `gray` in pixels.
+ * @param height - Height of `gray` in pixels.
+ * @returns A new 28x28 image (784 pixels); all zero when there is no ink.
+ *
+ * @example
+ * ```ts
+ * const digit = frameLikeMnist(drawing, 200, 200); // Uint8Array(784)
+ * console.log(formatDigitAscii(digit, 28, 28));
+ * const { label } = await predictor.predict(digit);
+ * ```
  */
 export function frameLikeMnist(gray: Uint8Array, width: number, height: number): Uint8Array {
   const threshold = 32;

@@ -4,29 +4,69 @@ import type { Model, Preprocessing } from '../model/types.js';
 import { type DigitImage, type ImageConversionOptions, InputError, toGrayDigit } from './input.js';
 import { createLogitsRunner } from './logits.js';
 
-/** One prediction. */
+/**
+ * One prediction.
+ *
+ * @example
+ * ```ts
+ * const { label, probabilities }: Prediction = await predictor.predict(pixels);
+ * console.log(`${label} (${(Math.max(...probabilities) * 100).toFixed(1)}% sure)`);
+ * ```
+ */
 export interface Prediction {
   /** The most likely digit. */
   label: number;
-  /** Softmax probabilities of the 10 classes. */
+  /** Softmax probabilities of the 10 classes, indexed by digit; they sum to 1. */
   probabilities: Float32Array;
 }
 
-/** Options of {@link createPredictor}. */
+/**
+ * Options of {@link createPredictor}, with the image conversion of
+ * {@link ImageConversionOptions}.
+ *
+ * @example
+ * ```ts
+ * // Photos of digits written with a pen on paper, classified in batches of 64.
+ * const options: PredictorOptions = { invert: true, batchSize: 64 };
+ * const predictor = await createPredictor(model, options);
+ * ```
+ */
 export interface PredictorOptions extends ImageConversionOptions {
-  /** Images per forward pass in `predictBatch`. Default 256. */
+  /** Images per forward pass in `predictBatch`: a positive integer. Default: 256. */
   batchSize?: number;
-  /** `'auto'` (default) uses the fused WASM SIMD forward pass for the default LeNet on WASM. */
+  /**
+   * `'auto'` (default) uses the fused WASM SIMD forward pass for the default LeNet on WASM;
+   * `'off'` always runs tfjs ops.
+   */
   fastPath?: FastPathOption;
 }
 
-/** Classifies digit images with a model; see {@link createPredictor}. */
+/**
+ * Classifies digit images with a model; see {@link createPredictor}.
+ *
+ * @example
+ * ```ts
+ * const predictor: Predictor = await createPredictor(model);
+ * const labels = (await predictor.predictBatch(images)).map((p) => p.label);
+ * predictor.dispose();
+ * ```
+ */
 export interface Predictor {
   /** Which implementation runs the model (`'fused'` WASM SIMD kernels or `'tfjs'` ops). */
   readonly path: 'fused' | 'tfjs';
-  /** Classifies one image. */
+  /**
+   * Classifies one image.
+   *
+   * @throws {@link InputError} for an image of the wrong type, size or value range.
+   */
   predict(image: DigitImage): Promise<Prediction>;
-  /** Classifies many images, batched internally. */
+  /**
+   * Classifies many images, batched internally; the result has one prediction per image, in
+   * order.
+   *
+   * @throws {@link InputError} if `images` is not an array, or for the first image of the wrong
+   *   type, size or value range (the message gives its index).
+   */
   predictBatch(images: readonly DigitImage[]): Promise<Prediction[]>;
   /** Frees the predictor's resources (not the model). */
   dispose(): void;
@@ -34,7 +74,7 @@ export interface Predictor {
 
 /**
  * Wraps a model for classifying images, applying exactly the preprocessing the model was trained
- * with (resize 28 -> 32, normalisation). Accepts 28x28/32x32 grayscale arrays (white digit on
+ * with (resize from 28 to 32, normalisation). Accepts 28x28/32x32 grayscale arrays (white digit on
  * black, like MNIST) and canvas `ImageData` of any size (re-framed like MNIST, dark-on-light
  * detected and inverted). The predictor follows later changes of the model's weights.
  *
@@ -44,7 +84,12 @@ export interface Predictor {
  * const predictor = await createPredictor(await loadPretrained());
  * const { label, probabilities } = await predictor.predict(ctx.getImageData(0, 0, 280, 280));
  * ```
- * @throws {@link InputError} (from `predict`) for inputs of the wrong type, size or value range.
+ * @param model - The model to run; the predictor does not own it.
+ * @param options - `invert`, `frame`, `batchSize` (256), `fastPath` (`'auto'`); see
+ *   {@link PredictorOptions}.
+ * @returns A predictor; dispose it when done.
+ * @throws `RangeError` when `batchSize` is not a positive integer. {@link InputError} comes
+ *   later, from `predict` and `predictBatch`, for inputs of the wrong type, size or value range.
  */
 export async function createPredictor(
   model: Model,

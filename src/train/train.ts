@@ -191,7 +191,9 @@ export async function train(
   const rateAt = (epoch: number): number => {
     const rate = typeof schedule === 'function' ? schedule(epoch) : schedule;
     if (!(rate > 0) || !Number.isFinite(rate)) {
-      throw new RangeError(`learningRate must be a finite number > 0, got ${rate} for epoch ${epoch}`);
+      throw new RangeError(
+        `learningRate must be a finite number > 0, got ${rate} for epoch ${epoch}`,
+      );
     }
     return rate;
   };

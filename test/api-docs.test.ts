@@ -1,0 +1,128 @@
+/**
+ * The documentation standard, checked on what users see: every export of the package entry has
+ * TSDoc with a summary, and every function, class and constant has an `@example`.
+ *
+ * Reads the doc model that API Extractor writes (`temp/lenet-mnist.api.json`, from
+ * `npm run api` or `npm run api:check`, both after `npm run build`). Its `docComment`s are
+ * re-emitted by the TSDoc parser, so block tags such as `@example` always start a line.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const DOC_MODEL = fileURLToPath(new URL('../temp/lenet-mnist.api.json', import.meta.url));
+
+/** The part of an api-extractor doc model item this test reads. */
+interface ApiItem {
+  kind: string;
+  name?: string;
+  canonicalReference?: string;
+  docComment?: string;
+  overloadIndex?: number;
+  members?: ApiItem[];
+}
+
+/** Top-level kinds held to the standard; `Namespace` (the re-exported `tf`) is tfjs' own. */
+const DOCUMENTED_KINDS = new Set([
+  'Function',
+  'Class',
+  'Interface',
+  'TypeAlias',
+  'Variable',
+  'Enum',
+]);
+/** Kinds that must also show an example. */
+const EXAMPLE_KINDS = new Set(['Function', 'Class', 'Variable']);
+
+function loadExports(): ApiItem[] {
+  if (!existsSync(DOC_MODEL)) {
+    throw new Error(
+      `${DOC_MODEL} is missing: run \`npm run api\` first (after \`npm run build\`); ` +
+        'API Extractor writes the doc model there.',
+    );
+  }
+  const model = JSON.parse(readFileSync(DOC_MODEL, 'utf8')) as ApiItem;
+  const entryPoint = model.members?.find((item) => item.kind === 'EntryPoint');
+  if (!entryPoint?.members)
+    throw new Error(`${DOC_MODEL} has no entry point: rerun \`npm run api\``);
+  return entryPoint.members;
+}
+
+/** A comment's lines without the `/**`, `*` and `*\/` decoration. */
+function commentLines(docComment: string): string[] {
+  return docComment
+    .trim()
+    .replace(/^\/\*\*/, '')
+    .replace(/\*\/$/, '')
+    .split('\n')
+    .map((line) => line.replace(/^\s*\* ?/, '').trimEnd());
+}
+
+/** The comment split at its tags (lines starting with `@name`, outside code fences). */
+function sections(docComment: string | undefined): { summary: string; tags: Map<string, string> } {
+  const tags = new Map<string, string>();
+  let summary = '';
+  let current: string | undefined;
+  let inFence = false;
+  for (const line of commentLines(docComment ?? '')) {
+    if (line.trimStart().startsWith('```')) inFence = !inFence;
+    const tag = inFence ? undefined : /^@([A-Za-z]+)\b\s*(.*)$/.exec(line);
+    if (tag) {
+      current = `@${tag[1]}`;
+      tags.set(current, `${tags.get(current) ?? ''}${tag[2]}\n`);
+    } else if (current) {
+      tags.set(current, `${tags.get(current) ?? ''}${line}\n`);
+    } else {
+      summary += `${line}\n`;
+    }
+  }
+  return { summary: summary.trim(), tags };
+}
+
+function label(item: ApiItem): string {
+  const overload =
+    item.overloadIndex && item.overloadIndex > 1 ? ` (overload ${item.overloadIndex})` : '';
+  return `${item.kind} ${item.name ?? item.canonicalReference ?? '?'}${overload}`;
+}
+
+function report(problem: string, items: string[]): string {
+  return `${items.length} exported API item(s) ${problem}:\n  - ${items.join('\n  - ')}\n`;
+}
+
+describe('API documentation (doc model: temp/lenet-mnist.api.json)', () => {
+  it('covers the package entry', () => {
+    const names = loadExports().map((item) => item.name);
+    // A sanity check that the model is the package's and was parsed, so the checks below
+    // cannot pass on an empty list.
+    expect(names).toEqual(expect.arrayContaining(['train', 'loadMnist', 'createLeNet', 'Model']));
+  });
+
+  it('gives every exported function, class, interface, type alias and variable a summary', () => {
+    const missing = loadExports()
+      .filter((item) => DOCUMENTED_KINDS.has(item.kind))
+      .filter((item) => sections(item.docComment).summary === '')
+      .map(label);
+    expect(missing, report('lack a TSDoc summary', missing)).toEqual([]);
+  });
+
+  it('gives every exported function, class and variable an @example', () => {
+    const missing = loadExports()
+      .filter((item) => EXAMPLE_KINDS.has(item.kind))
+      .filter((item) => !sections(item.docComment).tags.get('@example')?.trim())
+      .map(label);
+    expect(missing, report('lack an @example', missing)).toEqual([]);
+  });
+
+  it('gives every member of exported interfaces and classes a summary', () => {
+    const missing = loadExports()
+      .filter((item) => item.kind === 'Interface' || item.kind === 'Class')
+      .flatMap((item) =>
+        (item.members ?? [])
+          // Constructors of error classes are documented by their class.
+          .filter((member) => member.kind !== 'Constructor')
+          .filter((member) => sections(member.docComment).summary === '')
+          .map((member) => `${item.name}.${member.name ?? member.kind}`),
+      );
+    expect(missing, report('have members without a TSDoc summary', missing)).toEqual([]);
+  });
+});
