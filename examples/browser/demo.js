@@ -1,6 +1,12 @@
 // A drawing pad that classifies what you draw with the shipped pretrained LeNet-5.
 // Serve the repository root (node examples/serve.mjs) after `npm run build`.
-import { createPredictor, initBackend, loadPretrained } from '../../dist/browser/index.js';
+import {
+  createPredictor,
+  formatBackendInfo,
+  initBackend,
+  loadPretrained,
+  onBackendChange,
+} from '../../dist/browser/index.js';
 
 const pad = document.getElementById('pad');
 const ctx = pad.getContext('2d', { willReadFrequently: true });
@@ -16,8 +22,12 @@ function clear() {
 clear();
 
 const info = await initBackend();
-const backendLine = `Backend: ${info.backend}${info.adapter ? ` (${info.adapter.vendor} ${info.adapter.architecture})` : ''}, SIMD ${info.simd ? 'on' : 'off'}, ${info.threads} thread(s): ${info.reason}`;
-document.getElementById('backend').textContent = backendLine;
+// The same line the CLI prints; updated if the GPU is lost and the library falls back to WASM.
+const showBackend = (current) => {
+  document.getElementById('backend').textContent = `Backend: ${formatBackendInfo(current)}`;
+};
+showBackend(info);
+onBackendChange((event) => showBackend(event.current));
 const predictor = await createPredictor(await loadPretrained());
 window.lenetDemo = { info, predictor }; // for tests and the console
 

@@ -21,6 +21,11 @@ const OPTIONS: Record<string, OptionSpec> = {
   epochs: { type: 'number', description: 'training epochs', default: 5 },
   'batch-size': { type: 'number', description: 'training batch size', default: 64 },
   'learning-rate': { type: 'number', description: 'Adam learning rate', default: 0.001 },
+  'final-learning-rate': {
+    type: 'number',
+    description: 'rate of the last epoch (the reference keeps 0.001 throughout)',
+    default: 0.0001,
+  },
   seed: { type: 'number', description: 'seed for initial weights and shuffling', default: 1 },
   'log-every': { type: 'number', description: 'log every n-th batch', default: 100 },
   'train-limit': { type: 'number', description: 'use only the first n training images' },
@@ -89,11 +94,15 @@ async function main(argv: readonly string[]): Promise<void> {
   const model = await createLeNet({ seed });
   console.log(model.formatSummary());
 
+  const epochs = args.epochs as number;
   let epochNow = 0;
   const history = await train(model, trainSet, {
-    epochs: args.epochs as number,
+    epochs,
     batchSize: args['batch-size'] as number,
-    learningRate: args['learning-rate'] as number,
+    // The reference's constant 1e-3 ends its 5 epochs at 98.5-98.9% depending on the seed; a tenth
+    // of the rate for the last epoch settles at 99.0-99.2% (README, "Results").
+    learningRate: (epoch) =>
+      epoch < epochs ? (args['learning-rate'] as number) : (args['final-learning-rate'] as number),
     seed,
     fastPath,
     validationData: testSet,
@@ -131,6 +140,7 @@ async function main(argv: readonly string[]): Promise<void> {
       epochs: history.epochs.length,
       batchSize: args['batch-size'],
       learningRate: args['learning-rate'],
+      finalLearningRate: args['final-learning-rate'],
       seed,
     },
     testAccuracy: last?.valAccuracy,
