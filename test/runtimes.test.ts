@@ -25,5 +25,7 @@ describe('the Node build in every server runtime', () => {
     expect(result.pretrainedCorrect).toBeGreaterThanOrEqual(195);
     expect(Number.isFinite(result.trainLoss)).toBe(true);
     expect(result.reloadedParams).toBe(61706);
+    // The built package must carry its fused kernels: a missing .wasm silently means 10x slower.
+    expect(result.trainPath).toBe('fused');
   });
 });

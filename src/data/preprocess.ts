@@ -284,6 +284,24 @@ function createResizePlan(srcH: number, srcW: number, dstH: number, dstW: number
   return { srcH, srcW, dstH, dstW, needH, needV, hor, vert, yFirst, yLast, tmp };
 }
 
+const plans = new Map<string, ResizePlan>();
+
+/**
+ * The plan for one size pair, made once: predictors resize one image at a time, and building
+ * the coefficients cost several times the resize itself. Plans hold only scratch state used
+ * synchronously, so sharing them is safe; the cache is small because apps use few sizes.
+ */
+function planFor(srcH: number, srcW: number, dstH: number, dstW: number): ResizePlan {
+  const key = `${srcH}x${srcW}>${dstH}x${dstW}`;
+  let plan = plans.get(key);
+  if (plan === undefined) {
+    if (plans.size >= 16) plans.clear();
+    plan = createResizePlan(srcH, srcW, dstH, dstW);
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
 /** Resizes one image from `src[srcOffset...]` into `dst[dstOffset...]`. */
 function resizeWithPlan(
   plan: ResizePlan,
@@ -343,7 +361,7 @@ export function resizeBilinearU8(
     );
   }
   const dst = new Uint8Array(dstH * dstW);
-  resizeWithPlan(createResizePlan(srcH, srcW, dstH, dstW), src, 0, dst, 0);
+  resizeWithPlan(planFor(srcH, srcW, dstH, dstW), src, 0, dst, 0);
   return dst;
 }
 
@@ -467,7 +485,7 @@ export function prepareImages(set: ImageSet, options: PrepareOptions = {}): Prep
       }
     }
   } else {
-    const plan = createResizePlan(height, width, size, size);
+    const plan = planFor(height, width, size, size);
     for (let i = 0; i < count; i++)
       resizeWithPlan(plan, set.images, i * inPixels, images, i * outPixels);
   }
