@@ -12,7 +12,7 @@ export interface Curve {
 export function plotCurves(panels: { title: string; yLabel: string; curves: Curve[] }[]): string {
   const w = 420;
   const h = 300;
-  const m = { left: 60, right: 16, top: 32, bottom: 44 };
+  const m = { left: 60, right: 16, top: 44, bottom: 44 };
   const parts: string[] = [];
   panels.forEach((panel, p) => {
     const ox = p * w;
@@ -25,7 +25,7 @@ export function plotCurves(panels: { title: string; yLabel: string; curves: Curv
       hi += 0.5;
     }
     const pad = (hi - lo) * 0.08;
-    lo -= pad;
+    lo = lo >= 0 ? Math.max(0, lo - pad) : lo - pad; // losses and accuracies never go below 0
     hi += pad;
     const x = (i: number) =>
       ox + m.left + (epochs === 1 ? 0.5 : i / (epochs - 1)) * (w - m.left - m.right);
@@ -55,7 +55,8 @@ export function plotCurves(panels: { title: string; yLabel: string; curves: Curv
         parts.push(`<circle cx="${px}" cy="${py}" r="3" fill="${c.color}"/>`);
       }
       parts.push(
-        `<text x="${ox + w - m.right - 6}" y="${m.top + 16 + k * 14}" text-anchor="end" font-size="11" fill="${c.color}">${c.label}</text>`,
+        // Legend above the frame, so it never covers a point.
+        `<text x="${ox + w - m.right - k * 50}" y="${m.top - 8}" text-anchor="end" font-size="11" fill="${c.color}">${c.label}</text>`,
       );
     });
   });
