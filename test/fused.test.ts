@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import { detectEnvironment } from '../src/backend/env.js';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import { build } from 'esbuild';
@@ -13,7 +14,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   FusedLeNetError,
   type FusedVariant,
-  fusedSimdSupport,
   loadFusedLeNet,
 } from '../src/backend/fused/lenet_fused.js';
 
@@ -167,10 +167,10 @@ beforeAll(async () => {
 });
 
 it('detects WebAssembly SIMD', () => {
-  expect(fusedSimdSupport().simd).toBe(true);
+  expect(detectEnvironment().wasm.simd).toBe(true);
 });
 
-const support = fusedSimdSupport();
+const support = detectEnvironment().wasm;
 const variants: { variant: FusedVariant; supported: boolean }[] = [
   { variant: 'simd', supported: support.simd },
   // Node 20 accepts relaxed SIMD only with --experimental-wasm-relaxed-simd; the child-process

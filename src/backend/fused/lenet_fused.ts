@@ -5,6 +5,7 @@
 // library's tfjs model (NHWC activations, HWIO conv kernels, [in, out] dense kernels).
 import { LenetMnistError } from '../../errors.js';
 import { platform } from '../../platform/index.js';
+import { detectEnvironment } from '../env.js';
 
 /** Which binary is running: relaxed SIMD uses fused multiply-add (`f32x4.relaxed_madd`). */
 export type FusedVariant = 'relaxed-simd' | 'simd';
@@ -141,48 +142,6 @@ interface Kernels {
   stageAdam(lr: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number): void;
 }
 
-// Smallest modules that use f32x4.add (SIMD) and f32x4.relaxed_madd (relaxed SIMD):
-// WebAssembly.validate rejects instructions of features the engine does not have.
-const HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-const SIMD_PROBE = new Uint8Array([
-  ...HEADER,
-  ...[0x01, 0x06, 0x01, 0x60, 0x01, 0x7b, 0x01, 0x7b], // type (v128) -> v128
-  ...[0x03, 0x02, 0x01, 0x00],
-  ...[0x0a, 0x0b, 0x01, 0x09, 0x00, 0x20, 0x00, 0x20, 0x00, 0xfd, 0xe4, 0x01, 0x0b],
-]);
-const RELAXED_SIMD_PROBE = new Uint8Array([
-  ...HEADER,
-  ...[0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b], // type (v128 x3) -> v128
-  ...[0x03, 0x02, 0x01, 0x00],
-  ...[0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b],
-]);
-
-let support: { simd: boolean; relaxedSimd: boolean } | undefined;
-
-/**
- * Which fused builds this engine can run. Relaxed SIMD is on in current browsers; Node 20 needs
- * `--experimental-wasm-relaxed-simd`.
- *
- * @example
- * ```ts
- * if (!fusedSimdSupport().simd) console.warn('no WebAssembly SIMD: using the tfjs path');
- * ```
- */
-export function fusedSimdSupport(): { simd: boolean; relaxedSimd: boolean } {
-  if (!support) {
-    const validate = (bytes: Uint8Array<ArrayBuffer>) => {
-      try {
-        return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
-      } catch {
-        return false;
-      }
-    };
-    const simd = validate(SIMD_PROBE);
-    support = { simd, relaxedSimd: simd && validate(RELAXED_SIMD_PROBE) };
-  }
-  return { ...support };
-}
-
 /**
  * Loads the fused LeNet: the relaxed-SIMD build where the engine supports it (with
  * `relaxedSimd: 'auto'`, the default), else the plain SIMD one. Rejects with
@@ -203,7 +162,8 @@ export function fusedSimdSupport(): { simd: boolean; relaxedSimd: boolean } {
 export async function loadFusedLeNet(
   options: { relaxedSimd?: boolean | 'auto' } = {},
 ): Promise<FusedLeNet> {
-  const { simd, relaxedSimd } = fusedSimdSupport();
+  // Feature detection lives in one place, the runtime environment (backend/env.ts).
+  const { simd, relaxedSimd } = detectEnvironment().wasm;
   if (!simd) {
     throw new FusedLeNetError(
       'This WebAssembly engine does not support SIMD (fixed-width 128-bit).',
