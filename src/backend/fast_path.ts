@@ -1,24 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../model/types.js';
+import type { FusedLeNet } from './fused/lenet_fused.js';
 
 /**
- * The fused LeNet kernels' contract (src/backend/fused): one WASM SIMD call per training step or
- * forward pass, over a private copy of the weights.
+ * The fused LeNet kernels (src/backend/fused): one WASM SIMD call per training step or forward
+ * pass, over a private copy of the weights. A type-only import: the module itself loads lazily.
  */
-export interface FusedKernels {
-  readonly variant: string;
-  setParams(params: readonly Float32Array[]): void;
-  getParams(): Float32Array[];
-  resetOptimizer(): void;
-  trainStep(
-    images: Float32Array,
-    labels: Uint8Array,
-    n: number,
-    hp?: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number },
-  ): { loss: number; correct: number };
-  forward(images: Float32Array, n: number, out?: Float32Array): Float32Array;
-  dispose(): void;
-}
+export type FusedKernels = FusedLeNet;
 
 /** Whether the fused kernels may be used: `'auto'` (default) uses them when they apply. */
 export type FastPathOption = 'auto' | 'off';
@@ -55,7 +43,7 @@ export async function acquireFusedKernels(
   }
   try {
     const { loadFusedLeNet } = await import('./fused/lenet_fused.js');
-    const kernels: FusedKernels = await loadFusedLeNet();
+    const kernels = await loadFusedLeNet();
     kernels.setParams(model.getWeights());
     return { kernels, reason: `fused WASM kernels (${kernels.variant})` };
   } catch (err) {

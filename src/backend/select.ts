@@ -266,18 +266,6 @@ function backendLabel(info: BackendInfo): string {
   return `WASM ${info.simd ? 'SIMD' : '(no SIMD)'}, ${threads}`;
 }
 
-/**
- * The tfjs backend currently active, for code that must run on the library's backend.
- *
- * @example
- * ```ts
- * if (activeBackendName() === 'webgpu') await snapshotWeights();
- * ```
- */
-export function activeBackendName(): string {
-  return tf.getBackend();
-}
-
 function publicAdapter(a: AdapterSummary | undefined): BackendAdapterInfo | undefined {
   return a === undefined
     ? undefined
