@@ -45,12 +45,12 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
 
 /** The options as help text. */
 export function formatUsage(spec: Record<string, OptionSpec>): string {
-  return Object.entries(spec)
-    .map(([name, opt]) => {
-      const left = opt.type === 'boolean' ? `--${name}` : `--${name} <${opt.type}>`;
-      const def =
-        opt.default === undefined || opt.type === 'boolean' ? '' : ` (default: ${opt.default})`;
-      return `  ${left.padEnd(26)}${opt.description}${def}`;
-    })
-    .join('\n');
+  const rows = Object.entries(spec).map(([name, opt]) => {
+    const left = opt.type === 'boolean' ? `--${name}` : `--${name} <${opt.type}>`;
+    const def =
+      opt.default === undefined || opt.type === 'boolean' ? '' : ` (default: ${opt.default})`;
+    return [left, `${opt.description}${def}`] as const;
+  });
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return rows.map(([left, text]) => `  ${left.padEnd(width)}${text}`).join('\n');
 }
