@@ -78,8 +78,11 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   console.log(`Training images: ${mnist.train.count}, test images: ${mnist.test.count}`);
   if (args['show-digit']) {
+    console.log('The first training image, as the reference prints it (non-zero values in red):');
     console.log(
-      `${'='.repeat(140)}\n${formatDigitHex(imageAt(mnist.train, 0), mnist.train.width, mnist.train.height, { color: true })}\n${'='.repeat(140)}`,
+      formatDigitHex(imageAt(mnist.train, 0), mnist.train.width, mnist.train.height, {
+        color: true,
+      }),
     );
   }
   const limit = args['train-limit'] as number | undefined;
