@@ -86,7 +86,9 @@ const dw2t: usize = w2t + W2T_BYTES;
 const dw1t: usize = dw2t + W2T_BYTES;
 const dp1Even: usize = dw1t + DW1T_BYTES;
 const dp1Odd: usize = dp1Even + DP1_SCRATCH;
-const batchBase: usize = alignUp(dp1Odd + DP1_SCRATCH);
+// Gradients received from another instance in a data-parallel step (mixGradients).
+const peerGrads: usize = alignUp(dp1Odd + DP1_SCRATCH);
+const batchBase: usize = alignUp(peerGrads + PARAMS);
 
 // ---- Batch memory (laid out by reserve) --------------------------------------------------
 
@@ -968,4 +970,51 @@ export function forward(n: i32): void {
   for (let s: usize = 0; s < <usize>n; s++) {
     memory.copy(logitBuf + s * LOGITS, zBuf + s * Z, LOGITS);
   }
+}
+
+// ---- Data-parallel training (src/backend/fused/parallel.ts) ------------------------------
+
+// A data-parallel step splits a batch over several instances of this module: each runs
+// gradientStep on its share, one of them sums the gradients (weighted by share sizes, as each
+// is a mean over its share) into gradientsAddress() and runs stageAdam. Parameters and
+// gradients travel between instances in the internal layout, parameterBytes() long.
+
+/** Address of the parameters in the internal (padded) layout. */
+export function parametersAddress(): usize {
+  return paramsPtr;
+}
+/** Address of the last step's gradients, in the same layout as the parameters. */
+export function gradientsAddress(): usize {
+  return gradsPtr;
+}
+/** Size in bytes of the internal parameter (and gradient) layout. */
+export function parameterBytes(): usize {
+  return PARAMS;
+}
+
+/** Where another instance's gradients go for mixGradients, parameterBytes() long. */
+export function peerGradientsAddress(): usize {
+  return peerGrads;
+}
+
+/** gradients = selfWeight * gradients + peerWeight * (the gradients at peerGradientsAddress()). */
+export function mixGradients(selfWeight: f32, peerWeight: f32): void {
+  const a = f32x4.splat(selfWeight);
+  const b = f32x4.splat(peerWeight);
+  for (let o: usize = 0; o < PARAMS; o += 16) {
+    const p = gradsPtr + o;
+    v128.store(p, f32x4.add(f32x4.mul(a, v128.load(p)), f32x4.mul(b, v128.load(peerGrads + o))));
+  }
+}
+
+/** trainStep without the Adam update: returns the mean loss and leaves the gradients. */
+export function gradientStep(n: i32): f64 {
+  stageConv1(n);
+  stageConv2(n);
+  stageDense(n);
+  const loss = stageLoss(n);
+  stageDenseBackward(n);
+  stageConv2Backward(n);
+  stageConv1Backward(n);
+  return loss;
 }

@@ -203,6 +203,33 @@ test('fused and tfjs paths train alike: same per-step losses from the same start
   generic.dispose();
 });
 
+test('threads: 2 splits each fused step with a worker and trains like 1 thread', async () => {
+  const single = await createLeNet({ seed: 11 });
+  const parallel = await createLeNet({ seed: 11 });
+  const data = { ...train2k, count: 64 * 8 };
+  const losses: number[][] = [[], []];
+  for (const [i, model] of [single, parallel].entries()) {
+    const history = await train(model, data, {
+      epochs: 1,
+      seed: 3,
+      threads: i + 1,
+      onBatchEnd: (_, logs) => {
+        losses[i]?.push(logs.loss);
+      },
+    });
+    expect(history.path).toBe('fused');
+    if (i === 1) expect(history.reason).toMatch(/2 threads/);
+  }
+  expect(losses[1]).toHaveLength(8);
+  losses[0]?.forEach((loss, step) => {
+    // Only the order of float additions differs between the two.
+    expect(Math.abs(loss - (losses[1]?.[step] as number))).toBeLessThan(1e-4 * Math.max(1, loss));
+  });
+  await expect(train(single, data, { epochs: 1, threads: 0 })).rejects.toThrow(RangeError);
+  single.dispose();
+  parallel.dispose();
+});
+
 test('the MLP trains with the same trainer', async () => {
   const mlp = await createMlp({ hidden: [64], seed: 1 });
   const raw = prepareImages(head(mnist.train, 2000), { resize: 'none' });

@@ -32,6 +32,11 @@ const OPTIONS: Record<string, OptionSpec> = {
   'data-dir': { type: 'string', description: 'folder with the four MNIST IDX files (raw or .gz)' },
   download: { type: 'boolean', description: 'download MNIST (verified, cached) if not found' },
   backend: { type: 'string', description: 'auto | wasm | webgpu', default: 'auto' },
+  threads: {
+    type: 'number',
+    description: 'threads per fused training step (2 uses both cores of a 2-core machine)',
+    default: 1,
+  },
   'fast-path': {
     type: 'string',
     description: 'auto | off (fused WASM SIMD kernels)',
@@ -108,6 +113,7 @@ async function main(argv: readonly string[]): Promise<void> {
       epoch < epochs ? (args['learning-rate'] as number) : (args['final-learning-rate'] as number),
     seed,
     fastPath,
+    threads: args.threads as number,
     validationData: testSet,
     logEvery: args['log-every'] as number,
     onTrainBegin: ({ path, reason }) => console.log(`Training path: ${path} (${reason})\n`),

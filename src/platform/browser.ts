@@ -1,9 +1,44 @@
-import type { ByteCache, Platform } from './types.js';
+import type { ByteCache, Platform, WorkerHandle } from './types.js';
 
 async function fetchBytes(input: string | URL): Promise<Uint8Array> {
   const res = await fetch(input);
   if (!res.ok) throw new Error(`GET ${String(input)} failed: HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
+}
+
+/**
+ * A dedicated `Worker` running `source` (see `Platform.startWorker`) from a blob URL, so no
+ * worker file has to be served; a Content-Security-Policy must then allow `worker-src blob:`.
+ */
+function startWorker(source: string): WorkerHandle {
+  const code = `(${source})(
+  (message, transfer) => self.postMessage(message, transfer || []),
+  (handler) => self.addEventListener('message', (event) => handler(event.data)),
+);`;
+  const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+  const worker = new Worker(url);
+  let onMessage: (message: unknown) => void = () => {};
+  let onError: (error: Error) => void = () => {};
+  worker.addEventListener('message', (event) => onMessage(event.data));
+  worker.addEventListener('error', (event) => {
+    event.preventDefault();
+    onError(new Error(event.message || 'worker failed to start or threw'));
+  });
+  return {
+    post(message, transfer = []) {
+      worker.postMessage(message, transfer as ArrayBuffer[]);
+    },
+    onMessage(handler) {
+      onMessage = handler;
+    },
+    onError(handler) {
+      onError = handler;
+    },
+    async terminate() {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    },
+  };
 }
 
 /** Browsers and web workers: only web APIs. */
@@ -51,4 +86,5 @@ export const platform: Platform = {
           : 'no navigator.gpu: this browser has no WebGPU, or it is disabled (Chromium on Linux needs --enable-unsafe-webgpu; Firefox and Safari enable it per platform)',
     };
   },
+  startWorker,
 };

@@ -4,8 +4,9 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { gunzip } from 'node:zlib';
-import type { ByteCache, NavigatorGpuResult, Platform } from './types.js';
+import type { ByteCache, NavigatorGpuResult, Platform, WorkerHandle } from './types.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -95,6 +96,45 @@ function errorText(err: unknown): string {
   return root instanceof Error ? (root.message.split('\n')[0] ?? root.name) : String(root);
 }
 
+/**
+ * A `worker_threads` worker running `source` (see `Platform.startWorker`). It is referenced,
+ * keeping the process alive, only while replies are awaited: one reply per message posted.
+ */
+function startWorker(source: string): WorkerHandle {
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+(${source})(
+  (message, transfer) => parentPort.postMessage(message, transfer),
+  (handler) => parentPort.on('message', handler),
+);`,
+    { eval: true },
+  );
+  worker.unref();
+  let awaited = 0;
+  let onMessage: (message: unknown) => void = () => {};
+  let onError: (error: Error) => void = () => {};
+  worker.on('message', (message: unknown) => {
+    if (awaited > 0 && --awaited === 0) worker.unref();
+    onMessage(message);
+  });
+  worker.on('error', (error: Error) => onError(error));
+  return {
+    post(message, transfer = []) {
+      if (awaited++ === 0) worker.ref();
+      worker.postMessage(message, transfer as ArrayBuffer[]);
+    },
+    onMessage(handler) {
+      onMessage = handler;
+    },
+    onError(handler) {
+      onError = handler;
+    },
+    async terminate() {
+      await worker.terminate();
+    },
+  };
+}
+
 /** Node, Deno and Bun: `node:` modules are available. */
 export const platform: Platform = {
   name: 'node',
@@ -140,4 +180,5 @@ export const platform: Platform = {
     }
   },
   provideNavigatorGpu,
+  startWorker,
 };

@@ -35,6 +35,25 @@ export interface Platform {
    * Never throws; a second call after a failure answers the same failure without retrying.
    */
   provideNavigatorGpu(): Promise<NavigatorGpuResult>;
+  /**
+   * Starts a worker thread (Node: `worker_threads`; browsers: a `Worker` from a blob URL) that
+   * runs `source`: the text of a self-contained JavaScript function expression
+   * `(post, listen) => { ... }`, called in the worker with `post(message, transfer?)` to answer
+   * and `listen(handler)` to receive. Inline source needs no separate file, so bundles need no
+   * extra entry. In Node the worker keeps the process alive only while a reply is awaited
+   * (a message was posted to it and it has not answered).
+   */
+  startWorker(source: string): WorkerHandle;
+}
+
+/** The parent's side of a worker started by {@link Platform.startWorker}. */
+export interface WorkerHandle {
+  post(message: unknown, transfer?: readonly ArrayBuffer[]): void;
+  /** Called for every message of the worker; one handler, a later call replaces it. */
+  onMessage(handler: (message: unknown) => void): void;
+  /** Called when the worker fails (an exception it did not catch, or it could not start). */
+  onError(handler: (error: Error) => void): void;
+  terminate(): Promise<void>;
 }
 
 /** What {@link Platform.provideNavigatorGpu} achieved. */

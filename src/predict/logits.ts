@@ -66,7 +66,7 @@ function fusedRunner(
       return kernels.forward(images, n);
     },
     dispose() {
-      if (owned) kernels.dispose();
+      if (owned) void kernels.dispose();
     },
   };
 }

@@ -34,7 +34,7 @@ export interface Stepper {
   syncModel(): void;
   /** Changes the Adam step size from the next step on (moments are kept). */
   setLearningRate(learningRate: number): void;
-  dispose(): void;
+  dispose(): void | Promise<void>;
 }
 
 /** tfjs' Adam reads its (protected) rate at every step; this exposes it for schedules. */
@@ -134,7 +134,7 @@ export class FusedStepper implements Stepper {
   }
 
   async step(batch: Batch, read: boolean): Promise<StepStats | undefined> {
-    const stats = this.kernels.trainStep(batch.images, batch.labels, batch.size, this.adam);
+    const stats = await this.kernels.trainStep(batch.images, batch.labels, batch.size, this.adam);
     this.lossSum += stats.loss * batch.size;
     this.correct += stats.correct;
     return read ? stats : undefined;
@@ -155,7 +155,7 @@ export class FusedStepper implements Stepper {
     this.adam.learningRate = learningRate;
   }
 
-  dispose(): void {
-    this.kernels.dispose();
+  dispose(): void | Promise<void> {
+    return this.kernels.dispose();
   }
 }

