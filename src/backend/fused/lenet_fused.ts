@@ -140,6 +140,12 @@ interface Kernels {
   stageConv2Backward(n: number): void;
   stageConv1Backward(n: number): void;
   stageAdam(lr: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number): void;
+  parametersAddress(): number;
+  gradientsAddress(): number;
+  parameterBytes(): number;
+  gradientStep(n: number): number;
+  peerGradientsAddress(): number;
+  mixGradients(selfWeight: number, peerWeight: number): void;
 }
 
 /**
@@ -162,6 +168,17 @@ interface Kernels {
 export async function loadFusedLeNet(
   options: { relaxedSimd?: boolean | 'auto' } = {},
 ): Promise<FusedLeNet> {
+  const { variant, module } = await compileFusedModule(options);
+  return instantiateFusedLeNet(variant, module);
+}
+
+/**
+ * Picks the build this engine can run and compiles it; instances (one per thread for the
+ * data-parallel trainer) are then made with {@link instantiateFusedLeNet}.
+ */
+export async function compileFusedModule(
+  options: { relaxedSimd?: boolean | 'auto' } = {},
+): Promise<{ variant: FusedVariant; module: WebAssembly.Module }> {
   // Feature detection lives in one place, the runtime environment (backend/env.ts).
   const { simd, relaxedSimd } = detectEnvironment().wasm;
   if (!simd) {
@@ -182,7 +199,15 @@ export async function loadFusedLeNet(
       ? new URL('./lenet-relaxed-simd.wasm', import.meta.url)
       : new URL('./lenet-simd.wasm', import.meta.url);
   const bytes = await platform.readFile(url);
-  const { instance } = await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>, {});
+  return { variant, module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>) };
+}
+
+/** A fresh instance of a compiled fused module, with its own memory and Adam state. */
+export async function instantiateFusedLeNet(
+  variant: FusedVariant,
+  module: WebAssembly.Module,
+): Promise<WasmLeNet> {
+  const instance = await WebAssembly.instantiate(module, {});
   return new WasmLeNet(variant, instance.exports as unknown as Kernels);
 }
 
@@ -192,7 +217,12 @@ function checkCount(n: number, what: string): void {
   }
 }
 
-class WasmLeNet implements FusedLeNet {
+/**
+ * One instance of the fused module. Besides {@link FusedLeNet}, it offers the pieces of a step
+ * that the data-parallel trainer (parallel.ts) combines across threads: validate a batch, run
+ * forward and backward on a share, mix in a peer's gradients, apply Adam.
+ */
+export class WasmLeNet implements FusedLeNet {
   readonly variant: FusedVariant;
   #kernels: Kernels | undefined;
   #capacity = 0;
@@ -202,7 +232,7 @@ class WasmLeNet implements FusedLeNet {
   constructor(variant: FusedVariant, kernels: Kernels) {
     this.variant = variant;
     this.#kernels = kernels;
-    this.#reserve(1);
+    this.reserve(1);
   }
 
   setParams(params: readonly Float32Array[]): void {
@@ -243,7 +273,7 @@ class WasmLeNet implements FusedLeNet {
     n: number,
     hp: AdamHyperparameters = {},
   ): FusedStepResult {
-    const k = this.#stage(images, labels, n);
+    const k = this.#stage(images, this.checkBatch(images, labels, n), n);
     const { lr, beta1, beta2, eps } = adamSettings(hp);
     this.#step += 1;
     const loss = k.trainStep(
@@ -272,7 +302,7 @@ class WasmLeNet implements FusedLeNet {
         `out must hold n * 10 = ${n * CLASSES} floats, got ${logits.length}.`,
       );
     }
-    this.#reserve(Math.min(n, FORWARD_CHUNK));
+    this.reserve(Math.min(n, FORWARD_CHUNK));
     for (let s = 0; s < n; s += FORWARD_CHUNK) {
       const m = Math.min(FORWARD_CHUNK, n - s);
       this.#floats(k.inputPtr(), m * IMAGE_SIZE).set(
@@ -290,7 +320,7 @@ class WasmLeNet implements FusedLeNet {
     n: number,
     steps = 20,
   ): Record<FusedStage, number> {
-    const k = this.#stage(images, labels, n);
+    const k = this.#stage(images, this.checkBatch(images, labels, n), n);
     checkCount(steps, 'steps');
     const { lr, beta1, beta2, eps } = adamSettings({});
     const stages: [FusedStage, () => unknown][] = [
@@ -339,9 +369,12 @@ class WasmLeNet implements FusedLeNet {
     return k;
   }
 
-  /** Validates a training batch and copies it into the module. */
-  #stage(images: Float32Array, labels: Uint8Array, n: number): Kernels {
-    const k = this.#ready();
+  /**
+   * Validates a training batch of `n` (parameters loaded, sizes, labels 0..9) and returns its
+   * labels.
+   */
+  checkBatch(images: Float32Array, labels: Uint8Array, n: number): Uint8Array {
+    this.#ready();
     checkCount(n, 'n');
     if (images.length < n * IMAGE_SIZE) {
       throw new FusedLeNetError(
@@ -356,13 +389,57 @@ class WasmLeNet implements FusedLeNet {
     if (bad >= 0) {
       throw new FusedLeNetError(`labels[${bad}] = ${batchLabels[bad]} is not a class 0..9.`);
     }
-    this.#reserve(n);
+    return batchLabels;
+  }
+
+  /** The parameters in the module's internal layout, as bytes (a view: copy it before growing). */
+  parameterBytes(): Uint8Array {
+    const k = this.#live();
+    return new Uint8Array(k.memory.buffer, k.parametersAddress(), k.parameterBytes());
+  }
+
+  /**
+   * Forward and backward on the first `n` images of a checked batch, without Adam: leaves the
+   * share's mean-loss gradients in the module and returns the share's summed loss and hits
+   * (`n` = 0 just zeroes the gradients).
+   */
+  gradientStep(images: Float32Array, labels: Uint8Array, n: number): FusedStepResult {
+    const k = this.#live();
+    if (n === 0) {
+      this.#floats(k.gradientsAddress(), k.parameterBytes() / 4).fill(0);
+      return { loss: 0, correct: 0 };
+    }
+    this.#stage(images, labels, n);
+    return { loss: k.gradientStep(n) * n, correct: k.correctCount() };
+  }
+
+  /** gradients = selfWeight * gradients + peerWeight * peer (bytes in the internal layout). */
+  mixGradients(peer: ArrayBuffer, selfWeight: number, peerWeight: number): void {
+    const k = this.#live();
+    new Uint8Array(k.memory.buffer, k.peerGradientsAddress(), k.parameterBytes()).set(
+      new Uint8Array(peer),
+    );
+    k.mixGradients(selfWeight, peerWeight);
+  }
+
+  /** One Adam update with the gradients in the module (validated settings). */
+  applyAdam(hp: AdamHyperparameters = {}): void {
+    const { lr, beta1, beta2, eps } = adamSettings(hp);
+    this.#step += 1;
+    this.#live().stageAdam(lr, beta1, beta2, eps, 1 - beta1 ** this.#step, 1 - beta2 ** this.#step);
+  }
+
+  /** Copies a checked batch's first `n` images and labels into the module. */
+  #stage(images: Float32Array, labels: Uint8Array, n: number): Kernels {
+    const k = this.#live();
+    this.reserve(n);
     this.#floats(k.inputPtr(), n * IMAGE_SIZE).set(images.subarray(0, n * IMAGE_SIZE));
-    new Uint8Array(k.memory.buffer, k.labelsPtr() >>> 0, n).set(batchLabels);
+    new Uint8Array(k.memory.buffer, k.labelsPtr() >>> 0, n).set(labels.subarray(0, n));
     return k;
   }
 
-  #reserve(n: number): void {
+  /** Makes room for batches of `n`; growing memory detaches views made before. */
+  reserve(n: number): void {
     if (n <= this.#capacity) return;
     if (!this.#live().reserve(n)) {
       throw new FusedLeNetError(`Cannot grow WebAssembly memory for a batch of ${n}.`);
@@ -387,7 +464,8 @@ class WasmLeNet implements FusedLeNet {
   }
 }
 
-function adamSettings(hp: AdamHyperparameters): {
+/** Adam settings with their defaults, validated. */
+export function adamSettings(hp: AdamHyperparameters): {
   lr: number;
   beta1: number;
   beta2: number;

@@ -11,12 +11,15 @@
 // ArrayBuffers back and forth (transferred, not copied). The worker's code is the string
 // WORKER_SOURCE below, started by the platform layer, so bundles need no separate entry.
 import { platform, type WorkerHandle } from '../../platform/index.js';
-import { detectEnvironment } from '../env.js';
 import {
   type AdamHyperparameters,
+  adamSettings,
+  compileFusedModule,
   FusedLeNetError,
   type FusedStepResult,
   type FusedVariant,
+  instantiateFusedLeNet,
+  type WasmLeNet,
 } from './lenet_fused.js';
 
 /** Options of {@link createParallelFusedTrainer}. */
@@ -65,33 +68,7 @@ export interface ParallelFusedTrainer {
   dispose(): Promise<void>;
 }
 
-const PARAM_SIZES = [150, 6, 2400, 16, 48000, 120, 10080, 84, 840, 10] as const;
-const PARAM_TOTAL = PARAM_SIZES.reduce((a, b) => a + b, 0);
 const IMAGE_SIZE = 32 * 32;
-const CLASSES = 10;
-const FORWARD_CHUNK = 256;
-
-/** The exports of asm/lenet.ts this module uses. */
-interface Kernels {
-  readonly memory: WebAssembly.Memory;
-  reserve(capacity: number): number;
-  stagingPtr(): number;
-  inputPtr(): number;
-  labelsPtr(): number;
-  logitsPtr(): number;
-  correctCount(): number;
-  loadParams(): void;
-  storeParams(which: 0 | 1): void;
-  resetAdam(): void;
-  forward(n: number): void;
-  parametersAddress(): number;
-  gradientsAddress(): number;
-  parameterBytes(): number;
-  gradientStep(n: number): number;
-  peerGradientsAddress(): number;
-  mixGradients(selfWeight: number, peerWeight: number): void;
-  stageAdam(lr: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number): void;
-}
 
 /** What a worker answers to a step. */
 interface StepReply {
@@ -187,96 +164,54 @@ export async function createParallelFusedTrainer(
   if (!Number.isInteger(threads) || threads < 1) {
     throw new FusedLeNetError(`threads must be a positive integer, got ${threads}.`);
   }
-  const { simd, relaxedSimd } = detectEnvironment().wasm;
-  if (!simd) {
-    throw new FusedLeNetError(
-      'This WebAssembly engine does not support SIMD (fixed-width 128-bit).',
-    );
-  }
-  const wanted = options.relaxedSimd ?? 'auto';
-  if (wanted === true && !relaxedSimd) {
-    throw new FusedLeNetError(
-      'This WebAssembly engine does not support relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd).',
-    );
-  }
-  const variant: FusedVariant = wanted !== false && relaxedSimd ? 'relaxed-simd' : 'simd';
-  const url =
-    variant === 'relaxed-simd'
-      ? new URL('./lenet-relaxed-simd.wasm', import.meta.url)
-      : new URL('./lenet-simd.wasm', import.meta.url);
-  const bytes = await platform.readFile(url);
-  const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-  const instance = await WebAssembly.instantiate(module, {});
-  const kernels = instance.exports as unknown as Kernels;
-  if (typeof kernels.gradientStep !== 'function') {
-    throw new FusedLeNetError('The fused kernels predate gradientStep: run `npm run build:wasm`.');
-  }
+  const { variant, module } = await compileFusedModule(options);
+  const main = await instantiateFusedLeNet(variant, module);
+  const paramBytes = main.parameterBytes().byteLength;
   const helpers: Helper[] = [];
   try {
-    for (let i = 1; i < threads; i++) helpers.push(new Helper(kernels.parameterBytes()));
+    for (let i = 1; i < threads; i++) helpers.push(new Helper(paramBytes));
     const ready = await Promise.all(helpers.map((h) => h.request({ type: 'init', module })));
     if (ready.some((r) => r.type !== 'ready')) throw new FusedLeNetError('Worker did not start.');
   } catch (err) {
     await Promise.all(helpers.map((h) => h.handle.terminate()));
     throw err;
   }
-  return new ParallelLeNet(variant, kernels, helpers);
-}
-
-function checkCount(n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 1) {
-    throw new FusedLeNetError(`${what} must be a positive integer, got ${n}.`);
-  }
+  return new ParallelLeNet(main, helpers);
 }
 
 class ParallelLeNet implements ParallelFusedTrainer {
   readonly variant: FusedVariant;
   readonly threads: number;
-  #kernels: Kernels | undefined;
+  /** The calling thread's instance: it holds the parameters and Adam's state. */
+  #main: WasmLeNet | undefined;
   #helpers: Helper[];
-  #capacity = 0;
-  #step = 0;
-  #hasParams = false;
   #busy = false;
 
-  constructor(variant: FusedVariant, kernels: Kernels, helpers: Helper[]) {
-    this.variant = variant;
+  constructor(main: WasmLeNet, helpers: Helper[]) {
+    this.variant = main.variant;
     this.threads = helpers.length + 1;
-    this.#kernels = kernels;
+    this.#main = main;
     this.#helpers = helpers;
-    this.#reserve(1);
   }
 
   setParams(params: readonly Float32Array[]): void {
-    const k = this.#idle();
-    if (params.length !== PARAM_SIZES.length) {
-      throw new FusedLeNetError(`Expected ${PARAM_SIZES.length} parameters, got ${params.length}.`);
-    }
-    const staging = this.#floats(k.stagingPtr(), PARAM_TOTAL);
-    let offset = 0;
-    PARAM_SIZES.forEach((size, i) => {
-      const p = params[i] as Float32Array;
-      if (p.length !== size) {
-        throw new FusedLeNetError(`Parameter ${i} must have ${size} elements, got ${p.length}.`);
-      }
-      staging.set(p, offset);
-      offset += size;
-    });
-    k.loadParams();
-    this.#hasParams = true;
+    this.#idle().setParams(params);
   }
 
   getParams(): Float32Array[] {
-    return this.#unstage(0);
+    return this.#idle().getParams();
   }
 
   getGradients(): Float32Array[] {
-    return this.#unstage(1);
+    return this.#idle().getGradients();
   }
 
   resetOptimizer(): void {
-    this.#idle().resetAdam();
-    this.#step = 0;
+    this.#idle().resetOptimizer();
+  }
+
+  forward(images: Float32Array, n: number, out?: Float32Array): Float32Array {
+    return this.#idle().forward(images, n, out);
   }
 
   async trainStep(
@@ -285,30 +220,16 @@ class ParallelLeNet implements ParallelFusedTrainer {
     n: number,
     hp: AdamHyperparameters = {},
   ): Promise<FusedStepResult> {
-    const k = this.#ready();
-    checkCount(n, 'n');
-    if (images.length < n * IMAGE_SIZE) {
-      throw new FusedLeNetError(
-        `images holds ${Math.floor(images.length / IMAGE_SIZE)} images, fewer than n = ${n}.`,
-      );
-    }
-    if (labels.length < n) {
-      throw new FusedLeNetError(`labels holds ${labels.length} labels, fewer than n = ${n}.`);
-    }
-    const batchLabels = labels.subarray(0, n);
-    const bad = batchLabels.findIndex((l) => l >= CLASSES);
-    if (bad >= 0) {
-      throw new FusedLeNetError(`labels[${bad}] = ${batchLabels[bad]} is not a class 0..9.`);
-    }
-    const { lr, beta1, beta2, eps } = adamSettings(hp);
+    const main = this.#idle();
+    const batchLabels = main.checkBatch(images, labels, n);
+    adamSettings(hp); // fail before any work is sent out
 
     // Shares: the calling thread takes the smallest, as it also sums the gradients and runs Adam.
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
-    // Grow memory first: growing detaches the views made below.
-    this.#reserve(Math.max(own, 1));
-    const paramBytes = k.parameterBytes();
-    const paramView = new Uint8Array(k.memory.buffer, k.parametersAddress(), paramBytes);
+    // Grow memory first: growing detaches the parameter view made below.
+    main.reserve(Math.max(own, 1));
+    const paramView = main.parameterBytes();
     this.#busy = true;
     const replies: Promise<Reply>[] = [];
     try {
@@ -316,7 +237,7 @@ class ParallelLeNet implements ParallelFusedTrainer {
       this.#helpers.forEach((h, i) => {
         const m = shares[i + 1] as number;
         if (m === 0) return;
-        const params = h.params ?? new ArrayBuffer(paramBytes);
+        const params = h.params ?? new ArrayBuffer(paramView.byteLength);
         new Uint8Array(params).set(paramView);
         let hImages = h.images;
         if (!hImages || hImages.byteLength < m * IMAGE_SIZE * 4) {
@@ -341,16 +262,8 @@ class ParallelLeNet implements ParallelFusedTrainer {
         start += m;
       });
 
-      let loss = 0;
-      let correct = 0;
-      if (own > 0) {
-        this.#floats(k.inputPtr(), own * IMAGE_SIZE).set(images.subarray(0, own * IMAGE_SIZE));
-        new Uint8Array(k.memory.buffer, k.labelsPtr() >>> 0, own).set(batchLabels.subarray(0, own));
-        loss = k.gradientStep(own) * own;
-        correct = k.correctCount();
-      }
       // Each share's gradient is a mean over the share: weight it by the share's size.
-      if (own === 0) this.#floats(k.gradientsAddress(), paramBytes / 4).fill(0);
+      let { loss, correct } = main.gradientStep(images, batchLabels, own);
       let selfWeight = own / n;
       for (let i = 0; i < this.#helpers.length; i++) {
         const pending = replies[i];
@@ -363,14 +276,10 @@ class ParallelLeNet implements ParallelFusedTrainer {
         const m = shares[i + 1] as number;
         loss += reply.loss * m;
         correct += reply.correct;
-        new Uint8Array(k.memory.buffer, k.peerGradientsAddress(), paramBytes).set(
-          new Uint8Array(reply.grads),
-        );
-        k.mixGradients(selfWeight, m / n);
+        main.mixGradients(reply.grads, selfWeight, m / n);
         selfWeight = 1;
       }
-      this.#step += 1;
-      k.stageAdam(lr, beta1, beta2, eps, 1 - beta1 ** this.#step, 1 - beta2 ** this.#step);
+      main.applyAdam(hp);
       return { loss: loss / n, correct };
     } catch (err) {
       // Let every worker answer before the next step can post to it again.
@@ -381,80 +290,21 @@ class ParallelLeNet implements ParallelFusedTrainer {
     }
   }
 
-  forward(images: Float32Array, n: number, out?: Float32Array): Float32Array {
-    const k = this.#ready();
-    checkCount(n, 'n');
-    const logits = out ?? new Float32Array(n * CLASSES);
-    if (images.length < n * IMAGE_SIZE) {
-      throw new FusedLeNetError(
-        `images holds ${Math.floor(images.length / IMAGE_SIZE)} images, fewer than n = ${n}.`,
-      );
-    }
-    if (logits.length < n * CLASSES) {
-      throw new FusedLeNetError(
-        `out must hold n * 10 = ${n * CLASSES} floats, got ${logits.length}.`,
-      );
-    }
-    this.#reserve(Math.min(n, FORWARD_CHUNK));
-    for (let s = 0; s < n; s += FORWARD_CHUNK) {
-      const m = Math.min(FORWARD_CHUNK, n - s);
-      this.#floats(k.inputPtr(), m * IMAGE_SIZE).set(
-        images.subarray(s * IMAGE_SIZE, (s + m) * IMAGE_SIZE),
-      );
-      k.forward(m);
-      logits.set(this.#floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
-    }
-    return logits;
-  }
-
   async dispose(): Promise<void> {
-    this.#kernels = undefined;
+    this.#main?.dispose();
+    this.#main = undefined;
     const helpers = this.#helpers;
     this.#helpers = [];
     await Promise.all(helpers.map((h) => h.handle.terminate()));
   }
 
-  #live(): Kernels {
-    if (!this.#kernels) throw new FusedLeNetError('This trainer has been disposed.');
-    return this.#kernels;
-  }
-
-  /** The kernels, when no step is in flight (a step reads and writes the parameters). */
-  #idle(): Kernels {
-    const k = this.#live();
+  /** The main instance, when no step is in flight (a step reads and writes the parameters). */
+  #idle(): WasmLeNet {
+    if (!this.#main) throw new FusedLeNetError('This trainer has been disposed.');
     if (this.#busy) {
       throw new FusedLeNetError('A trainStep is in progress: await it before using the trainer.');
     }
-    return k;
-  }
-
-  #ready(): Kernels {
-    const k = this.#idle();
-    if (!this.#hasParams) throw new FusedLeNetError('Call setParams() before running the model.');
-    return k;
-  }
-
-  #reserve(n: number): void {
-    if (n <= this.#capacity) return;
-    if (!this.#live().reserve(n)) {
-      throw new FusedLeNetError(`Cannot grow WebAssembly memory for a batch of ${n}.`);
-    }
-    this.#capacity = n;
-  }
-
-  #floats(ptr: number, length: number): Float32Array {
-    return new Float32Array(this.#live().memory.buffer, ptr >>> 0, length);
-  }
-
-  #unstage(which: 0 | 1): Float32Array[] {
-    const k = this.#idle();
-    k.storeParams(which);
-    const staging = this.#floats(k.stagingPtr(), PARAM_TOTAL);
-    let offset = 0;
-    return PARAM_SIZES.map((size) => {
-      offset += size;
-      return staging.slice(offset - size, offset);
-    });
+    return this.#main;
   }
 }
 
@@ -463,19 +313,4 @@ function splitBatch(n: number, parts: number): number[] {
   const base = Math.floor(n / parts);
   const extra = n - base * parts;
   return Array.from({ length: parts }, (_, i) => base + (i >= parts - extra ? 1 : 0));
-}
-
-function adamSettings(hp: AdamHyperparameters): {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-} {
-  const { learningRate: lr = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon: eps = 1e-8 } = hp;
-  if (!(lr > 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0)) {
-    throw new FusedLeNetError(
-      `Invalid Adam settings: learningRate ${lr}, beta1 ${beta1}, beta2 ${beta2}, epsilon ${eps}.`,
-    );
-  }
-  return { lr, beta1, beta2, eps };
 }
