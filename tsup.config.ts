@@ -3,6 +3,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
+import { workerSourceEsbuildPlugin } from './scripts/worker-source.mjs';
 
 const require = createRequire(import.meta.url);
 const wasmDist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
@@ -15,10 +16,10 @@ const wasmFiles = [
 /** Files the library reads at run time, by where they come from. */
 const assets: string[] = [
   ...wasmFiles.map((file) => join(wasmDist, 'dist', file)),
-  'src/model/lenet-mnist.weights',
+  'src/engine/lenet-mnist.weights',
   // Fused LeNet kernels, built from asm/ by `npm run build:wasm`.
-  'src/backend/fused/lenet-simd.wasm',
-  'src/backend/fused/lenet-relaxed-simd.wasm',
+  'src/engine/fused/lenet-simd.wasm',
+  'src/engine/fused/lenet-relaxed-simd.wasm',
 ];
 
 /** Assets resolved at run time with `new URL(file, import.meta.url)` sit next to the bundle. */
@@ -55,6 +56,8 @@ const shared: Options = {
   noExternal: [/^@tensorflow\//],
   external: ['webgpu'],
   loader: { '.wasm': 'copy' },
+  // The fused engine's worker, bundled into a string (scripts/worker-source.mjs).
+  esbuildPlugins: [workerSourceEsbuildPlugin],
 };
 
 export default defineConfig([

@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
+import { workerSourceVitePlugin } from './scripts/worker-source.mjs';
 
 export default defineConfig({
+  // The fused engine's worker, bundled into a string as the tsup build does.
+  plugins: [workerSourceVitePlugin],
   resolve: {
     // tfjs' ESM entry (`module`) must win over its CJS `main`, as in the tsup build.
     mainFields: ['module', 'jsnext:main', 'main'],

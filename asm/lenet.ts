@@ -1,13 +1,13 @@
 // Fused LeNet-5 for WebAssembly SIMD: one call runs a whole training step (forward, backward,
 // Adam) or a whole forward pass over a batch. Built twice by scripts/build-wasm.mjs: plain SIMD
-// (f32x4 mul + add) and relaxed SIMD (f32x4.relaxed_madd). src/backend/fused/lenet_fused.ts is
+// (f32x4 mul + add) and relaxed SIMD (f32x4.relaxed_madd). src/engine/fused/kernels.ts is
 // the only caller; it owns the ABI below.
 //
 // ABI: call reserve(capacity) first and again before any call with more samples. It lays out the
 // batch buffers and grows memory, which detaches JS views of it. Then write parameters in tfjs
 // layouts to stagingPtr() and call loadParams(); write images to inputPtr() and labels to
-// labelsPtr(); call trainStep() or forward(). storeParams(0|1) copies parameters or the last
-// gradients back to the staging area.
+// labelsPtr(); call trainStep() or forward(). storeParams(which) copies parameters (0), the last
+// gradients (1) or Adam's moments (2, 3) back to the staging area; loadParams(which) the other way.
 //
 // Layouts. Parameters are kept in padded copies of the tfjs layouts so every row is whole
 // vectors: conv1 [25 taps][8 out] (6 used), fc3 [84][12] (10 used). The padding is zero and its
@@ -186,10 +186,18 @@ function copyRows(dst: usize, dstCols: usize, src: usize, srcCols: usize, rows: 
   }
 }
 
-/** Copies the staged tfjs-layout parameters into the internal layout. */
-export function loadParams(): void {
+/** The internal-layout block `which` names: 0 parameters, 1 gradients, 2 and 3 Adam's moments. */
+function block(which: i32): usize {
+  if (which === 1) return gradsPtr;
+  if (which === 2) return adamM;
+  if (which === 3) return adamV;
+  return paramsPtr;
+}
+
+/** Copies the staged tfjs-layout values into block `which` (see block()), zeroing the padding. */
+export function loadParams(which: i32): void {
   const s = stagingBase;
-  const d = paramsPtr;
+  const d = block(which);
   copyRows(d + C1W, 8, s + S_C1W, 6, 25);
   copyRows(d + C1B, 8, s + S_C1B, 6, 1);
   memory.copy(d + C2W, s + S_C2W, S_F3W - S_C2W); // conv2 .. fc2 bias: identical layouts
@@ -197,10 +205,10 @@ export function loadParams(): void {
   copyRows(d + F3B, 12, s + S_F3B, 10, 1);
 }
 
-/** Copies parameters (`which` 0) or the last step's gradients (1) to the staging area. */
+/** Copies block `which` (see block()) to the staging area in tfjs layouts. */
 export function storeParams(which: i32): void {
   const s = stagingBase;
-  const d = which === 0 ? paramsPtr : gradsPtr;
+  const d = block(which);
   copyRows(s + S_C1W, 6, d + C1W, 8, 25);
   copyRows(s + S_C1B, 6, d + C1B, 8, 1);
   memory.copy(s + S_C2W, d + C2W, S_F3W - S_C2W);
@@ -972,7 +980,7 @@ export function forward(n: i32): void {
   }
 }
 
-// ---- Data-parallel training (src/backend/fused/parallel.ts) ------------------------------
+// ---- Data-parallel training (src/engine/fused/workers.ts) ------------------------------
 
 // A data-parallel step splits a batch over several instances of this module: each runs
 // gradientStep on its share, one of them sums the gradients (weighted by share sizes, as each

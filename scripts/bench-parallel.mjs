@@ -1,5 +1,5 @@
 // Samples/s of the fused LeNet training step, single-threaded (FusedLeNet) against the
-// data-parallel trainer (src/backend/fused/parallel.ts), in one process, alternating windows.
+// data-parallel trainer (src/engine/fused/parallel.ts), in one process, alternating windows.
 // Usage: node [--experimental-wasm-relaxed-simd] scripts/bench-parallel.mjs [batch] [windows] [steps]
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
-const fusedDir = fileURLToPath(new URL('../src/backend/fused/', import.meta.url));
+const fusedDir = fileURLToPath(new URL('../src/engine/fused/', import.meta.url));
 const [batch = 64, windows = 10, steps = 30] = process.argv.slice(2).map(Number);
 const dir = await mkdtemp(join(tmpdir(), 'lenet-par-bench-'));
 try {

@@ -1,5 +1,5 @@
 // Compiles the fused LeNet kernels (asm/lenet.ts, AssemblyScript) into two WebAssembly binaries
-// next to their loader, src/backend/fused/: plain SIMD and relaxed SIMD (fused multiply-add).
+// next to their loader, src/engine/fused/: plain SIMD and relaxed SIMD (fused multiply-add).
 // Engines without relaxed SIMD reject the second at validation, so the loader keeps both.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = join(root, 'src', 'backend', 'fused');
+const outDir = join(root, 'src', 'engine', 'fused');
 
 const common = [
   join(root, 'asm', 'lenet.ts'),

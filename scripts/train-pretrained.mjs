@@ -1,4 +1,4 @@
-// Trains the weights shipped as src/model/lenet-mnist.weights, reproducibly:
+// Trains the weights shipped as src/engine/lenet-mnist.weights, reproducibly:
 //   npm run train:pretrained
 // Recipe: the reference's LeNet and data pipeline (Adam, batch 64, shuffled), seeded; 6 epochs
 // at learning rate 1e-3, then 3 at 1e-4 (a fresh Adam), which takes LeNet past 99.0% on the
@@ -21,7 +21,7 @@ const STAGES = [
   { epochs: 6, learningRate: 1e-3 },
   { epochs: 3, learningRate: 1e-4 },
 ];
-const out = fileURLToPath(new URL('../src/model/lenet-mnist.weights', import.meta.url));
+const out = fileURLToPath(new URL('../src/engine/lenet-mnist.weights', import.meta.url));
 
 const info = await initBackend();
 console.log(`backend: ${info.backend} (${info.reason})`);

@@ -10,7 +10,6 @@
 
 export * as tf from '@tensorflow/tfjs-core';
 export { detectEnvironment, type RuntimeEnvironment } from './backend/env.js';
-export type { FastPathOption } from './backend/fast_path.js';
 export {
   type BackendAdapterInfo,
   type BackendChangeEvent,
@@ -26,19 +25,21 @@ export {
 } from './backend/select.js';
 export type { WasmPaths } from './backend/wasm.js';
 export * from './data/index.js';
+export { ModelDisposedError } from './engine/errors.js';
+export { FusedLeNetError } from './engine/fused/kernels.js';
+export { loadModel, loadModelFile, saveModelFile } from './engine/io.js';
+export { createLeNet, type LeNetOptions } from './engine/lenet.js';
+export { createMlp, type MlpOptions } from './engine/mlp.js';
+export { loadPretrained, PRETRAINED_WEIGHTS_URL } from './engine/pretrained.js';
+export type { EngineInfo, EngineKind, FastPathOption, Model } from './engine/types.js';
 export { LenetMnistError } from './errors.js';
-export { loadModel, loadModelFile, saveModelFile } from './model/io.js';
-export { createLeNet, type LeNetOptions } from './model/lenet.js';
-export { createMlp, type MlpOptions } from './model/mlp.js';
-export { loadPretrained, PRETRAINED_WEIGHTS_URL } from './model/pretrained.js';
 export type {
   Activation,
   LayerSummary,
   LeNetSpec,
   MlpSpec,
-  Model,
   ModelSpec,
-  Parameter,
+  ParameterInfo,
   Preprocessing,
 } from './model/types.js';
 export {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { platform } from '../platform/index.js';
-import { conv2DBackpropFilterWasmConfig } from './kernels/conv2d_backprop_filter.js';
-import { maxPoolGradWasmConfig } from './kernels/max_pool_grad.js';
+import { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter.js';
+import { maxPoolGradWasmConfig } from './kernels/max-pool-grad.js';
 
 /** The three binaries tfjs-backend-wasm may ask for, by the names it asks with. */
 export type WasmPaths =

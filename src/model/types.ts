@@ -1,5 +1,3 @@
-import type * as tf from '@tensorflow/tfjs-core';
-
 /** Non-linearity used between layers. */
 export type Activation = 'relu' | 'tanh';
 
@@ -57,81 +55,20 @@ export interface LayerSummary {
   readonly params: number;
 }
 
-/** A named trainable parameter. */
-export interface Parameter {
-  /** The name in the weights file, as in PyTorch's `state_dict`: e.g. `conv1.weight`, `fc3.bias`. */
-  readonly name: string;
-  /** The tfjs variable that holds the values; the model owns and disposes it. */
-  readonly variable: tf.Variable;
-}
-
 /**
- * A classifier over 10 classes built from tfjs-core ops and variables, made by
- * {@link createLeNet}, {@link createMlp}, {@link loadModel} or {@link loadPretrained}. Once
- * {@link Model.dispose}d, its methods that touch the weights throw an `Error`.
+ * A trainable parameter as the model describes it; its values live in the model's engine (read
+ * them with `Model.getWeights()`).
  *
  * @example
  * ```ts
- * const model: Model = await createLeNet({ seed: 1 });
- * console.log(model.spec.kind, model.parameterCount); // 'lenet' 61706
- * await train(model, prepareImages(mnist.train));
- * const bytes = await model.save({ note: 'first run' });
- * model.dispose();
+ * for (const { name, shape } of model.parameters) console.log(name, shape); // 'conv1.weight' [5, 5, 1, 6] ...
  * ```
  */
-export interface Model {
-  /** The architecture. */
-  readonly spec: ModelSpec;
-  /**
-   * How input images must be prepared (size, resize, mean, std); stored with the weights, and
-   * applied by predictors.
-   */
-  readonly preprocessing: Preprocessing;
-  /** Trainable parameters in a fixed order (the weights file order). */
-  readonly parameters: readonly Parameter[];
-  /** Total number of trainable values (LeNet: 61,706). */
-  readonly parameterCount: number;
-  /** Number of classes. */
-  readonly classes: number;
-  /**
-   * Logits for a batch of preprocessed images, NHWC `[n, size, size, 1]`. Pure tfjs ops, so it
-   * can run under `tf.grad`; callers own the returned tensor.
-   */
-  apply(images: tf.Tensor4D): tf.Tensor2D;
-  /** Layers with their output shapes and parameter counts. */
-  summary(): LayerSummary[];
-  /** The summary as a printable table. */
-  formatSummary(): string;
-  /** Facts stored with the weights (training recipe, accuracy); merged into the next save. */
-  readonly metadata: Readonly<Record<string, unknown>>;
-  /**
-   * Serialises architecture, preprocessing, weights and metadata (the stored metadata merged
-   * with `metadata`) into the bytes that {@link loadModel} and {@link decodeWeights} read.
-   */
-  save(metadata?: Record<string, unknown>): Promise<Uint8Array>;
-  /**
-   * Copies of the current weights, in parameter order, read synchronously: fine on WASM; on
-   * WebGPU prefer {@link Model.readWeights}, which does not block on the GPU.
-   */
-  getWeights(): Float32Array[];
-  /** Copies of the current weights, read asynchronously (works on every backend). */
-  readWeights(): Promise<Float32Array[]>;
-  /**
-   * Replaces every weight, in parameter order (validated first: count, lengths, finite values).
-   *
-   * @throws {@link WeightsFormatError} when the count or a length does not match, or a value is
-   *   not finite; no weight changes then.
-   */
-  setWeights(weights: readonly Float32Array[]): void;
-  /**
-   * Increments whenever the weights change through the library (training, `setWeights`), so
-   * caches of the weights (the fused kernels' copy) know when to refresh.
-   */
-  readonly weightsVersion: number;
-  /** Call after changing {@link Model.parameters} variables directly, outside the library. */
-  notifyWeightsChanged(): void;
-  /** Frees the variables. The model is unusable afterwards. */
-  dispose(): void;
-  /** True after {@link Model.dispose}. */
-  readonly isDisposed: boolean;
+export interface ParameterInfo {
+  /** The name in the weights file, as in PyTorch's `state_dict`: e.g. `conv1.weight`, `fc3.bias`. */
+  readonly name: string;
+  /** The shape in the library's layouts: conv kernels HWIO, dense kernels `[in, out]`. */
+  readonly shape: readonly number[];
+  /** Number of values: the product of `shape`. */
+  readonly size: number;
 }

@@ -74,7 +74,7 @@ export const platform: Platform = {
     return cache;
   },
   assetLocation: (url) => url.href,
-  findMnistDataDir: () => undefined,
+  findPackageFile: () => undefined,
   async provideNavigatorGpu() {
     const g = globalThis as { navigator?: { gpu?: unknown }; isSecureContext?: boolean };
     if (g.navigator?.gpu != null) return { ok: true, source: 'the browser' };
@@ -87,4 +87,22 @@ export const platform: Platform = {
     };
   },
   startWorker,
+  yieldToEventLoop,
 };
+
+/** One channel for every yield: a message is a task, run without a timer's 4 ms clamp. */
+let yieldChannel: MessageChannel | undefined;
+const yieldWaiters: (() => void)[] = [];
+
+function yieldToEventLoop(): Promise<void> {
+  if (typeof MessageChannel !== 'function') return new Promise((resolve) => setTimeout(resolve, 0));
+  if (yieldChannel === undefined) {
+    yieldChannel = new MessageChannel();
+    yieldChannel.port1.onmessage = () => yieldWaiters.shift()?.();
+  }
+  const channel = yieldChannel;
+  return new Promise((resolve) => {
+    yieldWaiters.push(resolve);
+    channel.port2.postMessage(undefined);
+  });
+}

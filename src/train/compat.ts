@@ -1,6 +1,6 @@
 import { DatasetError } from '../data/errors.js';
 import type { PreparedSet } from '../data/preprocess.js';
-import type { Model } from '../model/types.js';
+import type { Model } from '../engine/types.js';
 
 /**
  * A dataset fits a model when its images have the model's input size and were normalised the

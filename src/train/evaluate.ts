@@ -1,8 +1,8 @@
-import type { FastPathOption } from '../backend/fast_path.js';
 import { batches } from '../data/batches.js';
 import type { PreparedSet } from '../data/preprocess.js';
-import type { Model } from '../model/types.js';
-import { createLogitsRunner, type LogitsRunner } from '../predict/logits.js';
+import { crossEntropyRow } from '../engine/logits.js';
+import { engineModel } from '../engine/model.js';
+import type { Engine, FastPathOption, Model } from '../engine/types.js';
 import { assertCompatible } from './compat.js';
 
 /**
@@ -66,28 +66,32 @@ export async function evaluate(
   data: PreparedSet,
   options: EvaluateOptions = {},
 ): Promise<Evaluation> {
-  const runner = await createLogitsRunner(model, options.fastPath);
-  try {
-    return await evaluateWith(runner, model, data, options);
-  } finally {
-    runner.dispose();
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batchSize must be an integer >= 1, got ${String(batchSize)}`);
   }
+  const fastPath = options.fastPath ?? 'auto';
+  if (fastPath !== 'auto' && fastPath !== 'off') {
+    throw new RangeError(`fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`);
+  }
+  assertCompatible(model, data, 'evaluate');
+  const engine = await engineModel(model).engineFor({ fastPath });
+  return evaluateOn(engine, data, batchSize, options.signal);
 }
 
-/** {@link evaluate} with a given runner (the trainer reuses its fused kernels). */
-export async function evaluateWith(
-  runner: LogitsRunner,
-  model: Model,
+/** {@link evaluate} on an engine (the trainer's, for validation), on checked data. */
+export async function evaluateOn(
+  engine: Engine,
   data: PreparedSet,
-  options: EvaluateOptions = {},
+  batchSize: number,
+  signal?: AbortSignal,
 ): Promise<Evaluation> {
-  assertCompatible(model, data, 'evaluate');
   const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
   let lossSum = 0;
   let correct = 0;
-  for (const batch of batches(data, { batchSize: options.batchSize ?? 32, reuseBuffers: true })) {
-    options.signal?.throwIfAborted();
-    const logits = await runner.logits(batch.images, batch.size);
+  for (const batch of batches(data, { batchSize, reuseBuffers: true })) {
+    signal?.throwIfAborted();
+    const logits = await engine.forward(batch.images, batch.size);
     for (let i = 0; i < batch.size; i++) {
       const label = batch.labels[i] as number;
       const { loss, argmax } = crossEntropyRow(logits, i * 10, label);
@@ -104,24 +108,4 @@ export async function evaluateWith(
     count,
     confusion,
   };
-}
-
-/** Softmax cross-entropy of one logits row (stable log-sum-exp) and its first argmax. */
-export function crossEntropyRow(
-  logits: Float32Array,
-  offset: number,
-  label: number,
-): { loss: number; argmax: number } {
-  let max = Number.NEGATIVE_INFINITY;
-  let argmax = 0;
-  for (let c = 0; c < 10; c++) {
-    const v = logits[offset + c] as number;
-    if (v > max) {
-      max = v;
-      argmax = c;
-    }
-  }
-  let sum = 0;
-  for (let c = 0; c < 10; c++) sum += Math.exp((logits[offset + c] as number) - max);
-  return { loss: Math.log(sum) + max - (logits[offset + label] as number), argmax };
 }

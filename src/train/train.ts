@@ -1,13 +1,11 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { acquireFusedKernels, type FastPathOption } from '../backend/fast_path.js';
-import { ensureBackend, snapshotWeights } from '../backend/select.js';
+import { snapshotWeights } from '../backend/select.js';
 import { batchCount, batches } from '../data/batches.js';
 import type { PreparedSet } from '../data/preprocess.js';
-import type { Model } from '../model/types.js';
-import { createLogitsRunner } from '../predict/logits.js';
+import { engineModel } from '../engine/model.js';
+import type { AdamSettings, EngineKind, FastPathOption, Model } from '../engine/types.js';
+import { platform } from '../platform/index.js';
 import { assertCompatible } from './compat.js';
-import { evaluateWith } from './evaluate.js';
-import { type AdamConfig, FusedStepper, type Stepper, TfjsStepper } from './steppers.js';
+import { evaluateOn } from './evaluate.js';
 
 /** Statistics of one batch, passed to `onBatchEnd`. */
 export interface BatchLogs {
@@ -60,14 +58,16 @@ export interface TrainCallbacks {
   onTrainBegin?: (info: {
     epochs: number;
     batchesPerEpoch: number;
-    path: 'fused' | 'tfjs';
+    path: EngineKind;
     reason: string;
   }) => void | Promise<void>;
   /** Before each epoch; `epoch` is 1-based, as in {@link EpochLogs.epoch}. */
   onEpochBegin?: (epoch: number) => void | Promise<void>;
   /**
-   * After each batch (`batch` is 0-based within the epoch). Giving this callback makes every step
-   * read its loss back from the backend; use `logEvery` to read only every n-th batch.
+   * After each batch (`batch` is 0-based within the epoch); the model already holds the weights
+   * after this batch (`model.getWeights()`, `model.save()` and predictors see them). Giving this
+   * callback makes every step read its loss back from the backend; use `logEvery` to read only
+   * every n-th batch.
    */
   onBatchEnd?: (batch: number, logs: BatchLogs) => void | Promise<void>;
   /**
@@ -146,7 +146,7 @@ export interface TrainHistory {
   /** True when `signal` stopped training early. */
   aborted: boolean;
   /** Which implementation trained: fused WASM SIMD kernels or tfjs ops. */
-  path: 'fused' | 'tfjs';
+  path: EngineKind;
   /** Why that path. */
   reason: string;
   /** The backend tfjs ran on. */
@@ -159,7 +159,13 @@ export interface TrainHistory {
 
 /**
  * Trains `model` in place with Adam on softmax cross-entropy, as the reference does (5 epochs,
- * batches of 64 shuffled, learning rate 1e-3). A fresh optimizer is made per call.
+ * batches of 64 shuffled, learning rate 1e-3). Each call starts Adam afresh (moments zero, as a
+ * new `torch.optim.Adam` would); its state lives with the weights in the model's engine.
+ *
+ * Every option is checked before any work starts. Callbacks see the current weights: inside
+ * `onBatchEnd`, `model.getWeights()`, `model.save()`, {@link evaluate} and predictors read the
+ * weights after that batch. Training yields to the event loop at least every ~50 ms, so
+ * timers, abort signals and UI updates run while it trains.
  *
  * @example
  * ```ts
@@ -181,82 +187,69 @@ export interface TrainHistory {
  *   with `aborted: true`; it does not reject.
  * @returns The history of the epochs that ran.
  * @throws {@link DatasetError} when the data's size or normalisation does not fit the model;
- *   `RangeError` when `epochs`, `batchSize` or `logEvery` is not an integer in range, when
- *   `learningRate` (or the rate its schedule gives an epoch) is not a finite number above 0, or
- *   when the dataset is empty. Errors thrown by callbacks stop training and propagate (the
- *   model keeps the weights reached).
+ *   `RangeError` when `epochs`, `batchSize`, `logEvery`, `validationBatchSize` or `threads` is
+ *   not an integer in range, when `learningRate` (or the rate its schedule gives any epoch) is
+ *   not a finite number above 0, when `beta1`/`beta2` are not in [0, 1) or `epsilon` is not
+ *   above 0, for an unknown `fastPath`, or when the dataset is empty; `TypeError` when a
+ *   callback or `signal` has the wrong type; {@link FusedLeNetError} when the fused kernels
+ *   apply but cannot load. Errors thrown by callbacks stop training and propagate (the model
+ *   keeps the weights reached).
  */
 export async function train(
   model: Model,
   data: PreparedSet,
   options: TrainOptions = {},
 ): Promise<TrainHistory> {
-  const epochs = positiveInt(options.epochs ?? 5, 'epochs', true);
-  const batchSize = positiveInt(options.batchSize ?? 64, 'batchSize');
-  const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
-  const schedule = options.learningRate ?? 1e-3;
-  const rateAt = (epoch: number): number => {
-    const rate = typeof schedule === 'function' ? schedule(epoch) : schedule;
-    if (!(rate > 0) || !Number.isFinite(rate)) {
-      throw new RangeError(
-        `learningRate must be a finite number > 0, got ${rate} for epoch ${epoch}`,
-      );
-    }
-    return rate;
-  };
-  const adam: AdamConfig = {
-    learningRate: rateAt(1),
-    beta1: options.beta1 ?? 0.9,
-    beta2: options.beta2 ?? 0.999,
-    epsilon: options.epsilon ?? 1e-8,
-  };
-  assertCompatible(model, data, 'train');
-  if (options.validationData)
-    assertCompatible(model, options.validationData, 'train (validationData)');
-  if (data.count === 0) throw new RangeError('train: the dataset is empty');
-  await ensureBackend();
-
-  const threads = positiveInt(options.threads ?? 1, 'threads');
-  const { kernels, reason } = await acquireFusedKernels(model, options.fastPath, threads);
-  const stepper: Stepper = kernels
-    ? new FusedStepper(model, kernels, adam)
-    : new TfjsStepper(model, adam);
-  const validator = options.validationData
-    ? await createLogitsRunner(model, options.fastPath, kernels)
-    : undefined;
+  const plan = checkTrainOptions(model, data, options);
+  const handle = await engineModel(model).holdEngine({ fastPath: plan.fastPath });
+  const { engine } = handle;
+  const { reason } = engine.info;
+  const path: EngineKind = engine.info.kind;
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const perEpoch = batchCount(data, batchSize);
+  const perEpoch = batchCount(data, plan.batchSize);
   const history: TrainHistory = {
     epochs: [],
     aborted: false,
-    path: stepper.path,
+    path,
     reason,
-    backend: tf.getBackend(),
+    backend: engine.info.backend,
     seconds: 0,
     samplesPerSecond: 0,
   };
   let samples = 0;
+  let lastYield = now();
   try {
-    await options.onTrainBegin?.({ epochs, batchesPerEpoch: perEpoch, path: stepper.path, reason });
-    for (let epoch = 1; epoch <= epochs && !history.aborted; epoch++) {
-      stepper.setLearningRate(rateAt(epoch));
+    engine.setOptimizerState(undefined);
+    if (path === 'fused') await engine.setThreads(plan.threads);
+    await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
+    for (let epoch = 1; epoch <= plan.epochs && !history.aborted; epoch++) {
+      const adam: AdamSettings = { ...plan.adam, learningRate: plan.rates[epoch - 1] as number };
       await options.onEpochBegin?.(epoch);
       const started = now();
       let seen = 0;
       let ran = 0;
       const epochBatches = batches(data, {
-        batchSize,
+        batchSize: plan.batchSize,
         shuffle: options.shuffle ?? true,
         seed: seed + epoch,
         reuseBuffers: true,
       });
       for (const batch of epochBatches) {
+        // Let timers, abort signals and UI run: one task every ~50 ms of training.
+        if (now() - lastYield >= YIELD_EVERY_MS) {
+          await platform.yieldToEventLoop();
+          lastYield = now();
+        }
         if (options.signal?.aborted) {
           history.aborted = true;
           break;
         }
-        const wanted = options.onBatchEnd !== undefined && batch.index % logEvery === 0;
-        const stats = await stepper.step(batch, wanted);
+        const wanted = options.onBatchEnd !== undefined && batch.index % plan.logEvery === 0;
+        const stats = await engine.trainStep(
+          { images: batch.images, labels: batch.labels, n: batch.size },
+          adam,
+          wanted,
+        );
         seen += batch.size;
         ran++;
         if (stats && options.onBatchEnd) {
@@ -267,11 +260,10 @@ export async function train(
           });
         }
       }
-      const totals = await stepper.takeTotals();
+      const totals = await engine.takeTotals();
       const seconds = (now() - started) / 1000;
       history.seconds += seconds;
       samples += seen;
-      stepper.syncModel();
       // On WebGPU, a CPU copy of the weights to restore from if the device is lost (no-op on WASM).
       await snapshotWeights();
       if (ran === 0) break;
@@ -283,10 +275,8 @@ export async function train(
         samplesPerSecond: seen / seconds,
         batches: ran,
       };
-      if (validator && options.validationData && !history.aborted) {
-        const val = await evaluateWith(validator, model, options.validationData, {
-          batchSize: options.validationBatchSize ?? 32,
-        });
+      if (options.validationData && !history.aborted) {
+        const val = await evaluateOn(engine, options.validationData, plan.validationBatchSize);
         logs.valLoss = val.loss;
         logs.valAccuracy = val.accuracy;
       }
@@ -297,15 +287,116 @@ export async function train(
     await options.onTrainEnd?.(history);
     return history;
   } finally {
-    stepper.syncModel();
-    validator?.dispose();
-    await stepper.dispose();
+    handle.release();
+    // Workers live only while training: a model at rest holds no threads.
+    if (!model.isDisposed && path === 'fused') await engine.setThreads(1);
   }
 }
 
-function positiveInt(value: number, name: string, allowZero = false): number {
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new RangeError(`${name} must be an integer >= ${allowZero ? 0 : 1}, got ${value}`);
+/** Yield to the event loop after this much uninterrupted training. */
+const YIELD_EVERY_MS = 50;
+
+interface TrainPlan {
+  epochs: number;
+  batchSize: number;
+  logEvery: number;
+  threads: number;
+  validationBatchSize: number;
+  fastPath: FastPathOption;
+  /** The learning rate of each epoch, checked up front. */
+  rates: number[];
+  adam: Omit<AdamSettings, 'learningRate'>;
+}
+
+/** Checks every option before any work starts, so a bad one never costs an epoch. */
+function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOptions): TrainPlan {
+  const epochs = positiveInt(options.epochs ?? 5, 'epochs', true);
+  const batchSize = positiveInt(options.batchSize ?? 64, 'batchSize');
+  const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
+  const threads = positiveInt(options.threads ?? 1, 'threads');
+  const validationBatchSize = positiveInt(options.validationBatchSize ?? 32, 'validationBatchSize');
+  const fastPath = options.fastPath ?? 'auto';
+  if (fastPath !== 'auto' && fastPath !== 'off') {
+    throw new RangeError(`fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`);
+  }
+  const schedule = options.learningRate ?? 1e-3;
+  if (typeof schedule !== 'number' && typeof schedule !== 'function') {
+    throw new TypeError(
+      `learningRate must be a number or a function of the epoch, got ${typeof schedule}`,
+    );
+  }
+  const rates = Array.from({ length: epochs }, (_, i) => {
+    const rate = typeof schedule === 'function' ? schedule(i + 1) : schedule;
+    if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
+      throw new RangeError(
+        `learningRate must be a finite number > 0, got ${String(rate)} for epoch ${i + 1}`,
+      );
+    }
+    return rate;
+  });
+  const beta1 = unitInterval(options.beta1 ?? 0.9, 'beta1');
+  const beta2 = unitInterval(options.beta2 ?? 0.999, 'beta2');
+  const epsilon = options.epsilon ?? 1e-8;
+  if (typeof epsilon !== 'number' || !(epsilon > 0) || !Number.isFinite(epsilon)) {
+    throw new RangeError(`epsilon must be a finite number > 0, got ${String(epsilon)}`);
+  }
+  if (
+    options.seed !== undefined &&
+    (typeof options.seed !== 'number' || !Number.isFinite(options.seed))
+  ) {
+    throw new RangeError(`seed must be a finite number, got ${String(options.seed)}`);
+  }
+  if (options.shuffle !== undefined && typeof options.shuffle !== 'boolean') {
+    throw new TypeError(`shuffle must be a boolean, got ${typeof options.shuffle}`);
+  }
+  if (
+    options.signal !== undefined &&
+    (typeof options.signal !== 'object' || typeof options.signal?.aborted !== 'boolean')
+  ) {
+    throw new TypeError('signal must be an AbortSignal');
+  }
+  for (const name of CALLBACKS) {
+    const callback = options[name];
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new TypeError(`${name} must be a function, got ${typeof callback}`);
+    }
+  }
+  assertCompatible(model, data, 'train');
+  if (options.validationData)
+    assertCompatible(model, options.validationData, 'train (validationData)');
+  if (data.count === 0) throw new RangeError('train: the dataset is empty');
+  return {
+    epochs,
+    batchSize,
+    logEvery,
+    threads,
+    validationBatchSize,
+    fastPath,
+    rates,
+    adam: { beta1, beta2, epsilon },
+  };
+}
+
+const CALLBACKS = [
+  'onTrainBegin',
+  'onEpochBegin',
+  'onBatchEnd',
+  'onEpochEnd',
+  'onTrainEnd',
+] as const;
+
+function positiveInt(value: unknown, name: string, allowZero = false): number {
+  if (!Number.isInteger(value) || (value as number) < (allowZero ? 0 : 1)) {
+    throw new RangeError(
+      `${name} must be an integer >= ${allowZero ? 0 : 1}, got ${String(value)}`,
+    );
+  }
+  return value as number;
+}
+
+function unitInterval(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
+    throw new RangeError(`${name} must be a number in [0, 1), got ${String(value)}`);
   }
   return value;
 }

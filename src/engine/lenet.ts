@@ -1,8 +1,9 @@
-import { ensureBackend } from '../backend/select.js';
 import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
-import { pytorchDefaultInit, SequentialModel } from './sequential.js';
-import type { Activation, LeNetSpec, Model, Preprocessing } from './types.js';
-import { validateSpec, WeightsFormatError } from './weights.js';
+import { pytorchDefaultInit } from '../model/init.js';
+import type { Activation, LeNetSpec, Preprocessing } from '../model/types.js';
+import { validateSpec } from '../model/weights.js';
+import { EngineModel } from './model.js';
+import type { Model } from './types.js';
 
 /**
  * Options of {@link createLeNet}; every default is the reference's training network.
@@ -43,7 +44,8 @@ export interface LeNetOptions {
  * Builds a LeNet-5 from tfjs-core ops and variables: conv 5x5 with 6 filters, activation, 2x2
  * pool, conv 5x5 with 16 filters, 2x2 pool, dense 400-120-84-10 (61,706 parameters), initialised
  * like PyTorch.
- * Initialises the default backend first if the app has not called `initBackend`.
+ * Starts no backend: the weights stay plain arrays until the model is first trained, evaluated
+ * or used by a predictor, which binds the engine for the active backend.
  *
  * @example
  * ```ts
@@ -53,9 +55,9 @@ export interface LeNetOptions {
  * ```
  * @param options - Architecture, input pipeline and seed; see {@link LeNetOptions}.
  * @returns A new model with freshly initialised weights.
- * @throws {@link WeightsFormatError} for option values that describe no valid LeNet (an
- *   `inputSize` out of range, an unknown `pooling` or `activation`); {@link BackendError} if the
- *   default backend cannot start.
+ * @throws `RangeError` for option values that describe no valid LeNet (an `inputSize` out of
+ *   range, an unknown `pooling`, `activation` or `resize`, a `mean` that is not finite, a `std`
+ *   that is not above 0, a `seed` that is not a finite number).
  */
 export async function createLeNet(options: LeNetOptions = {}): Promise<Model> {
   const inputSize = options.inputSize ?? 32;
@@ -68,15 +70,38 @@ export async function createLeNet(options: LeNetOptions = {}): Promise<Model> {
       conv2Activation: options.conv2Activation ?? false,
     },
     (msg) => {
-      throw new WeightsFormatError(`createLeNet: ${msg}`);
+      throw new RangeError(`createLeNet: ${msg}`);
     },
   ) as LeNetSpec;
-  const preprocessing: Preprocessing = {
+  const preprocessing = checkPreprocessing('createLeNet', {
     size: inputSize,
     resize: options.resize ?? (inputSize === 28 ? 'none' : 'bilinear'),
     mean: options.mean ?? MNIST_MEAN,
     std: options.std ?? MNIST_STD,
-  };
-  await ensureBackend();
-  return new SequentialModel(spec, preprocessing, pytorchDefaultInit(spec, options.seed));
+  });
+  checkSeed('createLeNet', options.seed);
+  return new EngineModel(spec, preprocessing, pytorchDefaultInit(spec, options.seed));
+}
+
+/** Checks the input-pipeline options of a model factory; returns them. */
+export function checkPreprocessing(what: string, p: Preprocessing): Preprocessing {
+  if (p.resize !== 'bilinear' && p.resize !== 'pad' && p.resize !== 'none') {
+    throw new RangeError(
+      `${what}: resize ${JSON.stringify(p.resize)}: expected "bilinear", "pad" or "none"`,
+    );
+  }
+  if (typeof p.mean !== 'number' || !Number.isFinite(p.mean)) {
+    throw new RangeError(`${what}: mean must be a finite number, got ${String(p.mean)}`);
+  }
+  if (typeof p.std !== 'number' || !Number.isFinite(p.std) || p.std <= 0) {
+    throw new RangeError(`${what}: std must be a finite number above 0, got ${String(p.std)}`);
+  }
+  return p;
+}
+
+/** A seed is optional; given, it must be a finite number. */
+export function checkSeed(what: string, seed: unknown): void {
+  if (seed !== undefined && (typeof seed !== 'number' || !Number.isFinite(seed))) {
+    throw new RangeError(`${what}: seed must be a finite number, got ${String(seed)}`);
+  }
 }

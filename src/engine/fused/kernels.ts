@@ -1,11 +1,11 @@
 // The fused WebAssembly LeNet-5: a whole training step (forward, backward and Adam) or a whole
 // forward pass per call, hand-vectorised in AssemblyScript (asm/lenet.ts) and built by
 // `npm run build:wasm` into lenet-simd.wasm and lenet-relaxed-simd.wasm next to this file.
-// It is the fast path of the WASM backend; the network and its tensors' layouts are exactly the
-// library's tfjs model (NHWC activations, HWIO conv kernels, [in, out] dense kernels).
+// The network and its tensors' layouts are exactly the tfjs engine's (NHWC activations, HWIO
+// conv kernels, [in, out] dense kernels). This module is the one typed view of the kernels'
+// ABI: the main thread (load.ts, engine.ts) and the data-parallel workers (worker.ts) both use
+// it. It imports nothing host-specific, so the worker bundle stays small.
 import { LenetMnistError } from '../../errors.js';
-import { platform } from '../../platform/index.js';
-import { detectEnvironment } from '../env.js';
 
 /** Which binary is running: relaxed SIMD uses fused multiply-add (`f32x4.relaxed_madd`). */
 export type FusedVariant = 'relaxed-simd' | 'simd';
@@ -38,66 +38,19 @@ export type FusedStage =
   | 'adam';
 
 /**
- * A LeNet-5 instance with its own parameters, Adam state and WebAssembly memory.
+ * The fused WASM SIMD kernels could not load (their `.wasm` file could not be read or compiled,
+ * or a worker of a data-parallel step failed) or were called wrongly. Where the kernels do not
+ * apply at all (another architecture or backend, no WebAssembly SIMD), the library uses tfjs
+ * ops instead and says why in `model.engine.reason`; this error means they applied and failed.
  *
  * @example
  * ```ts
- * const net = await loadFusedLeNet();
- * net.setParams(model.getWeights().map((w) => w.dataSync() as Float32Array));
- * const { loss } = net.trainStep(images, labels, 64, { learningRate: 1e-3 });
- * const grads = net.getGradients(); // of that step, e.g. for a gradient-norm log
- * console.table(net.profileTrainStep(images, labels, 64)); // ms per stage
- * ```
- */
-export interface FusedLeNet {
-  readonly variant: FusedVariant;
-  /**
-   * Sets the 10 parameters in tfjs order and layouts (conv1 kernel [5,5,1,6], conv1 bias [6],
-   * conv2 kernel [5,5,6,16], bias [16], fc1 [400,120], [120], fc2 [120,84], [84], fc3 [84,10],
-   * [10]). Adam's state is kept; call `resetOptimizer()` to start afresh.
-   */
-  setParams(params: readonly Float32Array[]): void;
-  /** Copies of the 10 parameters, in the order and layouts of `setParams`. */
-  getParams(): Float32Array[];
-  /** The gradients of the mean loss from the last `trainStep`, laid out like `getParams()`. */
-  getGradients(): Float32Array[];
-  /** Zeroes Adam's moments and its step count. */
-  resetOptimizer(): void;
-  /**
-   * One Adam step on a batch: `images` holds `n` normalised 32x32 images ([n,32,32,1]) and
-   * `labels` their classes 0..9.
-   */
-  trainStep(
-    images: Float32Array,
-    labels: Uint8Array,
-    n: number,
-    hp?: AdamHyperparameters,
-  ): FusedStepResult;
-  /** Logits [n,10] of `n` images, into `out` when given (length at least n*10). */
-  forward(images: Float32Array, n: number, out?: Float32Array): Float32Array;
-  /**
-   * Runs `steps` real training steps (they update the parameters) and returns the mean
-   * milliseconds each stage took.
-   */
-  profileTrainStep(
-    images: Float32Array,
-    labels: Uint8Array,
-    n: number,
-    steps?: number,
-  ): Record<FusedStage, number>;
-  /** Releases the WebAssembly instance; the object is unusable afterwards. */
-  dispose(): void;
-}
-
-/**
- * Thrown for engines without WebAssembly SIMD and for invalid arguments of the fused LeNet.
- *
- * @example
- * ```ts
- * const net = await loadFusedLeNet().catch((err) => {
- *   if (err instanceof FusedLeNetError) return undefined; // use the tfjs path
- *   throw err;
- * });
+ * try {
+ *   await train(model, data);
+ * } catch (err) {
+ *   if (err instanceof FusedLeNetError) await train(model, data, { fastPath: 'off' }); // tfjs ops
+ *   else throw err;
+ * }
  * ```
  */
 export class FusedLeNetError extends LenetMnistError {}
@@ -110,6 +63,14 @@ const CLASSES = 10;
 /** Largest forward batch per call: bounds the module's memory for big inference requests. */
 const FORWARD_CHUNK = 256;
 
+/** Blocks of the module's parameter-shaped memory: parameters, gradients, Adam's moments. */
+enum Block {
+  Params = 0,
+  Grads = 1,
+  FirstMoment = 2,
+  SecondMoment = 3,
+}
+
 /** The module's exports; see the ABI comment at the top of asm/lenet.ts. */
 interface Kernels {
   readonly memory: WebAssembly.Memory;
@@ -119,8 +80,8 @@ interface Kernels {
   labelsPtr(): number;
   logitsPtr(): number;
   correctCount(): number;
-  loadParams(): void;
-  storeParams(which: 0 | 1): void;
+  loadParams(which: Block): void;
+  storeParams(which: Block): void;
   resetAdam(): void;
   trainStep(
     n: number,
@@ -148,60 +109,6 @@ interface Kernels {
   mixGradients(selfWeight: number, peerWeight: number): void;
 }
 
-/**
- * Loads the fused LeNet: the relaxed-SIMD build where the engine supports it (with
- * `relaxedSimd: 'auto'`, the default), else the plain SIMD one. Rejects with
- * {@link FusedLeNetError} when the engine lacks WebAssembly SIMD (callers then use the tfjs
- * path) or when `relaxedSimd: true` is asked of an engine without it.
- *
- * @example
- * ```ts
- * const net = await loadFusedLeNet();
- * net.setParams(initialParams); // 10 Float32Arrays in tfjs layouts
- * for (const batch of batches) {
- *   const { loss, correct } = net.trainStep(batch.images, batch.labels, batch.size);
- * }
- * const logits = net.forward(testImages, testCount);
- * net.dispose();
- * ```
- */
-export async function loadFusedLeNet(
-  options: { relaxedSimd?: boolean | 'auto' } = {},
-): Promise<FusedLeNet> {
-  const { variant, module } = await compileFusedModule(options);
-  return instantiateFusedLeNet(variant, module);
-}
-
-/**
- * Picks the build this engine can run and compiles it; instances (one per thread for the
- * data-parallel trainer) are then made with {@link instantiateFusedLeNet}.
- */
-export async function compileFusedModule(
-  options: { relaxedSimd?: boolean | 'auto' } = {},
-): Promise<{ variant: FusedVariant; module: WebAssembly.Module }> {
-  // Feature detection lives in one place, the runtime environment (backend/env.ts).
-  const { simd, relaxedSimd } = detectEnvironment().wasm;
-  if (!simd) {
-    throw new FusedLeNetError(
-      'This WebAssembly engine does not support SIMD (fixed-width 128-bit).',
-    );
-  }
-  const wanted = options.relaxedSimd ?? 'auto';
-  if (wanted === true && !relaxedSimd) {
-    throw new FusedLeNetError(
-      'This WebAssembly engine does not support relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd).',
-    );
-  }
-  const variant: FusedVariant = wanted !== false && relaxedSimd ? 'relaxed-simd' : 'simd';
-  // Literal `new URL` calls so that bundlers which understand them also emit the assets.
-  const url =
-    variant === 'relaxed-simd'
-      ? new URL('./lenet-relaxed-simd.wasm', import.meta.url)
-      : new URL('./lenet-simd.wasm', import.meta.url);
-  const bytes = await platform.readFile(url);
-  return { variant, module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>) };
-}
-
 /** A fresh instance of a compiled fused module, with its own memory and Adam state. */
 export async function instantiateFusedLeNet(
   variant: FusedVariant,
@@ -218,11 +125,12 @@ function checkCount(n: number, what: string): void {
 }
 
 /**
- * One instance of the fused module. Besides {@link FusedLeNet}, it offers the pieces of a step
- * that the data-parallel trainer (parallel.ts) combines across threads: validate a batch, run
- * forward and backward on a share, mix in a peer's gradients, apply Adam.
+ * One instance of the fused module: LeNet-5 with its own parameters, Adam state and WebAssembly
+ * memory. A whole training step or forward pass is one call; the pieces of a step that the
+ * data-parallel workers combine (forward and backward on a share, mixing a peer's gradients,
+ * Adam) are separate calls.
  */
-export class WasmLeNet implements FusedLeNet {
+export class WasmLeNet {
   readonly variant: FusedVariant;
   #kernels: Kernels | undefined;
   #capacity = 0;
@@ -235,38 +143,62 @@ export class WasmLeNet implements FusedLeNet {
     this.reserve(1);
   }
 
+  /**
+   * Sets the 10 parameters in tfjs order and layouts (conv1 kernel [5,5,1,6], conv1 bias [6],
+   * conv2 kernel [5,5,6,16], bias [16], fc1 [400,120], [120], fc2 [120,84], [84], fc3 [84,10],
+   * [10]). Adam's state is kept.
+   */
   setParams(params: readonly Float32Array[]): void {
-    const k = this.#live();
-    if (params.length !== PARAM_SIZES.length) {
-      throw new FusedLeNetError(`Expected ${PARAM_SIZES.length} parameters, got ${params.length}.`);
-    }
-    const staging = this.#floats(k.stagingPtr(), PARAM_TOTAL);
-    let offset = 0;
-    PARAM_SIZES.forEach((size, i) => {
-      const p = params[i] as Float32Array;
-      if (p.length !== size) {
-        throw new FusedLeNetError(`Parameter ${i} must have ${size} elements, got ${p.length}.`);
-      }
-      staging.set(p, offset);
-      offset += size;
-    });
-    k.loadParams();
+    this.#load(Block.Params, params);
     this.#hasParams = true;
   }
 
+  /** Copies of the 10 parameters, in the order and layouts of `setParams`. */
   getParams(): Float32Array[] {
-    return this.#unstage(0);
+    return this.#unstage(Block.Params);
   }
 
+  /** The gradients of the mean loss from the last training step, laid out like `getParams()`. */
   getGradients(): Float32Array[] {
-    return this.#unstage(1);
+    return this.#unstage(Block.Grads);
   }
 
-  resetOptimizer(): void {
-    this.#live().resetAdam();
-    this.#step = 0;
+  /** Adam's step count and moments, laid out like `getParams()`. */
+  getOptimizerState(): { step: number; firstMoment: Float32Array[]; secondMoment: Float32Array[] } {
+    return {
+      step: this.#step,
+      firstMoment: this.#unstage(Block.FirstMoment),
+      secondMoment: this.#unstage(Block.SecondMoment),
+    };
   }
 
+  /** Replaces Adam's state (see `getOptimizerState`); `undefined` zeroes it. */
+  setOptimizerState(
+    state:
+      | {
+          step: number;
+          firstMoment: readonly Float32Array[];
+          secondMoment: readonly Float32Array[];
+        }
+      | undefined,
+  ): void {
+    if (state === undefined) {
+      this.#live().resetAdam();
+      this.#step = 0;
+      return;
+    }
+    if (!Number.isInteger(state.step) || state.step < 0) {
+      throw new FusedLeNetError(`Adam's step must be an integer >= 0, got ${state.step}.`);
+    }
+    this.#load(Block.FirstMoment, state.firstMoment);
+    this.#load(Block.SecondMoment, state.secondMoment);
+    this.#step = state.step;
+  }
+
+  /**
+   * One Adam step on a batch: `images` holds `n` normalised 32x32 images ([n,32,32,1]) and
+   * `labels` their classes 0..9. The result is computed before the update.
+   */
   trainStep(
     images: Float32Array,
     labels: Uint8Array,
@@ -288,6 +220,7 @@ export class WasmLeNet implements FusedLeNet {
     return { loss, correct: k.correctCount() };
   }
 
+  /** Logits [n,10] of `n` images, into `out` when given (length at least n*10). */
   forward(images: Float32Array, n: number, out?: Float32Array): Float32Array {
     const k = this.#ready();
     checkCount(n, 'n');
@@ -314,6 +247,10 @@ export class WasmLeNet implements FusedLeNet {
     return logits;
   }
 
+  /**
+   * Runs `steps` real training steps (they update the parameters) and returns the mean
+   * milliseconds each stage took.
+   */
   profileTrainStep(
     images: Float32Array,
     labels: Uint8Array,
@@ -354,12 +291,13 @@ export class WasmLeNet implements FusedLeNet {
     return totals;
   }
 
+  /** Releases the WebAssembly instance; the object is unusable afterwards. */
   dispose(): void {
     this.#kernels = undefined;
   }
 
   #live(): Kernels {
-    if (!this.#kernels) throw new FusedLeNetError('This FusedLeNet has been disposed.');
+    if (!this.#kernels) throw new FusedLeNetError('This fused LeNet instance has been disposed.');
     return this.#kernels;
   }
 
@@ -396,6 +334,12 @@ export class WasmLeNet implements FusedLeNet {
   parameterBytes(): Uint8Array {
     const k = this.#live();
     return new Uint8Array(k.memory.buffer, k.parametersAddress(), k.parameterBytes());
+  }
+
+  /** The last step's gradients in the internal layout, as bytes (a view, like `parameterBytes`). */
+  gradientBytes(): Uint8Array {
+    const k = this.#live();
+    return new Uint8Array(k.memory.buffer, k.gradientsAddress(), k.parameterBytes());
   }
 
   /**
@@ -452,7 +396,26 @@ export class WasmLeNet implements FusedLeNet {
     return new Float32Array(this.#live().memory.buffer, ptr >>> 0, length);
   }
 
-  #unstage(which: 0 | 1): Float32Array[] {
+  /** Stages 10 arrays in tfjs layouts and loads them into block `which`. */
+  #load(which: Block, arrays: readonly Float32Array[]): void {
+    const k = this.#live();
+    if (arrays.length !== PARAM_SIZES.length) {
+      throw new FusedLeNetError(`Expected ${PARAM_SIZES.length} parameters, got ${arrays.length}.`);
+    }
+    const staging = this.#floats(k.stagingPtr(), PARAM_TOTAL);
+    let offset = 0;
+    PARAM_SIZES.forEach((size, i) => {
+      const p = arrays[i] as Float32Array;
+      if (p.length !== size) {
+        throw new FusedLeNetError(`Parameter ${i} must have ${size} elements, got ${p.length}.`);
+      }
+      staging.set(p, offset);
+      offset += size;
+    });
+    k.loadParams(which);
+  }
+
+  #unstage(which: Block): Float32Array[] {
     const k = this.#live();
     k.storeParams(which);
     const staging = this.#floats(k.stagingPtr(), PARAM_TOTAL);

@@ -1,8 +1,10 @@
-import { ensureBackend } from '../backend/select.js';
 import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
-import { pytorchDefaultInit, SequentialModel } from './sequential.js';
-import type { Activation, MlpSpec, Model } from './types.js';
-import { validateSpec, WeightsFormatError } from './weights.js';
+import { pytorchDefaultInit } from '../model/init.js';
+import type { Activation, MlpSpec } from '../model/types.js';
+import { validateSpec } from '../model/weights.js';
+import { checkPreprocessing, checkSeed } from './lenet.js';
+import { EngineModel } from './model.js';
+import type { Model } from './types.js';
 
 /**
  * Options of {@link createMlp}.
@@ -44,9 +46,9 @@ export interface MlpOptions {
  * ```
  * @param options - Hidden widths, activation, input pipeline and seed; see {@link MlpOptions}.
  * @returns A new model with freshly initialised weights.
- * @throws {@link WeightsFormatError} for option values that describe no valid MLP (more than 16
- *   hidden layers, a width or `inputSize` that is not a positive integer, an unknown
- *   `activation`); {@link BackendError} if the default backend cannot start.
+ * @throws `RangeError` for option values that describe no valid MLP (more than 16 hidden
+ *   layers, a width or `inputSize` that is not a positive integer, an unknown `activation`, a
+ *   `mean` that is not finite, a `std` that is not above 0, a `seed` that is not a finite number).
  */
 export async function createMlp(options: MlpOptions = {}): Promise<Model> {
   const inputSize = options.inputSize ?? 28;
@@ -58,18 +60,15 @@ export async function createMlp(options: MlpOptions = {}): Promise<Model> {
       activation: options.activation ?? 'relu',
     },
     (msg) => {
-      throw new WeightsFormatError(`createMlp: ${msg}`);
+      throw new RangeError(`createMlp: ${msg}`);
     },
   ) as MlpSpec;
-  await ensureBackend();
-  return new SequentialModel(
-    spec,
-    {
-      size: inputSize,
-      resize: inputSize === 28 ? 'none' : 'bilinear',
-      mean: options.mean ?? MNIST_MEAN,
-      std: options.std ?? MNIST_STD,
-    },
-    pytorchDefaultInit(spec, options.seed),
-  );
+  const preprocessing = checkPreprocessing('createMlp', {
+    size: inputSize,
+    resize: inputSize === 28 ? 'none' : 'bilinear',
+    mean: options.mean ?? MNIST_MEAN,
+    std: options.std ?? MNIST_STD,
+  });
+  checkSeed('createMlp', options.seed);
+  return new EngineModel(spec, preprocessing, pytorchDefaultInit(spec, options.seed));
 }

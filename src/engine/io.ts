@@ -1,12 +1,11 @@
-import { ensureBackend } from '../backend/select.js';
+import { decodeWeights } from '../model/weights.js';
 import { platform } from '../platform/index.js';
-import { SequentialModel } from './sequential.js';
+import { EngineModel } from './model.js';
 import type { Model } from './types.js';
-import { decodeWeights } from './weights.js';
 
 /**
  * Rebuilds a model from the bytes of `model.save()`, validating everything first (see
- * {@link decodeWeights}); nothing is allocated on the backend for an invalid file.
+ * {@link decodeWeights}). Starts no backend: the engine is bound on first use.
  *
  * @example
  * ```ts
@@ -17,14 +16,12 @@ import { decodeWeights } from './weights.js';
  * @param bytes - The file's bytes, from `model.save()`, {@link saveModelFile} or a fetch.
  * @param source - A name for the file in error messages. Default: `'weights'`.
  * @returns A new model with the file's architecture, preprocessing, weights and metadata.
- * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file;
- *   {@link BackendError} if the default backend cannot start.
+ * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file.
  */
 export async function loadModel(bytes: Uint8Array | ArrayBuffer, source?: string): Promise<Model> {
   const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const { header, tensors } = decodeWeights(data, source);
-  await ensureBackend();
-  return new SequentialModel(header.spec, header.preprocessing, tensors, header.metadata ?? {});
+  return new EngineModel(header.spec, header.preprocessing, tensors, header.metadata ?? {});
 }
 
 /**

@@ -1,0 +1,137 @@
+import type {
+  AdamSettings,
+  Engine,
+  EngineInfo,
+  OptimizerState,
+  StepStats,
+  TrainBatch,
+} from '../types.js';
+import { FusedLeNetError, instantiateFusedLeNet, type WasmLeNet } from './kernels.js';
+import { type CompiledFusedModule, compileFusedModule } from './load.js';
+import { WorkerPool } from './workers.js';
+
+/**
+ * The default LeNet on the fused WASM SIMD kernels. The weights and Adam's state live in one
+ * WebAssembly instance's memory (the only copy); a training step or forward pass is one call
+ * into it. With more than one thread, workers share each training step (workers.ts) and the
+ * instance applies the summed gradients.
+ */
+export class FusedEngine implements Engine {
+  #info: EngineInfo;
+  readonly #compiled: CompiledFusedModule;
+  #net: WasmLeNet | undefined;
+  #pool: WorkerPool | undefined;
+  /** A step waiting for workers: nothing else may touch the instance until it settles. */
+  #busy = false;
+  #lossSum = 0;
+  #correct = 0;
+
+  private constructor(compiled: CompiledFusedModule, net: WasmLeNet, reason: string) {
+    this.#compiled = compiled;
+    this.#net = net;
+    this.#info = { kind: 'fused', backend: 'wasm', reason, variant: compiled.variant, threads: 1 };
+  }
+
+  /** Compiles (once per process) and instantiates the kernels, holding `weights`. */
+  static async create(weights: readonly Float32Array[], reason: string): Promise<FusedEngine> {
+    const compiled = await compileFusedModule();
+    const net = await instantiateFusedLeNet(compiled.variant, compiled.module);
+    net.setParams(weights);
+    return new FusedEngine(compiled, net, reason);
+  }
+
+  get info(): EngineInfo {
+    return this.#info;
+  }
+
+  async forward(images: Float32Array, n: number): Promise<Float32Array> {
+    return this.#idle().forward(images, n);
+  }
+
+  async trainStep(
+    batch: TrainBatch,
+    adam: AdamSettings,
+    read: boolean,
+  ): Promise<StepStats | undefined> {
+    const net = this.#idle();
+    const { images, n } = batch;
+    const labels = net.checkBatch(images, batch.labels, n);
+    let stats: StepStats;
+    if (this.#pool === undefined) {
+      stats = net.trainStep(images, labels, n, adam);
+    } else {
+      this.#busy = true;
+      try {
+        stats = await this.#pool.trainStep(net, images, labels, n, adam);
+      } finally {
+        this.#busy = false;
+      }
+    }
+    this.#lossSum += stats.loss * n;
+    this.#correct += stats.correct;
+    return read ? stats : undefined;
+  }
+
+  async takeTotals(): Promise<{ lossSum: number; correct: number }> {
+    const totals = { lossSum: this.#lossSum, correct: this.#correct };
+    this.#lossSum = 0;
+    this.#correct = 0;
+    return totals;
+  }
+
+  getWeights(): Float32Array[] {
+    return this.#idle().getParams();
+  }
+
+  async readWeights(): Promise<Float32Array[]> {
+    return this.getWeights();
+  }
+
+  setWeights(weights: readonly Float32Array[]): void {
+    this.#idle().setParams(weights);
+  }
+
+  async readOptimizerState(): Promise<OptimizerState> {
+    return this.#idle().getOptimizerState();
+  }
+
+  setOptimizerState(state: OptimizerState | undefined): void {
+    this.#idle().setOptimizerState(state);
+  }
+
+  async setThreads(threads: number): Promise<void> {
+    const net = this.#idle();
+    if (threads === this.#info.threads) return;
+    await this.#pool?.stop();
+    this.#pool = undefined;
+    if (threads > 1) {
+      const paramBytes = net.parameterBytes().byteLength;
+      this.#pool = await WorkerPool.start(
+        threads,
+        this.#compiled.variant,
+        this.#compiled.module,
+        paramBytes,
+      );
+    }
+    this.#info = { ...this.#info, threads };
+  }
+
+  async dispose(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    this.#net?.dispose();
+    this.#net = undefined;
+    await pool?.stop();
+  }
+
+  /** The instance, when no data-parallel step is in flight (a step reads and writes it). */
+  #idle(): WasmLeNet {
+    if (this.#net === undefined) throw new FusedLeNetError('This fused engine has been disposed.');
+    if (this.#busy) {
+      throw new FusedLeNetError(
+        'A training step is in progress: wait for it before using the model.',
+      );
+    }
+    return this.#net;
+  }
+}

@@ -1,0 +1,42 @@
+// The worker side of a data-parallel fused step. Built into a self-contained script by the
+// `?worker-source` import in workers.ts (scripts/worker-source.mjs) and started by the platform
+// layer, so the worker calls the kernels through the same typed module as the main thread.
+import { FusedLeNetError, instantiateFusedLeNet, type WasmLeNet } from './kernels.js';
+import type { WorkerReply, WorkerRequest } from './workers.js';
+
+/**
+ * Answers `init` with an instance of the posted compiled module, and each `step` with the share's
+ * summed loss, correct count and gradients (written into the parameter buffer it brought).
+ */
+export function serveFusedWorker(
+  post: (reply: WorkerReply, transfer?: ArrayBuffer[]) => void,
+  listen: (handler: (request: WorkerRequest) => void) => void,
+): void {
+  let net: WasmLeNet | undefined;
+  listen(async (request) => {
+    try {
+      if (request.type === 'init') {
+        net = await instantiateFusedLeNet(request.variant, request.module);
+        post({ type: 'ready' });
+        return;
+      }
+      if (net === undefined) throw new FusedLeNetError('step before init');
+      const { n, params, images, labels } = request;
+      net.reserve(n); // first: growing memory detaches the views below
+      net.parameterBytes().set(new Uint8Array(params));
+      const { loss, correct } = net.gradientStep(
+        new Float32Array(images, 0, n * 1024),
+        new Uint8Array(labels, 0, n),
+        n,
+      );
+      new Uint8Array(params).set(net.gradientBytes());
+      post({ type: 'step', loss, correct, grads: params, images, labels }, [
+        params,
+        images,
+        labels,
+      ]);
+    } catch (err) {
+      post({ type: 'error', message: String((err as Error)?.message ?? err) });
+    }
+  });
+}

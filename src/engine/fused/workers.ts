@@ -1,0 +1,197 @@
+// Data-parallel training steps for the fused engine: a batch is split over the calling thread's
+// instance (which holds the parameters and Adam's state) and one instance per worker thread,
+// all of the same compiled module. Each runs forward and backward on its share
+// (`WasmLeNet.gradientStep`); the calling thread sums the gradients, each weighted by its share
+// of the batch because each is a mean over its share, and applies one Adam update. Parameters
+// therefore follow the single-threaded `trainStep` up to the order of float additions.
+//
+// Workers hold plain (non-shared) WebAssembly instances: each step posts them the current
+// parameters and their images, and they answer with their gradients, moving the same
+// ArrayBuffers back and forth (transferred, not copied). Their code is worker.ts, bundled into
+// a string at build time, so apps and bundlers need no separate worker file.
+import { platform, type WorkerHandle } from '../../platform/index.js';
+import {
+  type AdamHyperparameters,
+  FusedLeNetError,
+  type FusedStepResult,
+  type FusedVariant,
+  type WasmLeNet,
+} from './kernels.js';
+import workerSource from './worker.ts?worker-source';
+
+/** What the main thread sends a worker. */
+export type WorkerRequest =
+  | { type: 'init'; variant: FusedVariant; module: WebAssembly.Module }
+  | { type: 'step'; n: number; params: ArrayBuffer; images: ArrayBuffer; labels: ArrayBuffer };
+
+/** What a worker answers to a step: the parameter buffer it got now holds the share's gradients. */
+interface StepReply {
+  type: 'step';
+  /** The share's summed loss. */
+  loss: number;
+  correct: number;
+  grads: ArrayBuffer;
+  images: ArrayBuffer;
+  labels: ArrayBuffer;
+}
+
+/** What a worker answers. */
+export type WorkerReply = { type: 'ready' } | StepReply | { type: 'error'; message: string };
+
+const IMAGE_SIZE = 32 * 32;
+
+/** One worker thread with its reusable buffers and the reply it is waiting for. */
+class Helper {
+  readonly handle: WorkerHandle;
+  params: ArrayBuffer | undefined;
+  images: ArrayBuffer | undefined;
+  labels: ArrayBuffer | undefined;
+  #pending: { resolve(reply: WorkerReply): void; reject(err: Error): void } | undefined;
+  #failure: Error | undefined;
+
+  constructor(paramBytes: number) {
+    this.params = new ArrayBuffer(paramBytes);
+    this.handle = platform.startWorker(workerSource);
+    this.handle.onMessage((message) => {
+      const pending = this.#pending;
+      this.#pending = undefined;
+      const reply = message as WorkerReply;
+      if (reply.type === 'error') pending?.reject(new FusedLeNetError(`Worker: ${reply.message}`));
+      else pending?.resolve(reply);
+    });
+    this.handle.onError((error) => {
+      this.#failure = new FusedLeNetError(`Worker failed: ${error.message}`);
+      this.#pending?.reject(this.#failure);
+      this.#pending = undefined;
+    });
+  }
+
+  request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise<WorkerReply>((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.handle.post(message, transfer);
+    });
+  }
+}
+
+/** `threads - 1` workers that share training steps with a main instance. */
+export class WorkerPool {
+  readonly threads: number;
+  #helpers: Helper[];
+
+  private constructor(helpers: Helper[]) {
+    this.#helpers = helpers;
+    this.threads = helpers.length + 1;
+  }
+
+  /**
+   * Starts `threads - 1` workers, each with an instance of `module`. Rejects with
+   * {@link FusedLeNetError} (and stops those that started) when a worker cannot start.
+   */
+  static async start(
+    threads: number,
+    variant: FusedVariant,
+    module: WebAssembly.Module,
+    paramBytes: number,
+  ): Promise<WorkerPool> {
+    const helpers: Helper[] = [];
+    try {
+      for (let i = 1; i < threads; i++) helpers.push(new Helper(paramBytes));
+      const ready = await Promise.all(
+        helpers.map((h) => h.request({ type: 'init', variant, module })),
+      );
+      if (ready.some((r) => r.type !== 'ready')) throw new FusedLeNetError('Worker did not start.');
+    } catch (err) {
+      await Promise.all(helpers.map((h) => h.handle.terminate()));
+      throw err;
+    }
+    return new WorkerPool(helpers);
+  }
+
+  /**
+   * One data-parallel Adam step of `main` on a checked batch (see `WasmLeNet.checkBatch`). The
+   * calling thread takes the smallest share, as it also sums the gradients and runs Adam.
+   */
+  async trainStep(
+    main: WasmLeNet,
+    images: Float32Array,
+    labels: Uint8Array,
+    n: number,
+    hp: AdamHyperparameters,
+  ): Promise<FusedStepResult> {
+    const shares = splitBatch(n, this.threads);
+    const own = shares[0] as number;
+    // Grow memory first: growing detaches the parameter view made below.
+    main.reserve(Math.max(own, 1));
+    const paramView = main.parameterBytes();
+    const replies: Promise<WorkerReply>[] = [];
+    try {
+      let start = own;
+      this.#helpers.forEach((h, i) => {
+        const m = shares[i + 1] as number;
+        if (m === 0) return;
+        const params = h.params ?? new ArrayBuffer(paramView.byteLength);
+        new Uint8Array(params).set(paramView);
+        let hImages = h.images;
+        if (!hImages || hImages.byteLength < m * IMAGE_SIZE * 4) {
+          hImages = new ArrayBuffer(m * IMAGE_SIZE * 4);
+        }
+        let hLabels = h.labels;
+        if (!hLabels || hLabels.byteLength < m) hLabels = new ArrayBuffer(m);
+        new Float32Array(hImages, 0, m * IMAGE_SIZE).set(
+          images.subarray(start * IMAGE_SIZE, (start + m) * IMAGE_SIZE),
+        );
+        new Uint8Array(hLabels, 0, m).set(labels.subarray(start, start + m));
+        h.params = undefined;
+        h.images = undefined;
+        h.labels = undefined;
+        const reply = h.request({ type: 'step', n: m, params, images: hImages, labels: hLabels }, [
+          params,
+          hImages,
+          hLabels,
+        ]);
+        reply.catch(() => {}); // awaited below; this only marks an early failure as handled
+        replies[i] = reply;
+        start += m;
+      });
+
+      // Each share's gradient is a mean over the share: weight it by the share's size.
+      let { loss, correct } = main.gradientStep(images, labels, own);
+      let selfWeight = own / n;
+      for (let i = 0; i < this.#helpers.length; i++) {
+        const pending = replies[i];
+        if (!pending) continue;
+        const h = this.#helpers[i] as Helper;
+        const reply = (await pending) as StepReply;
+        h.params = reply.grads;
+        h.images = reply.images;
+        h.labels = reply.labels;
+        loss += reply.loss;
+        correct += reply.correct;
+        main.mixGradients(reply.grads, selfWeight, (shares[i + 1] as number) / n);
+        selfWeight = 1;
+      }
+      main.applyAdam(hp);
+      return { loss: loss / n, correct };
+    } catch (err) {
+      // Let every worker answer before the next step can post to it again.
+      await Promise.allSettled(replies);
+      throw err;
+    }
+  }
+
+  /** Stops the workers. */
+  async stop(): Promise<void> {
+    const helpers = this.#helpers;
+    this.#helpers = [];
+    await Promise.all(helpers.map((h) => h.handle.terminate()));
+  }
+}
+
+/** Splits n samples into `parts` shares differing by at most one, the smaller ones first. */
+function splitBatch(n: number, parts: number): number[] {
+  const base = Math.floor(n / parts);
+  const extra = n - base * parts;
+  return Array.from({ length: parts }, (_, i) => base + (i >= parts - extra ? 1 : 0));
+}

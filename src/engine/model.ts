@@ -1,0 +1,266 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ensureBackend } from '../backend/select.js';
+import { buildLayers, type Layer, layerParameterShapes, summarizeLayers } from '../model/layers.js';
+import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../model/types.js';
+import { encodeWeights, expectedTensors, WeightsFormatError } from '../model/weights.js';
+import { chooseEngine, type EngineChoice } from './choose.js';
+import { ModelDisposedError } from './errors.js';
+import { FusedEngine } from './fused/engine.js';
+import { TfjsEngine } from './tfjs/engine.js';
+import type { Engine, EngineInfo, FastPathOption, Model, OptimizerState } from './types.js';
+
+/** What a caller needs of a model's engine. */
+export interface EngineRequest {
+  /** `'off'` forces tfjs ops. Default `'auto'`. */
+  fastPath?: FastPathOption;
+}
+
+/**
+ * The library's {@link Model}: the architecture and preprocessing as data, and the engine that
+ * owns the weights. Until an engine is needed the weights are plain arrays (so making a model
+ * starts no backend); the first training, evaluation or prediction binds the engine that
+ * {@link chooseEngine} picks for the active backend, and binds again if the backend changes,
+ * moving weights and Adam's state across. Every read of the weights goes through the engine.
+ */
+export class EngineModel implements Model {
+  readonly spec: ModelSpec;
+  readonly preprocessing: Preprocessing;
+  readonly parameters: readonly ParameterInfo[];
+  readonly parameterCount: number;
+  readonly classes = 10;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly #layers: readonly Layer[];
+  #engine: Engine | undefined;
+  /** The weights while no engine holds them. */
+  #unbound: Float32Array[] | undefined;
+  /** Binds are queued: two concurrent first uses must not build two engines. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Trainers hold the engine: while held, it is not replaced (a step may be in flight). */
+  #holds = 0;
+  #choices = new Map<string, EngineChoice>();
+  #disposed = false;
+
+  /** @param weights - values per parameter, in order (validated: see {@link EngineModel.setWeights}). */
+  constructor(
+    spec: ModelSpec,
+    preprocessing: Preprocessing,
+    weights: readonly Float32Array[],
+    metadata: Record<string, unknown> = {},
+  ) {
+    this.spec = spec;
+    this.preprocessing = preprocessing;
+    this.metadata = metadata;
+    this.#layers = buildLayers(spec);
+    this.parameters = this.#layers.flatMap(layerParameterShapes).map(({ name, shape }) => ({
+      name,
+      shape,
+      size: shape.reduce((a, b) => a * b, 1),
+    }));
+    this.parameterCount = this.parameters.reduce((sum, p) => sum + p.size, 0);
+    this.#validate(weights);
+    this.#unbound = weights.map((w) => w.slice());
+  }
+
+  get engine(): EngineInfo | undefined {
+    return this.#engine?.info;
+  }
+
+  get isDisposed(): boolean {
+    return this.#disposed;
+  }
+
+  summary(): LayerSummary[] {
+    return summarizeLayers(this.#layers, this.spec.inputSize);
+  }
+
+  formatSummary(): string {
+    const rows = this.summary().map((r) => [
+      r.name,
+      `[${r.outputShape.join(', ')}]`,
+      r.params.toLocaleString('en-US'),
+    ]);
+    const header = ['Layer', 'Output shape', 'Params'];
+    const widths = header.map((h, c) =>
+      Math.max(h.length, ...rows.map((r) => (r[c] as string).length)),
+    );
+    const line = (cells: string[]) =>
+      cells
+        .map((cell, c) =>
+          c === 2 ? cell.padStart(widths[c] as number) : cell.padEnd(widths[c] as number),
+        )
+        .join('  ');
+    const rule = '-'.repeat(widths.reduce((a, b) => a + b + 2, -2));
+    return [
+      line(header),
+      rule,
+      ...rows.map(line),
+      rule,
+      `Total params: ${this.parameterCount.toLocaleString('en-US')}`,
+    ].join('\n');
+  }
+
+  async save(metadata: Record<string, unknown> = {}): Promise<Uint8Array> {
+    const weights = await this.readWeights();
+    const header = {
+      spec: this.spec,
+      preprocessing: this.preprocessing,
+      tensors: expectedTensors(this.spec).map((t) => ({ ...t, dtype: 'float32' as const })),
+      metadata: { ...this.metadata, ...metadata },
+    };
+    return encodeWeights(header, weights);
+  }
+
+  getWeights(): Float32Array[] {
+    this.#assertUsable();
+    return this.#engine?.getWeights() ?? this.#copyUnbound();
+  }
+
+  async readWeights(): Promise<Float32Array[]> {
+    this.#assertUsable();
+    return (await this.#engine?.readWeights()) ?? this.#copyUnbound();
+  }
+
+  setWeights(weights: readonly Float32Array[]): void {
+    this.#assertUsable();
+    this.#validate(weights);
+    if (this.#engine !== undefined) this.#engine.setWeights(weights);
+    else this.#unbound = weights.map((w) => w.slice());
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    const engine = this.#engine;
+    this.#engine = undefined;
+    this.#unbound = undefined;
+    // Frees tensors and WebAssembly memory at once; only stopping workers is asynchronous.
+    void engine?.dispose();
+  }
+
+  /**
+   * The engine for the active backend, binding (or re-binding) it first when needed. While a
+   * trainer holds the engine it is returned as is, so a prediction or evaluation made from a
+   * training callback uses the weights being trained.
+   */
+  engineFor(request: EngineRequest = {}): Promise<Engine> {
+    this.#assertUsable();
+    const current = this.#engine;
+    if (current !== undefined && (this.#holds > 0 || this.#fits(current, request))) {
+      return Promise.resolve(current);
+    }
+    const bound = this.#queue.then(() => this.#bind(request));
+    this.#queue = bound.catch(() => undefined);
+    return bound;
+  }
+
+  /** {@link EngineModel.engineFor}, kept bound until `release()` (see `train`). */
+  async holdEngine(request: EngineRequest = {}): Promise<{ engine: Engine; release(): void }> {
+    const engine = await this.engineFor(request);
+    this.#holds++;
+    let released = false;
+    return {
+      engine,
+      release: () => {
+        if (!released) this.#holds--;
+        released = true;
+      },
+    };
+  }
+
+  #fits(engine: Engine, request: EngineRequest): boolean {
+    const backend = tf.getBackend();
+    return (
+      engine.info.backend === backend && this.#choose(backend, request).kind === engine.info.kind
+    );
+  }
+
+  #choose(backend: string, request: EngineRequest): EngineChoice {
+    const fastPath = request.fastPath ?? 'auto';
+    const key = `${backend} ${fastPath}`;
+    let choice = this.#choices.get(key);
+    if (choice === undefined) {
+      choice = chooseEngine(this.spec, backend, fastPath);
+      this.#choices.set(key, choice);
+    }
+    return choice;
+  }
+
+  async #bind(request: EngineRequest): Promise<Engine> {
+    await ensureBackend();
+    this.#assertUsable();
+    const previous = this.#engine;
+    if (previous !== undefined && (this.#holds > 0 || this.#fits(previous, request))) {
+      return previous;
+    }
+    const backend = tf.getBackend();
+    const choice = this.#choose(backend, request);
+    let weights: Float32Array[];
+    let optimizer: OptimizerState | undefined;
+    if (previous !== undefined) {
+      [weights, optimizer] = await Promise.all([
+        previous.readWeights(),
+        previous.readOptimizerState(),
+      ]);
+    } else {
+      weights = this.#unbound as Float32Array[];
+    }
+    const next =
+      choice.kind === 'fused'
+        ? await FusedEngine.create(weights, choice.reason)
+        : new TfjsEngine(this.spec, this.preprocessing.size, weights, choice.reason);
+    if (optimizer !== undefined && optimizer.step > 0) next.setOptimizerState(optimizer);
+    if (this.#disposed) {
+      await next.dispose();
+      throw new ModelDisposedError('This model was disposed while its engine was starting');
+    }
+    this.#engine = next;
+    this.#unbound = undefined;
+    await previous?.dispose();
+    return next;
+  }
+
+  #copyUnbound(): Float32Array[] {
+    return (this.#unbound as Float32Array[]).map((w) => w.slice());
+  }
+
+  #validate(weights: readonly Float32Array[]): void {
+    if (!Array.isArray(weights) || weights.length !== this.parameters.length) {
+      throw new WeightsFormatError(
+        `${Array.isArray(weights) ? weights.length : typeof weights} weight arrays given, the model has ${this.parameters.length} parameters`,
+      );
+    }
+    this.parameters.forEach(({ name, shape, size }, i) => {
+      const w = weights[i];
+      if (!(w instanceof Float32Array)) {
+        throw new WeightsFormatError(`${name}: expected a Float32Array, got ${typeof w}`);
+      }
+      if (w.length !== size) {
+        throw new WeightsFormatError(
+          `${name}: ${w.length} values given, shape [${shape}] needs ${size}`,
+        );
+      }
+      const bad = w.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        throw new WeightsFormatError(`${name}[${bad}] is ${w[bad]}; weights must be finite`);
+      }
+    });
+  }
+
+  #assertUsable(): void {
+    if (this.#disposed) throw new ModelDisposedError('This model has been disposed');
+  }
+}
+
+/**
+ * The library's own model behind a {@link Model}: train, evaluate and predict need its engine.
+ *
+ * @throws `TypeError` for an object that was not made by this library.
+ */
+export function engineModel(model: Model): EngineModel {
+  if (!(model instanceof EngineModel)) {
+    throw new TypeError(
+      'expected a model made by createLeNet, createMlp, loadModel or loadPretrained',
+    );
+  }
+  return model;
+}

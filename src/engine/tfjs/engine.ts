@@ -1,0 +1,205 @@
+// tfjs-core registers no gradients by itself; training needs them.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as tf from '@tensorflow/tfjs-core';
+import { buildLayers, layerParameterShapes } from '../../model/layers.js';
+import type { ModelSpec } from '../../model/types.js';
+import type {
+  AdamSettings,
+  Engine,
+  EngineInfo,
+  OptimizerState,
+  StepStats,
+  TrainBatch,
+} from '../types.js';
+import { applyLayers } from './layers.js';
+
+/** Variable names are global in tfjs' engine; a per-engine prefix lets many models coexist. */
+let nextEngineId = 0;
+
+/**
+ * The generic engine: the model's weights as tfjs variables on the active backend, tfjs ops
+ * forward and backward, and Adam written with tfjs ops over moment variables it owns (so its
+ * state can be read, restored and carried to another engine exactly).
+ */
+export class TfjsEngine implements Engine {
+  readonly info: EngineInfo;
+  readonly #size: number;
+  readonly #classes: number;
+  readonly #layers: ReturnType<typeof buildLayers>;
+  /** Per layer, its parameters' variables (weight, bias). */
+  readonly #layerVars: tf.Variable[][];
+  readonly #vars: tf.Variable[];
+  readonly #m: tf.Variable[];
+  readonly #v: tf.Variable[];
+  #step = 0;
+  #lossSum: tf.Scalar | undefined;
+  #correct: tf.Scalar | undefined;
+  #disposed = false;
+
+  constructor(spec: ModelSpec, size: number, weights: readonly Float32Array[], reason: string) {
+    this.info = { kind: 'tfjs', backend: tf.getBackend(), reason, threads: 1 };
+    this.#size = size;
+    this.#classes = 10;
+    this.#layers = buildLayers(spec);
+    const prefix = `lenet_mnist_${nextEngineId++}/`;
+    let i = 0;
+    this.#layerVars = this.#layers.map((layer) =>
+      layerParameterShapes(layer).map(({ name, shape }) =>
+        tf.tidy(() =>
+          tf.variable(
+            tf.tensor(weights[i++] as Float32Array, shape, 'float32'),
+            true,
+            prefix + name,
+          ),
+        ),
+      ),
+    );
+    this.#vars = this.#layerVars.flat();
+    const moment = (suffix: string) =>
+      this.#vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false, v.name + suffix)));
+    this.#m = moment('/adam_m');
+    this.#v = moment('/adam_v');
+  }
+
+  /** The weights as variables (tests compare them across backends). */
+  get variables(): readonly tf.Variable[] {
+    return this.#vars;
+  }
+
+  /** Logits as a tensor, from tfjs ops on the current weights (differentiable in the input). */
+  apply(x: tf.Tensor4D): tf.Tensor2D {
+    return applyLayers(this.#layers, x, this.#layerVars);
+  }
+
+  async forward(images: Float32Array, n: number): Promise<Float32Array> {
+    const s = this.#size;
+    const out = tf.tidy(() => this.apply(tf.tensor4d(images.subarray(0, n * s * s), [n, s, s, 1])));
+    try {
+      return (await out.data()) as Float32Array;
+    } finally {
+      out.dispose();
+    }
+  }
+
+  async trainStep(
+    batch: TrainBatch,
+    adam: AdamSettings,
+    read: boolean,
+  ): Promise<StepStats | undefined> {
+    const s = this.#size;
+    const { n } = batch;
+    this.#step += 1;
+    const step = this.#step;
+    const [loss, correct] = tf.tidy(() => {
+      const x = tf.tensor4d(batch.images.subarray(0, n * s * s), [n, s, s, 1]);
+      const labels = tf.tensor1d(Int32Array.from(batch.labels.subarray(0, n)), 'int32');
+      const onehot = tf.oneHot(labels, this.#classes);
+      let logits: tf.Tensor2D | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        logits = tf.keep(this.apply(x));
+        return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+      }, this.#vars);
+      this.#applyAdam(grads, adam, step);
+      const hits = tf.sum(
+        tf.cast(tf.equal(tf.argMax(logits as tf.Tensor2D, 1), labels), 'float32'),
+      );
+      (logits as tf.Tensor2D).dispose();
+      const lossSum = tf.add(this.#lossSum ?? 0, tf.mul(value, n)) as tf.Scalar;
+      const correctSum = tf.add(this.#correct ?? 0, hits) as tf.Scalar;
+      tf.dispose([this.#lossSum, this.#correct]);
+      this.#lossSum = tf.keep(lossSum);
+      this.#correct = tf.keep(correctSum);
+      return [value, hits];
+    });
+    try {
+      if (!read) return undefined;
+      const [l, c] = await Promise.all([loss.data(), correct.data()]);
+      return { loss: l[0] as number, correct: c[0] as number };
+    } finally {
+      tf.dispose([loss, correct]);
+    }
+  }
+
+  /** PyTorch's Adam: m, v moving averages; step = lr * m̂ / (sqrt(v̂) + eps). */
+  #applyAdam(grads: tf.NamedTensorMap, adam: AdamSettings, step: number): void {
+    const { learningRate, beta1, beta2, epsilon } = adam;
+    const bc1 = 1 - beta1 ** step;
+    const bc2 = 1 - beta2 ** step;
+    this.#vars.forEach((v, i) => {
+      const g = grads[v.name] as tf.Tensor;
+      const m = this.#m[i] as tf.Variable;
+      const sq = this.#v[i] as tf.Variable;
+      const nextM = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+      const nextV = tf.add(tf.mul(sq, beta2), tf.mul(tf.square(g), 1 - beta2));
+      m.assign(nextM);
+      sq.assign(nextV);
+      const update = tf.div(
+        tf.mul(nextM, learningRate / bc1),
+        tf.add(tf.sqrt(tf.div(nextV, bc2)), epsilon),
+      );
+      v.assign(tf.sub(v, update));
+    });
+  }
+
+  async takeTotals(): Promise<{ lossSum: number; correct: number }> {
+    const lossSum = this.#lossSum;
+    const correct = this.#correct;
+    this.#lossSum = undefined;
+    this.#correct = undefined;
+    if (lossSum === undefined || correct === undefined) return { lossSum: 0, correct: 0 };
+    try {
+      const [l, c] = await Promise.all([lossSum.data(), correct.data()]);
+      return { lossSum: l[0] as number, correct: c[0] as number };
+    } finally {
+      tf.dispose([lossSum, correct]);
+    }
+  }
+
+  getWeights(): Float32Array[] {
+    return this.#vars.map((v) => (v.dataSync() as Float32Array).slice());
+  }
+
+  async readWeights(): Promise<Float32Array[]> {
+    return readAll(this.#vars);
+  }
+
+  setWeights(weights: readonly Float32Array[]): void {
+    assignAll(this.#vars, weights);
+  }
+
+  async readOptimizerState(): Promise<OptimizerState> {
+    const [firstMoment, secondMoment] = await Promise.all([readAll(this.#m), readAll(this.#v)]);
+    return { step: this.#step, firstMoment, secondMoment };
+  }
+
+  setOptimizerState(state: OptimizerState | undefined): void {
+    if (state === undefined) {
+      for (const m of [...this.#m, ...this.#v]) tf.tidy(() => m.assign(tf.zerosLike(m)));
+      this.#step = 0;
+      return;
+    }
+    assignAll(this.#m, state.firstMoment);
+    assignAll(this.#v, state.secondMoment);
+    this.#step = state.step;
+  }
+
+  async setThreads(): Promise<void> {}
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    tf.dispose([...this.#vars, ...this.#m, ...this.#v]);
+    tf.dispose([this.#lossSum, this.#correct]);
+  }
+}
+
+async function readAll(vars: readonly tf.Variable[]): Promise<Float32Array[]> {
+  const values = await Promise.all(vars.map((v) => v.data()));
+  return values.map((v) => (v as Float32Array).slice());
+}
+
+function assignAll(vars: readonly tf.Variable[], values: readonly Float32Array[]): void {
+  vars.forEach((v, i) => {
+    tf.tidy(() => v.assign(tf.tensor(values[i] as Float32Array, v.shape, 'float32')));
+  });
+}

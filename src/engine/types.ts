@@ -1,0 +1,170 @@
+import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../model/types.js';
+
+/** Which implementation computes a model: the fused WASM SIMD kernels or tfjs ops. */
+export type EngineKind = 'fused' | 'tfjs';
+
+/**
+ * Whether the fused WASM SIMD kernels may compute a model: `'auto'` (default) uses them where
+ * they apply (the default LeNet on the WASM backend with SIMD); `'off'` always uses tfjs ops.
+ */
+export type FastPathOption = 'auto' | 'off';
+
+/**
+ * The engine that holds a model's weights and computes it, and why it was chosen.
+ *
+ * @example
+ * ```ts
+ * const model = await createLeNet();
+ * await train(model, data, { epochs: 1 });
+ * console.log(model.engine); // { kind: 'fused', backend: 'wasm', variant: 'simd', threads: 1, reason: '...' }
+ * ```
+ */
+export interface EngineInfo {
+  /** `'fused'`: the fused WASM SIMD kernels; `'tfjs'`: tfjs ops on the active backend. */
+  readonly kind: EngineKind;
+  /** The tfjs backend that was active when the engine was chosen (`'wasm'`, `'webgpu'`, ...). */
+  readonly backend: string;
+  /** Why this engine: what made the fused kernels apply, or why they did not. */
+  readonly reason: string;
+  /** For the fused engine: the WebAssembly build running (`'relaxed-simd'` uses fused multiply-add). */
+  readonly variant?: 'simd' | 'relaxed-simd';
+  /** Threads sharing each training step (the fused engine's data-parallel workers, plus one). */
+  readonly threads: number;
+}
+
+/** Adam's settings for one step (validated by the trainer). */
+export interface AdamSettings {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+/**
+ * Adam's state, in parameter order and layouts: what a checkpoint needs to continue training
+ * exactly, and what moves with the weights when a model changes engine.
+ */
+export interface OptimizerState {
+  /** Adam steps taken (the bias corrections depend on it). */
+  readonly step: number;
+  /** First-moment estimates, one array per parameter. */
+  readonly firstMoment: readonly Float32Array[];
+  /** Second-moment estimates, one array per parameter. */
+  readonly secondMoment: readonly Float32Array[];
+}
+
+/** A training batch: `n` normalised NHWC images and their labels (0..9). */
+export interface TrainBatch {
+  readonly images: Float32Array;
+  readonly labels: Uint8Array;
+  readonly n: number;
+}
+
+/** Loss (batch mean) and number of correct predictions of one step. */
+export interface StepStats {
+  loss: number;
+  correct: number;
+}
+
+/**
+ * What training and inference need of a model's computation. An engine owns the model's weights
+ * and its optimizer state: reading them goes through it, so what any caller sees is the current
+ * state. Implementations: `TfjsEngine` (any model, any backend) and `FusedEngine` (the default
+ * LeNet on WASM, single-threaded or data-parallel over workers).
+ */
+export interface Engine {
+  readonly info: EngineInfo;
+  /** Logits `[n, 10]`, row-major, for `n` normalised NHWC images. */
+  forward(images: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * One Adam step on a batch. Resolves with the step's statistics only when `read` is true (a
+   * read may stall a GPU); {@link Engine.takeTotals} sums them either way.
+   */
+  trainStep(batch: TrainBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined>;
+  /** Summed per-image loss and correct predictions since the last call. */
+  takeTotals(): Promise<{ lossSum: number; correct: number }>;
+  /** Copies of the weights, read synchronously (throws on a backend that cannot, e.g. WebGPU in Node). */
+  getWeights(): Float32Array[];
+  /** Copies of the weights, read asynchronously. */
+  readWeights(): Promise<Float32Array[]>;
+  /** Replaces the weights (already validated by the model). */
+  setWeights(weights: readonly Float32Array[]): void;
+  /** A copy of Adam's state. */
+  readOptimizerState(): Promise<OptimizerState>;
+  /** Replaces Adam's state; `undefined` resets it (moments zero, step 0). */
+  setOptimizerState(state: OptimizerState | undefined): void;
+  /** Threads for training steps: the fused engine starts or stops workers; tfjs ignores it. */
+  setThreads(threads: number): Promise<void>;
+  /** Frees the weights, optimizer state and any workers. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A classifier over 10 classes: an architecture and preprocessing (plain data) and an engine that
+ * owns the weights. Made by {@link createLeNet}, {@link createMlp}, {@link loadModel} or
+ * {@link loadPretrained}. The engine is chosen on first use (training, evaluation, prediction)
+ * for the active backend, and again if the backend changes; weights and Adam's state move with
+ * it. Once {@link Model.dispose}d, methods that touch the weights throw a {@link ModelDisposedError}.
+ *
+ * @example
+ * ```ts
+ * const model: Model = await createLeNet({ seed: 1 });
+ * console.log(model.spec.kind, model.parameterCount); // 'lenet' 61706
+ * await train(model, prepareImages(mnist.train));
+ * console.log(model.engine?.kind); // 'fused'
+ * const bytes = await model.save({ note: 'first run' });
+ * model.dispose();
+ * ```
+ */
+export interface Model {
+  /** The architecture. */
+  readonly spec: ModelSpec;
+  /**
+   * How input images must be prepared (size, resize, mean, std); stored with the weights, and
+   * applied by predictors.
+   */
+  readonly preprocessing: Preprocessing;
+  /** Trainable parameters in a fixed order (the weights file order), as names and shapes. */
+  readonly parameters: readonly ParameterInfo[];
+  /** Total number of trainable values (LeNet: 61,706). */
+  readonly parameterCount: number;
+  /** Number of classes. */
+  readonly classes: number;
+  /**
+   * The engine holding the weights now and why it was chosen; `undefined` until the model is
+   * first trained, evaluated or used by a predictor (the weights are then plain arrays).
+   */
+  readonly engine: EngineInfo | undefined;
+  /** Layers with their output shapes and parameter counts. */
+  summary(): LayerSummary[];
+  /** The summary as a printable table. */
+  formatSummary(): string;
+  /** Facts stored with the weights (training recipe, accuracy); merged into the next save. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /**
+   * Serialises architecture, preprocessing, the current weights and metadata (the stored
+   * metadata merged with `metadata`) into the bytes that {@link loadModel} and
+   * {@link decodeWeights} read.
+   */
+  save(metadata?: Record<string, unknown>): Promise<Uint8Array>;
+  /**
+   * Copies of the current weights, in parameter order, read synchronously: fine on WASM (and
+   * from any training callback); on WebGPU prefer {@link Model.readWeights}, which does not block
+   * on the GPU.
+   */
+  getWeights(): Float32Array[];
+  /** Copies of the current weights, read asynchronously (works on every backend). */
+  readWeights(): Promise<Float32Array[]>;
+  /**
+   * Replaces every weight, in parameter order (validated first: count, lengths, finite values).
+   * Adam's state is kept.
+   *
+   * @throws {@link WeightsFormatError} when the count or a length does not match, or a value is
+   *   not finite; no weight changes then.
+   */
+  setWeights(weights: readonly Float32Array[]): void;
+  /** Frees the weights, optimizer state and any workers. The model is unusable afterwards. */
+  dispose(): void;
+  /** True after {@link Model.dispose}. */
+  readonly isDisposed: boolean;
+}
