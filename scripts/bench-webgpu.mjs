@@ -67,26 +67,24 @@ if (!existsSync(distEntry)) {
   process.exit(2);
 }
 const lib = await import(distEntry.href);
-const { tf } = lib;
 
-/** Deterministic input: values in the normalised-MNIST range, labels 0-9. */
-function batchOf(n, seed) {
+/** Deterministic 8-bit 32x32 images and labels 0-9, prepared as `model` expects. */
+function setOf(model, n, seed) {
   let s = seed >>> 0;
   const next = () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
-  const x = tf.tensor4d(
-    Float32Array.from({ length: n * 32 * 32 }, () => next() * 3 - 0.42),
-    [n, 32, 32, 1],
-  );
-  const labels = tf.tensor1d(
-    Int32Array.from({ length: n }, () => Math.floor(next() * 10)),
-    'int32',
-  );
-  const y = tf.tidy(() => tf.cast(tf.oneHot(labels, 10), 'float32'));
-  labels.dispose();
-  return { x, y };
+  const { size, mean, std } = model.preprocessing;
+  return {
+    images: Uint8Array.from({ length: n * size * size }, () => Math.floor(next() * 256)),
+    labels: Uint8Array.from({ length: n }, () => Math.floor(next() * 10)),
+    count: n,
+    height: size,
+    width: size,
+    mean,
+    std,
+  };
 }
 
 async function measure(backend) {
@@ -97,56 +95,50 @@ async function measure(backend) {
     return { backend, error: err.message };
   }
   const model = await lib.createLeNet({ seed: 1 });
-  const optimizer = tf.train.adam(1e-3);
-  const vars = model.parameters.map((p) => p.variable);
-  const train = batchOf(sizes.batch, 1);
+  // tfjs ops on both backends (fastPath 'off'), through the library's own train() and evaluate().
+  const common = { batchSize: sizes.batch, shuffle: false, fastPath: 'off' };
 
-  // Training: forward, backward and Adam per step; reading the loss each step is what a real
-  // training loop does, and makes the timing include the GPU work.
-  const step = async () => {
-    const loss = optimizer.minimize(
-      () => tf.losses.softmaxCrossEntropy(train.y, model.apply(train.x)),
-      true,
-      vars,
-    );
-    const value = (await loss.data())[0];
-    loss.dispose();
-    return value;
-  };
-  for (let i = 0; i < sizes.warmup; i++) await step();
-  let t0 = performance.now();
+  // Training: forward, backward and Adam per step; reading the loss each step (onBatchEnd) is
+  // what a real training loop does, and makes the timing include the GPU work.
   let lastLoss = Number.NaN;
-  for (let i = 0; i < sizes.steps; i++) lastLoss = await step();
-  const trainMs = performance.now() - t0;
+  const onBatchEnd = (_batch, logs) => {
+    lastLoss = logs.loss;
+  };
+  if (sizes.warmup > 0) {
+    await lib.train(model, setOf(model, sizes.batch * sizes.warmup, 1), {
+      ...common,
+      epochs: 1,
+      onBatchEnd,
+    });
+  }
+  const history = await lib.train(model, setOf(model, sizes.batch * sizes.steps, 1), {
+    ...common,
+    epochs: 1,
+    onBatchEnd,
+  });
 
   // Inference: one large batch (throughput), then single images (latency).
-  const infer = batchOf(sizes.inferBatch, 2);
-  const single = batchOf(1, 3);
-  const run = async (x) => {
-    const logits = model.apply(x);
-    await logits.data();
-    logits.dispose();
-  };
-  await run(infer.x);
-  await run(single.x);
-  t0 = performance.now();
-  for (let i = 0; i < sizes.inferReps; i++) await run(infer.x);
+  const infer = setOf(model, sizes.inferBatch, 2);
+  const single = setOf(model, 1, 3);
+  const run = (set) => lib.evaluate(model, set, { batchSize: set.count, fastPath: 'off' });
+  await run(infer);
+  await run(single);
+  let t0 = performance.now();
+  for (let i = 0; i < sizes.inferReps; i++) await run(infer);
   const inferMs = performance.now() - t0;
   const latencies = [];
   for (let i = 0; i < sizes.latencyReps; i++) {
-    const t = performance.now();
-    await run(single.x);
-    latencies.push(performance.now() - t);
+    t0 = performance.now();
+    await run(single);
+    latencies.push(performance.now() - t0);
   }
   latencies.sort((a, b) => a - b);
 
-  tf.dispose([train.x, train.y, infer.x, infer.y, single.x, single.y]);
-  optimizer.dispose();
   model.dispose();
   return {
     backend,
     info: lib.formatBackendInfo(info),
-    trainSamplesPerSec: (sizes.batch * sizes.steps) / (trainMs / 1000),
+    trainSamplesPerSec: history.samplesPerSecond,
     inferImagesPerSec: (sizes.inferBatch * sizes.inferReps) / (inferMs / 1000),
     latencyMsMedian: latencies[Math.floor(latencies.length / 2)],
     finalLoss: lastLoss,

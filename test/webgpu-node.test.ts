@@ -18,17 +18,20 @@ import {
   formatBackendInfo,
   initBackend,
   onBackendChange,
-  snapshotWeights,
 } from '../src/backend/select.js';
-import { createLeNet } from '../src/model/lenet.js';
+import { createLeNet } from '../src/engine/lenet.js';
+import { engineModel } from '../src/engine/model.js';
+import type { TfjsEngine } from '../src/engine/tfjs/engine.js';
 import { platform } from '../src/platform/index.js';
+import { evaluate } from '../src/train/evaluate.js';
+import { train } from '../src/train/train.js';
 import {
   forwardAndGradients,
-  makeTrainer,
+  makePreparedSet,
   maxAbsDiff,
   maxGradDiff,
-  readWeights,
-  trainLosses,
+  maxWeightsDiff,
+  trainSteps,
 } from './helpers/lenet-checks.js';
 
 type AnyFn = (...args: unknown[]) => unknown;
@@ -179,85 +182,121 @@ describe.skipIf(SKIP_WEBGPU)('WebGPU in Node (Dawn over SwiftShader)', () => {
   test('LeNet forward outputs and gradients on WebGPU match WASM within 1e-4', async () => {
     await initBackend({ backend: 'wasm' });
     const model = await createLeNet({ seed: 3 });
-    const before = await readWeights(model);
-    const onWasm = await forwardAndGradients(tf, model, 2);
-    // The same model moves to WebGPU: its variables are carried over.
+    const data = makePreparedSet(model, 2, 9);
+    const before = await model.readWeights();
+    const onWasm = await forwardAndGradients(model, 2);
+    const evalWasm = await evaluate(model, data);
+    expect(model.engine).toMatchObject({ kind: 'fused', backend: 'wasm' });
+    // The same model moves to WebGPU: its engine is re-bound there, the weights carried over.
     await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
-    const onGpu = await forwardAndGradients(tf, model, 2);
+    const evalGpu = await evaluate(model, data);
+    expect(model.engine).toMatchObject({ kind: 'tfjs', backend: 'webgpu' });
+    const onGpu = await forwardAndGradients(model, 2);
     expect(tf.getBackend()).toBe('webgpu');
     expect(onGpu.logits.length).toBe(20);
     expect(maxAbsDiff(onGpu.logits, onWasm.logits)).toBeLessThan(1e-4);
     expect(Math.abs(onGpu.loss - onWasm.loss)).toBeLessThan(1e-4);
     expect(Object.keys(onGpu.grads)).toHaveLength(10);
     expect(maxGradDiff(onGpu, onWasm)).toBeLessThan(1e-4);
+    // The library's own forward pass (fused kernels on WASM, tfjs engine on WebGPU) agrees too.
+    expect(Math.abs(evalGpu.loss - evalWasm.loss)).toBeLessThan(1e-4);
+    expect(evalGpu.confusion).toEqual(evalWasm.confusion);
     // And back to WASM, values intact (a voluntary switch copies the variables over).
     await initBackend({ backend: 'wasm' });
-    const after = await readWeights(model);
-    after.forEach((w, i) => {
-      expect(maxAbsDiff(w, before[i] as Float32Array)).toBe(0);
-    });
+    expect(maxWeightsDiff(await model.readWeights(), before)).toBe(0);
+    await evaluate(model, data);
+    expect(model.engine).toMatchObject({ kind: 'fused', backend: 'wasm' });
+    expect(maxWeightsDiff(await model.readWeights(), before)).toBe(0);
     model.dispose();
   });
 
   test('Adam steps lower the loss the same way on WebGPU and WASM', async () => {
     await initBackend({ backend: 'wasm' });
     const a = await createLeNet({ seed: 4 });
-    const wasmLosses = await trainLosses(tf, a, 2, 3);
+    const wasm = await trainSteps(train, a, 2, 3);
     a.dispose();
     await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
     const b = await createLeNet({ seed: 4 });
-    const gpuLosses = await trainLosses(tf, b, 2, 3);
+    const gpu = await trainSteps(train, b, 2, 3);
     b.dispose();
-    expect(gpuLosses[2]).toBeLessThan(gpuLosses[0] as number);
-    expect(wasmLosses[2]).toBeLessThan(wasmLosses[0] as number);
-    expect(maxAbsDiff(gpuLosses, wasmLosses)).toBeLessThan(1e-4);
+    expect(wasm).toMatchObject({ path: 'tfjs', backend: 'wasm' });
+    expect(gpu).toMatchObject({ path: 'tfjs', backend: 'webgpu' });
+    expect(gpu.losses).toHaveLength(3);
+    expect(gpu.losses[2]).toBeLessThan(gpu.losses[0] as number);
+    expect(wasm.losses[2]).toBeLessThan(wasm.losses[0] as number);
+    expect(maxAbsDiff(gpu.losses, wasm.losses)).toBeLessThan(1e-4);
+    expect(maxWeightsDiff(gpu.weights, wasm.weights)).toBeLessThan(1e-4);
   });
 
   test('device loss during training: WASM takes over with weights and Adam state restored', async () => {
-    // Reference: five steps on WASM only.
+    // Reference: five steps on WASM only (tfjs ops, as on WebGPU).
     await initBackend({ backend: 'wasm' });
     const ref = await createLeNet({ seed: 5 });
-    const refLosses = await trainLosses(tf, ref, 2, 5);
+    const refRun = await trainSteps(train, ref, 2, 5);
     ref.dispose();
 
     await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
     const model = await createLeNet({ seed: 5 });
-    const trainer = makeTrainer(tf, model, 2);
-    const losses = [await trainer.step(), await trainer.step()];
-    await snapshotWeights();
-    const saved = await readWeights(model);
-    // Node has no synchronous GPU reads (tfjs needs OffscreenCanvas for them): the snapshot leaves
-    // CPU copies that make the synchronous getWeights() work until the next step changes them.
-    expect(model.getWeights()[0]).toEqual(saved[0]);
-    expect((await model.save()).length).toBeGreaterThan(61_706 * 4);
-    losses.push(await trainer.step()); // not in the snapshot: lost with the device
-
-    const variables = Object.keys(tf.engine().registeredVariables).length;
-    const change = nextBackendChange();
-    gpuDevice().destroy(); // what a driver reset or an unplugged GPU does to tfjs
-    const event = await change;
-    expect(event.cause).toBe('device-lost');
-    expect(event.previous?.backend).toBe('webgpu');
-    expect(event.current.backend).toBe('wasm');
-    expect(event.current.reason).toMatch(
+    const losses: number[] = [];
+    let saved: Float32Array[] | undefined;
+    let restored: Float32Array[] | undefined;
+    let variables = 0;
+    let event: BackendChangeEvent | undefined;
+    // One step per epoch: train() snapshots the variables at the end of each epoch.
+    const history = await train(model, makePreparedSet(model, 2), {
+      epochs: 5,
+      batchSize: 2,
+      shuffle: false,
+      fastPath: 'off',
+      onEpochEnd: async (epoch) => {
+        if (epoch !== 2) return;
+        saved = await model.readWeights();
+        // Node has no synchronous GPU reads (tfjs needs OffscreenCanvas for them): the snapshot
+        // leaves CPU copies that make the synchronous getWeights() work until the next step.
+        expect(model.getWeights()[0]).toEqual(saved[0]);
+        expect((await model.save()).length).toBeGreaterThan(61_706 * 4);
+      },
+      onBatchEnd: async (_batch, logs) => {
+        losses.push(logs.loss);
+        // Step 3 ran on the GPU after the last snapshot: it is lost with the device.
+        if (losses.length !== 3) return;
+        variables = Object.keys(tf.engine().registeredVariables).length;
+        const change = nextBackendChange();
+        gpuDevice().destroy(); // what a driver reset or an unplugged GPU does to tfjs
+        event = await change;
+        restored = await model.readWeights();
+      },
+    });
+    expect(history.backend).toBe('webgpu');
+    expect(event?.cause).toBe('device-lost');
+    expect(event?.previous?.backend).toBe('webgpu');
+    expect(event?.current.backend).toBe('wasm');
+    expect(event?.current.reason).toMatch(
       /^WebGPU device lost \(destroyed.*\); switched to WASM; restored \d+ variables from a snapshot taken \d+\.\d s earlier$/,
     );
-    expect(event.recovery?.deviceLost.reason).toBe('destroyed');
-    expect(event.recovery?.lostVariables).toEqual([]);
-    // Every variable: the 10 parameters, Adam's two moments for each and its two beta powers.
-    expect(variables).toBeGreaterThanOrEqual(32);
-    expect(event.recovery?.restoredVariables).toBe(variables);
+    expect(event?.recovery?.deviceLost.reason).toBe('destroyed');
+    expect(event?.recovery?.lostVariables).toEqual([]);
+    // Every variable of the model's tfjs engine: the 10 parameters, Adam's two moments of each
+    // and its step count.
+    const engine = (await engineModel(model).engineFor({ fastPath: 'off' })) as TfjsEngine;
+    expect(engine.variables).toHaveLength(10);
+    expect(variables).toBe(31);
+    expect(event?.recovery?.restoredVariables).toBe(variables);
     expect(tf.getBackend()).toBe('wasm');
-
-    const restored = await readWeights(model);
-    restored.forEach((w, i) => {
-      expect(maxAbsDiff(w, saved[i] as Float32Array)).toBe(0);
-    });
-    // Training resumes from the snapshot (after step 2) with Adam's state intact: redoing step 3
-    // gives the reference's step-3 loss.
-    const redo = [await trainer.step(), await trainer.step(), await trainer.step()];
-    expect(maxAbsDiff([...losses.slice(0, 2), ...redo], refLosses)).toBeLessThan(1e-4);
-    trainer.dispose();
+    expect(maxWeightsDiff(restored ?? [], saved ?? [])).toBe(0);
+    // Training resumed from the snapshot (after step 2) with Adam's state intact: steps 4 and 5,
+    // on WASM, redo the reference's steps 3 and 4.
+    expect(losses).toHaveLength(5);
+    expect((await engine.readOptimizerState()).step).toBe(4); // 2 in the snapshot, 2 after
+    // The epoch whose step was lost reports NaN; the others their step's loss.
+    expect(history.epochs.map((e) => e.loss)).toEqual([
+      ...losses.slice(0, 2),
+      Number.NaN,
+      ...losses.slice(3),
+    ]);
+    expect(
+      maxAbsDiff([...losses.slice(0, 2), ...losses.slice(3)], refRun.losses.slice(0, 4)),
+    ).toBeLessThan(1e-4);
     model.dispose();
   });
 
@@ -266,29 +305,36 @@ describe.skipIf(SKIP_WEBGPU)('WebGPU in Node (Dawn over SwiftShader)', () => {
     const info = await initBackend({ backend: 'webgpu', snapshotIntervalMs: 50 });
     expect(info.backend).toBe('webgpu'); // a new device after the loss above
     const model = await createLeNet({ seed: 7 });
-    const trainer = makeTrainer(tf, model, 2);
-    await trainer.step();
+    await trainSteps(train, model, 2, 1); // binds the tfjs engine on WebGPU
+    // New weights after train()'s own end-of-epoch snapshot: only the timer can copy them.
+    const set = (await model.readWeights()).map((w) => w.map((v) => v * 0.5));
+    model.setWeights(set);
     await new Promise((r) => setTimeout(r, 300)); // the timer copies the variables meanwhile
-    const saved = await readWeights(model);
+    const saved = await model.readWeights();
+    expect(maxWeightsDiff(saved, set)).toBe(0);
     // Same live device, timer off: a model created and used now is in no snapshot.
     await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
     const late = await createLeNet({ seed: 8 });
-    const logits = late.apply(tf.zeros([1, 32, 32, 1]));
-    await logits.data(); // uploads its weights to the GPU, where only the GPU has them
-    logits.dispose();
+    // Uploads its weights to the GPU, where only the GPU has them.
+    await evaluate(late, makePreparedSet(late, 1));
+    const lateEngine = (await engineModel(late).engineFor()) as TfjsEngine;
+    expect(lateEngine.info).toMatchObject({ kind: 'tfjs', backend: 'webgpu' });
+    const names = lateEngine.variables.map((v) => v.name);
+    expect(names).toHaveLength(10);
 
     const change = nextBackendChange();
     gpuDevice().destroy();
     const event = await change;
     expect(event.recovery?.snapshotAgeMs).toBeLessThan(5000);
-    expect(event.recovery?.lostVariables).toEqual(late.parameters.map((p) => p.variable.name));
-    expect(event.current.reason).toMatch(/; 10 variables could not be restored and hold NaN: /);
-    const restored = await readWeights(model);
-    restored.forEach((w, i) => {
-      expect(maxAbsDiff(w, saved[i] as Float32Array)).toBe(0);
-    });
-    expect(Number.isNaN((await readWeights(late))[0]?.[0])).toBe(true);
-    trainer.dispose();
+    // The late engine's parameters and Adam's moments for each, all of them only on the GPU.
+    expect(event.recovery?.lostVariables).toEqual([
+      ...names,
+      ...names.map((n) => `${n}/adam_m`),
+      ...names.map((n) => `${n}/adam_v`),
+    ]);
+    expect(event.current.reason).toMatch(/; 30 variables could not be restored and hold NaN: /);
+    expect(maxWeightsDiff(await model.readWeights(), saved)).toBe(0);
+    expect(Number.isNaN((await late.readWeights())[0]?.[0])).toBe(true);
     model.dispose();
     late.dispose();
   });

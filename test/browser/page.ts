@@ -6,11 +6,11 @@
 import * as lib from '../../src/index.js';
 import {
   forwardAndGradients,
-  makeTrainer,
+  makePreparedSet,
   maxAbsDiff,
   maxGradDiff,
-  readWeights,
-  trainLosses,
+  maxWeightsDiff,
+  trainSteps,
 } from '../helpers/lenet-checks.js';
 
 const { tf } = lib;
@@ -52,36 +52,57 @@ export async function init(
   }
 }
 
-/** LeNet forward outputs and gradients on WASM, then on WebGPU for the same model. */
+/**
+ * LeNet forward outputs and gradients on WASM, then on WebGPU for the same model (its engine
+ * re-bound there by an evaluation, the weights carried over), and the library's own losses.
+ */
 export async function compareForward(n: number) {
   await lib.initBackend({ backend: 'wasm' });
   const model = await lib.createLeNet({ seed: 3 });
-  const onWasm = await forwardAndGradients(tf, model, n);
+  const data = makePreparedSet(model, n, 9);
+  const before = await model.readWeights();
+  const onWasm = await forwardAndGradients(model, n);
+  const evalWasm = await lib.evaluate(model, data);
+  const wasmEngine = model.engine;
   const gpu = await lib.initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
-  const onGpu = await forwardAndGradients(tf, model, n);
+  const evalGpu = await lib.evaluate(model, data);
+  const gpuEngine = model.engine;
+  const onGpu = await forwardAndGradients(model, n);
+  const weightsDiff = maxWeightsDiff(await model.readWeights(), before);
   model.dispose();
   return {
     gpu,
     tfBackend: tf.getBackend(),
+    wasmEngine: { kind: wasmEngine?.kind, backend: wasmEngine?.backend },
+    gpuEngine: { kind: gpuEngine?.kind, backend: gpuEngine?.backend },
     logitsLength: onGpu.logits.length,
     gradCount: Object.keys(onGpu.grads).length,
     logitsDiff: maxAbsDiff(onGpu.logits, onWasm.logits),
     lossDiff: Math.abs(onGpu.loss - onWasm.loss),
     gradDiff: maxGradDiff(onGpu, onWasm),
+    evalLossDiff: Math.abs(evalGpu.loss - evalWasm.loss),
+    weightsDiff,
   };
 }
 
-/** The same Adam steps from the same initial weights on WASM and on WebGPU. */
+/** The same Adam steps of `train()` (tfjs ops) from the same initial weights on WASM and WebGPU. */
 export async function compareTraining(n: number, steps: number) {
   await lib.initBackend({ backend: 'wasm' });
   const a = await lib.createLeNet({ seed: 4 });
-  const wasm = await trainLosses(tf, a, n, steps);
+  const wasm = await trainSteps(lib.train, a, n, steps);
   a.dispose();
   await lib.initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
   const b = await lib.createLeNet({ seed: 4 });
-  const webgpu = await trainLosses(tf, b, n, steps);
+  const webgpu = await trainSteps(lib.train, b, n, steps);
   b.dispose();
-  return { wasm, webgpu, tfBackend: tf.getBackend() };
+  return {
+    wasm: wasm.losses,
+    webgpu: webgpu.losses,
+    wasmRun: { path: wasm.path, backend: wasm.backend },
+    webgpuRun: { path: webgpu.path, backend: webgpu.backend },
+    weightsDiff: maxWeightsDiff(webgpu.weights, wasm.weights),
+    tfBackend: tf.getBackend(),
+  };
 }
 
 /**
@@ -119,37 +140,59 @@ export async function autoWithFailingDevice() {
 }
 
 /**
- * Trains on WebGPU, snapshots, trains one more step, then destroys the backend's real device (what
- * a driver reset does): the library must switch to WASM with the snapshot's weights.
+ * Trains on WebGPU with `train()` (one step per epoch; it snapshots at each epoch's end), then
+ * destroys the backend's real device (what a driver reset does) right after step 3, before its
+ * snapshot: the library must switch to WASM with the snapshot's weights and Adam state, and
+ * training goes on there. A reference runs the same steps on WASM only.
  */
 export async function deviceLossDuringTraining() {
+  await lib.initBackend({ backend: 'wasm' });
+  const ref = await lib.createLeNet({ seed: 5 });
+  const refRun = await trainSteps(lib.train, ref, 2, 5);
+  ref.dispose();
+
   await lib.initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
   const model = await lib.createLeNet({ seed: 5 });
-  const trainer = makeTrainer(tf, model, 2);
-  await trainer.step();
-  await trainer.step();
-  await lib.snapshotWeights();
-  const saved = await readWeights(model);
-  await trainer.step(); // after the snapshot: lost with the device
-  const changed = new Promise<lib.BackendChangeEvent>((resolve) => {
-    const off = lib.onBackendChange((event) => {
-      off();
-      resolve(event);
-    });
+  const losses: number[] = [];
+  let saved: Float32Array[] = [];
+  let restored: Float32Array[] = [];
+  let variables = 0;
+  let event: lib.BackendChangeEvent | undefined;
+  const history = await lib.train(model, makePreparedSet(model, 2), {
+    epochs: 5,
+    batchSize: 2,
+    shuffle: false,
+    fastPath: 'off',
+    onEpochEnd: async (epoch) => {
+      if (epoch === 2) saved = await model.readWeights();
+    },
+    onBatchEnd: async (_batch, logs) => {
+      losses.push(logs.loss);
+      if (losses.length !== 3) return; // step 3: after the last snapshot, lost with the device
+      variables = Object.keys(tf.engine().registeredVariables).length;
+      const changed = new Promise<lib.BackendChangeEvent>((resolve) => {
+        const off = lib.onBackendChange((e) => {
+          off();
+          resolve(e);
+        });
+      });
+      (tf.backend() as unknown as { device: { destroy(): void } }).device.destroy();
+      event = await changed;
+      restored = await model.readWeights();
+    },
   });
-  (tf.backend() as unknown as { device: { destroy(): void } }).device.destroy();
-  const event = await changed;
-  const restored = await readWeights(model);
-  const lossAfter = await trainer.step();
-  trainer.dispose();
   model.dispose();
   return {
-    cause: event.cause,
-    previous: event.previous?.backend,
-    current: event.current,
-    recovery: event.recovery,
-    weightsDiff: Math.max(...restored.map((w, i) => maxAbsDiff(w, saved[i] as Float32Array))),
-    lossAfter,
+    cause: event?.cause,
+    previous: event?.previous?.backend,
+    current: event?.current,
+    recovery: event?.recovery,
+    variables,
+    weightsDiff: maxWeightsDiff(restored, saved),
+    losses,
+    refLosses: refRun.losses,
+    epochLosses: history.epochs.map((e) => e.loss),
+    trainBackend: history.backend,
     tfBackend: tf.getBackend(),
   };
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { maxAbsDiff } from '../helpers/lenet-checks.js';
 import { CHROMIUM, requireChromium, SKIP_WEBGPU } from '../helpers/webgpu-env.js';
 import type * as PageModule from './page.js';
 
@@ -248,21 +249,30 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
       test('LeNet forward outputs and gradients on WebGPU match WASM within 1e-4', async () => {
         const r = await call(page, 'compareForward', 2);
         expect(r.tfBackend).toBe('webgpu');
+        expect(r.wasmEngine).toEqual({ kind: 'fused', backend: 'wasm' });
+        expect(r.gpuEngine).toEqual({ kind: 'tfjs', backend: 'webgpu' });
+        expect(r.weightsDiff).toBe(0);
         expect(r.logitsLength).toBe(20);
         expect(r.gradCount).toBe(10);
         expect(r.logitsDiff).toBeLessThan(1e-4);
         expect(r.lossDiff).toBeLessThan(1e-4);
         expect(r.gradDiff).toBeLessThan(1e-4);
+        expect(r.evalLossDiff).toBeLessThan(1e-4);
       });
 
       test('Adam steps lower the loss the same way on WebGPU and WASM', async () => {
-        const { wasm, webgpu, tfBackend } = await call(page, 'compareTraining', 2, 3);
-        expect(tfBackend).toBe('webgpu');
+        const r = await call(page, 'compareTraining', 2, 3);
+        const { wasm, webgpu } = r;
+        expect(r.tfBackend).toBe('webgpu');
+        expect(r.wasmRun).toEqual({ path: 'tfjs', backend: 'wasm' });
+        expect(r.webgpuRun).toEqual({ path: 'tfjs', backend: 'webgpu' });
+        expect(webgpu).toHaveLength(3);
         expect(webgpu[2]).toBeLessThan(webgpu[0] as number);
         expect(wasm[2]).toBeLessThan(wasm[0] as number);
         webgpu.forEach((loss, i) => {
           expect(Math.abs(loss - (wasm[i] as number))).toBeLessThan(1e-4);
         });
+        expect(r.weightsDiff).toBeLessThan(1e-4);
       });
 
       test('device loss during training: WASM takes over with the snapshot weights', async () => {
@@ -273,12 +283,22 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
           current: { backend: 'wasm' },
           recovery: { deviceLost: { reason: 'destroyed' }, lostVariables: [] },
           weightsDiff: 0,
+          trainBackend: 'webgpu',
           tfBackend: 'wasm',
         });
-        expect(r.current.reason).toMatch(
+        expect(r.current?.reason).toMatch(
           /^WebGPU device lost \(destroyed.*\); switched to WASM; restored \d+ variables from a snapshot taken \d+\.\d s earlier/,
         );
-        expect(Number.isFinite(r.lossAfter)).toBe(true);
+        // The tfjs engine's 10 parameters, Adam's two moments of each and its step count.
+        expect(r.variables).toBe(31);
+        expect(r.recovery?.restoredVariables).toBe(r.variables);
+        // Training went on on WASM from the snapshot (after step 2) with Adam's state intact:
+        // steps 4 and 5 redo the reference's steps 3 and 4; the lost step's epoch reports NaN.
+        expect(r.losses).toHaveLength(5);
+        expect(
+          maxAbsDiff([...r.losses.slice(0, 2), ...r.losses.slice(3)], r.refLosses.slice(0, 4)),
+        ).toBeLessThan(1e-4);
+        expect(r.epochLosses).toEqual([...r.losses.slice(0, 2), Number.NaN, ...r.losses.slice(3)]);
       });
     });
   });

@@ -1,33 +1,48 @@
 /**
  * LeNet checks shared by the Node WebGPU tests and the browser test page, so that both run the
- * same computation. Everything is read back with `await data()`: tfjs' synchronous GPU reads need
- * OffscreenCanvas, which Node lacks.
+ * same computation. Forward passes and gradients are computed here from the model's current
+ * weights (`await model.readWeights()`) with the library's own tfjs layer ops (`applyLayers` over
+ * `buildLayers(spec)`); training goes through the library's public `train()`. Everything is read
+ * back asynchronously: tfjs' synchronous GPU reads need OffscreenCanvas, which Node lacks.
+ *
+ * In the browser page this module (and the layer code) is bundled from source beside the served
+ * library bundle: two copies of tfjs-core, which share tfjs' one global engine and registries.
  */
-import type * as tfjs from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { applyLayers } from '../../src/engine/tfjs/layers.js';
+import type { Model } from '../../src/index.js';
+import { buildLayers } from '../../src/model/layers.js';
 
-type Tf = typeof tfjs;
+/** What these checks need of the library's `train()` (the page passes the built library's). */
+export type TrainFn = typeof import('../../src/index.js').train;
+type PreparedSet = Parameters<TrainFn>[1];
 
-/** The part of the library's `Model` these checks use. */
-export interface CheckedModel {
-  apply(images: tfjs.Tensor4D): tfjs.Tensor2D;
-  readonly parameters: readonly { name: string; variable: tfjs.Variable }[];
-}
-
-/** A deterministic batch of `n` 32x32 images and one-hot labels, made in plain JavaScript. */
-export function makeBatch(tf: Tf, n: number, seed = 1): { x: tfjs.Tensor4D; y: tfjs.Tensor2D } {
+function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  const next = () => {
+  return () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
+}
+
+/** A deterministic batch of `n` 32x32 normalised images and their labels, in plain JavaScript. */
+export function makeBatch(n: number, seed = 1): { pixels: Float32Array; labels: number[] } {
+  const next = lcg(seed);
   const pixels = Float32Array.from({ length: n * 32 * 32 }, () => next() * 2 - 0.5);
   const labels = Array.from({ length: n }, (_, i) => (i * 3 + seed) % 10);
-  return {
-    x: tf.tensor4d(pixels, [n, 32, 32, 1]),
-    y: tf.tidy(
-      () => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), 'float32') as tfjs.Tensor2D,
-    ),
-  };
+  return { pixels, labels };
+}
+
+/**
+ * A deterministic training set of `n` 8-bit images of the model's input size, normalised the way
+ * the model expects (what `prepareImages` returns).
+ */
+export function makePreparedSet(model: Model, n: number, seed = 2): PreparedSet {
+  const { size, mean, std } = model.preprocessing;
+  const next = lcg(seed);
+  const images = Uint8Array.from({ length: n * size * size }, () => Math.floor(next() * 256));
+  const labels = Uint8Array.from({ length: n }, (_, i) => (i * 3 + seed) % 10);
+  return { images, labels, count: n, height: size, width: size, mean, std };
 }
 
 export interface ForwardAndGradients {
@@ -37,30 +52,41 @@ export interface ForwardAndGradients {
   grads: Record<string, Float32Array>;
 }
 
-/** Logits, loss and every parameter's gradient for one batch. */
+/**
+ * Logits, loss and every parameter's gradient for one batch, on the active backend, from the
+ * model's current weights.
+ */
 export async function forwardAndGradients(
-  tf: Tf,
-  model: CheckedModel,
+  model: Model,
   n: number,
   seed = 1,
 ): Promise<ForwardAndGradients> {
-  const { x, y } = makeBatch(tf, n, seed);
+  const weights = await model.readWeights();
+  const layers = buildLayers(model.spec);
+  const { pixels, labels } = makeBatch(n, seed);
+  const x = tf.tensor4d(pixels, [n, 32, 32, 1]);
+  const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), 'float32'));
+  const params = model.parameters.map((p, i) =>
+    tf.tensor(weights[i] as Float32Array, [...p.shape], 'float32'),
+  );
+  /** Each conv or dense layer takes the next two parameters: [weight, bias]. */
+  const perLayer = (ps: readonly tf.Tensor[]): tf.Tensor[][] => {
+    let next = 0;
+    return layers.map((layer) => {
+      if (layer.type !== 'conv' && layer.type !== 'dense') return [];
+      next += 2;
+      return ps.slice(next - 2, next);
+    });
+  };
   try {
-    const logitsT = model.apply(x);
-    const vars = model.parameters.map((p) => p.variable);
-    const { value, grads } = tf.variableGrads(
-      () => tf.losses.softmaxCrossEntropy(y, model.apply(x)) as tfjs.Scalar,
-      vars,
-    );
-    const names = model.parameters.map((p) => p.name);
-    const arrays = await Promise.all([
-      logitsT.data(),
-      value.data(),
-      ...vars.map((v) => (grads[v.name] as tfjs.Tensor).data()),
-    ]);
-    tf.dispose([logitsT, value, ...Object.values(grads)]);
+    const logitsT = applyLayers(layers, x, perLayer(params));
+    const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) =>
+      tf.losses.softmaxCrossEntropy(y, applyLayers(layers, x, perLayer(ps))),
+    )(params);
+    const arrays = await Promise.all([logitsT.data(), value.data(), ...grads.map((g) => g.data())]);
+    tf.dispose([logitsT, value, ...grads]);
     const out: Record<string, Float32Array> = {};
-    names.forEach((name, i) => {
+    model.parameters.forEach(({ name }, i) => {
       out[name] = arrays[i + 2] as Float32Array;
     });
     return {
@@ -69,57 +95,46 @@ export async function forwardAndGradients(
       grads: out,
     };
   } finally {
-    tf.dispose([x, y]);
+    tf.dispose([x, y, ...params]);
   }
 }
 
-/** Adam steps on one fixed batch; `step()` resolves with that step's loss. */
-export function makeTrainer(tf: Tf, model: CheckedModel, n: number, seed = 2) {
-  const optimizer = tf.train.adam(1e-3);
-  const vars = model.parameters.map((p) => p.variable);
-  return {
-    optimizer,
-    async step(): Promise<number> {
-      const { x, y } = makeBatch(tf, n, seed);
-      try {
-        const loss = optimizer.minimize(
-          () => tf.losses.softmaxCrossEntropy(y, model.apply(x)) as tfjs.Scalar,
-          true,
-          vars,
-        ) as tfjs.Scalar;
-        const value = (await loss.data())[0] as number;
-        loss.dispose();
-        return value;
-      } finally {
-        tf.dispose([x, y]);
-      }
-    },
-    dispose(): void {
-      optimizer.dispose();
-    },
-  };
+/** Per-step losses and the final weights of a {@link trainSteps} run. */
+export interface TrainRun {
+  losses: number[];
+  weights: Float32Array[];
+  path: string;
+  backend: string;
 }
 
-/** Losses of `steps` Adam steps (lr 1e-3) on one fixed batch. */
-export async function trainLosses(
-  tf: Tf,
-  model: CheckedModel,
+/**
+ * `steps` Adam steps (lr 1e-3) of the library's `train()` on one fixed batch of `n` images (one
+ * epoch per step, no shuffling), on tfjs ops (`fastPath: 'off'`) whatever the backend, so that
+ * WASM and WebGPU run the same engine.
+ */
+export async function trainSteps(
+  train: TrainFn,
+  model: Model,
   n: number,
   steps: number,
-): Promise<number[]> {
-  const trainer = makeTrainer(tf, model, n);
-  try {
-    const losses: number[] = [];
-    for (let i = 0; i < steps; i++) losses.push(await trainer.step());
-    return losses;
-  } finally {
-    trainer.dispose();
-  }
-}
-
-/** Reads every parameter of a model (async: works on every backend). */
-export async function readWeights(model: CheckedModel): Promise<Float32Array[]> {
-  return Promise.all(model.parameters.map(async (p) => (await p.variable.data()) as Float32Array));
+  seed = 2,
+): Promise<TrainRun> {
+  const losses: number[] = [];
+  const history = await train(model, makePreparedSet(model, n, seed), {
+    epochs: steps,
+    batchSize: n,
+    shuffle: false,
+    fastPath: 'off',
+    onBatchEnd: (_batch, logs) => {
+      losses.push(logs.loss);
+    },
+  });
+  return {
+    losses,
+    weights: await model.readWeights(),
+    path: history.path,
+    backend: history.backend,
+  };
 }
 
 /** Largest absolute elementwise difference; Infinity on a length mismatch. */
@@ -128,6 +143,12 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
   return m;
+}
+
+/** Largest {@link maxAbsDiff} over parameter lists (weights) of two runs; Infinity on a count mismatch. */
+export function maxWeightsDiff(a: readonly Float32Array[], b: readonly Float32Array[]): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  return Math.max(0, ...a.map((w, i) => maxAbsDiff(w, b[i] ?? [])));
 }
 
 /** Largest {@link maxAbsDiff} over the gradients of two runs. */

@@ -32,8 +32,20 @@ export class TfjsEngine implements Engine {
   readonly #m: tf.Variable[];
   readonly #v: tf.Variable[];
   #step = 0;
+  /**
+   * Adam's step count as a variable too, so that WebGPU snapshots (which copy every variable)
+   * restore it with the moments after a device loss; `#step` (used for the bias corrections) is
+   * read back from it when the backend changes.
+   */
+  readonly #stepVar: tf.Variable;
+  /** The backend `#step` was last known to match `#stepVar` on. */
+  #stepBackend: tf.KernelBackend | undefined;
   #lossSum: tf.Scalar | undefined;
   #correct: tf.Scalar | undefined;
+  /** The backend object the running totals live on (see {@link TfjsEngine.#dropLostTotals}). */
+  #totalsOwner: tf.KernelBackend | undefined;
+  /** Some of the totals since the last {@link TfjsEngine.takeTotals} were lost with a device. */
+  #totalsLost = false;
   #disposed = false;
 
   constructor(spec: ModelSpec, size: number, weights: readonly Float32Array[], reason: string) {
@@ -59,6 +71,7 @@ export class TfjsEngine implements Engine {
       this.#vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false, v.name + suffix)));
     this.#m = moment('/adam_m');
     this.#v = moment('/adam_v');
+    this.#stepVar = tf.variable(tf.scalar(0, 'int32'), false, `${prefix}adam_step`);
   }
 
   /** The weights as variables (tests compare them across backends). */
@@ -88,8 +101,11 @@ export class TfjsEngine implements Engine {
   ): Promise<StepStats | undefined> {
     const s = this.#size;
     const { n } = batch;
+    await this.#syncStep();
     this.#step += 1;
     const step = this.#step;
+    tf.tidy(() => this.#stepVar.assign(tf.scalar(step, 'int32')));
+    this.#dropLostTotals();
     const [loss, correct] = tf.tidy(() => {
       const x = tf.tensor4d(batch.images.subarray(0, n * s * s), [n, s, s, 1]);
       const labels = tf.tensor1d(Int32Array.from(batch.labels.subarray(0, n)), 'int32');
@@ -109,6 +125,7 @@ export class TfjsEngine implements Engine {
       tf.dispose([this.#lossSum, this.#correct]);
       this.#lossSum = tf.keep(lossSum);
       this.#correct = tf.keep(correctSum);
+      this.#totalsOwner = tf.backend();
       return [value, hits];
     });
     try {
@@ -142,10 +159,17 @@ export class TfjsEngine implements Engine {
   }
 
   async takeTotals(): Promise<{ lossSum: number; correct: number }> {
+    this.#dropLostTotals();
     const lossSum = this.#lossSum;
     const correct = this.#correct;
     this.#lossSum = undefined;
     this.#correct = undefined;
+    if (this.#totalsLost) {
+      // Part of the period ran on a lost device: its sums are gone, the rest would mislead.
+      this.#totalsLost = false;
+      tf.dispose([lossSum, correct]);
+      return { lossSum: Number.NaN, correct: Number.NaN };
+    }
     if (lossSum === undefined || correct === undefined) return { lossSum: 0, correct: 0 };
     try {
       const [l, c] = await Promise.all([lossSum.data(), correct.data()]);
@@ -169,18 +193,19 @@ export class TfjsEngine implements Engine {
 
   async readOptimizerState(): Promise<OptimizerState> {
     const [firstMoment, secondMoment] = await Promise.all([readAll(this.#m), readAll(this.#v)]);
+    await this.#syncStep();
     return { step: this.#step, firstMoment, secondMoment };
   }
 
   setOptimizerState(state: OptimizerState | undefined): void {
     if (state === undefined) {
       for (const m of [...this.#m, ...this.#v]) tf.tidy(() => m.assign(tf.zerosLike(m)));
-      this.#step = 0;
+      this.#setStep(0);
       return;
     }
     assignAll(this.#m, state.firstMoment);
     assignAll(this.#v, state.secondMoment);
-    this.#step = state.step;
+    this.#setStep(state.step);
   }
 
   async setThreads(): Promise<void> {}
@@ -188,8 +213,47 @@ export class TfjsEngine implements Engine {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    tf.dispose([...this.#vars, ...this.#m, ...this.#v]);
+    tf.dispose([...this.#vars, ...this.#m, ...this.#v, this.#stepVar]);
+    this.#dropLostTotals();
     tf.dispose([this.#lossSum, this.#correct]);
+  }
+
+  #setStep(step: number): void {
+    this.#step = step;
+    tf.tidy(() => this.#stepVar.assign(tf.scalar(step, 'int32')));
+    this.#stepBackend = tf.backend();
+  }
+
+  /** After a backend change (a device-loss recovery restores variables), re-reads the step. */
+  async #syncStep(): Promise<void> {
+    const backend = tf.backend();
+    if (this.#stepBackend === backend) return;
+    if (this.#stepBackend !== undefined) {
+      this.#step = ((await this.#stepVar.data()) as Int32Array)[0] as number;
+    }
+    this.#stepBackend = backend;
+  }
+
+  /**
+   * Running totals on a backend that tfjs no longer has (a lost WebGPU device, retired by the
+   * recovery): they can be neither read nor moved, and disposing them throws in the dead backend.
+   * Forget them; {@link TfjsEngine.takeTotals} then reports NaN for the period.
+   */
+  #dropLostTotals(): void {
+    const owner = this.#totalsOwner;
+    if (this.#lossSum === undefined || owner === undefined) return;
+    // Still registered (active, or left voluntarily): tfjs reads or moves them as usual.
+    if (Object.values(tf.engine().registry).includes(owner)) return;
+    for (const t of [this.#lossSum, this.#correct]) {
+      try {
+        t?.dispose();
+      } catch {
+        // The dead backend's buffer manager is gone; the tensor is unusable either way.
+      }
+    }
+    this.#lossSum = undefined;
+    this.#correct = undefined;
+    this.#totalsLost = true;
   }
 }
 
