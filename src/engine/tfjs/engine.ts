@@ -71,7 +71,7 @@ export class TfjsEngine implements Engine {
       this.#vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false, v.name + suffix)));
     this.#m = moment('/adam_m');
     this.#v = moment('/adam_v');
-    this.#stepVar = tf.variable(tf.scalar(0, 'int32'), false, `${prefix}adam_step`);
+    this.#stepVar = tf.tidy(() => tf.variable(tf.scalar(0, 'int32'), false, `${prefix}adam_step`));
   }
 
   /** The weights as variables (tests compare them across backends). */
