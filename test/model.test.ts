@@ -1,17 +1,28 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
-import { loadModel } from '../src/model/io.js';
-import { createLeNet } from '../src/model/lenet.js';
-import { createMlp } from '../src/model/mlp.js';
+import { loadModel } from '../src/engine/io.js';
+import { createLeNet } from '../src/engine/lenet.js';
+import { createMlp } from '../src/engine/mlp.js';
+import { engineModel } from '../src/engine/model.js';
+import type { Model } from '../src/engine/types.js';
+import { pytorchDefaultInit } from '../src/model/init.js';
+import { buildLayers, layerParameterShapes } from '../src/model/layers.js';
 import { decodeWeights, encodeWeights, WeightsFormatError } from '../src/model/weights.js';
 
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
 });
 
-function logits(model: Awaited<ReturnType<typeof createLeNet>>, x: tf.Tensor4D): Float32Array {
-  return tf.tidy(() => model.apply(x).dataSync() as Float32Array);
+/** Logits of `n` images through the model's engine (what predictors and evaluate use). */
+async function logits(model: Model, images: Float32Array, n: number): Promise<Float32Array> {
+  return (await engineModel(model).engineFor()).forward(images, n);
+}
+
+function randomImages(n: number, side: number, seed: number): Float32Array {
+  return tf.tidy(
+    () => tf.randomNormal([n, side, side, 1], 0, 1, 'float32', seed).dataSync() as Float32Array,
+  );
 }
 
 describe('createLeNet', () => {
@@ -45,8 +56,48 @@ describe('createLeNet', () => {
     for (const m of [a, b, c]) m.dispose();
   });
 
+  test('initial weights are tf.randomUniform draws (seed * 131 + i), made without a backend', () => {
+    const spec = {
+      kind: 'lenet',
+      inputSize: 32,
+      pooling: 'max',
+      activation: 'relu',
+      conv2Activation: false,
+    } as const;
+    const init = pytorchDefaultInit(spec, 5);
+    buildLayers(spec)
+      .flatMap(layerParameterShapes)
+      .forEach(({ shape, fanIn }, i) => {
+        const bound = 1 / Math.sqrt(fanIn);
+        const expected = tf.tidy(() =>
+          tf.randomUniform(shape, -bound, bound, 'float32', 5 * 131 + i).dataSync(),
+        );
+        expect(init[i]).toEqual(expected);
+      });
+  });
+
+  test('creating a model binds no engine; first use binds the fused one on WASM', async () => {
+    const model = await createLeNet({ seed: 1 });
+    expect(model.engine).toBeUndefined();
+    const before = model.getWeights();
+    await logits(model, randomImages(1, 32, 1), 1);
+    expect(model.engine).toMatchObject({ kind: 'fused', backend: 'wasm', threads: 1 });
+    expect(model.getWeights()).toEqual(before);
+    model.dispose();
+  });
+
+  test('bad options are RangeErrors named after the option, before anything is built', async () => {
+    await expect(createLeNet({ inputSize: 30 })).rejects.toThrow(/createLeNet: spec.inputSize 30/);
+    await expect(createLeNet({ pooling: 'min' as 'max' })).rejects.toThrow(RangeError);
+    await expect(createLeNet({ std: 0 })).rejects.toThrow(/createLeNet: std must be/);
+    await expect(createLeNet({ mean: Number.NaN })).rejects.toThrow(/mean must be a finite/);
+    await expect(createLeNet({ resize: 'nearest' as 'pad' })).rejects.toThrow(/resize "nearest"/);
+    await expect(createLeNet({ seed: Number.NaN })).rejects.toThrow(/seed must be/);
+    await expect(createMlp({ hidden: [0] })).rejects.toThrow(RangeError);
+  });
+
   test('variants build and run: avg pooling, tanh, conv2 activation, 28x28 input', async () => {
-    const x = tf.randomNormal([2, 28, 28, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const x = randomImages(2, 28, 1);
     const small = await createLeNet({
       inputSize: 28,
       pooling: 'avg',
@@ -55,10 +106,12 @@ describe('createLeNet', () => {
       seed: 1,
     });
     expect(small.summary().find((l) => l.name === 'flatten')?.outputShape).toEqual([1, 256]);
-    expect(logits(small, x).length).toBe(20);
+    expect((await logits(small, x, 2)).length).toBe(20);
+    expect(small.engine?.kind).toBe('tfjs');
+    expect(small.engine?.reason).toMatch(
+      /default LeNet only; this model has a 28x28 input \(not 32x32\), avg pooling \(not max\), tanh activations \(not ReLU\), an activation after conv2/,
+    );
     small.dispose();
-    x.dispose();
-    await expect(createLeNet({ inputSize: 30 })).rejects.toThrow(WeightsFormatError);
   });
 });
 
@@ -74,14 +127,14 @@ describe('createMlp', () => {
 describe('weights save/load', () => {
   test('save -> load gives identical predictions and metadata', async () => {
     const model = await createLeNet({ seed: 3 });
-    const x = tf.randomNormal([4, 32, 32, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const x = randomImages(4, 32, 2);
     const bytes = await model.save({ note: 'test' });
     const copy = await loadModel(bytes);
-    expect(Array.from(logits(copy, x))).toEqual(Array.from(logits(model, x)));
+    expect(Array.from(await logits(copy, x, 4))).toEqual(Array.from(await logits(model, x, 4)));
     expect(copy.spec).toEqual(model.spec);
     expect(copy.preprocessing).toEqual(model.preprocessing);
     expect(copy.metadata.note).toBe('test');
-    for (const t of [model, copy, x]) t.dispose();
+    for (const t of [model, copy]) t.dispose();
   });
 
   test('refuses NaN, wrong shapes, truncation, bad magic and bad spec with clear errors', async () => {

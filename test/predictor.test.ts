@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { loadMnist, type Mnist } from '../src/data/mnist.js';
 import { prepareImages } from '../src/data/preprocess.js';
-import { loadPretrained } from '../src/model/pretrained.js';
-import type { Model } from '../src/model/types.js';
+import { loadPretrained } from '../src/engine/pretrained.js';
+import type { Model } from '../src/engine/types.js';
 import { InputError } from '../src/predict/input.js';
 import { createPredictor, type Predictor } from '../src/predict/predictor.js';
 

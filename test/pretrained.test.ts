@@ -2,7 +2,7 @@ import { beforeAll, expect, test } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { prepareImages } from '../src/data/preprocess.js';
-import { loadPretrained } from '../src/model/pretrained.js';
+import { loadPretrained } from '../src/engine/pretrained.js';
 import { createPredictor } from '../src/predict/predictor.js';
 import { evaluate } from '../src/train/evaluate.js';
 

@@ -125,7 +125,7 @@ export interface TrainOptions extends TrainCallbacks {
    * Threads sharing each fused training step: above 1, each batch is split and its halves'
    * gradients computed in parallel (workers; a browser page with a Content-Security-Policy must
    * allow `worker-src blob:`). About 1.7x faster with 2 threads on 2 cores; the same result up to
-   * float rounding. Only the fused path uses it. Default: 1.
+   * float rounding. Only the fused path uses it; the workers stop when `train` returns. Default: 1.
    */
   threads?: number;
 }
@@ -149,6 +149,8 @@ export interface TrainHistory {
   path: EngineKind;
   /** Why that path. */
   reason: string;
+  /** Threads that shared each training step (above 1 only on the fused path). */
+  threads: number;
   /** The backend tfjs ran on. */
   backend: string;
   /** Training seconds (validation excluded). */
@@ -212,6 +214,7 @@ export async function train(
     aborted: false,
     path,
     reason,
+    threads: 1,
     backend: engine.info.backend,
     seconds: 0,
     samplesPerSecond: 0,
@@ -220,7 +223,10 @@ export async function train(
   let lastYield = now();
   try {
     engine.setOptimizerState(undefined);
-    if (path === 'fused') await engine.setThreads(plan.threads);
+    if (path === 'fused') {
+      await engine.setThreads(plan.threads);
+      history.threads = plan.threads;
+    }
     await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
     for (let epoch = 1; epoch <= plan.epochs && !history.aborted; epoch++) {
       const adam: AdamSettings = { ...plan.adam, learningRate: plan.rates[epoch - 1] as number };
