@@ -128,7 +128,7 @@ async function trainTask() {
     batches,
     path: history.path,
     reason: history.reason,
-    variant: /\((relaxed-simd|simd)\)/.exec(history.reason)?.[1],
+    variant: model.engine?.variant ?? /\((relaxed-simd|simd)\)/.exec(history.reason)?.[1],
     lastEpochLoss: history.epochs.at(-1)?.loss,
     ...info(),
   };

@@ -37,7 +37,8 @@ export class EngineModel implements Model {
   #queue: Promise<unknown> = Promise.resolve();
   /** Trainers hold the engine: while held, it is not replaced (a step may be in flight). */
   #holds = 0;
-  #choices = new Map<string, EngineChoice>();
+  /** Choices by backend, then by fast-path option: deciding reads the runtime environment. */
+  #choices = new Map<string, Map<FastPathOption, EngineChoice>>();
   #disposed = false;
 
   /** @param weights - values per parameter, in order (validated: see {@link EngineModel.setWeights}). */
@@ -143,14 +144,23 @@ export class EngineModel implements Model {
    * training callback uses the weights being trained.
    */
   engineFor(request: EngineRequest = {}): Promise<Engine> {
-    this.#assertUsable();
-    const current = this.#engine;
-    if (current !== undefined && (this.#holds > 0 || this.#fits(current, request))) {
-      return Promise.resolve(current);
-    }
+    const current = this.boundEngine(request);
+    if (current !== undefined) return Promise.resolve(current);
     const bound = this.#queue.then(() => this.#bind(request));
     this.#queue = bound.catch(() => undefined);
     return bound;
+  }
+
+  /**
+   * The bound engine if it is the one {@link EngineModel.engineFor} would return now, without
+   * waiting (a predictor's per-call fast path); `undefined` when a bind is needed.
+   */
+  boundEngine(request: EngineRequest = {}): Engine | undefined {
+    this.#assertUsable();
+    const current = this.#engine;
+    return current !== undefined && (this.#holds > 0 || this.#fits(current, request))
+      ? current
+      : undefined;
   }
 
   /** {@link EngineModel.engineFor}, kept bound until `release()` (see `train`). */
@@ -176,11 +186,15 @@ export class EngineModel implements Model {
 
   #choose(backend: string, request: EngineRequest): EngineChoice {
     const fastPath = request.fastPath ?? 'auto';
-    const key = `${backend} ${fastPath}`;
-    let choice = this.#choices.get(key);
+    let perBackend = this.#choices.get(backend);
+    if (perBackend === undefined) {
+      perBackend = new Map();
+      this.#choices.set(backend, perBackend);
+    }
+    let choice = perBackend.get(fastPath);
     if (choice === undefined) {
       choice = chooseEngine(this.spec, backend, fastPath);
-      this.#choices.set(key, choice);
+      perBackend.set(fastPath, choice);
     }
     return choice;
   }

@@ -131,7 +131,7 @@ export async function createPredictor(
     for (let i = 0; i < n; i++) {
       writeInput(images[first + i] as DigitImage, buffer, i * inputSize, `image ${first + i}`);
     }
-    const engine = await owner.engineFor(request);
+    const engine = owner.boundEngine(request) ?? (await owner.engineFor(request));
     return toPredictions(await engine.forward(buffer, n), n);
   };
 
