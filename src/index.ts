@@ -26,7 +26,7 @@ export {
 } from './backend/select.js';
 export type { WasmPaths } from './backend/wasm.js';
 export * from './data/index.js';
-export { LenetMnistError } from './errors.js';
+export { LenetMnistError, OptionError } from './errors.js';
 export { loadModel, loadModelFile, saveModelFile } from './model/io.js';
 export { createLeNet, type LeNetOptions } from './model/lenet.js';
 export { createMlp, type MlpOptions } from './model/mlp.js';

@@ -19,6 +19,7 @@ import {
   parseIdx,
   toImageSet,
 } from '../src/data/index.js';
+import { OptionError } from '../src/errors.js';
 import { platform } from '../src/platform/index.js';
 
 const gzipAsync = promisify(gzip);
@@ -183,8 +184,8 @@ describe('loadMnist errors', () => {
   it('rejects files combined with dir or download, and missing files entries', async () => {
     const b = new Uint8Array(0);
     const files = { trainImages: b, trainLabels: b, testImages: b, testLabels: b };
-    await expect(loadMnist({ files, download: true })).rejects.toThrow(TypeError);
-    await expect(loadMnist({ files, dir: tmp })).rejects.toThrow(TypeError);
+    await expect(loadMnist({ files, download: true })).rejects.toThrow(OptionError);
+    await expect(loadMnist({ files, dir: tmp })).rejects.toThrow(OptionError);
     await expect(
       loadMnist({ files: { trainImages: b } as unknown as typeof files }),
     ).rejects.toThrow(/missing trainLabels, testImages, testLabels/);

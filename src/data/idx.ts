@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { OptionError } from '../errors.js';
 import { platform } from '../platform/index.js';
 import { IdxFormatError } from './errors.js';
 
@@ -68,6 +69,76 @@ export type IdxArray = {
 export interface ParseIdxOptions {
   /** A file name or URL, quoted in error messages. Default: none. */
   source?: string;
+}
+
+/**
+ * Default for `maxBytes` (1 GiB): the largest decompressed IDX file {@link decodeIdx} and
+ * {@link loadMnist} accept. MNIST's largest file is 47 MB and EMNIST ByClass's 638 MB; raise it
+ * for larger datasets, lower it for untrusted input.
+ *
+ * @example
+ * ```ts
+ * await decodeIdx(bytes, { maxBytes: 2 * DEFAULT_MAX_IDX_BYTES }); // a 2 GiB dataset
+ * ```
+ */
+export const DEFAULT_MAX_IDX_BYTES = 2 ** 30;
+
+/**
+ * Options of {@link decodeIdx}.
+ *
+ * @example
+ * ```ts
+ * await decodeIdx(bytes, { source: 'upload.gz', maxBytes: 100 * 2 ** 20, signal: AbortSignal.timeout(5000) });
+ * ```
+ */
+export interface DecodeIdxOptions extends ParseIdxOptions {
+  /**
+   * The largest decompressed file accepted, in bytes (header included): a positive integer, or
+   * `Infinity` for no limit. Default: {@link DEFAULT_MAX_IDX_BYTES} (1 GiB). Gzip data is
+   * inflated as a stream and checked against the size its header declares, so a gzip bomb is
+   * refused after inflating at most that size plus one chunk, whatever this limit; `maxBytes`
+   * caps what a header may declare. Raw (uncompressed) input is already in memory and is not
+   * limited.
+   */
+  maxBytes?: number;
+  /** Cancels decompression; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Checks a `maxBytes` option: a positive integer or `Infinity`; `undefined` gives the default.
+ *
+ * @internal
+ */
+export function checkMaxBytes(fn: string, maxBytes: unknown, fallback: number): number {
+  if (maxBytes === undefined) return fallback;
+  if (
+    typeof maxBytes !== 'number' ||
+    !(maxBytes === Number.POSITIVE_INFINITY || (Number.isSafeInteger(maxBytes) && maxBytes > 0))
+  ) {
+    throw new OptionError(
+      'maxBytes',
+      `${fn}: maxBytes must be a positive integer or Infinity, got ${describeValue(maxBytes)}`,
+    );
+  }
+  return maxBytes;
+}
+
+/**
+ * A short description of a value for error messages.
+ *
+ * @internal
+ */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) {
+    return String(v);
+  }
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'function') return 'a function';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? `an object (${v.constructor?.name ?? 'null prototype'})` : typeof v;
 }
 
 interface DtypeInfo {
@@ -260,10 +331,20 @@ export function parseIdx(bytes: Uint8Array | ArrayBuffer, options: ParseIdxOptio
  * decompresses it with the platform's gunzip (zlib in Node, `DecompressionStream` in
  * browsers), then {@link parseIdx}es it.
  *
+ * Decompression is streamed and bounded: once the IDX header has been inflated, the output
+ * buffer is allocated at exactly the size the header declares (refused if above `maxBytes`),
+ * and inflating more than that stops at once with an {@link IdxFormatError}. A 2 MB gzip bomb
+ * that inflates to 2 GiB behind a header claiming 10 images is refused after inflating a few
+ * kilobytes.
+ *
  * @param bytes - The whole file, raw or gzip-compressed.
- * @param options - `source`: a file name for error messages.
+ * @param options - `source`: a file name for error messages; `maxBytes`: the largest
+ *   decompressed size accepted (default {@link DEFAULT_MAX_IDX_BYTES}, 1 GiB); `signal`.
  * @returns The element type, shape and values.
- * @throws {@link IdxFormatError} for corrupt gzip data or any {@link parseIdx} error.
+ * @throws {@link IdxFormatError} for corrupt gzip data, a header that declares more than
+ *   `maxBytes`, data that inflates to more (or less) than its header declares, or any
+ *   {@link parseIdx} error; {@link OptionError} for an invalid `maxBytes`; the signal's reason
+ *   when aborted.
  *
  * @example
  * ```ts
@@ -273,15 +354,107 @@ export function parseIdx(bytes: Uint8Array | ArrayBuffer, options: ParseIdxOptio
  */
 export async function decodeIdx(
   bytes: Uint8Array | ArrayBuffer,
-  options: ParseIdxOptions = {},
+  options: DecodeIdxOptions = {},
 ): Promise<IdxArray> {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const u8 = toBytes('decodeIdx', bytes);
+  checkOptionsObject('decodeIdx', options);
   if (!isGzip(u8)) return parseIdx(u8, options);
-  let raw: Uint8Array;
+  return parseIdx(await gunzipIdx(u8, options), options);
+}
+
+function toBytes(fn: string, bytes: unknown): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  throw new OptionError(
+    'bytes',
+    `${fn}: expected the file as a Uint8Array or ArrayBuffer, got ${describeValue(bytes)}`,
+  );
+}
+
+function checkOptionsObject(fn: string, options: unknown): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new OptionError(
+      'options',
+      `${fn}: options must be an object, got ${describeValue(options)}`,
+    );
+  }
+  const { source, signal } = options as DecodeIdxOptions;
+  if (source !== undefined && typeof source !== 'string') {
+    throw new OptionError('source', `${fn}: source must be a string, got ${describeValue(source)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new OptionError(
+      'signal',
+      `${fn}: signal must be an AbortSignal, got ${describeValue(signal)}`,
+    );
+  }
+}
+
+/**
+ * Inflates gzip-compressed IDX data with a bound derived from its header: the output is
+ * allocated once at the declared size and inflation stops as soon as the data runs past it.
+ * Header problems surface as {@link parseIdx}'s errors; the returned bytes may still be short
+ * (for {@link parseIdx} to report as a truncated payload).
+ *
+ * @throws {@link IdxFormatError}; {@link OptionError} for an invalid `maxBytes`; the signal's
+ *   reason when aborted.
+ * @internal
+ */
+export async function gunzipIdx(bytes: Uint8Array, options: DecodeIdxOptions = {}): Promise<Uint8Array> {
+  const { source, signal } = options;
+  const maxBytes = checkMaxBytes('decodeIdx', options.maxBytes, DEFAULT_MAX_IDX_BYTES);
+  let pending: Uint8Array[] = [];
+  let pendingLength = 0;
+  let out: Uint8Array | undefined;
+  let written = 0;
+  let declared = 0;
+  let headerSize = 0;
+  const tooMuch = (atLeast: number): never => {
+    throw new IdxFormatError(
+      `${where(source)}: trailing data at byte ${headerSize}: the header declares ${declared - headerSize} payload bytes, the gzip data inflates to at least ${atLeast - headerSize} (decompression stopped)`,
+      {
+        source,
+        offset: headerSize,
+        expected: `${declared - headerSize} payload bytes`,
+        found: `at least ${atLeast - headerSize} byte(s)`,
+      },
+    );
+  };
   try {
-    raw = await platform.gunzip(u8);
+    for await (const chunk of platform.gunzipChunks(bytes, signal)) {
+      if (out !== undefined) {
+        if (written + chunk.length > declared) tooMuch(written + chunk.length);
+        out.set(chunk, written);
+        written += chunk.length;
+        continue;
+      }
+      pending.push(chunk);
+      pendingLength += chunk.length;
+      const size = declaredSize(pending, pendingLength, source);
+      if (size === undefined) continue;
+      ({ headerSize, total: declared } = size);
+      if (declared > maxBytes) {
+        throw new IdxFormatError(
+          `${where(source)}: the header declares ${declared} bytes (shape [${size.shape.join(', ')}]), more than the ${maxBytes}-byte limit (maxBytes)`,
+          {
+            source,
+            offset: 4,
+            expected: `at most ${maxBytes} bytes (maxBytes)`,
+            found: `${declared} bytes`,
+          },
+        );
+      }
+      if (pendingLength > declared) tooMuch(pendingLength);
+      out = new Uint8Array(declared);
+      for (const c of pending) {
+        out.set(c, written);
+        written += c.length;
+      }
+      pending = [];
+    }
   } catch (err) {
-    const { source } = options;
+    if (signal?.aborted) throw signal.reason;
+    if (err instanceof IdxFormatError || err instanceof OptionError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
     throw new IdxFormatError(
       `${where(source)}: corrupt gzip data: ${reason}`,
@@ -289,7 +462,54 @@ export async function decodeIdx(
       { cause: err },
     );
   }
-  return parseIdx(raw, options);
+  if (out !== undefined) return written === declared ? out : out.subarray(0, written);
+  return concatBytes(pending, pendingLength);
+}
+
+function concatBytes(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const all = new Uint8Array(length);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.length;
+  }
+  return all;
+}
+
+/**
+ * The header size and the total file size an IDX header declares, once enough of it has been
+ * inflated (`undefined` until then). An invalid header throws {@link parseIdx}'s error.
+ */
+function declaredSize(
+  chunks: readonly Uint8Array[],
+  length: number,
+  source: string | undefined,
+): { headerSize: number; total: number; shape: number[] } | undefined {
+  if (length < 4) return undefined;
+  const head = concatBytes(chunks, length);
+  const ndims = head[3] as number;
+  const headerSize = 4 + 4 * ndims;
+  if (head[0] !== 0 || head[1] !== 0 || !BY_CODE.has(head[2] as number) || ndims === 0) {
+    parseIdx(head.subarray(0, 4), { source }); // throws the header's error
+  }
+  if (length < headerSize) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, headerSize);
+  const shape: number[] = [];
+  let elements = 1n;
+  for (let i = 0; i < ndims; i++) {
+    const dim = view.getUint32(4 + 4 * i, false);
+    shape.push(dim);
+    elements *= BigInt(dim);
+  }
+  const total = BigInt(headerSize) + elements * BigInt((BY_CODE.get(head[2] as number) as DtypeInfo).size);
+  // Above 2^53 the comparison with maxBytes still refuses it (Infinity aside: then no buffer
+  // could hold it anyway).
+  return {
+    headerSize,
+    total: total > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER + 1 : Number(total),
+    shape,
+  };
 }
 
 const CONSTRUCTORS: Record<IdxDtype, { new (n: number): IdxDataTypes[IdxDtype] }> = {

@@ -15,6 +15,7 @@ export {
   splitValidation,
 } from './batches.js';
 export {
+  DEFAULT_DEADLINE_MS,
   DEFAULT_TIMEOUT_MS,
   type LoadProgress,
   MNIST_FILES,
@@ -31,6 +32,8 @@ export {
   type IdxFormatErrorDetails,
 } from './errors.js';
 export {
+  DEFAULT_MAX_IDX_BYTES,
+  type DecodeIdxOptions,
   decodeIdx,
   encodeIdx,
   IDX_TYPE_CODES,
