@@ -98,7 +98,7 @@ describe.each(['node', 'browser'] as const)('gzip bombs (%s gunzip)', (which) =>
     expect(short).toBeInstanceOf(IdxFormatError);
     expect((short as Error).message).toMatch(/truncated payload/);
     const corrupt = gzipSync(file);
-    corrupt[corrupt.length - 6] ^= 0xff; // damage the CRC
+    corrupt[corrupt.length - 6] = (corrupt[corrupt.length - 6] as number) ^ 0xff; // damage the CRC
     await expect(decodeIdx(corrupt)).rejects.toThrow(/corrupt gzip data/);
   });
 });
