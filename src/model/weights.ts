@@ -138,16 +138,16 @@ export function checkMetadata(fn: string, metadata: unknown): void {
 /**
  * Serialises weights into the format {@link decodeWeights} reads (and `model.save()` writes):
  * magic `LNMW`, version, the JSON header, then the float32 tensors little-endian. The layout
- * is checked here (one `Float32Array` per listed tensor, of the listed size; metadata a plain
- * object; a header that JSON can represent); {@link decodeWeights} checks the architecture and
- * values when the file is read.
+ * is checked here (one `Float32Array` per listed tensor; metadata a plain object; a header that
+ * JSON can represent); {@link decodeWeights} checks the architecture, shapes, sizes and values
+ * when the file is read (so a deliberately mismatched file can still be written, for tests).
  *
  * @param header - Architecture, preprocessing, tensor list and metadata.
  * @param tensors - One array per entry of `header.tensors`, in that order and of that size.
  * @returns The file's bytes.
  * @throws {@link WeightsFormatError} if `header` is not an object, `header.tensors` is not a
- *   list of `{ name, shape, dtype }` whose sizes match `tensors`, a tensor is not a
- *   `Float32Array`, `metadata` is not a plain object, or the header cannot be written as JSON.
+ *   list as long as `tensors`, a tensor is not a `Float32Array`, `metadata` is not a plain
+ *   object, or the header cannot be written as JSON (or is over 1 MiB).
  *
  * @example
  * ```ts
@@ -167,20 +167,8 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
   if (header.tensors.length !== tensors.length) {
     fail(`header lists ${header.tensors.length} tensors, ${tensors.length} were given`);
   }
-  header.tensors.forEach((t, i) => {
-    const data = tensors[i];
+  tensors.forEach((data, i) => {
     if (!(data instanceof Float32Array)) fail(`tensor ${i} is ${kindOf(data)}, expected a Float32Array`);
-    if (
-      !isPlainObject(t) ||
-      !Array.isArray(t.shape) ||
-      !t.shape.every((d) => Number.isInteger(d) && d >= 0)
-    ) {
-      fail(`header.tensors[${i}] must be { name, shape: integer[], dtype: 'float32' }`);
-    }
-    const n = size(t.shape);
-    if ((data as Float32Array).length !== n) {
-      fail(`${String(t.name)}: ${(data as Float32Array).length} values given, shape [${t.shape}] needs ${n}`);
-    }
   });
   if (header.metadata !== undefined && !isPlainObject(header.metadata)) {
     fail(`metadata must be a plain object, got ${kindOf(header.metadata)}`);
