@@ -435,9 +435,12 @@ describe('download limits: size cap, Content-Length, overall deadline', () => {
 
   async function timed(options: Parameters<typeof loadMnist>[0]) {
     const t0 = performance.now();
-    const err = await loadMnist({ download: true, cache: false, sha256: fakeSha, ...options }).catch(
-      (e: unknown) => e,
-    );
+    const err = await loadMnist({
+      download: true,
+      cache: false,
+      sha256: fakeSha,
+      ...options,
+    }).catch((e: unknown) => e);
     return { err, ms: performance.now() - t0 };
   }
 
@@ -505,7 +508,12 @@ describe('download limits: size cap, Content-Length, overall deadline', () => {
   });
 
   it('validates the new options up front', async () => {
-    for (const bad of [{ deadlineMs: 0 }, { deadlineMs: 2 ** 31 }, { maxBytes: -1 }, { maxBytes: '1e6' }]) {
+    for (const bad of [
+      { deadlineMs: 0 },
+      { deadlineMs: 2 ** 31 },
+      { maxBytes: -1 },
+      { maxBytes: '1e6' },
+    ]) {
       await expect(
         loadMnist({ download: true, mirrors: [url('good')], ...(bad as object) }),
       ).rejects.toThrow(OptionError);

@@ -55,7 +55,9 @@ describe.each(['node', 'browser'] as const)('gzip bombs (%s gunzip)', (which) =>
     const growth = await peakRssGrowth(async () => {
       err = await decodeIdx(bomb, { source: 'bomb.gz' }).catch((e: unknown) => e);
     });
-    console.log(`${which}: 2 GiB gzip bomb refused, peak RSS growth ${(growth / MB).toFixed(1)} MB`);
+    console.log(
+      `${which}: 2 GiB gzip bomb refused, peak RSS growth ${(growth / MB).toFixed(1)} MB`,
+    );
     expect(err).toBeInstanceOf(IdxFormatError);
     expect((err as IdxFormatError).message).toMatch(
       /IDX file 'bomb\.gz': trailing data at byte 16: the header declares 7840 payload bytes/,
@@ -107,7 +109,8 @@ describe('loadMnist with gzip bombs', () => {
   it('refuses two bombs in a folder with under 100 MB of RSS growth', async () => {
     impl.gunzip = 'node';
     const dir = join(tmp, 'bombs');
-    const labels = (n: number) => encodeIdx({ dtype: 'uint8', shape: [n], data: new Uint8Array(n) });
+    const labels = (n: number) =>
+      encodeIdx({ dtype: 'uint8', shape: [n], data: new Uint8Array(n) });
     await mkdir(dir);
     await writeFile(join(dir, `${MNIST_FILES.trainImages}.gz`), bomb);
     await writeFile(join(dir, `${MNIST_FILES.testImages}.gz`), bomb);
@@ -117,7 +120,9 @@ describe('loadMnist with gzip bombs', () => {
     const growth = await peakRssGrowth(async () => {
       err = await loadMnist({ dir }).catch((e: unknown) => e);
     });
-    console.log(`loadMnist, two 2 GiB bombs refused, peak RSS growth ${(growth / MB).toFixed(1)} MB`);
+    console.log(
+      `loadMnist, two 2 GiB bombs refused, peak RSS growth ${(growth / MB).toFixed(1)} MB`,
+    );
     expect(err).toBeInstanceOf(IdxFormatError);
     expect((err as IdxFormatError).source).toMatch(/images-idx3-ubyte\.gz$/);
     expect(growth).toBeLessThan(100 * MB);

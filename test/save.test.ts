@@ -60,12 +60,12 @@ describe('saveModelFile', () => {
 
   it('validates its arguments before writing anything', async () => {
     const path = join(tmp, 'never.weights');
-    await expect(saveModelFile(model, path, 'abc' as unknown as Record<string, unknown>)).rejects.toThrow(
-      OptionError,
-    );
-    await expect(saveModelFile(model, path, [1, 2] as unknown as Record<string, unknown>)).rejects.toThrow(
-      /metadata must be a plain object/,
-    );
+    await expect(
+      saveModelFile(model, path, 'abc' as unknown as Record<string, unknown>),
+    ).rejects.toThrow(OptionError);
+    await expect(
+      saveModelFile(model, path, [1, 2] as unknown as Record<string, unknown>),
+    ).rejects.toThrow(/metadata must be a plain object/);
     await expect(saveModelFile(model, path, { n: 1n } as Record<string, unknown>)).rejects.toThrow(
       /metadata must be JSON-serialisable/,
     );

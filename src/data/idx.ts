@@ -9,6 +9,7 @@
  */
 import { OptionError } from '../errors.js';
 import { platform } from '../platform/index.js';
+import { checkOptions, describeValue } from './check.js';
 import { IdxFormatError } from './errors.js';
 
 /**
@@ -124,23 +125,6 @@ export function checkMaxBytes(fn: string, maxBytes: unknown, fallback: number): 
   return maxBytes;
 }
 
-/**
- * A short description of a value for error messages.
- *
- * @internal
- */
-export function describeValue(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) {
-    return String(v);
-  }
-  if (typeof v === 'bigint') return `${v}n`;
-  if (typeof v === 'function') return 'a function';
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? `an object (${v.constructor?.name ?? 'null prototype'})` : typeof v;
-}
-
 interface DtypeInfo {
   readonly dtype: IdxDtype;
   readonly code: number;
@@ -187,13 +171,16 @@ function where(source: string | undefined): string {
 /**
  * True when `bytes` start with the gzip magic bytes 1f 8b.
  *
+ * @throws {@link OptionError} if `bytes` is neither a `Uint8Array` nor an `ArrayBuffer`.
+ *
  * @example
  * ```ts
  * const arr = isGzip(bytes) ? await decodeIdx(bytes) : parseIdx(bytes);
  * ```
  */
-export function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+export function isGzip(bytes: Uint8Array | ArrayBuffer): boolean {
+  const u8 = toBytes('isGzip', bytes);
+  return u8.length >= 2 && u8[0] === 0x1f && u8[1] === 0x8b;
 }
 
 /** Reverses the byte order of each `size`-byte element of `bytes`, in place. */
@@ -240,7 +227,10 @@ function swapBytes(bytes: Uint8Array, size: number): void {
  * @returns The element type, shape and values.
  * @throws {@link IdxFormatError} if the first two bytes are not zero (with a hint when the data
  *   is gzip-compressed: use {@link decodeIdx}), the type code is unknown, there are zero
- *   dimensions, the header is truncated, or the payload is shorter or longer than the shape says.
+ *   dimensions, the header is truncated, or the payload is shorter or longer than the shape says
+ *   (whatever the bytes, a malformed file gives this error and nothing else);
+ *   {@link OptionError} if `bytes` is neither a `Uint8Array` nor an `ArrayBuffer`, or
+ *   `options.source` is not a string.
  *
  * @example
  * ```ts
@@ -249,8 +239,9 @@ function swapBytes(bytes: Uint8Array, size: number): void {
  * ```
  */
 export function parseIdx(bytes: Uint8Array | ArrayBuffer, options: ParseIdxOptions = {}): IdxArray {
+  const u8 = toBytes('parseIdx', bytes);
+  checkOptionsObject('parseIdx', options);
   const { source } = options;
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const fail = (offset: number, expected: string, found: string, what: string): never => {
     throw new IdxFormatError(
       `${where(source)}: ${what} at byte ${offset}: expected ${expected}, found ${found}`,
@@ -372,12 +363,7 @@ function toBytes(fn: string, bytes: unknown): Uint8Array {
 }
 
 function checkOptionsObject(fn: string, options: unknown): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new OptionError(
-      'options',
-      `${fn}: options must be an object, got ${describeValue(options)}`,
-    );
-  }
+  checkOptions(fn, options);
   const { source, signal } = options as DecodeIdxOptions;
   if (source !== undefined && typeof source !== 'string') {
     throw new OptionError('source', `${fn}: source must be a string, got ${describeValue(source)}`);
@@ -400,7 +386,10 @@ function checkOptionsObject(fn: string, options: unknown): void {
  *   reason when aborted.
  * @internal
  */
-export async function gunzipIdx(bytes: Uint8Array, options: DecodeIdxOptions = {}): Promise<Uint8Array> {
+export async function gunzipIdx(
+  bytes: Uint8Array,
+  options: DecodeIdxOptions = {},
+): Promise<Uint8Array> {
   const { source, signal } = options;
   const maxBytes = checkMaxBytes('decodeIdx', options.maxBytes, DEFAULT_MAX_IDX_BYTES);
   let pending: Uint8Array[] = [];
@@ -502,7 +491,8 @@ function declaredSize(
     shape.push(dim);
     elements *= BigInt(dim);
   }
-  const total = BigInt(headerSize) + elements * BigInt((BY_CODE.get(head[2] as number) as DtypeInfo).size);
+  const total =
+    BigInt(headerSize) + elements * BigInt((BY_CODE.get(head[2] as number) as DtypeInfo).size);
   // Above 2^53 the comparison with maxBytes still refuses it (Infinity aside: then no buffer
   // could hold it anyway).
   return {
@@ -543,6 +533,12 @@ export function encodeIdx(array: {
   readonly shape: readonly number[];
   readonly data: IdxDataTypes[IdxDtype] | Uint8ClampedArray;
 }): Uint8Array {
+  if (typeof array !== 'object' || array === null) {
+    throw new IdxFormatError(
+      `encodeIdx: expected { dtype, shape, data }, found ${describeValue(array)}`,
+      { expected: '{ dtype, shape, data }', found: describeValue(array) },
+    );
+  }
   const { dtype, shape, data } = array;
   const info = BY_NAME.get(dtype);
   const bad = (expected: string, found: string): never => {

@@ -9,6 +9,7 @@ export {
   type BatchOptions,
   batchCount,
   batches,
+  MAX_BATCH_SIZE,
   mulberry32,
   type SplitOptions,
   shuffledIndices,

@@ -8,10 +8,11 @@ import { OptionError } from '../errors.js';
 import type { ByteCache } from '../platform/index.js';
 import { platform } from '../platform/index.js';
 import { FileTooLargeError } from '../platform/types.js';
+import { describeValue } from './check.js';
 import {
-  type Deadline,
   DEFAULT_DEADLINE_MS,
   DEFAULT_TIMEOUT_MS,
+  type Deadline,
   deadlineIn,
   downloadVerified,
   fetchBytes,
@@ -23,12 +24,11 @@ import {
   readVerifiedFromCache,
   sha256Hex,
 } from './download.js';
-import { DatasetError, IdxFormatError } from './errors.js';
+import { DatasetError } from './errors.js';
 import {
   checkMaxBytes,
   DEFAULT_MAX_IDX_BYTES,
   decodeIdx,
-  describeValue,
   gunzipIdx,
   type IdxArray,
   isGzip,
@@ -242,7 +242,13 @@ function checkLoadOptions(options: unknown): void {
     }
   }
   checkOptional(fn, 'download', o.download, (v) => typeof v === 'boolean', 'a boolean');
-  checkOptional(fn, 'cacheDir', o.cacheDir, (v) => typeof v === 'string' && v !== '', 'a non-empty string');
+  checkOptional(
+    fn,
+    'cacheDir',
+    o.cacheDir,
+    (v) => typeof v === 'string' && v !== '',
+    'a non-empty string',
+  );
   checkOptional(fn, 'cache', o.cache, (v) => typeof v === 'boolean', 'a boolean');
   checkOptional(
     fn,
@@ -303,6 +309,24 @@ export function toImageSet(
 ): ImageSet {
   checkImageSetOptions('toImageSet', options);
   const { images: imagesName = 'images', labels: labelsName = 'labels', numClasses = 10 } = options;
+  for (const [name, arr] of [
+    [imagesName, images],
+    [labelsName, labels],
+  ] as const) {
+    const a = arr as Partial<IdxArray> | null;
+    if (
+      typeof a !== 'object' ||
+      a === null ||
+      !Array.isArray(a.shape) ||
+      !ArrayBuffer.isView(a.data) ||
+      typeof a.dtype !== 'string'
+    ) {
+      throw new DatasetError(
+        `'${name}': expected a decoded IDX file { dtype, shape, data } (from parseIdx or decodeIdx), found ${describeValue(arr)}`,
+        { source: name },
+      );
+    }
+  }
   if (images.dtype !== 'uint8' || images.shape.length !== 3) {
     throw new DatasetError(
       `'${imagesName}': expected uint8 images with 3 dimensions [count, height, width], found ${images.dtype} with shape [${images.shape.join(', ')}]`,
@@ -319,6 +343,12 @@ export function toImageSet(
   if (count === 0 || height === 0 || width === 0) {
     throw new DatasetError(
       `'${imagesName}': expected at least one image of at least 1x1 pixels, found shape [${count}, ${height}, ${width}]`,
+      { source: imagesName },
+    );
+  }
+  if (images.data.length !== count * height * width) {
+    throw new DatasetError(
+      `'${imagesName}': shape [${count}, ${height}, ${width}] needs ${count * height * width} pixels, data has ${images.data.length}`,
       { source: imagesName },
     );
   }
@@ -420,7 +450,11 @@ interface ReadOptions extends Pick<LoadMnistOptions, 'signal' | 'timeoutMs' | 'o
  * A file above `maxBytes` is a {@link DatasetError} (not a missing file: no other candidate is
  * tried).
  */
-async function readSource(location: string | URL, file: string, opts: ReadOptions): Promise<Uint8Array> {
+async function readSource(
+  location: string | URL,
+  file: string,
+  opts: ReadOptions,
+): Promise<Uint8Array> {
   const href = String(location);
   if (platform.name === 'browser' || /^https?:/i.test(href)) {
     return fetchBytes(href, {
@@ -763,7 +797,9 @@ export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> 
   signal?.throwIfAborted();
 
   const decoded = await Promise.all(
-    loaded.map((f) => decodeIdx(f.bytes, { source: f.source, maxBytes, ...(signal ? { signal } : {}) })),
+    loaded.map((f) =>
+      decodeIdx(f.bytes, { source: f.source, maxBytes, ...(signal ? { signal } : {}) }),
+    ),
   );
   const set = (images: number, labels: number): ImageSet =>
     toImageSet(decoded[images] as IdxArray, decoded[labels] as IdxArray, {

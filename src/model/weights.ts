@@ -97,7 +97,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function kindOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}...` : v)}`;
+  if (typeof v === 'string')
+    return `the string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}...` : v)}`;
   if (typeof v === 'object') return `an object (${v.constructor?.name ?? 'null prototype'})`;
   return `${typeof v} ${String(v)}`;
 }
@@ -163,12 +164,14 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
   };
   if (!isPlainObject(header)) fail(`header must be an object, got ${kindOf(header)}`);
   if (!Array.isArray(header.tensors)) fail('header.tensors must be a list of tensors');
-  if (!Array.isArray(tensors)) fail(`tensors must be an array of Float32Array, got ${kindOf(tensors)}`);
+  if (!Array.isArray(tensors))
+    fail(`tensors must be an array of Float32Array, got ${kindOf(tensors)}`);
   if (header.tensors.length !== tensors.length) {
     fail(`header lists ${header.tensors.length} tensors, ${tensors.length} were given`);
   }
   tensors.forEach((data, i) => {
-    if (!(data instanceof Float32Array)) fail(`tensor ${i} is ${kindOf(data)}, expected a Float32Array`);
+    if (!(data instanceof Float32Array))
+      fail(`tensor ${i} is ${kindOf(data)}, expected a Float32Array`);
   });
   if (header.metadata !== undefined && !isPlainObject(header.metadata)) {
     fail(`metadata must be a plain object, got ${kindOf(header.metadata)}`);
@@ -180,7 +183,8 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
     return fail(`the header cannot be written as JSON (${(err as Error).message})`);
   }
   const json = new TextEncoder().encode(text);
-  if (json.length > MAX_HEADER_BYTES) fail(`the header is ${json.length} bytes, at most ${MAX_HEADER_BYTES} are allowed`);
+  if (json.length > MAX_HEADER_BYTES)
+    fail(`the header is ${json.length} bytes, at most ${MAX_HEADER_BYTES} are allowed`);
   const dataStart = align4(PREAMBLE_BYTES + json.length);
   const total = tensors.reduce((sum, t) => sum + t.length * 4, dataStart);
   const out = new Uint8Array(total);
@@ -219,7 +223,10 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
  */
 export function decodeWeights(bytes: Uint8Array | ArrayBuffer, source = 'weights'): DecodedWeights {
   if (typeof source !== 'string') {
-    throw new OptionError('source', `decodeWeights: source must be a string, got ${kindOf(source)}`);
+    throw new OptionError(
+      'source',
+      `decodeWeights: source must be a string, got ${kindOf(source)}`,
+    );
   }
   if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
   else if (!(bytes instanceof Uint8Array)) {
@@ -281,7 +288,8 @@ export function decodeWeights(bytes: Uint8Array | ArrayBuffer, source = 'weights
   }
   expected.forEach((want, i) => {
     const entry: unknown = listed[i];
-    if (!isPlainObject(entry)) fail(`tensor ${i} is ${kindOf(entry)}, expected { name, shape, dtype }`);
+    if (!isPlainObject(entry))
+      fail(`tensor ${i} is ${kindOf(entry)}, expected { name, shape, dtype }`);
     const got = entry as WeightsHeader['tensors'][number];
     if (got.name !== want.name)
       fail(`tensor ${i} is ${JSON.stringify(got.name)}, expected "${want.name}"`);

@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, close as fsClose, fstat as fsFstat, open as fsOpen } from 'node:fs';
+import {
+  close as fsClose,
+  constants as fsConstants,
+  fstat as fsFstat,
+  open as fsOpen,
+} from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
-import { addAbortSignal } from 'node:stream';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { addAbortSignal } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
