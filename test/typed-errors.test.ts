@@ -250,6 +250,7 @@ describe('predictor input: InputError for anything unusable', () => {
       InputError,
     );
     expect(() => toGrayDigits(new Array(3))).toThrow(/images\[0\]: missing/);
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the point of this check
     expect(() => toGrayDigits([digit, , digit] as never)).toThrow(/images\[1\]: missing/);
     expect(() => toGrayDigits('abc' as never)).toThrow(InputError);
     expect(toGrayDigits([digit, new Uint8Array(1024)]).map((d) => d.side)).toEqual([28, 32]);
