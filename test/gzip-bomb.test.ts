@@ -79,6 +79,14 @@ describe.each(['node', 'browser'] as const)('gzip bombs (%s gunzip)', (which) =>
     expect((err as Error).message).toContain(
       `declares 60000000016 bytes (shape [60000, 1000, 1000]), more than the ${DEFAULT_MAX_IDX_BYTES}-byte limit (maxBytes)`,
     );
+    // Under maxBytes but more than deflate could ever expand 30 bytes to: refused unallocated.
+    view.setUint32(4, 100);
+    const growth = await peakRssGrowth(async () => {
+      await expect(decodeIdx(gzipSync(header), { maxBytes: Infinity })).rejects.toThrow(
+        /declares 100000016 bytes .* inflate to at most \d+/,
+      );
+    });
+    expect(growth).toBeLessThan(50 * MB);
     // A lower limit applies to honest files too; a higher one lets them through.
     const file = encodeIdx({ dtype: 'uint8', shape: [100, 10], data: new Uint8Array(1000) });
     const gz = gzipSync(file);

@@ -323,8 +323,9 @@ export function parseIdx(bytes: Uint8Array | ArrayBuffer, options: ParseIdxOptio
  * browsers), then {@link parseIdx}es it.
  *
  * Decompression is streamed and bounded: once the IDX header has been inflated, the output
- * buffer is allocated at exactly the size the header declares (refused if above `maxBytes`),
- * and inflating more than that stops at once with an {@link IdxFormatError}. A 2 MB gzip bomb
+ * buffer is allocated at exactly the size the header declares (refused if above `maxBytes`, or
+ * above the 1032:1 that deflate can expand the given bytes to), and inflating more than that
+ * stops at once with an {@link IdxFormatError}. A 2 MB gzip bomb
  * that inflates to 2 GiB behind a header claiming 10 images is refused after inflating a few
  * kilobytes.
  *
@@ -375,6 +376,9 @@ function checkOptionsObject(fn: string, options: unknown): void {
     );
   }
 }
+
+/** Deflate's largest expansion: a 258-byte match coded in 2 bits. */
+const MAX_DEFLATE_RATIO = 1032;
 
 /**
  * Inflates gzip-compressed IDX data with a bound derived from its header: the output is
@@ -430,6 +434,19 @@ export async function gunzipIdx(
             offset: 4,
             expected: `at most ${maxBytes} bytes (maxBytes)`,
             found: `${declared} bytes`,
+          },
+        );
+      }
+      if (declared > MAX_DEFLATE_RATIO * bytes.length) {
+        // No deflate stream expands more than 1032:1, so the data cannot hold what the header
+        // declares: refuse before allocating it.
+        throw new IdxFormatError(
+          `${where(source)}: truncated payload: the header declares ${declared} bytes (shape [${size.shape.join(', ')}]), but ${bytes.length} bytes of gzip data inflate to at most ${MAX_DEFLATE_RATIO * bytes.length}`,
+          {
+            source,
+            offset: headerSize,
+            expected: `${declared - headerSize} payload bytes`,
+            found: `at most ${MAX_DEFLATE_RATIO * bytes.length - headerSize} byte(s)`,
           },
         );
       }
