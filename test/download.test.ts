@@ -9,6 +9,7 @@ import { gzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DatasetError,
+  DEFAULT_MAX_IDX_BYTES,
   DownloadError,
   encodeIdx,
   type LoadProgress,
@@ -483,7 +484,7 @@ describe('download limits: size cap, Content-Length, overall deadline', () => {
     expect(err).toBeInstanceOf(DownloadError);
     for (const a of (err as DownloadError).attempts) {
       expect(a.reason).toBe(
-        'Content-Length 1000000000000 is more than the 1073741824-byte limit (maxBytes); not downloaded',
+        `Content-Length 1000000000000 is more than the ${DEFAULT_MAX_IDX_BYTES}-byte limit (maxBytes); not downloaded`,
       );
     }
     expect(ms).toBeLessThan(5000);

@@ -257,5 +257,14 @@ describe('predictor input: InputError for anything unusable', () => {
     expect(() => frameLikeMnist(new Uint8Array(10), 4, 4)).toThrow(InputError);
     expect(() => frameLikeMnist([1, 2] as never, 2, 1)).toThrow(InputError);
     expect(() => frameLikeMnist(new Uint8Array(4), 2, Number.NaN)).toThrow(InputError);
+    // Found by the fuzz campaign: a value whose string conversion throws (was a TypeError).
+    const hostile = { toString: 0 } as unknown as number;
+    expect(() => frameLikeMnist(new Uint8Array(0), 0, hostile)).toThrow(InputError);
+    expect(() => toGrayDigit({ data: new Uint8Array(4), width: hostile, height: 1 })).toThrow(
+      InputError,
+    );
+    expect(() =>
+      encodeIdx({ dtype: hostile as never, shape: [1], data: new Uint8Array(1) }),
+    ).toThrow(IdxFormatError);
   });
 });

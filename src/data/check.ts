@@ -17,11 +17,11 @@ export function describeValue(v: unknown): string {
   }
   if (typeof v === 'bigint') return `${v}n`;
   if (typeof v === 'function') return 'a function';
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  if (ArrayBuffer.isView(v)) return `a ${Object.prototype.toString.call(v).slice(8, -1)}`;
   if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object'
-    ? `an object (${v.constructor?.name ?? 'null prototype'})`
-    : typeof v;
+  if (typeof v !== 'object') return typeof v;
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  return `an object (${typeof name === 'string' ? name : 'no class'})`;
 }
 
 /** `options` must be an object (not null or an array). */

@@ -49,6 +49,7 @@ export {
   type ImageSet,
   type ImageSetOptions,
   imageAt,
+  type LoadImageSetOptions,
   type LoadMnistOptions,
   loadImageSet,
   loadMnist,

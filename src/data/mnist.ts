@@ -100,6 +100,22 @@ export interface ImageSetOptions {
 }
 
 /**
+ * Options of {@link loadImageSet}: those of {@link toImageSet}, and a size limit.
+ *
+ * @example
+ * ```ts
+ * await loadImageSet(images, labels, { numClasses: 47, maxBytes: 2 ** 31 }); // a large EMNIST split
+ * ```
+ */
+export interface LoadImageSetOptions extends ImageSetOptions {
+  /**
+   * The largest decompressed file accepted, in bytes: a positive integer or `Infinity`.
+   * Default: {@link DEFAULT_MAX_IDX_BYTES} (256 MiB). See {@link DecodeIdxOptions.maxBytes}.
+   */
+  maxBytes?: number;
+}
+
+/**
  * Options of {@link loadMnist}.
  *
  * @example
@@ -162,7 +178,7 @@ export interface LoadMnistOptions {
    * refused before reading), each local file, and each decompressed IDX file (gzip data is
    * inflated as a stream and refused as soon as it passes the size its header declares, so a
    * gzip bomb costs no memory). A positive integer or `Infinity`. Default:
-   * {@link DEFAULT_MAX_IDX_BYTES} (1 GiB; MNIST's largest file is 47 MB).
+   * {@link DEFAULT_MAX_IDX_BYTES} (256 MiB; MNIST's largest file is 47 MB).
    */
   maxBytes?: number;
   /** Progress of each file; see {@link LoadProgress}. */
@@ -396,7 +412,7 @@ export function toImageSet(
 export async function loadImageSet(
   imagesBytes: Uint8Array | ArrayBuffer,
   labelsBytes: Uint8Array | ArrayBuffer,
-  options: ImageSetOptions & { maxBytes?: number } = {},
+  options: LoadImageSetOptions = {},
 ): Promise<ImageSet> {
   checkImageSetOptions('loadImageSet', options);
   const maxBytes = checkMaxBytes('loadImageSet', options.maxBytes, DEFAULT_MAX_IDX_BYTES);

@@ -99,7 +99,10 @@ function kindOf(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string')
     return `the string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}...` : v)}`;
-  if (typeof v === 'object') return `an object (${v.constructor?.name ?? 'null prototype'})`;
+  if (typeof v === 'object') {
+    const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+    return `an object (${typeof name === 'string' ? name : 'no class'})`;
+  }
   return `${typeof v} ${String(v)}`;
 }
 

@@ -148,12 +148,15 @@ export function toGrayDigit(
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (ArrayBuffer.isView(v)) {
+    const type = Object.prototype.toString.call(v).slice(8, -1);
     const length = (v as Partial<Uint8Array>).length;
-    return length === undefined ? v.constructor.name : `${v.constructor.name}(${length})`;
+    return typeof length === 'number' ? `${type}(${length})` : type;
   }
   if (Array.isArray(v)) return `an Array(${v.length})`;
   if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`;
-  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+  if (typeof v !== 'object') return typeof v;
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' ? name : 'object';
 }
 
 /**
@@ -266,7 +269,7 @@ function checkSize(width: unknown, height: unknown, what: string): void {
     (width as number) * (height as number) > 1 << 26
   ) {
     throw new InputError(
-      `${what}: width/height must be positive integers (at most 2^26 pixels), found ${String(width)}x${String(height)}`,
+      `${what}: width/height must be positive integers (at most 2^26 pixels), found ${describe(width)}x${describe(height)}`,
     );
   }
 }

@@ -129,6 +129,39 @@ describe('IDX parser properties', () => {
     );
   });
 
+  it('encodeIdx: arbitrary arguments give a parseable file or IdxFormatError', () => {
+    const arg = fc.oneof(
+      idxArray,
+      fc.record(
+        {
+          dtype: fc.oneof(fc.constantFrom(...DTYPES), fc.anything()),
+          shape: fc.oneof(
+            fc.array(fc.oneof(fc.nat(20), fc.anything()), { maxLength: 4 }),
+            fc.anything(),
+          ),
+          data: fc.oneof(
+            fc.constantFrom(...DTYPES).map((d) => new CTORS[d](8)),
+            fc.uint8Array({ maxLength: 20 }),
+            fc.anything(),
+          ),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.anything(),
+    );
+    fc.assert(
+      fc.property(arg, (array) => {
+        try {
+          const bytes = encodeIdx(array as Parameters<typeof encodeIdx>[0]);
+          checkResult(parseIdx(bytes), bytes);
+        } catch (err) {
+          onlyIdxErrors(err);
+        }
+      }),
+      params('encodeIdx arguments'),
+    );
+  });
+
   it('headers that declare huge sizes are refused without allocating them', async () => {
     await fc.assert(
       fc.asyncProperty(
