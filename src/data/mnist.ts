@@ -165,8 +165,8 @@ export interface LoadMnistOptions {
    */
   timeoutMs?: number;
   /**
-   * Longest time, in ms, for all network transfers of this call together (downloads from
-   * mirrors, and URLs in `files` or `dir`), however steadily data arrives: a server that
+   * Longest time, in ms, from the call until its network transfers (downloads from mirrors,
+   * and URLs in `files` or `dir`) are all done, however steadily data arrives: a server that
    * drips a byte at a time never trips `timeoutMs` but does trip this. Past it, the transfer
    * in progress stops and no further mirror is tried ({@link DownloadError}, or a
    * {@link DatasetError} for `files` URLs). Local files are not timed (use `signal`).
