@@ -9,12 +9,14 @@ export {
   type BatchOptions,
   batchCount,
   batches,
+  MAX_BATCH_SIZE,
   mulberry32,
   type SplitOptions,
   shuffledIndices,
   splitValidation,
 } from './batches.js';
 export {
+  DEFAULT_DEADLINE_MS,
   DEFAULT_TIMEOUT_MS,
   type LoadProgress,
   MNIST_FILES,
@@ -31,6 +33,8 @@ export {
   type IdxFormatErrorDetails,
 } from './errors.js';
 export {
+  DEFAULT_MAX_IDX_BYTES,
+  type DecodeIdxOptions,
   decodeIdx,
   encodeIdx,
   IDX_TYPE_CODES,
@@ -45,6 +49,7 @@ export {
   type ImageSet,
   type ImageSetOptions,
   imageAt,
+  type LoadImageSetOptions,
   type LoadMnistOptions,
   loadImageSet,
   loadMnist,
