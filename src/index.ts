@@ -40,6 +40,7 @@ export {
   UnsafePickleError,
 } from './interop/errors.js';
 export type { StateDictImportOptions, StateDictTensor } from './interop/layout.js';
+export { exportOnnx } from './interop/onnx.js';
 export {
   exportPyTorchStateDict,
   importPyTorchStateDict,
