@@ -7,8 +7,8 @@ import { expectedTensors, validateSpec } from '../model/weights.js';
 import { StateDictError } from './errors.js';
 
 /**
- * One tensor of a `state_dict` as read from a file, in PyTorch's layout (conv `[out, in, kh,
- * kw]`, linear `[out, in]`).
+ * One tensor of a `state_dict` as read from a file, in PyTorch's layout (conv
+ * `[out, in, kh, kw]`, linear `[out, in]`).
  *
  * @example
  * ```ts

@@ -109,6 +109,9 @@ function materialise(name: string, ref: TensorRef, fail: (msg: string) => never)
   if (storage.bytes === undefined) fail(`'${name}': storage ${storage.key} has no data`);
   const bytes = storage.bytes as Uint8Array;
   const available = Math.floor(bytes.length / storage.elementBytes);
+  if (count > available) {
+    fail(`'${name}': shape [${shape}] has ${count} elements, its storage only ${available}`);
+  }
   if (count > 0) {
     const last = offset + shape.reduce((sum, d, i) => sum + (d - 1) * (stride[i] as number), 0);
     if (last >= available) {

@@ -95,8 +95,9 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): Stat
 }
 
 /**
- * Imports a `state_dict` saved as safetensors (`safetensors.torch.save_file(model.state_dict(),
- * path)`): the same names, layouts and options as {@link importPyTorchStateDict}.
+ * Imports a `state_dict` saved as safetensors
+ * (`safetensors.torch.save_file(model.state_dict(), path)`): the same names, layouts and
+ * options as {@link importPyTorchStateDict}.
  *
  * @param bytes - The `.safetensors` file.
  * @param options - Architecture details and preprocessing; see {@link StateDictImportOptions}.
