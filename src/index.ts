@@ -63,6 +63,7 @@ export {
   type Predictor,
   type PredictorOptions,
 } from './predict/predictor.js';
+export { type BatchPoint, type PlotHistoryOptions, plotHistory } from './report/plot.js';
 export { type EvaluateOptions, type Evaluation, evaluate } from './train/evaluate.js';
 export {
   type BatchLogs,
