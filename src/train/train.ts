@@ -1,9 +1,11 @@
 import { snapshotWeights } from '../backend/select.js';
 import { batchCount, batches } from '../data/batches.js';
 import type { PreparedSet } from '../data/preprocess.js';
+import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
 import { engineModel } from '../engine/model.js';
-import type { AdamSettings, EngineKind, FastPathOption, Model } from '../engine/types.js';
+import type { AdamSettings, Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { platform } from '../platform/index.js';
+import { CheckpointFormatError, decodeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
 import { evaluateOn } from './evaluate.js';
 
@@ -38,6 +40,38 @@ export interface EpochLogs {
 }
 
 /**
+ * What `onBatchEnd` and `onEpochEnd` get besides the logs: the run's state at that point.
+ *
+ * @example
+ * ```ts
+ * await train(model, data, {
+ *   onEpochEnd: async (epoch, logs, { checkpoint }) => {
+ *     await saveCheckpointFile(`run-epoch${epoch}.ckpt`, await checkpoint());
+ *   },
+ * });
+ * ```
+ */
+export interface TrainContext {
+  /**
+   * A checkpoint of the run right after this batch (or epoch): weights, Adam's state and the
+   * position, to resume from with `resumeFrom`.
+   */
+  checkpoint(): Promise<TrainCheckpoint>;
+}
+
+/** Options of {@link TrainOptions.earlyStopping}. */
+export interface EarlyStoppingOptions {
+  /** The validation figure to watch. Default `'valLoss'` (lower is better); `'valAccuracy'`: higher. */
+  monitor?: 'valLoss' | 'valAccuracy';
+  /** Epochs without improvement before stopping: an integer >= 1. */
+  patience: number;
+  /** The smallest change that counts as an improvement, >= 0. Default 0. */
+  minDelta?: number;
+  /** At the end, put back the weights of the best epoch. Default `true`. */
+  restoreBestWeights?: boolean;
+}
+
+/**
  * Hooks into {@link train}. Each may be async; training waits for it. An error thrown by a
  * callback stops training and rejects the `train` promise.
  *
@@ -69,12 +103,12 @@ export interface TrainCallbacks {
    * callback makes every step read its loss back from the backend; use `logEvery` to read only
    * every n-th batch.
    */
-  onBatchEnd?: (batch: number, logs: BatchLogs) => void | Promise<void>;
+  onBatchEnd?: (batch: number, logs: BatchLogs, context: TrainContext) => void | Promise<void>;
   /**
    * After each epoch (`epoch` is 1-based); the model already holds the epoch's weights
    * (checkpoint it here). Not called for an epoch that an abort stopped before its first batch.
    */
-  onEpochEnd?: (epoch: number, logs: EpochLogs) => void | Promise<void>;
+  onEpochEnd?: (epoch: number, logs: EpochLogs, context: TrainContext) => void | Promise<void>;
   /** After the last epoch, or after an abort, with the history that {@link train} resolves to. */
   onTrainEnd?: (history: TrainHistory) => void | Promise<void>;
 }
@@ -128,6 +162,20 @@ export interface TrainOptions extends TrainCallbacks {
    * float rounding. Only the fused path uses it; the workers stop when `train` returns. Default: 1.
    */
   threads?: number;
+  /**
+   * Continue an interrupted run from this checkpoint (from `history.checkpoint`, a callback's
+   * `context.checkpoint()`, or {@link decodeCheckpoint} bytes). Give the same data and options
+   * as the interrupted run: it then ends with the same weights as a run that was never
+   * interrupted (bit for bit on the single-threaded fused engine and on tfjs' cpu and wasm
+   * backends; WebGPU sums in a nondeterministic order). The checkpoint's seed is used when
+   * `seed` is not given.
+   */
+  resumeFrom?: TrainCheckpoint | Uint8Array;
+  /**
+   * Stop when the validation figure has not improved for `patience` epochs (needs
+   * `validationData`), and by default restore the best epoch's weights. Off by default.
+   */
+  earlyStopping?: EarlyStoppingOptions;
 }
 
 /**
@@ -145,6 +193,12 @@ export interface TrainHistory {
   epochs: EpochLogs[];
   /** True when `signal` stopped training early. */
   aborted: boolean;
+  /**
+   * After an abort: the state to continue from (`resumeFrom`). Not set when the run finished.
+   */
+  checkpoint?: TrainCheckpoint;
+  /** Set when early stopping ended the run: the epoch it stopped after and the best epoch. */
+  earlyStop?: { stoppedAfter: number; bestEpoch: number; restored: boolean };
   /** Which implementation trained: fused WASM SIMD kernels or tfjs ops. */
   path: EngineKind;
   /** Why that path. */
@@ -203,14 +257,16 @@ export async function train(
   options: TrainOptions = {},
 ): Promise<TrainHistory> {
   const plan = checkTrainOptions(model, data, options);
+  const resume = plan.resume;
   const handle = await engineModel(model).holdEngine({ fastPath: plan.fastPath });
   const { engine } = handle;
   const { reason } = engine.info;
   const path: EngineKind = engine.info.kind;
-  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const seed = options.seed ?? resume?.run.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const shuffle = options.shuffle ?? true;
   const perEpoch = batchCount(data, plan.batchSize);
   const history: TrainHistory = {
-    epochs: [],
+    epochs: resume?.epochs.map((e) => ({ ...e })) ?? [],
     aborted: false,
     path,
     reason,
@@ -219,26 +275,81 @@ export async function train(
     seconds: 0,
     samplesPerSecond: 0,
   };
+  /**
+   * Where the run is: the next batch to run, and sums over the current epoch's batches so far
+   * (`epochStart` is shifted back by the seconds an interrupted epoch had already taken).
+   */
+  const at = {
+    epoch: resume?.next.epoch ?? 1,
+    batch: resume?.next.batch ?? 0,
+    lossSum: resume?.partialEpoch.lossSum ?? 0,
+    correct: resume?.partialEpoch.correct ?? 0,
+    seen: resume?.partialEpoch.seen ?? 0,
+    batches: resume?.partialEpoch.batches ?? 0,
+    epochStart: now() - (resume?.partialEpoch.seconds ?? 0) * 1000,
+  };
+  const early = plan.earlyStopping;
+  let best: { value: number; epoch: number; weights: Float32Array[] | undefined } | undefined;
   let samples = 0;
   let lastYield = now();
+
+  /** The engine's running sums, drained into `at` (a checkpoint needs them without an epoch end). */
+  const drainTotals = async () => {
+    const totals = await engine.takeTotals();
+    at.lossSum += totals.lossSum;
+    at.correct += totals.correct;
+  };
+  const checkpoint = async (): Promise<TrainCheckpoint> => {
+    await drainTotals();
+    const [weights, optimizer] = await Promise.all([
+      engine.readWeights(),
+      engine.readOptimizerState(),
+    ]);
+    return {
+      spec: model.spec,
+      preprocessing: model.preprocessing,
+      weights,
+      optimizer,
+      next: { epoch: at.epoch, batch: at.batch },
+      run: { seed, batchSize: plan.batchSize, shuffle, dataCount: data.count },
+      partialEpoch: {
+        lossSum: at.lossSum,
+        correct: at.correct,
+        seen: at.seen,
+        batches: at.batches,
+        seconds: (now() - at.epochStart) / 1000,
+      },
+      epochs: history.epochs.map((e) => ({ ...e })),
+    };
+  };
+  const context: TrainContext = { checkpoint };
+
   try {
-    engine.setOptimizerState(undefined);
+    if (resume !== undefined) {
+      engine.setWeights(resume.weights);
+      engine.setOptimizerState(resume.optimizer);
+    } else {
+      engine.setOptimizerState(undefined);
+    }
     if (path === 'fused') {
       await engine.setThreads(plan.threads);
       history.threads = plan.threads;
     }
     await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
-    for (let epoch = 1; epoch <= plan.epochs && !history.aborted; epoch++) {
+    while (at.epoch <= plan.epochs) {
+      const epoch = at.epoch;
       const adam: AdamSettings = { ...plan.adam, learningRate: plan.rates[epoch - 1] as number };
-      await options.onEpochBegin?.(epoch);
+      if (at.batch === 0) {
+        await options.onEpochBegin?.(epoch);
+        at.epochStart = now();
+      }
       const started = now();
-      let seen = 0;
-      let ran = 0;
       const epochBatches = batches(data, {
         batchSize: plan.batchSize,
-        shuffle: options.shuffle ?? true,
+        shuffle,
         seed: seed + epoch,
         reuseBuffers: true,
+        startBatch: at.batch,
       });
       for (const batch of epochBatches) {
         // Let timers, abort signals and UI run: one task every ~50 ms of training.
@@ -251,43 +362,73 @@ export async function train(
           break;
         }
         const wanted = options.onBatchEnd !== undefined && batch.index % plan.logEvery === 0;
-        const stats = await engine.trainStep(
-          { images: batch.images, labels: batch.labels, n: batch.size },
-          adam,
-          wanted,
-        );
-        seen += batch.size;
-        ran++;
+        const stats = await trainStep(engine, batch, adam, wanted, perEpoch);
+        at.batch = batch.index + 1;
+        at.seen += batch.size;
+        at.batches++;
+        samples += batch.size;
         if (stats && options.onBatchEnd) {
-          await options.onBatchEnd(batch.index, {
-            loss: stats.loss,
-            accuracy: stats.correct / batch.size,
-            size: batch.size,
-          });
+          const logs = { loss: stats.loss, accuracy: stats.correct / batch.size, size: batch.size };
+          await options.onBatchEnd(batch.index, logs, context);
         }
       }
-      const totals = await engine.takeTotals();
-      const seconds = (now() - started) / 1000;
-      history.seconds += seconds;
-      samples += seen;
+      await drainTotalsOrThrow(drainTotals, perEpoch);
+      history.seconds += (now() - started) / 1000;
       // On WebGPU, a CPU copy of the weights to restore from if the device is lost (no-op on WASM).
       await snapshotWeights();
-      if (ran === 0) break;
+      // The state to resume from, taken before this epoch's (partial) logs are added.
+      if (history.aborted) history.checkpoint = await checkpoint();
+      if (history.aborted && at.batches === 0) break;
+      const seconds = (now() - at.epochStart) / 1000;
       const logs: EpochLogs = {
         epoch,
-        loss: totals.lossSum / seen,
-        accuracy: totals.correct / seen,
+        loss: at.lossSum / at.seen,
+        accuracy: at.correct / at.seen,
         seconds,
-        samplesPerSecond: seen / seconds,
-        batches: ran,
+        samplesPerSecond: at.seen / seconds,
+        batches: at.batches,
       };
-      if (options.validationData && !history.aborted) {
+      if (history.aborted) {
+        // An aborted epoch is logged with the batches that ran, without validation.
+        history.epochs.push(logs);
+        await options.onEpochEnd?.(epoch, logs, context);
+        break;
+      }
+      if (options.validationData) {
         const val = await evaluateOn(engine, options.validationData, plan.validationBatchSize);
         logs.valLoss = val.loss;
         logs.valAccuracy = val.accuracy;
       }
       history.epochs.push(logs);
-      await options.onEpochEnd?.(epoch, logs);
+      // Next comes the next epoch's first batch: a checkpoint taken in onEpochEnd resumes there.
+      Object.assign(at, {
+        epoch: epoch + 1,
+        batch: 0,
+        lossSum: 0,
+        correct: 0,
+        seen: 0,
+        batches: 0,
+      });
+      at.epochStart = now();
+      await options.onEpochEnd?.(epoch, logs, context);
+      if (early !== undefined) {
+        const value =
+          early.monitor === 'valAccuracy'
+            ? -(logs.valAccuracy as number)
+            : (logs.valLoss as number);
+        if (best === undefined || value < best.value - early.minDelta) {
+          best = {
+            value,
+            epoch,
+            weights: early.restoreBestWeights ? await engine.readWeights() : undefined,
+          };
+        } else if (epoch - best.epoch >= early.patience) {
+          const restored = best.weights !== undefined;
+          if (restored) engine.setWeights(best.weights as Float32Array[]);
+          history.earlyStop = { stoppedAfter: epoch, bestEpoch: best.epoch, restored };
+          break;
+        }
+      }
     }
     history.samplesPerSecond = history.seconds > 0 ? samples / history.seconds : 0;
     await options.onTrainEnd?.(history);
@@ -297,6 +438,50 @@ export async function train(
     // Workers live only while training: a model at rest holds no threads.
     if (!model.isDisposed && path === 'fused') await engine.setThreads(1);
   }
+}
+
+/** One engine step; a diverged step becomes a {@link TrainingDivergedError} naming its batch. */
+async function trainStep(
+  engine: Engine,
+  batch: { images: Float32Array; labels: Uint8Array; size: number },
+  adam: AdamSettings,
+  read: boolean,
+  perEpoch: number,
+) {
+  try {
+    return await engine.trainStep(
+      { images: batch.images, labels: batch.labels, n: batch.size },
+      adam,
+      read,
+    );
+  } catch (err) {
+    throw asTrainingError(err, perEpoch);
+  }
+}
+
+async function drainTotalsOrThrow(drain: () => Promise<void>, perEpoch: number) {
+  try {
+    await drain();
+  } catch (err) {
+    throw asTrainingError(err, perEpoch);
+  }
+}
+
+/**
+ * Maps an engine's diverged step (counted from the run's start, so also across a resume) to the
+ * epoch and batch it was; anything else passes through.
+ */
+function asTrainingError(err: unknown, perEpoch: number): unknown {
+  if (!(err instanceof StepDivergedError)) return err;
+  const index = err.step - 1;
+  const epoch = Math.floor(index / perEpoch) + 1;
+  const batch = index % perEpoch;
+  return new TrainingDivergedError(
+    `training diverged at epoch ${epoch}, batch ${batch}: the loss or a gradient is not finite (NaN or Infinity); the model keeps the weights from before that batch. Lower the learning rate or check the data.`,
+    epoch,
+    batch,
+    { cause: err },
+  );
 }
 
 /** Yield to the event loop after this much uninterrupted training. */
@@ -312,6 +497,8 @@ interface TrainPlan {
   /** The learning rate of each epoch, checked up front. */
   rates: number[];
   adam: Omit<AdamSettings, 'learningRate'>;
+  resume: TrainCheckpoint | undefined;
+  earlyStopping: Required<EarlyStoppingOptions> | undefined;
 }
 
 /** Checks every option before any work starts, so a bad one never costs an epoch. */
@@ -371,6 +558,8 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   if (options.validationData)
     assertCompatible(model, options.validationData, 'train (validationData)');
   if (data.count === 0) throw new RangeError('train: the dataset is empty');
+  const earlyStopping = checkEarlyStopping(options);
+  const resume = checkResume(model, data, options, batchSize);
   return {
     epochs,
     batchSize,
@@ -380,7 +569,83 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
     fastPath,
     rates,
     adam: { beta1, beta2, epsilon },
+    resume,
+    earlyStopping,
   };
+}
+
+function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOptions> | undefined {
+  const early = options.earlyStopping;
+  if (early === undefined) return undefined;
+  if (early === null || typeof early !== 'object') {
+    throw new TypeError('earlyStopping must be an object like { patience: 3 }');
+  }
+  if (options.validationData === undefined) {
+    throw new RangeError('earlyStopping watches validation figures: give validationData too');
+  }
+  const monitor = early.monitor ?? 'valLoss';
+  if (monitor !== 'valLoss' && monitor !== 'valAccuracy') {
+    throw new RangeError(
+      `earlyStopping.monitor must be "valLoss" or "valAccuracy", got ${JSON.stringify(monitor)}`,
+    );
+  }
+  const minDelta = early.minDelta ?? 0;
+  if (typeof minDelta !== 'number' || !(minDelta >= 0) || !Number.isFinite(minDelta)) {
+    throw new RangeError(
+      `earlyStopping.minDelta must be a finite number >= 0, got ${String(minDelta)}`,
+    );
+  }
+  const restoreBestWeights = early.restoreBestWeights ?? true;
+  if (typeof restoreBestWeights !== 'boolean') {
+    throw new TypeError('earlyStopping.restoreBestWeights must be a boolean');
+  }
+  return {
+    monitor,
+    patience: positiveInt(early.patience, 'earlyStopping.patience'),
+    minDelta,
+    restoreBestWeights,
+  };
+}
+
+/** A checkpoint to resume from, decoded and checked against this model, data and options. */
+function checkResume(
+  model: Model,
+  data: PreparedSet,
+  options: TrainOptions,
+  batchSize: number,
+): TrainCheckpoint | undefined {
+  const raw = options.resumeFrom;
+  if (raw === undefined) return undefined;
+  const cp = raw instanceof Uint8Array ? decodeCheckpoint(raw, 'resumeFrom') : raw;
+  if (cp === null || typeof cp !== 'object' || !Array.isArray(cp.weights)) {
+    throw new TypeError('resumeFrom must be a TrainCheckpoint or its bytes');
+  }
+  const fail = (msg: string): never => {
+    throw new CheckpointFormatError(`resumeFrom: ${msg}`);
+  };
+  if (JSON.stringify(cp.spec) !== JSON.stringify(model.spec)) {
+    fail(
+      `the checkpoint is of ${JSON.stringify(cp.spec)}, the model is ${JSON.stringify(model.spec)}`,
+    );
+  }
+  if (JSON.stringify(cp.preprocessing) !== JSON.stringify(model.preprocessing)) {
+    fail('the checkpoint was trained with other preprocessing than the model has');
+  }
+  if (cp.run.dataCount !== data.count) {
+    fail(`the checkpoint's run had ${cp.run.dataCount} images, this data has ${data.count}`);
+  }
+  if (cp.run.batchSize !== batchSize) {
+    fail(`the checkpoint's run used batchSize ${cp.run.batchSize}, this call ${batchSize}`);
+  }
+  if (cp.run.shuffle !== (options.shuffle ?? true))
+    fail("the checkpoint's run shuffled differently");
+  if (options.seed !== undefined && options.seed !== cp.run.seed) {
+    fail(`the checkpoint's run used seed ${cp.run.seed}, this call ${options.seed}`);
+  }
+  if (cp.next.batch > batchCount(data, batchSize)) {
+    fail(`next.batch ${cp.next.batch} is past the end of an epoch`);
+  }
+  return cp;
 }
 
 const CALLBACKS = [
