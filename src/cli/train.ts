@@ -16,6 +16,11 @@ import type { Model } from '../engine/types.js';
 import { platform } from '../platform/index.js';
 import { createPredictor } from '../predict/predictor.js';
 import { type BatchPoint, plotHistory } from '../report/plot.js';
+import {
+  loadCheckpointFile,
+  saveCheckpointFile,
+  type TrainCheckpoint,
+} from '../train/checkpoint.js';
 import { evaluate } from '../train/evaluate.js';
 import { type EpochLogs, type TrainHistory, train } from '../train/train.js';
 import { type Checker, checkReadable, checkWritable, positiveNumber, UsageError } from './args.js';
@@ -158,6 +163,8 @@ interface TrainPlan {
   valSplit: number | undefined;
   limit: number | undefined;
   seed: number;
+  /** `--seed` was given (a resumed run otherwise keeps its checkpoint's seed). */
+  seedGiven: boolean;
   threads: number;
   backend: 'auto' | 'wasm' | 'webgpu';
   fastPath: 'auto' | 'off';
@@ -264,6 +271,7 @@ async function readTrainOptions(args: Checker): Promise<TrainPlan> {
     valSplit,
     limit: max,
     seed,
+    seedGiven: args.has('seed'),
     threads,
     backend,
     fastPath,
@@ -282,15 +290,18 @@ function timestamp(d = new Date()): string {
   return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 const plural = (n: number, word: string) =>
-  `${count(n)} ${word}${n === 1 ? '' : word.endsWith('h') ? 'es' : 's'}`;
+  `${count(n)} ${n === 1 ? word : word === 'batch' ? 'batches' : `${word}s`}`;
 const rate = (r: number) => String(Number(r.toPrecision(6)));
 
 async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): Promise<number> {
   const s = out.style;
+  // A checkpoint that cannot be read fails now, before any data is loaded.
+  const resume = plan.resume === undefined ? undefined : await loadCheckpointFile(plan.resume);
   const backendInfo = await startBackend(plan.backend, out);
   const { preset } = plan.data;
-  const model: Model =
-    plan.model === 'lenet'
+  const model: Model = resume
+    ? await modelFromCheckpoint(resume)
+    : plan.model === 'lenet'
       ? await createLeNet({
           pooling: plan.pooling,
           activation: plan.activation,
@@ -339,8 +350,13 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
   );
   out.detail(model.formatSummary());
 
+  if (resume !== undefined) {
+    out.line(
+      `Resuming from ${plan.resume} at epoch ${resume.next.epoch}, batch ${resume.next.batch} (${plural(resume.epochs.length, 'epoch')} done before).`,
+    );
+  }
   const points: BatchPoint[] = [];
-  let epochNow = 0;
+  let epochNow = resume?.next.epoch ?? 0;
   let bar: ProgressBar | undefined;
   let runLoss = 0;
   let runCorrect = 0;
@@ -358,6 +374,8 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
     // Reading a step's loss is two numbers on WASM: every batch feeds the bar and the plot.
     logEvery: everyBatch ? 1 : plan.logEvery,
     signal,
+    resumeFrom: resume,
+    ...(resume !== undefined && !plan.seedGiven ? { seed: undefined } : {}),
     onTrainBegin: ({ path, reason }) => {
       out.detail(`engine: ${path} (${reason})`);
       out.record({
@@ -401,6 +419,15 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
       runCorrect += logs.accuracy * logs.size;
       runSeen += logs.size;
       runBatches = batch + 1;
+      if (out.tty && bar === undefined) {
+        // A resumed run starts inside an epoch, without onEpochBegin.
+        bar = new ProgressBar(
+          out.stdout,
+          `Epoch ${epochNow}/${plan.epochs}`,
+          batchesPerEpoch,
+          'batches',
+        );
+      }
       if (batch % plan.logEvery === 0) {
         out.record({
           type: 'batch',
@@ -421,17 +448,24 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
         `loss ${(runLoss / runSeen).toFixed(4)}  acc ${pct(runCorrect / runSeen)}`,
       );
     },
-    onEpochEnd: (epoch, logs) => {
+    onEpochEnd: async (epoch, logs, context) => {
       bar?.clear();
       bar = undefined;
+      // After an abort, train hands the checkpoint over in its history instead.
+      if (!signal.aborted) await saveCheckpointFile(plan.checkpoint, await context.checkpoint());
       out.record({ type: 'epoch', ...logs, learningRate: plan.rates[epoch - 1] });
-      printEpoch(out, logs, validationName, plan.rates[epoch - 1] as number);
+      if (signal.aborted) {
+        out.line(
+          `Epoch ${epoch} (interrupted after ${plural(logs.batches, 'batch')}) - Average Loss: ${logs.loss.toFixed(6)}, Accuracy: ${pct(logs.accuracy)}`,
+        );
+      } else {
+        printEpoch(out, logs, validationName, plan.rates[epoch - 1] as number);
+      }
     },
   });
   bar?.clear();
 
   const last = history.epochs.at(-1);
-  const trained = history.epochs.reduce((n, e) => n + e.batches, 0);
   const metadata = {
     recipe: {
       dataset: preset.name,
@@ -456,15 +490,21 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
   );
 
   if (history.aborted) {
+    if (history.checkpoint !== undefined) {
+      await saveCheckpointFile(plan.checkpoint, history.checkpoint);
+    }
+    const next = history.checkpoint?.next;
     out.record({
       type: 'interrupted',
-      epoch: epochNow,
-      batches: trained,
+      epoch: next?.epoch ?? epochNow,
+      batch: next?.batch,
       weights: plan.out,
+      checkpoint: plan.checkpoint,
       plot: plan.plot,
     });
     out.note(
-      `Interrupted in epoch ${epochNow} after ${plural(trained, 'batch')}: weights saved to ${plan.out}, curves to ${plan.plot}.`,
+      `Interrupted at epoch ${next?.epoch ?? epochNow}, batch ${next?.batch ?? '?'}: weights saved to ${plan.out}, checkpoint to ${plan.checkpoint}, curves to ${plan.plot}.\n` +
+        `Continue with the same options and --resume ${plan.checkpoint}`,
     );
     model.dispose();
     return 130;
@@ -480,7 +520,9 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
     testAccuracy = final.accuracy;
     out.line(`Test - Average Loss: ${final.loss.toFixed(6)}, Accuracy: ${pct(final.accuracy)}`);
   }
-  out.line(`Saved weights to ${s.bold(plan.out)}, curves to ${s.bold(plan.plot)}`);
+  out.line(
+    `Saved weights to ${s.bold(plan.out)}, checkpoint to ${plan.checkpoint}, curves to ${s.bold(plan.plot)}`,
+  );
   out.record({
     type: 'end',
     epochs: history.epochs.length,
@@ -489,6 +531,7 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
     samplesPerSecond: history.samplesPerSecond,
     testAccuracy,
     weights: plan.out,
+    checkpoint: plan.checkpoint,
     plot: plan.plot,
   });
   model.dispose();
@@ -543,4 +586,27 @@ async function verify(
   reloaded.dispose();
   if (!same)
     throw new Error(`the reloaded weights score ${pct(check.accuracy)}, not ${pct(expected ?? 0)}`);
+}
+
+/** A fresh model of the checkpoint's architecture and preprocessing (train then loads its state). */
+function modelFromCheckpoint(cp: TrainCheckpoint): Promise<Model> {
+  const { spec, preprocessing: p } = cp;
+  if (spec.kind === 'lenet') {
+    return createLeNet({
+      pooling: spec.pooling,
+      activation: spec.activation,
+      conv2Activation: spec.conv2Activation,
+      inputSize: spec.inputSize,
+      resize: p.resize,
+      mean: p.mean,
+      std: p.std,
+    });
+  }
+  return createMlp({
+    hidden: spec.hidden,
+    activation: spec.activation,
+    inputSize: spec.inputSize,
+    mean: p.mean,
+    std: p.std,
+  });
 }
