@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { encodeIdx } from '../src/data/idx.js';
 import { runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lenet-cli-usage-'));
@@ -210,4 +211,48 @@ test('show prints the label and 28 rows of the hex matrix, or ASCII art', async 
   const far = await runCli(['show', '--index', '10000']);
   expect(far.code).toBe(2);
   expect(far.stderr).toMatch(/--index must be below 10,000/);
+});
+
+test('show --dataset fashion-mnist names the class (a tiny Fashion-MNIST-shaped fixture)', async () => {
+  const fixture = join(dir, 'fashion');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(fixture);
+  const images = new Uint8Array(3 * 28 * 28).map((_, i) => (i * 7) % 256);
+  const labels = new Uint8Array([9, 0, 8]);
+  for (const [name, data, shape] of [
+    ['train-images-idx3-ubyte', images, [3, 28, 28]],
+    ['train-labels-idx1-ubyte', labels, [3]],
+    ['t10k-images-idx3-ubyte', images, [3, 28, 28]],
+    ['t10k-labels-idx1-ubyte', labels, [3]],
+  ] as const) {
+    writeFileSync(join(fixture, name), encodeIdx({ dtype: 'uint8', shape: [...shape], data }));
+  }
+  const r = await runCli([
+    'show',
+    '--dataset',
+    'fashion-mnist',
+    '--data',
+    fixture,
+    '--index',
+    '0',
+    '--ascii',
+  ]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout.split('\n')[0]).toBe('Fashion-MNIST test image #0: label 9 (Ankle boot)');
+  const json = JSON.parse(
+    (
+      await runCli([
+        'show',
+        '--dataset',
+        'fashion-mnist',
+        '--data',
+        fixture,
+        '--index',
+        '2',
+        '--json',
+      ])
+    ).stdout,
+  );
+  expect(json).toMatchObject({ label: 8, class: 'Bag' });
 });
