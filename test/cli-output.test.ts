@@ -45,8 +45,9 @@ test('the progress bar redraws one line in place and clears it', () => {
   bar.update(5, 320, 'loss 0.5000  acc 80.0%', true);
   const line = stream.text();
   expect(line.startsWith('\rEpoch 1/5 [')).toBe(true);
+  expect(line.endsWith('\x1b[K')).toBe(true);
   const m =
-    /\[(#+)(\.+)\] 5\/10 batches {2}[\d,]+ img\/s {2}ETA \d+s {2}loss 0\.5000 {2}acc 80\.0%\x1b\[K$/.exec(
+    /\[(#+)(\.+)\] 5\/10 batches {2}[\d,]+ img\/s {2}ETA \d+s {2}loss 0\.5000 {2}acc 80\.0%/.exec(
       line,
     );
   expect(m).not.toBeNull();

@@ -57,3 +57,18 @@ test('without batches or validation the plot still works; sizes are checked', ()
   expect(parseXmlElements(plotHistory({ epochs: [] }))[0]).toBe('svg');
   expect(() => plotHistory({ epochs }, { width: 10 })).toThrow(RangeError);
 });
+
+test('thousands of batches are averaged down to at most 500 points', () => {
+  const many = Array.from({ length: 4690 }, (_, i) => ({
+    epoch: Math.floor(i / 938) + 1,
+    batch: i % 938,
+    batchesPerEpoch: 938,
+    loss: 0.1 + (i % 2) * 0.1,
+  }));
+  const svg = plotHistory({ epochs }, { batches: many });
+  const faint = /<polyline points="([^"]+)"[^>]*stroke-opacity="0\.3"/.exec(svg);
+  const points = faint?.[1]?.split(' ') ?? [];
+  expect(points.length).toBeGreaterThan(400);
+  expect(points.length).toBeLessThanOrEqual(500);
+  expect(svg.length).toBeLessThan(25_000);
+});

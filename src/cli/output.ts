@@ -115,7 +115,7 @@ export class ProgressBar {
     const seconds = (t - this.started) / 1000;
     const rate = seconds > 0 ? samples / seconds : 0;
     const eta = done > 0 ? (seconds / done) * (this.total - done) : Number.NaN;
-    const columns = this.stream.columns ?? 80;
+    const columns = this.stream.columns || 80;
     const tail = ` ${done}/${this.total} ${this.unit}  ${Math.round(rate).toLocaleString('en-US')} img/s  ETA ${formatSeconds(eta)}${extra ? `  ${extra}` : ''}`;
     const barWidth = Math.max(10, Math.min(30, columns - this.label.length - tail.length - 4));
     const filled = this.total > 0 ? Math.round((done / this.total) * barWidth) : barWidth;

@@ -549,7 +549,7 @@ function printEpoch(out: Output, logs: EpochLogs, validationName: string, lr: nu
     );
   }
   const speed = `${logs.seconds.toFixed(1)} s training, ${count(Math.round(logs.samplesPerSecond))} samples/s, learning rate ${rate(lr)}`;
-  out.line(out.tty ? out.style.dim(`(${speed})\n`) : `end_time: ${timestamp()} (${speed})\n`);
+  out.line(out.tty ? `${out.style.dim(`(${speed})`)}\n` : `end_time: ${timestamp()} (${speed})\n`);
 }
 
 /** As the reference ends: reload the weights, check them, predict a random test digit. */

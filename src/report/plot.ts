@@ -42,7 +42,10 @@ export interface BatchPoint {
 export interface PlotHistoryOptions {
   /** The figure's title, shown on top and as its accessible `<title>`. Default: `'Training curves'`. */
   title?: string;
-  /** Per-batch losses, drawn as a faint line under the per-epoch points. Default: none. */
+  /**
+   * Per-batch losses, drawn as a faint line under the per-epoch points (beyond 500, consecutive
+   * batches are averaged in runs). Default: none.
+   */
   batches?: readonly BatchPoint[];
   /** Width of the whole figure in pixels (two panels side by side). Default: 840. */
   width?: number;
@@ -51,6 +54,8 @@ export interface PlotHistoryOptions {
 }
 
 const TRAIN = '#1f77b4';
+/** More batch points than this are averaged in runs (a line finer than a pixel adds only bytes). */
+const MAX_BATCH_POINTS = 500;
 const TEST = '#ff7f0e';
 
 /**
@@ -111,7 +116,10 @@ export function plotHistory(
         label: 'train (batches)',
         color: TRAIN,
         faint: true,
-        points: batches.map((b) => [xAt(b), b.loss]),
+        points: thin(
+          batches.map((b) => [xAt(b), b.loss] as const),
+          MAX_BATCH_POINTS,
+        ),
       },
       { label: 'train', color: TRAIN, points: series((e) => e.loss) },
       { label: 'test', color: TEST, points: series((e) => e.valLoss) },
@@ -149,6 +157,20 @@ interface Panel {
   heading: string;
   unit: string;
   lines: Line[];
+}
+
+/** At most `max` points: consecutive runs of points averaged (position and value). */
+function thin(points: (readonly [number, number])[], max: number): (readonly [number, number])[] {
+  if (points.length <= max) return points;
+  const run = Math.ceil(points.length / max);
+  const out: (readonly [number, number])[] = [];
+  for (let i = 0; i < points.length; i += run) {
+    const group = points.slice(i, i + run);
+    const x = group.reduce((a, [px]) => a + px, 0) / group.length;
+    const y = group.reduce((a, [, py]) => a + py, 0) / group.length;
+    out.push([x, y]);
+  }
+  return out;
 }
 
 function checkSize(v: number, name: string): number {
