@@ -72,3 +72,11 @@ test('thousands of batches are averaged down to at most 500 points', () => {
   expect(points.length).toBeLessThanOrEqual(500);
   expect(svg.length).toBeLessThan(25_000);
 });
+
+test('the log axis spans the data to the nearest half decade, not decades beyond it', () => {
+  const svg = plotHistory({ epochs }, { batches });
+  const labels = [...svg.matchAll(/text-anchor="end" font-size="10">([^<%]+)</g)].map((m) => m[1]);
+  // Losses from 0.0036 (2.3 * 0.8^29) to 2.3: the axis runs from 10^-2.5 to 10^0.5.
+  expect(labels).toEqual(['0.01', '0.1', '1']);
+  expect(svg).not.toContain('1e-');
+});

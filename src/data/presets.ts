@@ -115,7 +115,7 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetPreset>> = Object.fre
  * @param count - How many images to keep: an integer, 0 or more.
  * @returns A set of `min(count, set.count)` images whose `images` and `labels` are views of
  *   `set`'s arrays (no copy).
- * @throws `RangeError` when `count` is not an integer >= 0.
+ * @throws `RangeError` when `count` is not an integer of 0 or more.
  *
  * @example
  * ```ts

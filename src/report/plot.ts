@@ -260,8 +260,9 @@ function drawPanel(
     hi = panel.unit === '%' ? 100 : 1;
     ticks = niceTicks(lo, hi);
   } else if (log) {
-    lo = 10 ** Math.floor(Math.log10(Math.min(...positive)) * 2) / 2;
-    hi = 10 ** Math.ceil(Math.log10(Math.max(...positive)) * 2) / 2;
+    // Bounds on a half-decade grid: 10^(k/2).
+    lo = 10 ** (Math.floor(Math.log10(Math.min(...positive)) * 2) / 2);
+    hi = 10 ** (Math.ceil(Math.log10(Math.max(...positive)) * 2) / 2);
     lo = Number(lo.toPrecision(6));
     hi = Number(hi.toPrecision(6));
     ticks = logTicks(lo, hi);
