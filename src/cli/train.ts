@@ -9,6 +9,7 @@ import { type ImageSet, imageAt } from '../data/mnist.js';
 import { type PreparedSet, prepareImages } from '../data/preprocess.js';
 import { limit } from '../data/presets.js';
 import { formatDigitAscii } from '../data/render.js';
+import { chooseEngine } from '../engine/choose.js';
 import { loadModelFile, saveModelFile } from '../engine/io.js';
 import { createLeNet } from '../engine/lenet.js';
 import { createMlp } from '../engine/mlp.js';
@@ -362,7 +363,11 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
   let runCorrect = 0;
   let runSeen = 0;
   let runBatches = 0;
-  const everyBatch = backendInfo.backend === 'wasm';
+  // Reading a step's loss costs two numbers on the fused engine: every batch then feeds the bar
+  // and the plot. On tfjs ops each read waits for the backend: only every --log-every batches
+  // (at most every 10th on a terminal, for the bar).
+  const fused = chooseEngine(model.spec, backendInfo.backend, plan.fastPath).kind === 'fused';
+  const readEvery = fused ? 1 : out.tty ? Math.min(plan.logEvery, 10) : plan.logEvery;
   const history: TrainHistory = await train(model, trainSet, {
     epochs: plan.epochs,
     batchSize: plan.batchSize,
@@ -371,8 +376,7 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
     fastPath: plan.fastPath,
     threads: plan.threads,
     validationData: validation,
-    // Reading a step's loss is two numbers on WASM: every batch feeds the bar and the plot.
-    logEvery: everyBatch ? 1 : plan.logEvery,
+    logEvery: readEvery,
     signal,
     resumeFrom: resume,
     ...(resume !== undefined && !plan.seedGiven ? { seed: undefined } : {}),
