@@ -52,7 +52,8 @@ export const predictCommand: Command = {
     const invertChoice = args.choice('invert', ['auto', 'yes', 'no'] as const) ?? 'auto';
     const index = args.int('index', 0);
     const backend = readBackendOption(args);
-    const data = index === undefined ? undefined : await readDataOptions(args);
+    // --dataset also names the classes of files (Fashion-MNIST weights: 'Ankle boot', ...).
+    const data = await readDataOptions(args);
     if (positionals.length === 0 && index === undefined) {
       throw new UsageError('give one or more PNG/JPEG files, or --index N for a test-set digit');
     }
@@ -62,7 +63,7 @@ export const predictCommand: Command = {
     const model = await loadWeights(weights);
     const invert = invertChoice === 'auto' ? 'auto' : invertChoice === 'yes';
     const predictor = await createPredictor(model, { invert });
-    const names = data?.preset.classNames ?? ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+    const names = data.preset.classNames;
     let failed = 0;
     try {
       for (const file of positionals) {
@@ -79,7 +80,7 @@ export const predictCommand: Command = {
         }
         report(file, prediction);
       }
-      if (index !== undefined && data !== undefined) {
+      if (index !== undefined) {
         const mnist = await loadData(data, out, signal);
         if (index >= mnist.test.count) {
           throw new UsageError(`--index must be below ${count(mnist.test.count)}, got ${index}`);
