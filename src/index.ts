@@ -77,6 +77,7 @@ export {
   type Predictor,
   type PredictorOptions,
 } from './predict/predictor.js';
+export { type BatchPoint, type PlotHistoryOptions, plotHistory } from './report/plot.js';
 export {
   CHECKPOINT_FORMAT_VERSION,
   CheckpointFormatError,

@@ -69,6 +69,7 @@ export {
   type ResizeMode,
   resizeBilinearU8,
 } from './preprocess.js';
+export { DATASETS, type DatasetName, type DatasetPreset, limit } from './presets.js';
 export {
   type AsciiFormatOptions,
   formatDigitAscii,

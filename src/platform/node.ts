@@ -23,6 +23,7 @@ import {
   type ReadFileOptions,
   type WorkerHandle,
 } from './types.js';
+import { vulkanUnavailable } from './vulkan.js';
 
 const openFd = promisify(fsOpen);
 const fstatFd = promisify(fsFstat);
@@ -207,6 +208,12 @@ async function provideNavigatorGpu(): Promise<NavigatorGpuResult> {
       ok: false,
       reason: `no navigator.gpu: the optional package 'webgpu' (Dawn for Node) is not installed or did not load (${errorText(err)}); \`npm install webgpu\` to enable WebGPU`,
     };
+    return dawnFailure;
+  }
+  // Before Dawn starts: on a Linux host without Vulkan it would only print native warnings.
+  const noVulkan = vulkanUnavailable();
+  if (noVulkan !== undefined) {
+    dawnFailure = { ok: false, reason: `no usable GPU adapter: ${noVulkan}` };
     return dawnFailure;
   }
   let gpu: unknown;
