@@ -1,5 +1,5 @@
 // lenet-mnist worker of `npm run bench`: one task per process, through the public API of the
-// Node build (dist/node), as an app would use it. Prints `BENCH_RESULT {json}` on stdout.
+// Node build (dist/), as an app would use it. Prints `BENCH_RESULT {json}` on stdout.
 //   setup   prepares the shared data (Pillow-exact 28->32) and exports the initial weights
 //   train   training samples/s (train(), fastPath 'auto' or 'off')
 //   infer   predictor images/s at batch 1000 and single-image latency
@@ -21,7 +21,7 @@ import {
 // the benchmark runs cannot change the code under test half-way.
 const dist = process.env.LENET_MNIST_DIST;
 const { createLeNet, createPredictor, loadMnist, prepareImages, tf, train, VERSION } = await import(
-  dist ? pathToFileURL(join(dist, 'index.js')).href : '../dist/node/index.js'
+  dist ? pathToFileURL(join(dist, 'index.js')).href : '../dist/index.js'
 );
 
 const args = parseArgs(process.argv.slice(2));

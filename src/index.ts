@@ -8,7 +8,6 @@
  * @packageDocumentation
  */
 
-export * as tf from '@tensorflow/tfjs-core';
 export { detectEnvironment, type RuntimeEnvironment } from './backend/env.js';
 export type { FastPathOption } from './backend/fast_path.js';
 export {
@@ -24,7 +23,7 @@ export {
   onBackendChange,
   snapshotWeights,
 } from './backend/select.js';
-export type { WasmPaths } from './backend/wasm.js';
+export type { WasmPaths, WasmThreads } from './backend/wasm.js';
 export * from './data/index.js';
 export { LenetMnistError } from './errors.js';
 export { loadModel, loadModelFile, saveModelFile } from './model/io.js';
@@ -49,6 +48,13 @@ export {
   WeightsFormatError,
   type WeightsHeader,
 } from './model/weights.js';
+export {
+  ASSET_NAMES,
+  type AssetBase,
+  AssetError,
+  type AssetName,
+  setAssetBase,
+} from './platform/assets.js';
 export {
   type DigitImage,
   frameLikeMnist,

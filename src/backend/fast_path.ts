@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../model/types.js';
+import { AssetError } from '../platform/assets.js';
 import type { AdamHyperparameters, FusedStepResult } from './fused/lenet_fused.js';
 
 /**
@@ -71,6 +72,7 @@ export async function acquireFusedKernels(
     const how = threads > 1 ? `${kernels.variant}, ${threads} threads` : kernels.variant;
     return { kernels, reason: `fused WASM kernels (${how})` };
   } catch (err) {
+    if (err instanceof AssetError) throw err; // a missing file is an error, not a slow path
     return { reason: `fused kernels unavailable: ${(err as Error).message}` };
   }
 }

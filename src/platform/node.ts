@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -154,7 +154,10 @@ export const platform: Platform = {
   },
   fetch: (input, init) => fetch(input, init),
   async openCache(location) {
-    const dir = location ?? join(homedir(), '.cache', 'lenet-mnist');
+    // XDG base directories: $XDG_CACHE_HOME (absolute paths only), else ~/.cache.
+    const xdg = process.env.XDG_CACHE_HOME;
+    const cacheHome = xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
+    const dir = location ?? join(cacheHome, 'lenet-mnist');
     const cache: ByteCache = {
       location: dir,
       async get(key) {

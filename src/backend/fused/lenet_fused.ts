@@ -4,7 +4,7 @@
 // It is the fast path of the WASM backend; the network and its tensors' layouts are exactly the
 // library's tfjs model (NHWC activations, HWIO conv kernels, [in, out] dense kernels).
 import { LenetMnistError } from '../../errors.js';
-import { platform } from '../../platform/index.js';
+import { readAsset } from '../../platform/assets.js';
 import { detectEnvironment } from '../env.js';
 
 /** Which binary is running: relaxed SIMD uses fused multiply-add (`f32x4.relaxed_madd`). */
@@ -194,11 +194,13 @@ export async function compileFusedModule(
   }
   const variant: FusedVariant = wanted !== false && relaxedSimd ? 'relaxed-simd' : 'simd';
   // Literal `new URL` calls so that bundlers which understand them also emit the assets.
-  const url =
+  const bytes =
     variant === 'relaxed-simd'
-      ? new URL('./lenet-relaxed-simd.wasm', import.meta.url)
-      : new URL('./lenet-simd.wasm', import.meta.url);
-  const bytes = await platform.readFile(url);
+      ? await readAsset(
+          'lenet-relaxed-simd.wasm',
+          new URL('./lenet-relaxed-simd.wasm', import.meta.url),
+        )
+      : await readAsset('lenet-simd.wasm', new URL('./lenet-simd.wasm', import.meta.url));
   return { variant, module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>) };
 }
 
