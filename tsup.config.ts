@@ -119,13 +119,19 @@ export default defineConfig([
     ...shared,
     name: 'node',
     // dist/index.js (Node, Deno, Bun), dist/tfjs.js, dist/cli.js; one set of types for both builds.
-    entry: { index: 'src/index.ts', tfjs: 'src/tfjs.ts', cli: 'src/cli/main.ts' },
+    entry: {
+      index: 'src/index.ts',
+      tfjs: 'src/tfjs.ts',
+      cli: 'src/cli/main.ts',
+      'node-core': 'src/build-core.ts',
+      'node-data': 'src/data/index.ts',
+    },
     dts: { entry: { index: 'src/index.ts', tfjs: 'src/tfjs.ts' }, banner: packageDocumentation },
     platform: 'node',
     esbuildOptions(options) {
       options.mainFields = ['module', 'main'];
       options.conditions = ['node', 'import'];
-      options.chunkNames = 'node-[name]-[hash]';
+      options.chunkNames = 'node-fx-[name]-[hash]';
     },
     banner: {
       // tfjs' emscripten glue is CJS-flavoured: give the ESM bundle require/__dirname.
@@ -143,12 +149,17 @@ export default defineConfig([
     ...shared,
     name: 'browser',
     // dist/browser.js, dist/browser-tfjs.js; chunks share dist/ (and its assets) with Node's.
-    entry: { browser: 'src/index.ts', 'browser-tfjs': 'src/tfjs.ts' },
+    entry: {
+      browser: 'src/index.ts',
+      'browser-tfjs': 'src/tfjs.ts',
+      'browser-core': 'src/build-core.ts',
+      'browser-data': 'src/data/index.ts',
+    },
     platform: 'browser',
     esbuildOptions(options) {
       options.mainFields = ['browser', 'module', 'main'];
       options.conditions = ['browser', 'import'];
-      options.chunkNames = 'browser-[name]-[hash]';
+      options.chunkNames = 'browser-fx-[name]-[hash]';
     },
   },
 ]);

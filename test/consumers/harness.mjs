@@ -31,8 +31,12 @@ const APPS = fileURLToPath(new URL('./apps/', import.meta.url));
 export const CACHE = join(ROOT, 'node_modules', '.cache', 'lenet-consumers');
 /** The browser bundlers of the matrix. */
 export const BUNDLERS = ['vite', 'webpack', 'esbuild', 'rollup'];
-/** tfjs an app may bring itself (coexistence test), the version the library bundles. */
-const APP_TFJS = ['@tensorflow/tfjs-core@4.22.0', '@tensorflow/tfjs-backend-cpu@4.22.0'];
+/** What an app may bring itself: its own tfjs (coexistence test), Node's types (types test). */
+const APP_EXTRAS = [
+  '@tensorflow/tfjs-core@4.22.0',
+  '@tensorflow/tfjs-backend-cpu@4.22.0',
+  '@types/node@20.19.43',
+];
 
 const npm = (args, cwd) =>
   run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], {
@@ -116,6 +120,8 @@ async function buildVite(appDir, entry, outDir) {
     root: appDir,
     logLevel: 'warn',
     configFile: false,
+    // Relative asset URLs: the test serves each app under its own folder.
+    base: './',
     build: { outDir, emptyOutDir: true, rollupOptions: { input: html } },
   });
   // Vite keeps the html's name; the server serves index.html.
@@ -265,8 +271,8 @@ export async function prepareConsumers({ only = BUNDLERS, log = () => {} } = {})
     await buildServerBundle(consumer, outDir);
     server = { dir: outDir, file: join(outDir, 'server.mjs') };
   }
-  // The app's own tfjs, after measuring what lenet-mnist alone installs.
-  await npm(['install', '--prefer-offline', ...APP_TFJS], consumer);
+  // The app's own tfjs and types, after measuring what lenet-mnist alone installs.
+  await npm(['install', '--prefer-offline', ...APP_EXTRAS], consumer);
   const digitsFile = join(dir, 'digits.json');
   writeFileSync(digitsFile, JSON.stringify(testDigits(20)));
   const manifest = {
@@ -303,4 +309,22 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     writeFileSync(process.argv[outAt + 1], JSON.stringify(summary, null, 2));
   }
   console.log(JSON.stringify(summary, null, 2));
+}
+
+/** Node release lines the runtime test covers besides the one running the tests. */
+export const NODE_LINES = { 22: '22.23.3', 24: '24.21.0' };
+
+/**
+ * The binary of Node `version`, installed once from npm (the `node` package) under
+ * node_modules/.cache/lenet-runtimes: no other download is needed.
+ */
+export async function ensureNode(version) {
+  const dir = join(ROOT, 'node_modules', '.cache', 'lenet-runtimes', `node-${version}`);
+  const bin = join(dir, 'node_modules', 'node', 'bin', 'node');
+  if (existsSync(bin)) return bin;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), '{"private":true}\n');
+  await npm(['install', '--prefer-offline', `node@${version}`], dir);
+  if (!existsSync(bin)) throw new Error(`npm install node@${version} did not provide ${bin}`);
+  return bin;
 }

@@ -4,12 +4,15 @@
 // Prints one JSON line. Usage: <runtime> node-app.mjs <digits.json>
 import { readFileSync } from 'node:fs';
 import {
+  createLeNet,
   createPredictor,
   detectEnvironment,
   IdxFormatError,
   initBackend,
   loadPretrained,
   parseIdx,
+  prepareImages,
+  train,
 } from 'lenet-mnist';
 
 const { images, labels } = JSON.parse(readFileSync(process.argv.at(-1), 'utf8'));
@@ -31,6 +34,18 @@ try {
       probabilities: predictions.map((p) => Array.from(p.probabilities)),
     };
   }
+  // Two generic (tfjs) training steps: tfjs' gradients must be registered in any bundle.
+  const set = prepareImages({
+    images: Uint8Array.from(images.flat()),
+    labels: Uint8Array.from(labels),
+    count: labels.length,
+    height: 28,
+    width: 28,
+  });
+  const fresh = await createLeNet({ seed: 1 });
+  const history = await train(fresh, set, { epochs: 1, batchSize: 10, fastPath: 'off', seed: 1 });
+  out.trainLoss = history.epochs[0].loss;
+  out.trainPath = history.path;
   try {
     parseIdx(new Uint8Array(4));
   } catch (err) {
