@@ -90,10 +90,8 @@ export declare namespace tf {
 const dtsPath = join(dist, 'index.d.ts');
 let dts = readFileSync(dtsPath, 'utf8');
 const tfImport = /^import \* as tf from '@tensorflow\/tfjs-core';\n/m;
-if (tfImport.test(dts))
-  dts = dts
-    .replace(tfImport, '')
-    .replace(/\n(?=(declare|export|interface|type))/, `\n${TF_TYPES}\n`);
+// In place of the import: above every declaration and its doc comment.
+if (tfImport.test(dts)) dts = dts.replace(tfImport, `${TF_TYPES}\n`);
 const used = new Set([...dts.matchAll(/\btf\.(\w+)/g)].map((m) => m[1]));
 const shimmed = new Set([...TF_TYPES.matchAll(/interface (\w+)/g)].map((m) => m[1]));
 const unknown = [...used].filter((t) => !shimmed.has(t) && !/^[a-z]/.test(t));

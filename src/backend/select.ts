@@ -343,9 +343,13 @@ let sideEffects: Promise<unknown> | undefined;
  * that use only the data layer (package.json `sideEffects: false`) without ever dropping these.
  */
 function loadTfjsSideEffects(): Promise<unknown> {
+  // Where they already ran (unbundled, or kept by the app's bundler), importing a second copy
+  // would register everything twice (with tfjs' "already set" warnings).
   sideEffects ??= Promise.all([
-    import('@tensorflow/tfjs-core/dist/base_side_effects'),
-    import('@tensorflow/tfjs-core/dist/register_all_gradients'),
+    tf.env().platform == null ? import('@tensorflow/tfjs-core/dist/base_side_effects') : undefined,
+    tf.getGradient('RealDiv') === undefined
+      ? import('@tensorflow/tfjs-core/dist/register_all_gradients')
+      : undefined,
   ]);
   return sideEffects;
 }

@@ -187,6 +187,10 @@ export async function activateWasmBackend(
   }
   const mod = await wasmModule;
   registerMissingKernels();
+  const auto = autoThreads(env);
+  if (requested !== 'auto' && requested > 1 && !env.wasm.threads) {
+    throw new Error(`${requested} threads were asked for, but ${auto.why}`);
+  }
   if (started !== undefined && tf.findBackend('wasm') !== null) {
     // tfjs starts its WASM module once per page; the thread count is fixed from then on.
     if (requested !== 'auto' && requested !== started.threads) {
@@ -198,10 +202,6 @@ export async function activateWasmBackend(
     return started;
   }
 
-  const auto = autoThreads(env);
-  if (requested !== 'auto' && requested > 1 && !env.wasm.threads) {
-    throw new Error(`${requested} threads were asked for, but ${auto.why}`);
-  }
   const threads = requested === 'auto' ? auto.threads : requested;
   if (threads > 1) {
     try {

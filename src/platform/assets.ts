@@ -21,7 +21,17 @@ export type AssetName =
   | 'lenet-relaxed-simd.wasm'
   | 'lenet-mnist.weights';
 
-/** Every {@link AssetName}, for apps and tools that copy the files. */
+/**
+ * Every {@link AssetName}, for apps and tools that copy the files.
+ *
+ * @example
+ * ```ts
+ * // A build step that copies lenet-mnist's run-time files next to an esbuild bundle (Node).
+ * for (const name of ASSET_NAMES) {
+ *   await copyFile(fileURLToPath(import.meta.resolve(`lenet-mnist/assets/${name}`)), `out/${name}`);
+ * }
+ * ```
+ */
 export const ASSET_NAMES: readonly AssetName[] = [
   'tfjs-backend-wasm.wasm',
   'tfjs-backend-wasm-simd.wasm',

@@ -34,7 +34,7 @@ function findOnPath(names: string[]): string | undefined {
 
 /** The one command that installs what the browser and WebGPU tests need on Debian/Ubuntu. */
 export const INSTALL_COMMAND =
-  'sudo apt-get install -y --no-install-recommends chromium libvulkan1';
+  'apt-get update && apt-get install -y --no-install-recommends chromium libvulkan1 (as root)';
 
 const LIBVULKAN = [
   '/usr/lib/x86_64-linux-gnu/libvulkan.so.1',
