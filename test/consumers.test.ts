@@ -325,7 +325,8 @@ describe('browser apps, production builds, in headless Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    // No server when the suite failed before starting it: do not wait for a hook timeout.
+    if (server !== undefined) await new Promise((resolve) => server.close(resolve));
   });
 
   /** Opens an app, runs window.lenetRun(args), returns its result and every console error. */

@@ -189,7 +189,8 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
 
   afterAll(async () => {
     await Promise.all([webgpuBrowser?.close(), noWebgpuBrowser?.close()]);
-    await new Promise((resolve) => server?.close(resolve));
+    // No server when the suite failed before starting it: do not wait for a hook timeout.
+    if (server !== undefined) await new Promise((resolve) => server.close(resolve));
   });
 
   describe('with --enable-unsafe-webgpu (SwiftShader adapter)', () => {
