@@ -168,12 +168,23 @@ export async function readAsset(name: AssetName, builtIn: URL): Promise<Uint8Arr
 export async function probeAsset(
   name: AssetName,
   location: string,
+  timeoutMs = 5000,
 ): Promise<AssetError | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // A server that never answers must not turn a diagnosis into a hang.
+  const stalled = new Promise<'stalled'>((resolve) => {
+    timer = setTimeout(() => resolve('stalled'), timeoutMs);
+  });
   try {
-    await platform.readFile(location);
+    const outcome = await Promise.race([platform.readFile(location), stalled]);
+    if (outcome === 'stalled') {
+      return new AssetError(name, location, `no complete answer within ${timeoutMs} ms`);
+    }
     return undefined;
   } catch (err) {
     return new AssetError(name, location, (err as Error).message ?? String(err), { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -68,6 +68,8 @@ async function startServer(pageJs: string): Promise<Server> {
       headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
     }
     const path = rest.join('/');
+    // Files under hang/ never answer: a stalled CDN or server.
+    if (path.startsWith('hang/')) return;
     try {
       let body: string | Buffer;
       let type: string;
@@ -366,6 +368,46 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
       expect(result.ok ? '' : result.message).toMatch(
         /tfjs-backend-wasm-simd\.wasm from http:\/\/127\.0\.0\.1:\d+\/plain\/nowhere\/tfjs-backend-wasm-simd\.wasm \(GET .* failed: HTTP 404\)/,
       );
+    });
+
+    test('a .wasm download that never finishes rejects with a BackendError at initTimeoutMs', async () => {
+      const page = await openPage(noWebgpuBrowser, `${origin}/plain/`);
+      const t0 = Date.now();
+      const result = await call(page, 'init', {
+        backend: 'wasm',
+        assetBase: '/plain/hang/',
+        initTimeoutMs: 3000,
+      });
+      const elapsed = Date.now() - t0;
+      await page.close();
+      // 3 s for the start, then at most 5 s to find out which file stalled.
+      expect(elapsed).toBeGreaterThanOrEqual(2900);
+      expect(elapsed).toBeLessThan(15_000);
+      expect(result).toMatchObject({ ok: false, name: 'BackendError', isBackendError: true });
+      expect(result.ok ? '' : result.message).toMatch(
+        /^WASM backend failed to start: tfjs-backend-wasm initialisation did not finish within 3000 ms: lenet-mnist could not load its file tfjs-backend-wasm-simd\.wasm from http:\/\/127\.0\.0\.1:\d+\/plain\/hang\/tfjs-backend-wasm-simd\.wasm \(no complete answer within 5000 ms\)/,
+      );
+    });
+
+    test("threads: 'auto' falls back to one thread, with the reason, when the threaded build cannot start", async () => {
+      const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`, (p) =>
+        p.addInitScript(() => {
+          Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 8 });
+        }),
+      );
+      // The workers' script cannot be loaded: the threaded build never finishes starting.
+      const result = await call(isolated, 'init', {
+        backend: 'wasm',
+        assetBase: { 'tfjs-backend-wasm-threaded-simd.worker.js': '/isolated/missing/worker.js' },
+        initTimeoutMs: 4000,
+      });
+      await isolated.close();
+      if (!result.ok) throw new Error(result.message);
+      expect(result.info.threads).toBe(1);
+      expect(result.info.reason).toMatch(
+        /^WASM requested; threads: auto: the threaded WASM build failed \(tfjs-backend-wasm initialisation did not finish within 4000 ms: lenet-mnist could not load its file tfjs-backend-wasm-threaded-simd\.worker\.js from http:\/\/127\.0\.0\.1:\d+\/isolated\/missing\/worker\.js \(GET .* failed: HTTP 404\)/,
+      );
+      expect(result.info.reason).toMatch(/; running single-threaded$/);
     });
 
     test('requestAdapter() returns null: auto uses WASM, explicit webgpu throws BackendError', async () => {
