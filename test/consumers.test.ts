@@ -118,6 +118,16 @@ describe('the packed tarball', () => {
     expect(m.installed).toEqual(['lenet-mnist']);
   });
 
+  test("the README's links resolve on npm: absolute URLs, anchors or shipped files", () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((x) => x[1] as string);
+    expect(targets.length).toBeGreaterThan(0);
+    const broken = targets.filter(
+      (t) => !/^(https?:|#)/.test(t) && !m.packed.files.includes(t.split('#')[0] as string),
+    );
+    expect(broken).toEqual([]);
+  });
+
   test('publint reports no errors or warnings', async () => {
     const { publint } = await import('publint');
     const { messages } = await publint({
@@ -419,7 +429,15 @@ describe('browser apps, production builds, in headless Chromium', () => {
       );
       expect(loadedThreadedWasm).toBe(variant === 'isolated');
       expect(loadedWorkerScript).toBe(variant === 'isolated');
-      console.log(`${bundler} ${variant}: ${result.formatted as string}`);
+      const loaded = (ext: string) => {
+        const bytes = files.filter((f) => f.endsWith(ext)).map((f) => readFileSync(join(dir, f)));
+        const raw = bytes.reduce((sum, b) => sum + b.length, 0);
+        const gzip = bytes.reduce((sum, b) => sum + gzipSync(b, { level: 9 }).length, 0);
+        return `${raw} B (${gzip} B gzip)`;
+      };
+      console.log(
+        `${bundler} ${variant}: ${result.formatted as string}; loaded JS ${loaded('.js')}, wasm ${loaded('.wasm')}`,
+      );
     },
   );
 
