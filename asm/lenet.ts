@@ -1008,7 +1008,10 @@ export function gradientMaxAbs(): f32 {
     // max propagates NaN; abs keeps Inf.
     acc = f32x4.max(acc, f32x4.abs(v128.load(gradsPtr + o)));
   }
-  return max(max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)), max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)));
+  return max(
+    max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)),
+    max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)),
+  );
 }
 
 /** Adam's arithmetic without storing anything: whether every new moment and parameter is finite. */

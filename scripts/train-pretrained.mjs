@@ -14,7 +14,7 @@ import {
   saveModelFile,
   train,
   VERSION,
-} from '../dist/node/index.js';
+} from '../dist/index.js';
 
 const SEED = 20261126;
 const STAGES = [

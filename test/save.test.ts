@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
-import { OptionError } from '../src/errors.js';
 import { loadModelFile, saveModelFile } from '../src/engine/io.js';
 import { createLeNet } from '../src/engine/lenet.js';
 import type { Model } from '../src/engine/types.js';
+import { OptionError } from '../src/errors.js';
 import { decodeWeights } from '../src/model/weights.js';
 import { platform } from '../src/platform/index.js';
 
