@@ -110,7 +110,9 @@ const shared: Options = {
   treeshake: true,
   // tfjs ships ESM with extensionless imports that plain Node ESM and Deno cannot load, so it is
   // bundled in; its `module` entry must win over the CJS `main` (see ARCHITECTURE.md).
-  noExternal: [/^@tensorflow\//],
+  // The CLI's pure-JS image decoders are bundled too, so installing the package installs
+  // nothing else.
+  noExternal: [/^@tensorflow\//, 'pngjs', 'jpeg-js'],
   external: ['webgpu'],
   // The fused engine's worker is bundled into a string (scripts/worker-source.mjs).
   esbuildPlugins: [workerSourceEsbuildPlugin, patchTfjs, stableErrorNames],

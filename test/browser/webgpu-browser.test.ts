@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as tfjsCore from '@tensorflow/tfjs-core';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -97,6 +98,11 @@ async function startServer(pageJs: string): Promise<Server> {
   return server;
 }
 
+/** tfjs-core's export names (identifiers only), for the alias above. */
+const TFJS_EXPORTS = Object.keys(tfjsCore).filter(
+  (k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default',
+);
+
 async function bundlePage(): Promise<string> {
   const result = await build({
     entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
@@ -117,6 +123,21 @@ async function bundlePage(): Promise<string> {
           }));
           b.onResolve({ filter: /src\/tfjs\.js$/ }, () => ({
             path: './dist/browser-tfjs.js',
+            external: true,
+          }));
+          // The checks' own tfjs ops (lenet-checks.ts, the library's layer ops from src) must
+          // run on lenet-mnist's tfjs instance, which keeps a private engine: alias the package
+          // to that instance, export by export.
+          b.onResolve({ filter: /^@tensorflow\/tfjs-core$/ }, () => ({
+            path: 'tfjs-core',
+            namespace: 'lenet-tfjs',
+          }));
+          b.onLoad({ filter: /.*/, namespace: 'lenet-tfjs' }, () => ({
+            contents: `import { tf } from './dist/browser-tfjs.js';\nexport const { ${TFJS_EXPORTS.join(', ')} } = tf;`,
+            loader: 'js',
+          }));
+          b.onResolve({ filter: /^\.\/dist\/browser-tfjs\.js$/ }, (args) => ({
+            path: args.path,
             external: true,
           }));
         },

@@ -14,7 +14,7 @@ import {
 setAssetBase(new URL('./assets/', import.meta.url));
 const info: BackendInfo = await initBackend({ threads: 1, initTimeoutMs: 10_000 });
 const model: Model = await loadPretrained();
-const first = model.parameters[0]?.variable.shape;
+const first = model.parameters[0]?.shape;
 const predictor = await createPredictor(model);
 const { label } = await predictor.predict(new Uint8Array(784));
 const idx = parseIdx(new Uint8Array(0));
