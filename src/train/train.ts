@@ -1,11 +1,19 @@
 import { snapshotWeights } from '../backend/select.js';
+import {
+  type AugmentOptions,
+  augmentBatch,
+  checkAugmentOptions,
+  DEFAULT_AUGMENT,
+} from '../data/augment.js';
 import { batchCount, batches } from '../data/batches.js';
-import type { PreparedSet } from '../data/preprocess.js';
+import { normalizationTable, type PreparedSet } from '../data/preprocess.js';
 import { engineModel } from '../engine/model.js';
 import type { AdamSettings, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { platform } from '../platform/index.js';
 import { assertCompatible } from './compat.js';
 import { evaluateOn } from './evaluate.js';
+import { type TrainingRecipe, trainingRecipe } from './recipe.js';
+import type { LearningRateSchedule } from './schedule.js';
 
 /** Statistics of one batch, passed to `onBatchEnd`. */
 export interface BatchLogs {
@@ -29,8 +37,12 @@ export interface EpochLogs {
   valLoss?: number;
   /** Accuracy on `validationData` after the epoch, 0..1; set only when it is given. */
   valAccuracy?: number;
-  /** Wall-clock seconds of the epoch's training (validation excluded). */
+  /** Wall-clock seconds of the epoch's training (validation excluded, augmentation included). */
   seconds: number;
+  /** Of `seconds`, the time spent distorting images (0 without `augment`). */
+  augmentSeconds: number;
+  /** The learning rate of the epoch's last step. */
+  learningRate: number;
   /** Training images per second over the epoch. */
   samplesPerSecond: number;
   /** Batches run (fewer than planned when aborted). */
@@ -81,33 +93,60 @@ export interface TrainCallbacks {
 
 /**
  * Options of {@link train}, with the callbacks of {@link TrainCallbacks}. Defaults are the
- * reference recipe: 5 epochs of shuffled batches of 64, Adam with PyTorch's defaults.
+ * reference recipe: 5 epochs of shuffled batches of 64, Adam with PyTorch's defaults; `recipe:
+ * 'best'` changes the defaults of `epochs`, `learningRate`, `weightDecay` and `augment`
+ * (options given next to it override them).
  *
  * @example
  * ```ts
  * const controller = new AbortController();
  * const options: TrainOptions = { epochs: 10, learningRate: 5e-4, seed: 1, signal: controller.signal };
  * const history = await train(model, prepared, options);
+ * const best = await train(createdModel, prepared, { recipe: 'best', seed: 1 });
  * ```
  */
 export interface TrainOptions extends TrainCallbacks {
-  /** Passes over the data: an integer, 0 or more. Default: 5. */
+  /**
+   * The defaults of `epochs`, `learningRate`, `weightDecay` and `augment`: `'reference'` (the
+   * tutorial's; default) or `'best'` (see {@link TrainingRecipe} and {@link trainingRecipe}).
+   */
+  recipe?: TrainingRecipe;
+  /** Passes over the data: an integer, 0 or more. Default: 5 (the `'best'` recipe: 12). */
   epochs?: number;
   /** Images per training step: a positive integer. Default: 64. */
   batchSize?: number;
   /**
-   * Adam step size, above 0: a number, or a schedule from the 1-based epoch to the rate, e.g.
-   * `(epoch) => (epoch < 5 ? 1e-3 : 1e-4)`; Adam's moments carry over when it changes.
-   * Default: 1e-3 (PyTorch's default, as the reference).
+   * Adam step size, above 0: a number, or a {@link LearningRateSchedule} giving each step's rate
+   * from `(epoch, batch, batchesPerEpoch)` (1-based epoch, 0-based batch), e.g.
+   * `(epoch) => (epoch < 5 ? 1e-3 : 1e-4)` or {@link cosineSchedule}; Adam's moments carry over
+   * when it changes. Every step's rate is computed and checked before training starts.
+   * Default: 1e-3 (PyTorch's default, as the reference); the `'best'` recipe: a cosine schedule.
    */
-  learningRate?: number | ((epoch: number) => number);
+  learningRate?: number | LearningRateSchedule;
+  /**
+   * Decoupled weight decay (AdamW, as PyTorch's `AdamW`): every step first multiplies each
+   * parameter by `1 - rate * weightDecay`. 0 or more; 0 is plain Adam. Default: 0 (the `'best'`
+   * recipe: 0.05).
+   */
+  weightDecay?: number;
+  /**
+   * Random distortions of the training images, drawn afresh for every image of every epoch
+   * from the seed (a pure function of seed, epoch, batch and position in the batch): `true` for
+   * {@link DEFAULT_AUGMENT}, or {@link AugmentOptions}; `false` for none. The fused path stays
+   * fused (the images are distorted in JavaScript before each step). Default: `false` (the
+   * `'best'` recipe: {@link DEFAULT_AUGMENT}).
+   */
+  augment?: boolean | AugmentOptions;
   /** Adam's decay rate of the gradient average. Default: 0.9 (PyTorch's default). */
   beta1?: number;
   /** Adam's decay rate of the squared-gradient average. Default: 0.999 (PyTorch's default). */
   beta2?: number;
   /** Adam's term added to the denominator for stability. Default: 1e-8 (PyTorch's default). */
   epsilon?: number;
-  /** Seed of the per-epoch shuffles (epoch `e` shuffles with `seed + e`). Default: random. */
+  /**
+   * Seed of the per-epoch shuffles (epoch `e` shuffles with `seed + e`) and of the
+   * augmentation. Default: random.
+   */
   seed?: number;
   /** Shuffle the training data every epoch. Default: `true`. */
   shuffle?: boolean;
@@ -190,9 +229,10 @@ export interface TrainHistory {
  * @returns The history of the epochs that ran.
  * @throws {@link DatasetError} when the data's size or normalisation does not fit the model;
  *   `RangeError` when `epochs`, `batchSize`, `logEvery`, `validationBatchSize` or `threads` is
- *   not an integer in range, when `learningRate` (or the rate its schedule gives any epoch) is
- *   not a finite number above 0, when `beta1`/`beta2` are not in [0, 1) or `epsilon` is not
- *   above 0, for an unknown `fastPath`, or when the dataset is empty; `TypeError` when a
+ *   not an integer in range, when `learningRate` (or the rate its schedule gives any step) is
+ *   not a finite number above 0, when `weightDecay` is negative (or its product with a rate not
+ *   below 1), when `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an unknown
+ *   `fastPath` or `recipe`, for `augment` ranges out of bounds, or when the dataset is empty; `TypeError` when a
  *   callback or `signal` has the wrong type; {@link FusedLeNetError} when the fused kernels
  *   apply but cannot load. Errors thrown by callbacks stop training and propagate (the model
  *   keeps the weights reached).
@@ -208,7 +248,7 @@ export async function train(
   const { reason } = engine.info;
   const path: EngineKind = engine.info.kind;
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const perEpoch = batchCount(data, plan.batchSize);
+  const perEpoch = plan.batchesPerEpoch;
   const history: TrainHistory = {
     epochs: [],
     aborted: false,
@@ -221,6 +261,11 @@ export async function train(
   };
   let samples = 0;
   let lastYield = now();
+  // Distorted images go to their own buffer (the batch's stays the source).
+  const augmented = plan.augment
+    ? new Float32Array(plan.batchSize * data.width * data.height)
+    : undefined;
+  const background = normalizationTable(data.mean, data.std)[0] as number;
   try {
     engine.setOptimizerState(undefined);
     if (path === 'fused') {
@@ -229,11 +274,12 @@ export async function train(
     }
     await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
     for (let epoch = 1; epoch <= plan.epochs && !history.aborted; epoch++) {
-      const adam: AdamSettings = { ...plan.adam, learningRate: plan.rates[epoch - 1] as number };
       await options.onEpochBegin?.(epoch);
       const started = now();
       let seen = 0;
       let ran = 0;
+      let augmentMs = 0;
+      let learningRate = plan.rates[(epoch - 1) * perEpoch] as number;
       const epochBatches = batches(data, {
         batchSize: plan.batchSize,
         shuffle: options.shuffle ?? true,
@@ -251,8 +297,22 @@ export async function train(
           break;
         }
         const wanted = options.onBatchEnd !== undefined && batch.index % plan.logEvery === 0;
+        let images = batch.images;
+        if (plan.augment && augmented) {
+          const t0 = now();
+          images = augmented.subarray(0, batch.images.length);
+          augmentBatch(batch.images, images, batch.size, data.width, background, plan.augment, {
+            seed,
+            epoch,
+            batch: batch.index,
+          });
+          augmentMs += now() - t0;
+        }
+        // The schedule's rate for this step, a pure function of (epoch, batch).
+        learningRate = plan.rates[(epoch - 1) * perEpoch + batch.index] as number;
+        const adam: AdamSettings = { ...plan.adam, learningRate };
         const stats = await engine.trainStep(
-          { images: batch.images, labels: batch.labels, n: batch.size },
+          { images, labels: batch.labels, n: batch.size },
           adam,
           wanted,
         );
@@ -278,6 +338,8 @@ export async function train(
         loss: totals.lossSum / seen,
         accuracy: totals.correct / seen,
         seconds,
+        augmentSeconds: augmentMs / 1000,
+        learningRate,
         samplesPerSecond: seen / seconds,
         batches: ran,
       };
@@ -309,14 +371,24 @@ interface TrainPlan {
   threads: number;
   validationBatchSize: number;
   fastPath: FastPathOption;
-  /** The learning rate of each epoch, checked up front. */
-  rates: number[];
+  batchesPerEpoch: number;
+  /** The learning rate of each step (epoch-major), checked up front. */
+  rates: Float64Array;
   adam: Omit<AdamSettings, 'learningRate'>;
+  augment: Required<AugmentOptions> | undefined;
 }
 
 /** Checks every option before any work starts, so a bad one never costs an epoch. */
 function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOptions): TrainPlan {
-  const epochs = positiveInt(options.epochs ?? 5, 'epochs', true);
+  const recipeName = options.recipe ?? 'reference';
+  if (recipeName !== 'reference' && recipeName !== 'best') {
+    throw new RangeError(
+      `recipe must be "reference" or "best", got ${JSON.stringify(options.recipe)}`,
+    );
+  }
+  const epochs = positiveInt(options.epochs ?? trainingRecipe(recipeName).epochs, 'epochs', true);
+  // The recipe's schedule spans the epochs actually run.
+  const recipe = trainingRecipe(recipeName, Math.max(1, epochs));
   const batchSize = positiveInt(options.batchSize ?? 64, 'batchSize');
   const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
   const threads = positiveInt(options.threads ?? 1, 'threads');
@@ -325,21 +397,42 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   if (fastPath !== 'auto' && fastPath !== 'off') {
     throw new RangeError(`fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`);
   }
-  const schedule = options.learningRate ?? 1e-3;
+  const schedule = options.learningRate ?? recipe.learningRate;
   if (typeof schedule !== 'number' && typeof schedule !== 'function') {
     throw new TypeError(
-      `learningRate must be a number or a function of the epoch, got ${typeof schedule}`,
+      `learningRate must be a number or a function of (epoch, batch, batchesPerEpoch), got ${typeof schedule}`,
     );
   }
-  const rates = Array.from({ length: epochs }, (_, i) => {
-    const rate = typeof schedule === 'function' ? schedule(i + 1) : schedule;
-    if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
+  if (data.count === 0) throw new RangeError('train: the dataset is empty');
+  const batchesPerEpoch = batchCount(data, batchSize);
+  const rates = new Float64Array(epochs * batchesPerEpoch);
+  for (let e = 1, i = 0; e <= epochs; e++) {
+    for (let b = 0; b < batchesPerEpoch; b++, i++) {
+      const rate = typeof schedule === 'function' ? schedule(e, b, batchesPerEpoch) : schedule;
+      if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
+        throw new RangeError(
+          `learningRate must be a finite number > 0, got ${String(rate)} for epoch ${e}, batch ${b}`,
+        );
+      }
+      rates[i] = rate;
+    }
+  }
+  const weightDecay = options.weightDecay ?? recipe.weightDecay;
+  if (typeof weightDecay !== 'number' || !(weightDecay >= 0) || !Number.isFinite(weightDecay)) {
+    throw new RangeError(`weightDecay must be a finite number >= 0, got ${String(weightDecay)}`);
+  }
+  for (const rate of rates) {
+    if (!(rate * weightDecay < 1)) {
       throw new RangeError(
-        `learningRate must be a finite number > 0, got ${String(rate)} for epoch ${i + 1}`,
+        `learningRate * weightDecay must be below 1, got ${rate} * ${weightDecay}`,
       );
     }
-    return rate;
-  });
+  }
+  const augmentOption = options.augment ?? recipe.augment;
+  const augment =
+    augmentOption === false
+      ? undefined
+      : checkAugmentOptions(augmentOption === true ? DEFAULT_AUGMENT : augmentOption);
   const beta1 = unitInterval(options.beta1 ?? 0.9, 'beta1');
   const beta2 = unitInterval(options.beta2 ?? 0.999, 'beta2');
   const epsilon = options.epsilon ?? 1e-8;
@@ -370,7 +463,6 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   assertCompatible(model, data, 'train');
   if (options.validationData)
     assertCompatible(model, options.validationData, 'train (validationData)');
-  if (data.count === 0) throw new RangeError('train: the dataset is empty');
   return {
     epochs,
     batchSize,
@@ -378,8 +470,10 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
     threads,
     validationBatchSize,
     fastPath,
+    batchesPerEpoch,
     rates,
-    adam: { beta1, beta2, epsilon },
+    adam: weightDecay > 0 ? { beta1, beta2, epsilon, weightDecay } : { beta1, beta2, epsilon },
+    augment,
   };
 }
 

@@ -137,9 +137,14 @@ export class TfjsEngine implements Engine {
     }
   }
 
-  /** PyTorch's Adam: m, v moving averages; step = lr * m̂ / (sqrt(v̂) + eps). */
+  /**
+   * PyTorch's Adam: m, v moving averages; step = lr * m̂ / (sqrt(v̂) + eps). With weight decay,
+   * PyTorch's AdamW: p = p * (1 - lr * wd) first (decoupled from the gradient).
+   */
   #applyAdam(grads: tf.NamedTensorMap, adam: AdamSettings, step: number): void {
     const { learningRate, beta1, beta2, epsilon } = adam;
+    const weightDecay = adam.weightDecay ?? 0;
+    const decay = weightDecay > 0 ? 1 - learningRate * weightDecay : 1;
     const bc1 = 1 - beta1 ** step;
     const bc2 = 1 - beta2 ** step;
     this.#vars.forEach((v, i) => {
@@ -154,7 +159,7 @@ export class TfjsEngine implements Engine {
         tf.mul(nextM, learningRate / bc1),
         tf.add(tf.sqrt(tf.div(nextV, bc2)), epsilon),
       );
-      v.assign(tf.sub(v, update));
+      v.assign(tf.sub(decay === 1 ? v : tf.mul(v, decay), update));
     });
   }
 
