@@ -976,8 +976,9 @@ export function stageAdam(
 }
 
 /**
- * One training step on the n staged samples (`decay`: see adam()): returns the mean loss;
- * correctCount() gives the number of correct predictions and storeParams(1) the gradients.
+ * One training step on the n staged samples (`decay`: see adam()): returns the mean loss, or
+ * NaN without updating anything when the loss or a gradient is not finite; correctCount() gives
+ * the number of correct predictions and storeParams(1) the gradients.
  */
 export function trainStep(
   n: i32,
@@ -996,8 +997,21 @@ export function trainStep(
   stageDenseBackward(n);
   stageConv2Backward(n);
   stageConv1Backward(n);
+  // A diverged step (non-finite loss or gradient) leaves parameters and Adam's state as they
+  // were, so the caller keeps the last finite model; NaN tells it so.
+  if (!isFinite(loss) || !gradientsFinite()) return NaN;
   stageAdam(lr, beta1, beta2, eps, bc1, bc2, decay);
   return loss;
+}
+
+/** Whether every gradient is finite: g - g is 0 for finite values and NaN for NaN and ±Inf. */
+export function gradientsFinite(): bool {
+  let acc = f32x4.splat(0);
+  for (let o: usize = 0; o < PARAMS; o += 16) {
+    const g = v128.load(gradsPtr + o);
+    acc = f32x4.add(acc, f32x4.sub(g, g));
+  }
+  return !v128.any_true(f32x4.ne(acc, acc));
 }
 
 /** Logits of the n staged images into logitsPtr(), [n][10]. */

@@ -25,7 +25,7 @@ export {
 } from './backend/select.js';
 export type { WasmPaths } from './backend/wasm.js';
 export * from './data/index.js';
-export { ModelDisposedError } from './engine/errors.js';
+export { ModelDisposedError, TrainingDivergedError } from './engine/errors.js';
 export { FusedLeNetError } from './engine/fused/kernels.js';
 export { loadModel, loadModelFile, saveModelFile } from './engine/io.js';
 export { createLeNet, type LeNetOptions } from './engine/lenet.js';
@@ -63,6 +63,15 @@ export {
   type Predictor,
   type PredictorOptions,
 } from './predict/predictor.js';
+export {
+  CHECKPOINT_FORMAT_VERSION,
+  CheckpointFormatError,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpointFile,
+  saveCheckpointFile,
+  type TrainCheckpoint,
+} from './train/checkpoint.js';
 export { type EvaluateOptions, type Evaluation, evaluate } from './train/evaluate.js';
 export { type RecipeSettings, type TrainingRecipe, trainingRecipe } from './train/recipe.js';
 export {
@@ -77,8 +86,10 @@ export {
 } from './train/schedule.js';
 export {
   type BatchLogs,
+  type EarlyStoppingOptions,
   type EpochLogs,
   type TrainCallbacks,
+  type TrainContext,
   type TrainHistory,
   type TrainOptions,
   train,

@@ -182,6 +182,12 @@ export interface BatchOptions {
    * for the collector.
    */
   reuseBuffers?: boolean;
+  /**
+   * Start at this batch (0-based) of the epoch, skipping the earlier ones without building
+   * them: the order is the same as from the start, so a resumed epoch sees the same batches.
+   * Default: 0.
+   */
+  startBatch?: number;
 }
 
 function checkBatchSize(batchSize: number): void {
@@ -240,7 +246,11 @@ export function batches(
   const table = normalizationTable(set.mean, set.std);
   const seed = options.seed ?? Math.floor(Math.random() * 4294967296);
   const order = shuffle ? shuffledIndices(set.count, seed) : null;
-  return generate(set, batchSize, n, table, order, options.reuseBuffers ?? false);
+  const startBatch = options.startBatch ?? 0;
+  if (!Number.isInteger(startBatch) || startBatch < 0) {
+    throw new RangeError(`startBatch must be an integer >= 0, got ${startBatch}`);
+  }
+  return generate(set, batchSize, n, table, order, options.reuseBuffers ?? false, startBatch);
 }
 
 function* generate(
@@ -250,6 +260,7 @@ function* generate(
   table: Float32Array,
   order: Uint32Array | null,
   reuseBuffers: boolean,
+  startBatch: number,
 ): Generator<Batch, void, undefined> {
   const { count, labels } = set;
   const pixels = set.height * set.width;
@@ -261,7 +272,7 @@ function* generate(
       }))
     : [];
 
-  for (let b = 0; b < n; b++) {
+  for (let b = startBatch; b < n; b++) {
     const start = b * batchSize;
     const size = Math.min(batchSize, count - start);
     const buffers = pool[b & 1];

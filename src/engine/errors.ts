@@ -14,3 +14,46 @@ import { LenetMnistError } from '../errors.js';
  * ```
  */
 export class ModelDisposedError extends LenetMnistError {}
+
+/**
+ * Training stopped because a step's loss or a gradient was not finite (NaN or ±Infinity): the
+ * learning rate is too high for the data, or the data holds non-finite values. The diverged step
+ * changed nothing: the model keeps the weights and Adam state from before it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await train(model, data, { learningRate: 1 });
+ * } catch (err) {
+ *   if (err instanceof TrainingDivergedError) {
+ *     console.log(`diverged at epoch ${err.epoch}, batch ${err.batch}; retrying with a lower rate`);
+ *     await train(model, data, { learningRate: 1e-3 });
+ *   } else throw err;
+ * }
+ * ```
+ */
+export class TrainingDivergedError extends LenetMnistError {
+  /** 1-based epoch of the diverged step. */
+  readonly epoch: number;
+  /** 0-based batch of the diverged step within its epoch. */
+  readonly batch: number;
+
+  constructor(message: string, epoch: number, batch: number, options?: ErrorOptions) {
+    super(message, options);
+    this.epoch = epoch;
+    this.batch = batch;
+  }
+}
+
+/**
+ * An engine's training step whose loss or a gradient was not finite; it changed nothing, and
+ * neither did any step after it. `step` counts the engine's steps since its optimizer state
+ * was last set (the Adam step the diverged one would have been). Engines that read results back
+ * lazily (WebGPU) may reject a later call with it. `train` turns it into a
+ * {@link TrainingDivergedError}.
+ */
+export class StepDivergedError extends LenetMnistError {
+  constructor(readonly step: number) {
+    super(`training step ${step}: the loss or a gradient is not finite`);
+  }
+}

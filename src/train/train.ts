@@ -7,9 +7,11 @@ import {
 } from '../data/augment.js';
 import { batchCount, batches } from '../data/batches.js';
 import { normalizationTable, type PreparedSet } from '../data/preprocess.js';
+import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
 import { engineModel } from '../engine/model.js';
-import type { AdamSettings, EngineKind, FastPathOption, Model } from '../engine/types.js';
+import type { AdamSettings, Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { platform } from '../platform/index.js';
+import { CheckpointFormatError, decodeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
 import { evaluateOn } from './evaluate.js';
 import { type TrainingRecipe, trainingRecipe } from './recipe.js';
@@ -39,14 +41,49 @@ export interface EpochLogs {
   valAccuracy?: number;
   /** Wall-clock seconds of the epoch's training (validation excluded, augmentation included). */
   seconds: number;
-  /** Of `seconds`, the time spent distorting images (0 without `augment`). */
-  augmentSeconds: number;
-  /** The learning rate of the epoch's last step. */
-  learningRate: number;
+  /**
+   * Of `seconds`, the time spent distorting images (`augment`); set only when augmenting
+   * (after a resume, only the resumed part of the epoch counts).
+   */
+  augmentSeconds?: number;
+  /** The learning rate of the epoch's last step (set by {@link train}). */
+  learningRate?: number;
   /** Training images per second over the epoch. */
   samplesPerSecond: number;
   /** Batches run (fewer than planned when aborted). */
   batches: number;
+}
+
+/**
+ * What `onBatchEnd` and `onEpochEnd` get besides the logs: the run's state at that point.
+ *
+ * @example
+ * ```ts
+ * await train(model, data, {
+ *   onEpochEnd: async (epoch, logs, { checkpoint }) => {
+ *     await saveCheckpointFile(`run-epoch${epoch}.ckpt`, await checkpoint());
+ *   },
+ * });
+ * ```
+ */
+export interface TrainContext {
+  /**
+   * A checkpoint of the run right after this batch (or epoch): weights, Adam's state and the
+   * position, to resume from with `resumeFrom`.
+   */
+  checkpoint(): Promise<TrainCheckpoint>;
+}
+
+/** Options of {@link TrainOptions.earlyStopping}. */
+export interface EarlyStoppingOptions {
+  /** The validation figure to watch. Default `'valLoss'` (lower is better); `'valAccuracy'`: higher. */
+  monitor?: 'valLoss' | 'valAccuracy';
+  /** Epochs without improvement before stopping: an integer >= 1. */
+  patience: number;
+  /** The smallest change that counts as an improvement, >= 0. Default 0. */
+  minDelta?: number;
+  /** At the end, put back the weights of the best epoch. Default `true`. */
+  restoreBestWeights?: boolean;
 }
 
 /**
@@ -81,12 +118,12 @@ export interface TrainCallbacks {
    * callback makes every step read its loss back from the backend; use `logEvery` to read only
    * every n-th batch.
    */
-  onBatchEnd?: (batch: number, logs: BatchLogs) => void | Promise<void>;
+  onBatchEnd?: (batch: number, logs: BatchLogs, context: TrainContext) => void | Promise<void>;
   /**
    * After each epoch (`epoch` is 1-based); the model already holds the epoch's weights
    * (checkpoint it here). Not called for an epoch that an abort stopped before its first batch.
    */
-  onEpochEnd?: (epoch: number, logs: EpochLogs) => void | Promise<void>;
+  onEpochEnd?: (epoch: number, logs: EpochLogs, context: TrainContext) => void | Promise<void>;
   /** After the last epoch, or after an abort, with the history that {@link train} resolves to. */
   onTrainEnd?: (history: TrainHistory) => void | Promise<void>;
 }
@@ -102,13 +139,14 @@ export interface TrainCallbacks {
  * const controller = new AbortController();
  * const options: TrainOptions = { epochs: 10, learningRate: 5e-4, seed: 1, signal: controller.signal };
  * const history = await train(model, prepared, options);
- * const best = await train(createdModel, prepared, { recipe: 'best', seed: 1 });
+ * const best: TrainOptions = { recipe: 'best', seed: 1, validationData };
  * ```
  */
 export interface TrainOptions extends TrainCallbacks {
   /**
    * The defaults of `epochs`, `learningRate`, `weightDecay` and `augment`: `'reference'` (the
    * tutorial's; default) or `'best'` (see {@link TrainingRecipe} and {@link trainingRecipe}).
+   * A resumed run (`resumeFrom`) must be given the same recipe and options as the first.
    */
   recipe?: TrainingRecipe;
   /** Passes over the data: an integer, 0 or more. Default: 5 (the `'best'` recipe: 12). */
@@ -131,10 +169,11 @@ export interface TrainOptions extends TrainCallbacks {
   weightDecay?: number;
   /**
    * Random distortions of the training images, drawn afresh for every image of every epoch
-   * from the seed (a pure function of seed, epoch, batch and position in the batch): `true` for
-   * {@link DEFAULT_AUGMENT}, or {@link AugmentOptions}; `false` for none. The fused path stays
-   * fused (the images are distorted in JavaScript before each step). Default: `false` (the
-   * `'best'` recipe: {@link DEFAULT_AUGMENT}).
+   * from the seed (a pure function of seed, epoch, batch and position in the batch, so a
+   * resumed run distorts exactly as an uninterrupted one): `true` for {@link DEFAULT_AUGMENT},
+   * or {@link AugmentOptions}; `false` for none. The fused path stays fused (the images are
+   * distorted in JavaScript before each step). Default: `false` (the `'best'` recipe:
+   * {@link DEFAULT_AUGMENT}).
    */
   augment?: boolean | AugmentOptions;
   /** Adam's decay rate of the gradient average. Default: 0.9 (PyTorch's default). */
@@ -167,6 +206,20 @@ export interface TrainOptions extends TrainCallbacks {
    * float rounding. Only the fused path uses it; the workers stop when `train` returns. Default: 1.
    */
   threads?: number;
+  /**
+   * Continue an interrupted run from this checkpoint (from `history.checkpoint`, a callback's
+   * `context.checkpoint()`, or {@link decodeCheckpoint} bytes). Give the same data and options
+   * as the interrupted run: it then ends with the same weights as a run that was never
+   * interrupted (bit for bit on the single-threaded fused engine and on tfjs' cpu and wasm
+   * backends; WebGPU sums in a nondeterministic order). The checkpoint's seed is used when
+   * `seed` is not given.
+   */
+  resumeFrom?: TrainCheckpoint | Uint8Array;
+  /**
+   * Stop when the validation figure has not improved for `patience` epochs (needs
+   * `validationData`), and by default restore the best epoch's weights. Off by default.
+   */
+  earlyStopping?: EarlyStoppingOptions;
 }
 
 /**
@@ -184,6 +237,12 @@ export interface TrainHistory {
   epochs: EpochLogs[];
   /** True when `signal` stopped training early. */
   aborted: boolean;
+  /**
+   * After an abort: the state to continue from (`resumeFrom`). Not set when the run finished.
+   */
+  checkpoint?: TrainCheckpoint;
+  /** Set when early stopping ended the run: the epoch it stopped after and the best epoch. */
+  earlyStop?: { stoppedAfter: number; bestEpoch: number; restored: boolean };
   /** Which implementation trained: fused WASM SIMD kernels or tfjs ops. */
   path: EngineKind;
   /** Why that path. */
@@ -230,9 +289,10 @@ export interface TrainHistory {
  * @throws {@link DatasetError} when the data's size or normalisation does not fit the model;
  *   `RangeError` when `epochs`, `batchSize`, `logEvery`, `validationBatchSize` or `threads` is
  *   not an integer in range, when `learningRate` (or the rate its schedule gives any step) is
- *   not a finite number above 0, when `weightDecay` is negative (or its product with a rate not
- *   below 1), when `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an unknown
- *   `fastPath` or `recipe`, for `augment` ranges out of bounds, or when the dataset is empty; `TypeError` when a
+ *   not a finite number above 0, when `weightDecay` is negative (or its product with a rate is
+ *   not below 1), when `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an
+ *   unknown `fastPath` or `recipe`, for `augment` ranges out of bounds, or when the dataset is
+ *   empty; `TypeError` when a
  *   callback or `signal` has the wrong type; {@link FusedLeNetError} when the fused kernels
  *   apply but cannot load. Errors thrown by callbacks stop training and propagate (the model
  *   keeps the weights reached).
@@ -243,14 +303,16 @@ export async function train(
   options: TrainOptions = {},
 ): Promise<TrainHistory> {
   const plan = checkTrainOptions(model, data, options);
+  const resume = plan.resume;
   const handle = await engineModel(model).holdEngine({ fastPath: plan.fastPath });
   const { engine } = handle;
   const { reason } = engine.info;
   const path: EngineKind = engine.info.kind;
-  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const seed = options.seed ?? resume?.run.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const shuffle = options.shuffle ?? true;
   const perEpoch = plan.batchesPerEpoch;
   const history: TrainHistory = {
-    epochs: [],
+    epochs: resume?.epochs.map((e) => ({ ...e })) ?? [],
     aborted: false,
     path,
     reason,
@@ -259,6 +321,21 @@ export async function train(
     seconds: 0,
     samplesPerSecond: 0,
   };
+  /**
+   * Where the run is: the next batch to run, and sums over the current epoch's batches so far
+   * (`epochStart` is shifted back by the seconds an interrupted epoch had already taken).
+   */
+  const at = {
+    epoch: resume?.next.epoch ?? 1,
+    batch: resume?.next.batch ?? 0,
+    lossSum: resume?.partialEpoch.lossSum ?? 0,
+    correct: resume?.partialEpoch.correct ?? 0,
+    seen: resume?.partialEpoch.seen ?? 0,
+    batches: resume?.partialEpoch.batches ?? 0,
+    epochStart: now() - (resume?.partialEpoch.seconds ?? 0) * 1000,
+  };
+  const early = plan.earlyStopping;
+  let best: { value: number; epoch: number; weights: Float32Array[] | undefined } | undefined;
   let samples = 0;
   let lastYield = now();
   // Distorted images go to their own buffer (the batch's stays the source).
@@ -266,25 +343,65 @@ export async function train(
     ? new Float32Array(plan.batchSize * data.width * data.height)
     : undefined;
   const background = normalizationTable(data.mean, data.std)[0] as number;
+
+  /** The engine's running sums, drained into `at` (a checkpoint needs them without an epoch end). */
+  const drainTotals = async () => {
+    const totals = await engine.takeTotals();
+    at.lossSum += totals.lossSum;
+    at.correct += totals.correct;
+  };
+  const checkpoint = async (): Promise<TrainCheckpoint> => {
+    await drainTotals();
+    const [weights, optimizer] = await Promise.all([
+      engine.readWeights(),
+      engine.readOptimizerState(),
+    ]);
+    return {
+      spec: model.spec,
+      preprocessing: model.preprocessing,
+      weights,
+      optimizer,
+      next: { epoch: at.epoch, batch: at.batch },
+      run: { seed, batchSize: plan.batchSize, shuffle, dataCount: data.count },
+      partialEpoch: {
+        lossSum: at.lossSum,
+        correct: at.correct,
+        seen: at.seen,
+        batches: at.batches,
+        seconds: (now() - at.epochStart) / 1000,
+      },
+      epochs: history.epochs.map((e) => ({ ...e })),
+    };
+  };
+  const context: TrainContext = { checkpoint };
+
   try {
-    engine.setOptimizerState(undefined);
+    if (resume !== undefined) {
+      engine.setWeights(resume.weights);
+      engine.setOptimizerState(resume.optimizer);
+    } else {
+      engine.setOptimizerState(undefined);
+    }
     if (path === 'fused') {
       await engine.setThreads(plan.threads);
       history.threads = plan.threads;
     }
     await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
-    for (let epoch = 1; epoch <= plan.epochs && !history.aborted; epoch++) {
-      await options.onEpochBegin?.(epoch);
-      const started = now();
-      let seen = 0;
-      let ran = 0;
+    while (at.epoch <= plan.epochs) {
+      const epoch = at.epoch;
       let augmentMs = 0;
       let learningRate = plan.rates[(epoch - 1) * perEpoch] as number;
+      if (at.batch === 0) {
+        await options.onEpochBegin?.(epoch);
+        at.epochStart = now();
+      }
+      const started = now();
       const epochBatches = batches(data, {
         batchSize: plan.batchSize,
-        shuffle: options.shuffle ?? true,
+        shuffle,
         seed: seed + epoch,
         reuseBuffers: true,
+        startBatch: at.batch,
       });
       for (const batch of epochBatches) {
         // Let timers, abort signals and UI run: one task every ~50 ms of training.
@@ -311,45 +428,75 @@ export async function train(
         // The schedule's rate for this step, a pure function of (epoch, batch).
         learningRate = plan.rates[(epoch - 1) * perEpoch + batch.index] as number;
         const adam: AdamSettings = { ...plan.adam, learningRate };
-        const stats = await engine.trainStep(
-          { images, labels: batch.labels, n: batch.size },
-          adam,
-          wanted,
-        );
-        seen += batch.size;
-        ran++;
+        const stats = await trainStep(engine, { ...batch, images }, adam, wanted, perEpoch);
+        at.batch = batch.index + 1;
+        at.seen += batch.size;
+        at.batches++;
+        samples += batch.size;
         if (stats && options.onBatchEnd) {
-          await options.onBatchEnd(batch.index, {
-            loss: stats.loss,
-            accuracy: stats.correct / batch.size,
-            size: batch.size,
-          });
+          const logs = { loss: stats.loss, accuracy: stats.correct / batch.size, size: batch.size };
+          await options.onBatchEnd(batch.index, logs, context);
         }
       }
-      const totals = await engine.takeTotals();
-      const seconds = (now() - started) / 1000;
-      history.seconds += seconds;
-      samples += seen;
+      await drainTotalsOrThrow(drainTotals, perEpoch);
+      history.seconds += (now() - started) / 1000;
       // On WebGPU, a CPU copy of the weights to restore from if the device is lost (no-op on WASM).
       await snapshotWeights();
-      if (ran === 0) break;
+      // The state to resume from, taken before this epoch's (partial) logs are added.
+      if (history.aborted) history.checkpoint = await checkpoint();
+      if (history.aborted && at.batches === 0) break;
+      const seconds = (now() - at.epochStart) / 1000;
       const logs: EpochLogs = {
         epoch,
-        loss: totals.lossSum / seen,
-        accuracy: totals.correct / seen,
+        loss: at.lossSum / at.seen,
+        accuracy: at.correct / at.seen,
         seconds,
-        augmentSeconds: augmentMs / 1000,
+        samplesPerSecond: at.seen / seconds,
+        batches: at.batches,
         learningRate,
-        samplesPerSecond: seen / seconds,
-        batches: ran,
       };
-      if (options.validationData && !history.aborted) {
+      if (plan.augment) logs.augmentSeconds = augmentMs / 1000;
+      if (history.aborted) {
+        // An aborted epoch is logged with the batches that ran, without validation.
+        history.epochs.push(logs);
+        await options.onEpochEnd?.(epoch, logs, context);
+        break;
+      }
+      if (options.validationData) {
         const val = await evaluateOn(engine, options.validationData, plan.validationBatchSize);
         logs.valLoss = val.loss;
         logs.valAccuracy = val.accuracy;
       }
       history.epochs.push(logs);
-      await options.onEpochEnd?.(epoch, logs);
+      // Next comes the next epoch's first batch: a checkpoint taken in onEpochEnd resumes there.
+      Object.assign(at, {
+        epoch: epoch + 1,
+        batch: 0,
+        lossSum: 0,
+        correct: 0,
+        seen: 0,
+        batches: 0,
+      });
+      at.epochStart = now();
+      await options.onEpochEnd?.(epoch, logs, context);
+      if (early !== undefined) {
+        const value =
+          early.monitor === 'valAccuracy'
+            ? -(logs.valAccuracy as number)
+            : (logs.valLoss as number);
+        if (best === undefined || value < best.value - early.minDelta) {
+          best = {
+            value,
+            epoch,
+            weights: early.restoreBestWeights ? await engine.readWeights() : undefined,
+          };
+        } else if (epoch - best.epoch >= early.patience) {
+          const restored = best.weights !== undefined;
+          if (restored) engine.setWeights(best.weights as Float32Array[]);
+          history.earlyStop = { stoppedAfter: epoch, bestEpoch: best.epoch, restored };
+          break;
+        }
+      }
     }
     history.samplesPerSecond = history.seconds > 0 ? samples / history.seconds : 0;
     await options.onTrainEnd?.(history);
@@ -359,6 +506,50 @@ export async function train(
     // Workers live only while training: a model at rest holds no threads.
     if (!model.isDisposed && path === 'fused') await engine.setThreads(1);
   }
+}
+
+/** One engine step; a diverged step becomes a {@link TrainingDivergedError} naming its batch. */
+async function trainStep(
+  engine: Engine,
+  batch: { images: Float32Array; labels: Uint8Array; size: number },
+  adam: AdamSettings,
+  read: boolean,
+  perEpoch: number,
+) {
+  try {
+    return await engine.trainStep(
+      { images: batch.images, labels: batch.labels, n: batch.size },
+      adam,
+      read,
+    );
+  } catch (err) {
+    throw asTrainingError(err, perEpoch);
+  }
+}
+
+async function drainTotalsOrThrow(drain: () => Promise<void>, perEpoch: number) {
+  try {
+    await drain();
+  } catch (err) {
+    throw asTrainingError(err, perEpoch);
+  }
+}
+
+/**
+ * Maps an engine's diverged step (counted from the run's start, so also across a resume) to the
+ * epoch and batch it was; anything else passes through.
+ */
+function asTrainingError(err: unknown, perEpoch: number): unknown {
+  if (!(err instanceof StepDivergedError)) return err;
+  const index = err.step - 1;
+  const epoch = Math.floor(index / perEpoch) + 1;
+  const batch = index % perEpoch;
+  return new TrainingDivergedError(
+    `training diverged at epoch ${epoch}, batch ${batch}: the loss or a gradient is not finite (NaN or Infinity); the model keeps the weights from before that batch. Lower the learning rate or check the data.`,
+    epoch,
+    batch,
+    { cause: err },
+  );
 }
 
 /** Yield to the event loop after this much uninterrupted training. */
@@ -376,6 +567,8 @@ interface TrainPlan {
   rates: Float64Array;
   adam: Omit<AdamSettings, 'learningRate'>;
   augment: Required<AugmentOptions> | undefined;
+  resume: TrainCheckpoint | undefined;
+  earlyStopping: Required<EarlyStoppingOptions> | undefined;
 }
 
 /** Checks every option before any work starts, so a bad one never costs an epoch. */
@@ -463,6 +656,8 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   assertCompatible(model, data, 'train');
   if (options.validationData)
     assertCompatible(model, options.validationData, 'train (validationData)');
+  const earlyStopping = checkEarlyStopping(options);
+  const resume = checkResume(model, data, options, batchSize);
   return {
     epochs,
     batchSize,
@@ -474,7 +669,83 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
     rates,
     adam: weightDecay > 0 ? { beta1, beta2, epsilon, weightDecay } : { beta1, beta2, epsilon },
     augment,
+    resume,
+    earlyStopping,
   };
+}
+
+function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOptions> | undefined {
+  const early = options.earlyStopping;
+  if (early === undefined) return undefined;
+  if (early === null || typeof early !== 'object') {
+    throw new TypeError('earlyStopping must be an object like { patience: 3 }');
+  }
+  if (options.validationData === undefined) {
+    throw new RangeError('earlyStopping watches validation figures: give validationData too');
+  }
+  const monitor = early.monitor ?? 'valLoss';
+  if (monitor !== 'valLoss' && monitor !== 'valAccuracy') {
+    throw new RangeError(
+      `earlyStopping.monitor must be "valLoss" or "valAccuracy", got ${JSON.stringify(monitor)}`,
+    );
+  }
+  const minDelta = early.minDelta ?? 0;
+  if (typeof minDelta !== 'number' || !(minDelta >= 0) || !Number.isFinite(minDelta)) {
+    throw new RangeError(
+      `earlyStopping.minDelta must be a finite number >= 0, got ${String(minDelta)}`,
+    );
+  }
+  const restoreBestWeights = early.restoreBestWeights ?? true;
+  if (typeof restoreBestWeights !== 'boolean') {
+    throw new TypeError('earlyStopping.restoreBestWeights must be a boolean');
+  }
+  return {
+    monitor,
+    patience: positiveInt(early.patience, 'earlyStopping.patience'),
+    minDelta,
+    restoreBestWeights,
+  };
+}
+
+/** A checkpoint to resume from, decoded and checked against this model, data and options. */
+function checkResume(
+  model: Model,
+  data: PreparedSet,
+  options: TrainOptions,
+  batchSize: number,
+): TrainCheckpoint | undefined {
+  const raw = options.resumeFrom;
+  if (raw === undefined) return undefined;
+  const cp = raw instanceof Uint8Array ? decodeCheckpoint(raw, 'resumeFrom') : raw;
+  if (cp === null || typeof cp !== 'object' || !Array.isArray(cp.weights)) {
+    throw new TypeError('resumeFrom must be a TrainCheckpoint or its bytes');
+  }
+  const fail = (msg: string): never => {
+    throw new CheckpointFormatError(`resumeFrom: ${msg}`);
+  };
+  if (JSON.stringify(cp.spec) !== JSON.stringify(model.spec)) {
+    fail(
+      `the checkpoint is of ${JSON.stringify(cp.spec)}, the model is ${JSON.stringify(model.spec)}`,
+    );
+  }
+  if (JSON.stringify(cp.preprocessing) !== JSON.stringify(model.preprocessing)) {
+    fail('the checkpoint was trained with other preprocessing than the model has');
+  }
+  if (cp.run.dataCount !== data.count) {
+    fail(`the checkpoint's run had ${cp.run.dataCount} images, this data has ${data.count}`);
+  }
+  if (cp.run.batchSize !== batchSize) {
+    fail(`the checkpoint's run used batchSize ${cp.run.batchSize}, this call ${batchSize}`);
+  }
+  if (cp.run.shuffle !== (options.shuffle ?? true))
+    fail("the checkpoint's run shuffled differently");
+  if (options.seed !== undefined && options.seed !== cp.run.seed) {
+    fail(`the checkpoint's run used seed ${cp.run.seed}, this call ${options.seed}`);
+  }
+  if (cp.next.batch > batchCount(data, batchSize)) {
+    fail(`next.batch ${cp.next.batch} is past the end of an epoch`);
+  }
+  return cp;
 }
 
 const CALLBACKS = [

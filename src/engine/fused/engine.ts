@@ -1,3 +1,4 @@
+import { StepDivergedError } from '../errors.js';
 import type {
   AdamSettings,
   Engine,
@@ -66,6 +67,10 @@ export class FusedEngine implements Engine {
       } finally {
         this.#busy = false;
       }
+    }
+    if (Number.isNaN(stats.loss)) {
+      // The kernels applied nothing: the weights and Adam's state are still the last finite ones.
+      throw new StepDivergedError(net.adamStep + 1);
     }
     this.#lossSum += stats.loss * n;
     this.#correct += stats.correct;

@@ -120,6 +120,7 @@ interface Kernels {
   gradientStep(n: number): number;
   peerGradientsAddress(): number;
   mixGradients(selfWeight: number, peerWeight: number): void;
+  gradientsFinite(): number;
 }
 
 /** A fresh instance of a compiled fused module, with its own memory and Adam state. */
@@ -176,6 +177,11 @@ export class WasmLeNet {
     return this.#unstage(Block.Grads);
   }
 
+  /** Adam steps applied since the optimizer state was last set. */
+  get adamStep(): number {
+    return this.#step;
+  }
+
   /** Adam's step count and moments, laid out like `getParams()`. */
   getOptimizerState(): { step: number; firstMoment: Float32Array[]; secondMoment: Float32Array[] } {
     return {
@@ -210,7 +216,8 @@ export class WasmLeNet {
 
   /**
    * One Adam step on a batch: `images` holds `n` normalised 32x32 images ([n,32,32,1]) and
-   * `labels` their classes 0..9. The result is computed before the update.
+   * `labels` their classes 0..9. The result is computed before the update. When the loss or a
+   * gradient is not finite, nothing is updated and the loss is NaN.
    */
   trainStep(
     images: Float32Array,
@@ -220,17 +227,10 @@ export class WasmLeNet {
   ): FusedStepResult {
     const k = this.#stage(images, this.checkBatch(images, labels, n), n);
     const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
-    this.#step += 1;
-    const loss = k.trainStep(
-      n,
-      lr,
-      beta1,
-      beta2,
-      eps,
-      1 - beta1 ** this.#step,
-      1 - beta2 ** this.#step,
-      decay,
-    );
+    const step = this.#step + 1;
+    const loss = k.trainStep(n, lr, beta1, beta2, eps, 1 - beta1 ** step, 1 - beta2 ** step, decay);
+    // NaN: the loss or a gradient was not finite and the module applied nothing.
+    if (!Number.isNaN(loss)) this.#step = step;
     return { loss, correct: k.correctCount() };
   }
 
@@ -386,6 +386,11 @@ export class WasmLeNet {
       new Uint8Array(peer),
     );
     k.mixGradients(selfWeight, peerWeight);
+  }
+
+  /** Whether every gradient in the module is finite (after a gradient step and mixing). */
+  gradientsFinite(): boolean {
+    return this.#live().gradientsFinite() !== 0;
   }
 
   /** One Adam update with the gradients in the module (validated settings). */
