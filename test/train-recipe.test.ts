@@ -198,3 +198,31 @@ test('bad quality options are refused before any work', async () => {
   expect(model.engine).toBeUndefined();
   model.dispose();
 });
+
+test('a run with augmentation, a per-step schedule and weight decay, interrupted and resumed at a batch, ends bit for bit like an uninterrupted one', async () => {
+  const options = {
+    epochs: 2,
+    seed: 11,
+    recipe: 'best' as const,
+    augment: { ...DEFAULT_AUGMENT, elastic: 1 },
+  };
+  const whole = await createLeNet({ seed: 6 });
+  await train(whole, data, options);
+  const controller = new AbortController();
+  const first = await createLeNet({ seed: 6 });
+  const stopped = await train(first, data, {
+    ...options,
+    signal: controller.signal,
+    // Stop after epoch 1, batch 2: mid-epoch, mid-warm-up.
+    onBatchEnd: (batch) => {
+      if (batch === 2) controller.abort();
+    },
+  });
+  expect(stopped.aborted).toBe(true);
+  const checkpoint = stopped.checkpoint;
+  expect(checkpoint?.next).toEqual({ epoch: 1, batch: 3 });
+  const resumed = await createLeNet({ seed: 99 });
+  await train(resumed, data, { ...options, resumeFrom: checkpoint });
+  expect(resumed.getWeights()).toEqual(whole.getWeights());
+  for (const m of [whole, first, resumed]) m.dispose();
+});
