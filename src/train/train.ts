@@ -130,9 +130,9 @@ export interface TrainCallbacks {
 
 /**
  * Options of {@link train}, with the callbacks of {@link TrainCallbacks}. Defaults are the
- * reference recipe: 5 epochs of shuffled batches of 64, Adam with PyTorch's defaults; `recipe:
- * 'best'` changes the defaults of `epochs`, `learningRate`, `weightDecay` and `augment`
- * (options given next to it override them).
+ * reference recipe: 5 epochs of shuffled batches of 64, Adam with PyTorch's defaults. The
+ * `'best'` recipe (`recipe: 'best'`) changes the defaults of `epochs`, `learningRate`,
+ * `weightDecay` and `augment` (options given next to it override them).
  *
  * @example
  * ```ts
