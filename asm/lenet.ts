@@ -988,6 +988,7 @@ export function trainStep(
   eps: f32,
   bc1: f32,
   bc2: f32,
+  updateBound: f32,
   decay: f32,
 ): f64 {
   stageConv1(n);
@@ -997,19 +998,83 @@ export function trainStep(
   stageDenseBackward(n);
   stageConv2Backward(n);
   stageConv1Backward(n);
-  // A diverged step (non-finite loss or gradient) leaves parameters and Adam's state as they
-  // were, so the caller keeps the last finite model; NaN tells it so.
-  if (!isFinite(loss) || !gradientsFinite()) return NaN;
-  stageAdam(lr, beta1, beta2, eps, bc1, bc2, decay);
+  // A diverged step leaves parameters and Adam's state as they were, so the caller keeps the
+  // last finite model; NaN tells it so.
+  if (!isFinite(loss) || !stageAdamGuarded(lr, beta1, beta2, eps, bc1, bc2, updateBound, decay)) {
+    return NaN;
+  }
   return loss;
 }
 
-/** Whether every gradient is finite: g - g is 0 for finite values and NaN for NaN and ±Inf. */
-export function gradientsFinite(): bool {
+/**
+ * Adam (AdamW when `decay` < 1, see adam()), unless a gradient is not finite or the update
+ * would leave a parameter or a moment non-finite: then it changes nothing and returns false. `updateBound` is the caller's bound on
+ * any parameter's step (lr·sqrt(bc2)/bc1 times Adam's ratio bound; +Inf when there is none).
+ * Only when that bound or the gradients are huge does it spend a dry pass proving the update
+ * finite; ordinary steps cost one pass over the gradients.
+ */
+export function stageAdamGuarded(
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  bc1: f32,
+  bc2: f32,
+  updateBound: f32,
+  decay: f32,
+): bool {
+  const gmax = gradientMaxAbs();
+  if (!isFinite(gmax)) return false;
+  if (
+    (updateBound > 1e30 || gmax > 1e15) &&
+    !adamStaysFinite(lr, beta1, beta2, eps, bc1, bc2, decay)
+  ) {
+    return false;
+  }
+  adam(lr, beta1, beta2, eps, bc1, bc2, decay);
+  return true;
+}
+
+/** The largest |gradient|, or NaN/Inf when a gradient is not finite. */
+export function gradientMaxAbs(): f32 {
+  let acc = f32x4.splat(0);
+  for (let o: usize = 0; o < PARAMS; o += 16) {
+    // max propagates NaN; abs keeps Inf.
+    acc = f32x4.max(acc, f32x4.abs(v128.load(gradsPtr + o)));
+  }
+  return max(
+    max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)),
+    max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)),
+  );
+}
+
+/** Adam's arithmetic without storing anything: whether every new moment and parameter is finite. */
+function adamStaysFinite(
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  bc1: f32,
+  bc2: f32,
+  decay: f32,
+): bool {
+  const d = f32x4.splat(decay);
+  const b1 = f32x4.splat(beta1);
+  const b2 = f32x4.splat(beta2);
+  const c1 = f32x4.splat(1 - beta1);
+  const c2 = f32x4.splat(1 - beta2);
+  const step = f32x4.splat(lr / bc1);
+  const inv2 = f32x4.splat(1 / bc2);
+  const e = f32x4.splat(eps);
   let acc = f32x4.splat(0);
   for (let o: usize = 0; o < PARAMS; o += 16) {
     const g = v128.load(gradsPtr + o);
-    acc = f32x4.add(acc, f32x4.sub(g, g));
+    const m = madd(b1, v128.load(adamM + o), f32x4.mul(c1, g));
+    const v = madd(b2, v128.load(adamV + o), f32x4.mul(c2, f32x4.mul(g, g)));
+    const den = f32x4.add(f32x4.sqrt(f32x4.mul(v, inv2)), e);
+    const p = f32x4.sub(f32x4.mul(v128.load(paramsPtr + o), d), f32x4.div(f32x4.mul(step, m), den));
+    // x - x is 0 for finite x and NaN otherwise.
+    acc = f32x4.add(acc, f32x4.add(f32x4.sub(p, p), f32x4.add(f32x4.sub(m, m), f32x4.sub(v, v))));
   }
   return !v128.any_true(f32x4.ne(acc, acc));
 }

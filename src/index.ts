@@ -32,7 +32,21 @@ export { createLeNet, type LeNetOptions } from './engine/lenet.js';
 export { createMlp, type MlpOptions } from './engine/mlp.js';
 export { loadPretrained, PRETRAINED_WEIGHTS_URL } from './engine/pretrained.js';
 export type { EngineInfo, EngineKind, FastPathOption, Model } from './engine/types.js';
-export { LenetMnistError } from './errors.js';
+export { LenetMnistError, OptionError } from './errors.js';
+export {
+  InteropFormatError,
+  StateDictError,
+  type StateDictProblem,
+  UnsafePickleError,
+} from './interop/errors.js';
+export type { StateDictImportOptions, StateDictTensor } from './interop/layout.js';
+export { exportOnnx } from './interop/onnx.js';
+export {
+  exportPyTorchStateDict,
+  importPyTorchStateDict,
+  readPyTorchStateDict,
+} from './interop/pytorch.js';
+export { exportSafetensors, importSafetensors, readSafetensors } from './interop/safetensors.js';
 export type {
   Activation,
   LayerSummary,
@@ -63,6 +77,7 @@ export {
   type Predictor,
   type PredictorOptions,
 } from './predict/predictor.js';
+export { type BatchPoint, type PlotHistoryOptions, plotHistory } from './report/plot.js';
 export {
   CHECKPOINT_FORMAT_VERSION,
   CheckpointFormatError,

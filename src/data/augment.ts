@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { OptionError } from '../errors.js';
 import { mulberry32 } from './batches.js';
 
 /**
@@ -81,7 +82,7 @@ export interface AugmentKey {
 /**
  * Checks augmentation options (every range finite and in bounds) and fills in the defaults.
  *
- * @throws `RangeError` for a value out of range, `TypeError` for something that is not options.
+ * @throws {@link OptionError} (a `RangeError`) naming the option that is out of range.
  *
  * @example
  * ```ts
@@ -90,18 +91,27 @@ export interface AugmentKey {
  */
 export function checkAugmentOptions(options: AugmentOptions): Required<AugmentOptions> {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`augment must be true, false or options, got ${String(options)}`);
+    throw new OptionError(
+      'augment',
+      `augment must be true, false or options, got ${String(options)}`,
+    );
   }
   const range = (name: keyof AugmentOptions, fallback: number, max: number) => {
     const value = options[name] ?? fallback;
     if (typeof value !== 'number' || !(value >= 0 && value <= max)) {
-      throw new RangeError(`augment.${name} must be a number in [0, ${max}], got ${String(value)}`);
+      throw new OptionError(
+        `augment.${name}`,
+        `augment.${name} must be a number in [0, ${max}], got ${String(value)}`,
+      );
     }
     return value;
   };
   const grid = options.elasticGrid ?? 4;
   if (!Number.isInteger(grid) || grid < 2 || grid > 64) {
-    throw new RangeError(`augment.elasticGrid must be an integer from 2 to 64, got ${grid}`);
+    throw new OptionError(
+      'augment.elasticGrid',
+      `augment.elasticGrid must be an integer from 2 to 64, got ${grid}`,
+    );
   }
   return {
     rotation: range('rotation', 0, 180),
@@ -152,7 +162,7 @@ export function augmentSeed(key: AugmentKey, sample: number): number {
  * @param background - The value outside the image (for MNIST normalisation, `(0 - mean) / std`).
  * @param options - The ranges of the distortions (see {@link AugmentOptions}).
  * @param key - Seed, epoch and batch: with the image's index in the batch, its random draw.
- * @throws `RangeError` for bad options or arrays too short.
+ * @throws {@link OptionError} (a `RangeError`) for bad options or arrays too short.
  *
  * @example
  * ```ts
@@ -172,11 +182,12 @@ export function augmentBatch(
 ): void {
   const o = checkAugmentOptions(options);
   if (!Number.isInteger(side) || side < 2) {
-    throw new RangeError(`side must be an integer >= 2, got ${side}`);
+    throw new OptionError('side', `side must be an integer >= 2, got ${side}`);
   }
   const pixels = side * side;
   if (!Number.isInteger(n) || n < 0 || source.length < n * pixels || target.length < n * pixels) {
-    throw new RangeError(
+    throw new OptionError(
+      'n',
       `augmentBatch: ${n} images of ${side}x${side} need ${n * pixels} floats; source has ${source.length}, target ${target.length}`,
     );
   }

@@ -3,14 +3,35 @@
  *
  * @module
  */
+import { OptionError } from '../errors.js';
+import {
+  checkBoolean,
+  checkFinite,
+  checkImageSet,
+  checkInt,
+  checkOptions,
+  describeValue,
+} from './check.js';
 import { normalizationTable, type PreparedSet } from './preprocess.js';
+
+/**
+ * The largest `batchSize` {@link batches} and {@link batchCount} accept: 2^24 (16,777,216).
+ * Larger values are refused with an {@link OptionError} before anything is allocated.
+ *
+ * @example
+ * ```ts
+ * batches(train, { batchSize: Math.min(requested, MAX_BATCH_SIZE) });
+ * ```
+ */
+export const MAX_BATCH_SIZE = 2 ** 24;
 
 /**
  * mulberry32, a tiny 32-bit PRNG (Tommy Ettinger): fast, passes gjrand/PractRand to a few GB,
  * plenty for shuffling. Not for cryptography.
  *
- * @param seed - Any number; it is truncated to 32 bits (`seed >>> 0`).
+ * @param seed - Any finite number; it is truncated to 32 bits (`seed >>> 0`).
  * @returns A function returning uniform floats in [0, 1) with 32 random bits each.
+ * @throws {@link OptionError} if `seed` is not a finite number.
  *
  * @example
  * ```ts
@@ -19,6 +40,7 @@ import { normalizationTable, type PreparedSet } from './preprocess.js';
  * ```
  */
 export function mulberry32(seed: number): () => number {
+  checkFinite('mulberry32', 'seed', seed);
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) | 0;
@@ -28,19 +50,14 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-function checkCount(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 0) {
-    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
-  }
-}
-
 /**
  * A random permutation of `0 ... count - 1`: Fisher–Yates driven by {@link mulberry32}, so the
  * same `count` and `seed` give the same order on every platform.
  *
  * @param count - How many indices (up to 2^32 - 1).
- * @param seed - Seed; different seeds give (almost always) different orders.
- * @throws `RangeError` if `count` is not a non-negative integer.
+ * @param seed - Seed, a finite number; different seeds give (almost always) different orders.
+ * @throws {@link OptionError} (a `RangeError`) if `count` is not an integer from 0 to 2^32 - 1
+ *   or `seed` is not a finite number.
  *
  * @example
  * ```ts
@@ -48,7 +65,8 @@ function checkCount(name: string, value: number): void {
  * ```
  */
 export function shuffledIndices(count: number, seed: number): Uint32Array {
-  checkCount('count', count);
+  checkInt('shuffledIndices', 'count', count, 0, 2 ** 32 - 1);
+  checkFinite('shuffledIndices', 'seed', seed);
   const out = new Uint32Array(count);
   for (let i = 0; i < count; i++) out[i] = i;
   const random = mulberry32(seed);
@@ -102,7 +120,9 @@ export interface SplitOptions {
  * @param set - The set to split.
  * @param options - `size` (required), `shuffle` (true), `seed` (0).
  * @returns Two disjoint sets that together hold every sample once.
- * @throws `RangeError` if `size` is not an integer from 1 to `count - 1`.
+ * @throws {@link OptionError} (a `RangeError`) if `size` is not an integer from 1 to
+ *   `count - 1`, `shuffle` is not a boolean or `seed` not a finite number;
+ *   {@link DatasetError} if `set` is not a consistent {@link PreparedSet}.
  *
  * @example
  * ```ts
@@ -114,12 +134,17 @@ export function splitValidation(
   set: PreparedSet,
   options: SplitOptions,
 ): { train: PreparedSet; validation: PreparedSet } {
+  checkImageSet('splitValidation', set, true);
+  checkOptions('splitValidation', options);
   const { size, shuffle = true, seed = 0 } = options;
   if (!Number.isInteger(size) || size < 1 || size >= set.count) {
-    throw new RangeError(
-      `validation size must be an integer from 1 to ${set.count - 1} (count - 1), got ${size}`,
+    throw new OptionError(
+      'size',
+      `splitValidation: validation size must be an integer from 1 to ${set.count - 1} (count - 1), got ${describeValue(size)}`,
     );
   }
+  checkBoolean('splitValidation', 'shuffle', shuffle);
+  checkFinite('splitValidation', 'seed', seed);
   const order = shuffle ? shuffledIndices(set.count, seed) : null;
   const trainCount = set.count - size;
   // Sorted indices keep each subset in the original order and make the copies sequential.
@@ -164,7 +189,10 @@ export interface Batch {
  * ```
  */
 export interface BatchOptions {
-  /** Samples per batch, ≥ 1. */
+  /**
+   * Samples per batch, an integer from 1 to {@link MAX_BATCH_SIZE}; a batch larger than the set
+   * holds the whole set.
+   */
   batchSize: number;
   /** Visit the samples in a random order. Default: `false`. */
   shuffle?: boolean;
@@ -190,16 +218,16 @@ export interface BatchOptions {
   startBatch?: number;
 }
 
-function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-  }
+function checkBatchSize(fn: string, batchSize: unknown): void {
+  checkInt(fn, 'batchSize', batchSize, 1, MAX_BATCH_SIZE);
 }
 
 /**
  * Number of batches {@link batches} yields for a set.
  *
- * @throws `RangeError` if `batchSize` is not a positive integer.
+ * @throws {@link OptionError} (a `RangeError`) if `batchSize` is not an integer from 1 to
+ *   {@link MAX_BATCH_SIZE}, `set.count` is not a non-negative integer, or `dropRemainder` is not
+ *   a boolean.
  *
  * @example
  * ```ts
@@ -212,7 +240,15 @@ export function batchCount(
   batchSize: number,
   dropRemainder = false,
 ): number {
-  checkBatchSize(batchSize);
+  checkBatchSize('batchCount', batchSize);
+  checkInt(
+    'batchCount',
+    'set.count',
+    (set as { count?: unknown } | null)?.count,
+    0,
+    Number.MAX_SAFE_INTEGER,
+  );
+  checkBoolean('batchCount', 'dropRemainder', dropRemainder);
   return dropRemainder ? Math.floor(set.count / batchSize) : Math.ceil(set.count / batchSize);
 }
 
@@ -224,8 +260,11 @@ export function batchCount(
  * @param set - From {@link prepareImages} or {@link splitValidation}.
  * @param options - `batchSize` (required), `shuffle` (false), `seed` (random), `dropRemainder`
  *   (false), `reuseBuffers` (false).
- * @throws `RangeError` if `batchSize` is not a positive integer (at the call, not at the first
- *   `next()`).
+ * @throws At the call, not at the first `next()`, and before allocating anything:
+ *   {@link OptionError} (a `RangeError`) if `batchSize` is not an integer from 1 to
+ *   {@link MAX_BATCH_SIZE}, `shuffle`/`dropRemainder`/`reuseBuffers` is not a boolean or `seed`
+ *   not a finite number; {@link DatasetError} if `set` is not a consistent {@link PreparedSet}
+ *   (count, sizes, array lengths, mean and std).
  *
  * @example
  * ```ts
@@ -240,8 +279,15 @@ export function batches(
   set: PreparedSet,
   options: BatchOptions,
 ): Generator<Batch, void, undefined> {
-  const { batchSize, shuffle = false, dropRemainder = false } = options;
   // Validate and shuffle now, so mistakes surface at the call rather than at the first next().
+  checkImageSet('batches', set, true);
+  checkOptions('batches', options);
+  const { batchSize, shuffle = false, dropRemainder = false } = options;
+  checkBatchSize('batches', batchSize);
+  checkBoolean('batches', 'shuffle', shuffle);
+  checkBoolean('batches', 'dropRemainder', dropRemainder);
+  checkBoolean('batches', 'reuseBuffers', options.reuseBuffers);
+  checkFinite('batches', 'seed', options.seed, true);
   const n = batchCount(set, batchSize, dropRemainder);
   const table = normalizationTable(set.mean, set.std);
   const seed = options.seed ?? Math.floor(Math.random() * 4294967296);
@@ -265,10 +311,12 @@ function* generate(
   const { count, labels } = set;
   const pixels = set.height * set.width;
   const src = set.images;
+  // No batch is larger than the set: a huge batchSize allocates no more than the set needs.
+  const largest = Math.min(batchSize, count);
   const pool = reuseBuffers
     ? [0, 1].map(() => ({
-        images: new Float32Array(batchSize * pixels),
-        labels: new Uint8Array(batchSize),
+        images: new Float32Array(largest * pixels),
+        labels: new Uint8Array(largest),
       }))
     : [];
 

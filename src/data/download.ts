@@ -7,8 +7,8 @@
 
 import type { ByteCache } from '../platform/index.js';
 import { platform } from '../platform/index.js';
-import { type DownloadAttempt, DownloadError } from './errors.js';
-import { isGzip } from './idx.js';
+import { type DownloadAttempt, DownloadError, IdxFormatError } from './errors.js';
+import { DEFAULT_MAX_IDX_BYTES, gunzipIdx, isGzip } from './idx.js';
 
 /**
  * The four files of an MNIST-style dataset, by role.
@@ -79,6 +79,18 @@ export const MNIST_MIRRORS: readonly string[] = Object.freeze([
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
+ * Default for `deadlineMs` (10 minutes): the longest a whole `loadMnist` download may take,
+ * all files and mirrors together, however steadily the data arrives. MNIST's four files are
+ * 11 MB compressed: 10 minutes allows a 20 KB/s link.
+ *
+ * @example
+ * ```ts
+ * await loadMnist({ download: true, deadlineMs: 60_000 }); // give up after a minute
+ * ```
+ */
+export const DEFAULT_DEADLINE_MS = 600_000;
+
+/**
  * A progress report while loading one dataset file.
  *
  * Network downloads report as chunks arrive (`loaded` and `total` count the bytes transferred,
@@ -129,6 +141,34 @@ export interface FetchBytesOptions {
   timeoutMs?: number | undefined;
   /** Called with the bytes received so far and the total, when known. */
   onProgress?: ((loaded: number, total: number | undefined) => void) | undefined;
+  /** The largest body accepted; a larger `Content-Length` is refused before reading. */
+  maxBytes?: number | undefined;
+  /** When the whole operation must be over (a {@link Deadline}). */
+  deadline?: Deadline | undefined;
+}
+
+/**
+ * An overall deadline shared by several requests: `at` is a `performance.now()` time.
+ *
+ * @internal
+ */
+export interface Deadline {
+  readonly at: number;
+  /** The `deadlineMs` it was made from, for messages. */
+  readonly ms: number;
+}
+
+/**
+ * A deadline `ms` from now.
+ *
+ * @internal
+ */
+export function deadlineIn(ms: number): Deadline {
+  return { at: performance.now() + ms, ms };
+}
+
+function deadlineMessage(deadline: Deadline): string {
+  return `deadline of ${deadline.ms} ms exceeded (deadlineMs)`;
 }
 
 /** A failure to tell apart from the user's abort. */
@@ -174,12 +214,19 @@ export async function fetchBytes(
   url: string,
   options: FetchBytesOptions = {},
 ): Promise<Uint8Array> {
-  const { signal, timeoutMs = DEFAULT_TIMEOUT_MS, onProgress } = options;
+  const {
+    signal,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+    onProgress,
+    maxBytes = DEFAULT_MAX_IDX_BYTES,
+    deadline,
+  } = options;
   signal?.throwIfAborted();
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   const arm = () => {
     clearTimeout(timer);
     timer = setTimeout(
@@ -188,6 +235,14 @@ export async function fetchBytes(
     );
   };
   try {
+    if (deadline !== undefined) {
+      const left = deadline.at - performance.now();
+      if (left <= 0) throw new FetchTimeout(deadlineMessage(deadline));
+      deadlineTimer = setTimeout(
+        () => controller.abort(new FetchTimeout(deadlineMessage(deadline))),
+        Math.min(left, 2 ** 31 - 1),
+      );
+    }
     arm();
     const res = await platform.fetch(url, { signal: controller.signal });
     if (!res.ok) {
@@ -199,22 +254,44 @@ export async function fetchBytes(
     // With a Content-Encoding, fetch decodes the body, so the header counts other bytes.
     const total =
       length !== null && !res.headers.get('content-encoding') ? Number(length) : undefined;
+    if (total !== undefined && total > maxBytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(
+        `Content-Length ${length} is more than the ${maxBytes}-byte limit (maxBytes); not downloaded`,
+      );
+    }
     if (!res.body) {
       const bytes = new Uint8Array(await res.arrayBuffer());
+      if (bytes.length > maxBytes) {
+        throw new Error(`body is more than the ${maxBytes}-byte limit (maxBytes)`);
+      }
       onProgress?.(bytes.length, total);
       return bytes;
     }
     const reader = res.body.getReader();
     const chunks: Uint8Array[] = [];
     let loaded = 0;
-    onProgress?.(0, total);
-    for (;;) {
-      arm();
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      loaded += value.length;
-      onProgress?.(loaded, total);
+    let complete = false;
+    try {
+      onProgress?.(0, total);
+      for (;;) {
+        arm();
+        const { done, value } = await reader.read();
+        if (done) break;
+        loaded += value.length;
+        if (loaded > maxBytes) {
+          throw new Error(
+            `body is more than the ${maxBytes}-byte limit (maxBytes); stopped after ${loaded} bytes`,
+          );
+        }
+        chunks.push(value);
+        onProgress?.(loaded, total);
+      }
+      complete = true;
+    } finally {
+      // On any failure, stop the transfer rather than leave the connection streaming.
+      if (!complete) await reader.cancel().catch(() => {});
+      reader.releaseLock();
     }
     if (total !== undefined && loaded < total) {
       throw new Error(`connection closed after ${loaded} of ${total} bytes`);
@@ -227,6 +304,7 @@ export async function fetchBytes(
     throw err;
   } finally {
     clearTimeout(timer);
+    clearTimeout(deadlineTimer);
     signal?.removeEventListener('abort', onAbort);
   }
 }
@@ -244,6 +322,10 @@ export interface DownloadVerifiedOptions {
   signal?: AbortSignal | undefined;
   timeoutMs?: number | undefined;
   onProgress?: ((p: LoadProgress) => void) | undefined;
+  /** The largest body and decompressed file accepted. Default: {@link DEFAULT_MAX_IDX_BYTES}. */
+  maxBytes?: number | undefined;
+  /** When the whole download (all mirrors) must be over. */
+  deadline?: Deadline | undefined;
 }
 
 /**
@@ -269,7 +351,7 @@ export async function downloadVerified(
   name: string,
   options: DownloadVerifiedOptions,
 ): Promise<Uint8Array> {
-  const { mirrors, sha256, signal, timeoutMs, onProgress } = options;
+  const { mirrors, sha256, signal, timeoutMs, onProgress, maxBytes, deadline } = options;
   const attempts: DownloadAttempt[] = [];
   const report = (loaded: number, total: number | undefined) => {
     try {
@@ -284,14 +366,26 @@ export async function downloadVerified(
   };
   for (const mirror of mirrors) {
     const url = mirrorUrl(mirror, name);
+    // Past the deadline no further mirror is tried (the failed attempt says why).
+    if (deadline !== undefined && attempts.at(-1)?.reason === deadlineMessage(deadline)) break;
     try {
-      const body = await fetchBytes(url, { signal, timeoutMs, onProgress: report });
+      const body = await fetchBytes(url, {
+        signal,
+        timeoutMs,
+        onProgress: report,
+        maxBytes,
+        deadline,
+      });
       let raw = body;
       if (isGzip(body)) {
         try {
-          raw = await platform.gunzip(body);
+          raw = await gunzipIdx(body, { maxBytes, signal });
         } catch (err) {
-          throw new Error(`corrupt gzip data: ${describe(err)}`);
+          if (signal?.aborted) throw signal.reason;
+          // The IDX error without its 'IDX data: ' prefix: the attempt names the URL.
+          throw new Error(
+            err instanceof IdxFormatError ? err.message.replace(/^IDX data: /, '') : describe(err),
+          );
         }
       }
       const digest = await sha256Hex(raw);

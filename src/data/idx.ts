@@ -7,7 +7,9 @@
  *
  * @module
  */
+import { OptionError } from '../errors.js';
 import { platform } from '../platform/index.js';
+import { checkOptions, describeValue } from './check.js';
 import { IdxFormatError } from './errors.js';
 
 /**
@@ -70,6 +72,61 @@ export interface ParseIdxOptions {
   source?: string;
 }
 
+/**
+ * Default for `maxBytes` (256 MiB): the largest file {@link decodeIdx} inflates and
+ * {@link loadMnist} reads or downloads, per file. It covers MNIST (47 MB), Fashion-MNIST,
+ * KMNIST and the EMNIST splits up to Digits (188 MB); raise it for EMNIST ByClass and ByMerge
+ * (638 MB), lower it for untrusted input. With four files loading at once, an endless download
+ * costs at most four times this before it is refused (and `deadlineMs` stops it sooner).
+ *
+ * @example
+ * ```ts
+ * await loadMnist({ dir: './emnist-byclass', numClasses: 62, maxBytes: 2 ** 30 });
+ * ```
+ */
+export const DEFAULT_MAX_IDX_BYTES = 2 ** 28;
+
+/**
+ * Options of {@link decodeIdx}.
+ *
+ * @example
+ * ```ts
+ * await decodeIdx(bytes, { source: 'upload.gz', maxBytes: 100 * 2 ** 20, signal: AbortSignal.timeout(5000) });
+ * ```
+ */
+export interface DecodeIdxOptions extends ParseIdxOptions {
+  /**
+   * The largest decompressed file accepted, in bytes (header included): a positive integer, or
+   * `Infinity` for no limit. Default: {@link DEFAULT_MAX_IDX_BYTES} (256 MiB). Gzip data is
+   * inflated as a stream and checked against the size its header declares, so a gzip bomb is
+   * refused after inflating at most that size plus one chunk, whatever this limit; `maxBytes`
+   * caps what a header may declare. Raw (uncompressed) input is already in memory and is not
+   * limited.
+   */
+  maxBytes?: number;
+  /** Cancels decompression; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Checks a `maxBytes` option: a positive integer or `Infinity`; `undefined` gives the default.
+ *
+ * @internal
+ */
+export function checkMaxBytes(fn: string, maxBytes: unknown, fallback: number): number {
+  if (maxBytes === undefined) return fallback;
+  if (
+    typeof maxBytes !== 'number' ||
+    !(maxBytes === Number.POSITIVE_INFINITY || (Number.isSafeInteger(maxBytes) && maxBytes > 0))
+  ) {
+    throw new OptionError(
+      'maxBytes',
+      `${fn}: maxBytes must be a positive integer or Infinity, got ${describeValue(maxBytes)}`,
+    );
+  }
+  return maxBytes;
+}
+
 interface DtypeInfo {
   readonly dtype: IdxDtype;
   readonly code: number;
@@ -116,13 +173,16 @@ function where(source: string | undefined): string {
 /**
  * True when `bytes` start with the gzip magic bytes 1f 8b.
  *
+ * @throws {@link OptionError} if `bytes` is neither a `Uint8Array` nor an `ArrayBuffer`.
+ *
  * @example
  * ```ts
  * const arr = isGzip(bytes) ? await decodeIdx(bytes) : parseIdx(bytes);
  * ```
  */
-export function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+export function isGzip(bytes: Uint8Array | ArrayBuffer): boolean {
+  const u8 = toBytes('isGzip', bytes);
+  return u8.length >= 2 && u8[0] === 0x1f && u8[1] === 0x8b;
 }
 
 /** Reverses the byte order of each `size`-byte element of `bytes`, in place. */
@@ -169,7 +229,10 @@ function swapBytes(bytes: Uint8Array, size: number): void {
  * @returns The element type, shape and values.
  * @throws {@link IdxFormatError} if the first two bytes are not zero (with a hint when the data
  *   is gzip-compressed: use {@link decodeIdx}), the type code is unknown, there are zero
- *   dimensions, the header is truncated, or the payload is shorter or longer than the shape says.
+ *   dimensions, the header is truncated, or the payload is shorter or longer than the shape says
+ *   (whatever the bytes, a malformed file gives this error and nothing else);
+ *   {@link OptionError} if `bytes` is neither a `Uint8Array` nor an `ArrayBuffer`, or
+ *   `options.source` is not a string.
  *
  * @example
  * ```ts
@@ -178,8 +241,9 @@ function swapBytes(bytes: Uint8Array, size: number): void {
  * ```
  */
 export function parseIdx(bytes: Uint8Array | ArrayBuffer, options: ParseIdxOptions = {}): IdxArray {
+  const u8 = toBytes('parseIdx', bytes);
+  checkOptionsObject('parseIdx', options);
   const { source } = options;
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const fail = (offset: number, expected: string, found: string, what: string): never => {
     throw new IdxFormatError(
       `${where(source)}: ${what} at byte ${offset}: expected ${expected}, found ${found}`,
@@ -260,10 +324,21 @@ export function parseIdx(bytes: Uint8Array | ArrayBuffer, options: ParseIdxOptio
  * decompresses it with the platform's gunzip (zlib in Node, `DecompressionStream` in
  * browsers), then {@link parseIdx}es it.
  *
+ * Decompression is streamed and bounded: once the IDX header has been inflated, the output
+ * buffer is allocated at exactly the size the header declares (refused if above `maxBytes`, or
+ * above the 1032:1 that deflate can expand the given bytes to), and inflating more than that
+ * stops at once with an {@link IdxFormatError}. A 2 MB gzip bomb
+ * that inflates to 2 GiB behind a header claiming 10 images is refused after inflating a few
+ * kilobytes.
+ *
  * @param bytes - The whole file, raw or gzip-compressed.
- * @param options - `source`: a file name for error messages.
+ * @param options - `source`: a file name for error messages; `maxBytes`: the largest
+ *   decompressed size accepted (default {@link DEFAULT_MAX_IDX_BYTES}, 256 MiB); `signal`.
  * @returns The element type, shape and values.
- * @throws {@link IdxFormatError} for corrupt gzip data or any {@link parseIdx} error.
+ * @throws {@link IdxFormatError} for corrupt gzip data, a header that declares more than
+ *   `maxBytes`, data that inflates to more (or less) than its header declares, or any
+ *   {@link parseIdx} error; {@link OptionError} for an invalid `maxBytes`; the signal's reason
+ *   when aborted.
  *
  * @example
  * ```ts
@@ -273,15 +348,121 @@ export function parseIdx(bytes: Uint8Array | ArrayBuffer, options: ParseIdxOptio
  */
 export async function decodeIdx(
   bytes: Uint8Array | ArrayBuffer,
-  options: ParseIdxOptions = {},
+  options: DecodeIdxOptions = {},
 ): Promise<IdxArray> {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const u8 = toBytes('decodeIdx', bytes);
+  checkOptionsObject('decodeIdx', options);
   if (!isGzip(u8)) return parseIdx(u8, options);
-  let raw: Uint8Array;
+  return parseIdx(await gunzipIdx(u8, options), options);
+}
+
+function toBytes(fn: string, bytes: unknown): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  throw new OptionError(
+    'bytes',
+    `${fn}: expected the file as a Uint8Array or ArrayBuffer, got ${describeValue(bytes)}`,
+  );
+}
+
+function checkOptionsObject(fn: string, options: unknown): void {
+  checkOptions(fn, options);
+  const { source, signal } = options as DecodeIdxOptions;
+  if (source !== undefined && typeof source !== 'string') {
+    throw new OptionError('source', `${fn}: source must be a string, got ${describeValue(source)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new OptionError(
+      'signal',
+      `${fn}: signal must be an AbortSignal, got ${describeValue(signal)}`,
+    );
+  }
+}
+
+/** Deflate's largest expansion: a 258-byte match coded in 2 bits. */
+const MAX_DEFLATE_RATIO = 1032;
+
+/**
+ * Inflates gzip-compressed IDX data with a bound derived from its header: the output is
+ * allocated once at the declared size and inflation stops as soon as the data runs past it.
+ * Header problems surface as {@link parseIdx}'s errors; the returned bytes may still be short
+ * (for {@link parseIdx} to report as a truncated payload).
+ *
+ * @throws {@link IdxFormatError}; {@link OptionError} for an invalid `maxBytes`; the signal's
+ *   reason when aborted.
+ * @internal
+ */
+export async function gunzipIdx(
+  bytes: Uint8Array,
+  options: DecodeIdxOptions = {},
+): Promise<Uint8Array> {
+  const { source, signal } = options;
+  const maxBytes = checkMaxBytes('decodeIdx', options.maxBytes, DEFAULT_MAX_IDX_BYTES);
+  let pending: Uint8Array[] = [];
+  let pendingLength = 0;
+  let out: Uint8Array | undefined;
+  let written = 0;
+  let declared = 0;
+  let headerSize = 0;
+  const tooMuch = (atLeast: number): never => {
+    throw new IdxFormatError(
+      `${where(source)}: trailing data at byte ${headerSize}: the header declares ${declared - headerSize} payload bytes, the gzip data inflates to at least ${atLeast - headerSize} (decompression stopped)`,
+      {
+        source,
+        offset: headerSize,
+        expected: `${declared - headerSize} payload bytes`,
+        found: `at least ${atLeast - headerSize} byte(s)`,
+      },
+    );
+  };
   try {
-    raw = await platform.gunzip(u8);
+    for await (const chunk of platform.gunzipChunks(bytes, signal)) {
+      if (out !== undefined) {
+        if (written + chunk.length > declared) tooMuch(written + chunk.length);
+        out.set(chunk, written);
+        written += chunk.length;
+        continue;
+      }
+      pending.push(chunk);
+      pendingLength += chunk.length;
+      const size = declaredSize(pending, pendingLength, source);
+      if (size === undefined) continue;
+      ({ headerSize, total: declared } = size);
+      if (declared > maxBytes) {
+        throw new IdxFormatError(
+          `${where(source)}: the header declares ${declared} bytes (shape [${size.shape.join(', ')}]), more than the ${maxBytes}-byte limit (maxBytes)`,
+          {
+            source,
+            offset: 4,
+            expected: `at most ${maxBytes} bytes (maxBytes)`,
+            found: `${declared} bytes`,
+          },
+        );
+      }
+      if (declared > MAX_DEFLATE_RATIO * bytes.length) {
+        // No deflate stream expands more than 1032:1, so the data cannot hold what the header
+        // declares: refuse before allocating it.
+        throw new IdxFormatError(
+          `${where(source)}: truncated payload: the header declares ${declared} bytes (shape [${size.shape.join(', ')}]), but ${bytes.length} bytes of gzip data inflate to at most ${MAX_DEFLATE_RATIO * bytes.length}`,
+          {
+            source,
+            offset: headerSize,
+            expected: `${declared - headerSize} payload bytes`,
+            found: `at most ${MAX_DEFLATE_RATIO * bytes.length - headerSize} byte(s)`,
+          },
+        );
+      }
+      if (pendingLength > declared) tooMuch(pendingLength);
+      out = new Uint8Array(declared);
+      for (const c of pending) {
+        out.set(c, written);
+        written += c.length;
+      }
+      pending = [];
+    }
   } catch (err) {
-    const { source } = options;
+    if (signal?.aborted) throw signal.reason;
+    if (err instanceof IdxFormatError || err instanceof OptionError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
     throw new IdxFormatError(
       `${where(source)}: corrupt gzip data: ${reason}`,
@@ -289,7 +470,55 @@ export async function decodeIdx(
       { cause: err },
     );
   }
-  return parseIdx(raw, options);
+  if (out !== undefined) return written === declared ? out : out.subarray(0, written);
+  return concatBytes(pending, pendingLength);
+}
+
+function concatBytes(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const all = new Uint8Array(length);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.length;
+  }
+  return all;
+}
+
+/**
+ * The header size and the total file size an IDX header declares, once enough of it has been
+ * inflated (`undefined` until then). An invalid header throws {@link parseIdx}'s error.
+ */
+function declaredSize(
+  chunks: readonly Uint8Array[],
+  length: number,
+  source: string | undefined,
+): { headerSize: number; total: number; shape: number[] } | undefined {
+  if (length < 4) return undefined;
+  const head = concatBytes(chunks, length);
+  const ndims = head[3] as number;
+  const headerSize = 4 + 4 * ndims;
+  if (head[0] !== 0 || head[1] !== 0 || !BY_CODE.has(head[2] as number) || ndims === 0) {
+    parseIdx(head.subarray(0, 4), { source }); // throws the header's error
+  }
+  if (length < headerSize) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, headerSize);
+  const shape: number[] = [];
+  let elements = 1n;
+  for (let i = 0; i < ndims; i++) {
+    const dim = view.getUint32(4 + 4 * i, false);
+    shape.push(dim);
+    elements *= BigInt(dim);
+  }
+  const total =
+    BigInt(headerSize) + elements * BigInt((BY_CODE.get(head[2] as number) as DtypeInfo).size);
+  // Above 2^53 the comparison with maxBytes still refuses it (Infinity aside: then no buffer
+  // could hold it anyway).
+  return {
+    headerSize,
+    total: total > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER + 1 : Number(total),
+    shape,
+  };
 }
 
 const CONSTRUCTORS: Record<IdxDtype, { new (n: number): IdxDataTypes[IdxDtype] }> = {
@@ -323,6 +552,12 @@ export function encodeIdx(array: {
   readonly shape: readonly number[];
   readonly data: IdxDataTypes[IdxDtype] | Uint8ClampedArray;
 }): Uint8Array {
+  if (typeof array !== 'object' || array === null) {
+    throw new IdxFormatError(
+      `encodeIdx: expected { dtype, shape, data }, found ${describeValue(array)}`,
+      { expected: '{ dtype, shape, data }', found: describeValue(array) },
+    );
+  }
   const { dtype, shape, data } = array;
   const info = BY_NAME.get(dtype);
   const bad = (expected: string, found: string): never => {
@@ -332,21 +567,24 @@ export function encodeIdx(array: {
     });
   };
   if (info === undefined) {
-    return bad(`a dtype of ${DTYPES.map((d) => d.dtype).join(', ')}`, `'${String(dtype)}'`);
+    return bad(`a dtype of ${DTYPES.map((d) => d.dtype).join(', ')}`, describeValue(dtype));
   }
   if (!Array.isArray(shape) || shape.length < 1 || shape.length > 255) {
-    bad('a shape of 1 to 255 dimensions', JSON.stringify(shape));
+    bad('a shape of 1 to 255 dimensions', describeValue(shape));
   }
   let elements = 1;
   for (const dim of shape) {
     if (!Number.isInteger(dim) || dim < 0 || dim > 0xffffffff) {
-      bad('dimensions that are integers from 0 to 2^32 - 1', `shape [${shape.join(', ')}]`);
+      bad(
+        'dimensions that are integers from 0 to 2^32 - 1',
+        `shape [${shape.map(describeValue).join(', ')}]`,
+      );
     }
     elements *= dim;
   }
   const ctor = CONSTRUCTORS[dtype];
   const ok = data instanceof ctor || (dtype === 'uint8' && data instanceof Uint8ClampedArray);
-  if (!ok) bad(`a ${ctor.name} for dtype ${dtype}`, data?.constructor?.name ?? String(data));
+  if (!ok) bad(`a ${ctor.name} for dtype ${dtype}`, describeValue(data));
   if (data.length !== elements) {
     bad(`${elements} elements for shape [${shape.join(', ')}]`, `${data.length}`);
   }

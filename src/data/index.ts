@@ -17,12 +17,14 @@ export {
   type BatchOptions,
   batchCount,
   batches,
+  MAX_BATCH_SIZE,
   mulberry32,
   type SplitOptions,
   shuffledIndices,
   splitValidation,
 } from './batches.js';
 export {
+  DEFAULT_DEADLINE_MS,
   DEFAULT_TIMEOUT_MS,
   type LoadProgress,
   MNIST_FILES,
@@ -39,6 +41,8 @@ export {
   type IdxFormatErrorDetails,
 } from './errors.js';
 export {
+  DEFAULT_MAX_IDX_BYTES,
+  type DecodeIdxOptions,
   decodeIdx,
   encodeIdx,
   IDX_TYPE_CODES,
@@ -53,6 +57,7 @@ export {
   type ImageSet,
   type ImageSetOptions,
   imageAt,
+  type LoadImageSetOptions,
   type LoadMnistOptions,
   loadImageSet,
   loadMnist,
@@ -72,6 +77,7 @@ export {
   type ResizeMode,
   resizeBilinearU8,
 } from './preprocess.js';
+export { DATASETS, type DatasetName, type DatasetPreset, limit } from './presets.js';
 export {
   type AsciiFormatOptions,
   formatDigitAscii,

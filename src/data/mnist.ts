@@ -4,10 +4,16 @@
  *
  * @module
  */
+import { OptionError } from '../errors.js';
 import type { ByteCache } from '../platform/index.js';
 import { platform } from '../platform/index.js';
+import { FileTooLargeError } from '../platform/types.js';
+import { describeValue } from './check.js';
 import {
+  DEFAULT_DEADLINE_MS,
   DEFAULT_TIMEOUT_MS,
+  type Deadline,
+  deadlineIn,
   downloadVerified,
   fetchBytes,
   type LoadProgress,
@@ -18,8 +24,15 @@ import {
   readVerifiedFromCache,
   sha256Hex,
 } from './download.js';
-import { DatasetError, IdxFormatError } from './errors.js';
-import { decodeIdx, type IdxArray, isGzip } from './idx.js';
+import { DatasetError } from './errors.js';
+import {
+  checkMaxBytes,
+  DEFAULT_MAX_IDX_BYTES,
+  decodeIdx,
+  gunzipIdx,
+  type IdxArray,
+  isGzip,
+} from './idx.js';
 
 /**
  * Labelled grayscale images, row-major: image `i` is
@@ -87,6 +100,22 @@ export interface ImageSetOptions {
 }
 
 /**
+ * Options of {@link loadImageSet}: those of {@link toImageSet}, and a size limit.
+ *
+ * @example
+ * ```ts
+ * await loadImageSet(images, labels, { numClasses: 47, maxBytes: 2 ** 31 }); // a large EMNIST split
+ * ```
+ */
+export interface LoadImageSetOptions extends ImageSetOptions {
+  /**
+   * The largest decompressed file accepted, in bytes: a positive integer or `Infinity`.
+   * Default: {@link DEFAULT_MAX_IDX_BYTES} (256 MiB). See {@link DecodeIdxOptions.maxBytes}.
+   */
+  maxBytes?: number;
+}
+
+/**
  * Options of {@link loadMnist}.
  *
  * @example
@@ -135,9 +164,29 @@ export interface LoadMnistOptions {
    * mirror counts as failed. Default: 30,000.
    */
   timeoutMs?: number;
+  /**
+   * Longest time, in ms, from the call until its network transfers (downloads from mirrors,
+   * and URLs in `files` or `dir`) are all done, however steadily data arrives: a server that
+   * drips a byte at a time never trips `timeoutMs` but does trip this. Past it, the transfer
+   * in progress stops and no further mirror is tried ({@link DownloadError}, or a
+   * {@link DatasetError} for `files` URLs). Local files are not timed (use `signal`).
+   * Default: {@link DEFAULT_DEADLINE_MS} (10 minutes).
+   */
+  deadlineMs?: number;
+  /**
+   * The largest file accepted, in bytes: each download's body (a larger `Content-Length` is
+   * refused before reading), each local file, and each decompressed IDX file (gzip data is
+   * inflated as a stream and refused as soon as it passes the size its header declares, so a
+   * gzip bomb costs no memory). A positive integer or `Infinity`. Default:
+   * {@link DEFAULT_MAX_IDX_BYTES} (256 MiB; MNIST's largest file is 47 MB).
+   */
+  maxBytes?: number;
   /** Progress of each file; see {@link LoadProgress}. */
   onProgress?: (progress: LoadProgress) => void;
-  /** Cancels loading; the promise then rejects with the signal's reason. */
+  /**
+   * Cancels loading, at any step (local reads included, even of a file that never delivers
+   * data such as a FIFO); the promise then rejects with the signal's reason.
+   */
   signal?: AbortSignal;
   /** Labels must be below this. Default: 10. */
   numClasses?: number;
@@ -145,9 +194,106 @@ export interface LoadMnistOptions {
 
 const KEYS: readonly MnistFileKey[] = ['trainImages', 'trainLabels', 'testImages', 'testLabels'];
 
-function checkNumClasses(numClasses: number): void {
-  if (!Number.isInteger(numClasses) || numClasses < 1 || numClasses > 256) {
-    throw new RangeError(`numClasses must be an integer from 1 to 256, got ${numClasses}`);
+function checkNumClasses(fn: string, numClasses: unknown): void {
+  if (!Number.isInteger(numClasses) || (numClasses as number) < 1 || (numClasses as number) > 256) {
+    throw new OptionError(
+      'numClasses',
+      `${fn}: numClasses must be an integer from 1 to 256, got ${describeValue(numClasses)}`,
+    );
+  }
+}
+
+function checkObject(fn: string, name: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new OptionError(name, `${fn}: ${name} must be an object, got ${describeValue(value)}`);
+  }
+}
+
+function checkOptional(
+  fn: string,
+  name: string,
+  value: unknown,
+  ok: (v: unknown) => boolean,
+  expected: string,
+): void {
+  if (value !== undefined && !ok(value)) {
+    throw new OptionError(name, `${fn}: ${name} must be ${expected}, got ${describeValue(value)}`);
+  }
+}
+
+function checkImageSetOptions(fn: string, options: unknown): void {
+  checkObject(fn, 'options', options);
+  const o = options as ImageSetOptions;
+  checkOptional(fn, 'images', o.images, (v) => typeof v === 'string', 'a string');
+  checkOptional(fn, 'labels', o.labels, (v) => typeof v === 'string', 'a string');
+  if (o.numClasses !== undefined) checkNumClasses(fn, o.numClasses);
+}
+
+const isMs = (v: unknown) => typeof v === 'number' && v >= 1 && v <= 2 ** 31 - 1;
+const isSource = (v: unknown) =>
+  typeof v === 'string' || v instanceof URL || v instanceof ArrayBuffer || v instanceof Uint8Array;
+
+/** Checks every option of {@link loadMnist} before any work starts. */
+function checkLoadOptions(options: unknown): void {
+  const fn = 'loadMnist';
+  checkObject(fn, 'options', options);
+  const o = options as LoadMnistOptions;
+  checkOptional(
+    fn,
+    'dir',
+    o.dir,
+    (v) => (typeof v === 'string' && v !== '') || v instanceof URL,
+    'a non-empty path string or a URL',
+  );
+  if (o.files !== undefined) {
+    checkObject(fn, 'files', o.files);
+    for (const key of KEYS) {
+      const v = (o.files as Record<string, unknown>)[key];
+      if (v !== undefined && v !== null && !isSource(v)) {
+        throw new OptionError(
+          `files.${key}`,
+          `${fn}: files.${key} must be a path, URL, ArrayBuffer or Uint8Array, got ${describeValue(v)}`,
+        );
+      }
+    }
+  }
+  checkOptional(fn, 'download', o.download, (v) => typeof v === 'boolean', 'a boolean');
+  checkOptional(
+    fn,
+    'cacheDir',
+    o.cacheDir,
+    (v) => typeof v === 'string' && v !== '',
+    'a non-empty string',
+  );
+  checkOptional(fn, 'cache', o.cache, (v) => typeof v === 'boolean', 'a boolean');
+  checkOptional(
+    fn,
+    'mirrors',
+    o.mirrors,
+    (v) => Array.isArray(v) && v.every((m) => typeof m === 'string' && m !== ''),
+    'an array of base URL strings',
+  );
+  if (o.sha256 !== undefined) {
+    checkObject(fn, 'sha256', o.sha256);
+    for (const key of KEYS) {
+      const v = (o.sha256 as Record<string, unknown>)[key];
+      if (v !== undefined && !(typeof v === 'string' && /^[0-9a-fA-F]{64}$/.test(v))) {
+        throw new OptionError(
+          `sha256.${key}`,
+          `${fn}: sha256.${key} must be 64 hex digits, got ${describeValue(v)}`,
+        );
+      }
+    }
+  }
+  // setTimeout fires at once for values above 2^31 - 1 ms: reject rather than misbehave.
+  checkOptional(fn, 'timeoutMs', o.timeoutMs, isMs, 'a number of ms from 1 to 2^31 - 1');
+  checkOptional(fn, 'deadlineMs', o.deadlineMs, isMs, 'a number of ms from 1 to 2^31 - 1');
+  checkMaxBytes(fn, o.maxBytes, DEFAULT_MAX_IDX_BYTES);
+  checkOptional(fn, 'onProgress', o.onProgress, (v) => typeof v === 'function', 'a function');
+  checkOptional(fn, 'signal', o.signal, (v) => v instanceof AbortSignal, 'an AbortSignal');
+  if (o.numClasses !== undefined) checkNumClasses(fn, o.numClasses);
+  if (o.files !== undefined && (o.dir !== undefined || o.download === true)) {
+    throw new OptionError('files', `${fn}: pass either { files } or { dir, download }, not both`);
   }
 }
 
@@ -163,7 +309,8 @@ function checkNumClasses(numClasses: number): void {
  * @param labels - The decoded labels file.
  * @param options - File names for messages, and `numClasses` (default 10).
  * @throws {@link DatasetError} naming the file, the offending index and value, or what was
- *   expected versus found.
+ *   expected versus found; {@link OptionError} for invalid options (`numClasses` not an integer
+ *   from 1 to 256, names that are not strings).
  *
  * @example
  * ```ts
@@ -176,8 +323,26 @@ export function toImageSet(
   labels: IdxArray,
   options: ImageSetOptions = {},
 ): ImageSet {
+  checkImageSetOptions('toImageSet', options);
   const { images: imagesName = 'images', labels: labelsName = 'labels', numClasses = 10 } = options;
-  checkNumClasses(numClasses);
+  for (const [name, arr] of [
+    [imagesName, images],
+    [labelsName, labels],
+  ] as const) {
+    const a = arr as Partial<IdxArray> | null;
+    if (
+      typeof a !== 'object' ||
+      a === null ||
+      !Array.isArray(a.shape) ||
+      !ArrayBuffer.isView(a.data) ||
+      typeof a.dtype !== 'string'
+    ) {
+      throw new DatasetError(
+        `'${name}': expected a decoded IDX file { dtype, shape, data } (from parseIdx or decodeIdx), found ${describeValue(arr)}`,
+        { source: name },
+      );
+    }
+  }
   if (images.dtype !== 'uint8' || images.shape.length !== 3) {
     throw new DatasetError(
       `'${imagesName}': expected uint8 images with 3 dimensions [count, height, width], found ${images.dtype} with shape [${images.shape.join(', ')}]`,
@@ -194,6 +359,12 @@ export function toImageSet(
   if (count === 0 || height === 0 || width === 0) {
     throw new DatasetError(
       `'${imagesName}': expected at least one image of at least 1x1 pixels, found shape [${count}, ${height}, ${width}]`,
+      { source: imagesName },
+    );
+  }
+  if (images.data.length !== count * height * width) {
+    throw new DatasetError(
+      `'${imagesName}': shape [${count}, ${height}, ${width}] needs ${count * height * width} pixels, data has ${images.data.length}`,
       { source: imagesName },
     );
   }
@@ -222,9 +393,12 @@ export function toImageSet(
  *
  * @param imagesBytes - The images file.
  * @param labelsBytes - The labels file.
- * @param options - File names for messages, and `numClasses` (default 10).
- * @throws {@link IdxFormatError} for malformed files; {@link DatasetError} as in
- *   {@link toImageSet}.
+ * @param options - File names for messages, `numClasses` (default 10), and `maxBytes`: the
+ *   largest decompressed file accepted (default {@link DEFAULT_MAX_IDX_BYTES}; see
+ *   {@link decodeIdx}).
+ * @throws {@link IdxFormatError} for malformed files (and gzip data inflating past its
+ *   header's size); {@link DatasetError} as in {@link toImageSet}; {@link OptionError} for
+ *   invalid options.
  *
  * @example
  * ```ts
@@ -238,11 +412,13 @@ export function toImageSet(
 export async function loadImageSet(
   imagesBytes: Uint8Array | ArrayBuffer,
   labelsBytes: Uint8Array | ArrayBuffer,
-  options: ImageSetOptions = {},
+  options: LoadImageSetOptions = {},
 ): Promise<ImageSet> {
+  checkImageSetOptions('loadImageSet', options);
+  const maxBytes = checkMaxBytes('loadImageSet', options.maxBytes, DEFAULT_MAX_IDX_BYTES);
   const [images, labels] = await Promise.all([
-    decodeIdx(imagesBytes, { source: options.images ?? 'images' }),
-    decodeIdx(labelsBytes, { source: options.labels ?? 'labels' }),
+    decodeIdx(imagesBytes, { source: options.images ?? 'images', maxBytes }),
+    decodeIdx(labelsBytes, { source: options.labels ?? 'labels', maxBytes }),
   ]);
   return toImageSet(images, labels, options);
 }
@@ -250,7 +426,7 @@ export async function loadImageSet(
 /**
  * The pixels of image `index` of a set (a view, not a copy).
  *
- * @throws `RangeError` if `index` is not an integer in `[0, set.count)`.
+ * @throws {@link OptionError} (a `RangeError`) if `index` is not an integer in `[0, set.count)`.
  *
  * @example
  * ```ts
@@ -259,7 +435,10 @@ export async function loadImageSet(
  */
 export function imageAt(set: ImageSet, index: number): Uint8Array {
   if (!Number.isInteger(index) || index < 0 || index >= set.count) {
-    throw new RangeError(`image index ${index} is out of range [0, ${set.count})`);
+    throw new OptionError(
+      'index',
+      `imageAt: image index ${describeValue(index)} is out of range [0, ${set.count})`,
+    );
   }
   const size = set.height * set.width;
   return set.images.subarray(index * size, (index + 1) * size);
@@ -276,17 +455,29 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Paths and http(s) URLs: browsers fetch everything (with progress); Node reads files. */
+/** What reading one source needs to know. */
+interface ReadOptions extends Pick<LoadMnistOptions, 'signal' | 'timeoutMs' | 'onProgress'> {
+  maxBytes: number;
+  deadline: Deadline;
+}
+
+/**
+ * Paths and http(s) URLs: browsers fetch everything (with progress); Node reads files.
+ * A file above `maxBytes` is a {@link DatasetError} (not a missing file: no other candidate is
+ * tried).
+ */
 async function readSource(
   location: string | URL,
   file: string,
-  opts: Pick<LoadMnistOptions, 'signal' | 'timeoutMs' | 'onProgress'>,
+  opts: ReadOptions,
 ): Promise<Uint8Array> {
   const href = String(location);
   if (platform.name === 'browser' || /^https?:/i.test(href)) {
     return fetchBytes(href, {
       signal: opts.signal,
       timeoutMs: opts.timeoutMs,
+      maxBytes: opts.maxBytes,
+      deadline: opts.deadline,
       onProgress: (loaded, total) =>
         opts.onProgress?.(
           total === undefined
@@ -295,7 +486,19 @@ async function readSource(
         ),
     });
   }
-  const bytes = await platform.readFile(location);
+  let bytes: Uint8Array;
+  try {
+    bytes = await platform.readFile(location, { signal: opts.signal, maxBytes: opts.maxBytes });
+  } catch (err) {
+    if (err instanceof FileTooLargeError) {
+      throw new DatasetError(
+        `'${href}' is ${err.size ?? 'more than'} bytes, more than the ${opts.maxBytes}-byte limit (maxBytes); pass a larger maxBytes to load it`,
+        { source: href },
+        { cause: err },
+      );
+    }
+    throw err;
+  }
   opts.onProgress?.({ file, loaded: bytes.length, total: bytes.length, from: 'file' });
   return bytes;
 }
@@ -315,7 +518,7 @@ interface LocalFile {
 async function readFromDir(
   dir: string | URL,
   name: string,
-  opts: Pick<LoadMnistOptions, 'signal' | 'timeoutMs' | 'onProgress'>,
+  opts: ReadOptions,
 ): Promise<LocalFile | { failures: string[] }> {
   const failures: string[] = [];
   for (const candidate of candidates(name)) {
@@ -324,24 +527,22 @@ async function readFromDir(
       return { bytes: await readSource(path, name, opts), path };
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
+      if (err instanceof DatasetError) throw err; // too large: the file is there, but refused
       failures.push(`${candidate}: ${errorText(err)}`);
     }
   }
   return { failures };
 }
 
-async function gunzipIfNeeded(bytes: Uint8Array, source: string): Promise<Uint8Array> {
+/** Inflates gzip data, bounded by its IDX header (see {@link decodeIdx}). */
+async function gunzipIfNeeded(
+  bytes: Uint8Array,
+  source: string,
+  maxBytes: number,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
   if (!isGzip(bytes)) return bytes;
-  try {
-    return await platform.gunzip(bytes);
-  } catch (err) {
-    const found = errorText(err);
-    throw new IdxFormatError(
-      `IDX file '${source}': corrupt gzip data: ${found}`,
-      { source, offset: 0, expected: 'a valid gzip stream', found },
-      { cause: err },
-    );
-  }
+  return gunzipIdx(bytes, { source, maxBytes, signal });
 }
 
 function noSourceError(): DatasetError {
@@ -399,6 +600,7 @@ async function forEachFile(
 async function loadFromFiles(
   files: Record<MnistFileKey, MnistSource>,
   options: LoadMnistOptions,
+  ctx: ReadOptions,
 ): Promise<Loaded[]> {
   const missing = KEYS.filter((k) => files[k] === undefined || files[k] === null);
   if (missing.length > 0) {
@@ -419,7 +621,7 @@ async function loadFromFiles(
     }
     try {
       return {
-        bytes: await readSource(source, name, { ...options, signal }),
+        bytes: await readSource(source, name, { ...ctx, signal }),
         source: String(source),
       };
     } catch (err) {
@@ -433,10 +635,10 @@ async function loadFromFiles(
   });
 }
 
-async function loadFromDir(dir: string | URL, options: LoadMnistOptions): Promise<Loaded[]> {
-  return forEachFile(options.signal, async (key, signal) => {
+async function loadFromDir(dir: string | URL, ctx: ReadOptions): Promise<Loaded[]> {
+  return forEachFile(ctx.signal, async (key, signal) => {
     const name = MNIST_FILES[key];
-    const found = await readFromDir(dir, name, { ...options, signal });
+    const found = await readFromDir(dir, name, { ...ctx, signal });
     if ('failures' in found) {
       throw new DatasetError(
         `MNIST file '${name}' not found in '${String(dir)}' (tried ${found.failures.join('; ')}). ` +
@@ -448,15 +650,9 @@ async function loadFromDir(dir: string | URL, options: LoadMnistOptions): Promis
   });
 }
 
-async function loadWithDownload(options: LoadMnistOptions): Promise<Loaded[]> {
-  const {
-    dir,
-    cacheDir,
-    cache: useCache = true,
-    mirrors = MNIST_MIRRORS,
-    timeoutMs = DEFAULT_TIMEOUT_MS,
-    onProgress,
-  } = options;
+async function loadWithDownload(options: LoadMnistOptions, ctx: ReadOptions): Promise<Loaded[]> {
+  const { dir, cacheDir, cache: useCache = true, mirrors = MNIST_MIRRORS, onProgress } = options;
+  const { timeoutMs = DEFAULT_TIMEOUT_MS, maxBytes, deadline } = ctx;
   // Hex digests compare as lowercase; a key left undefined keeps the MNIST hash.
   const hashes = Object.fromEntries(
     KEYS.map((k) => [k, (options.sha256?.[k] ?? MNIST_SHA256[k]).toLowerCase()]),
@@ -489,9 +685,9 @@ async function loadWithDownload(options: LoadMnistOptions): Promise<Loaded[]> {
     const name = MNIST_FILES[key];
     const sha256 = hashes[key];
     if (dir !== undefined) {
-      const found = await readFromDir(dir, name, { signal, timeoutMs });
+      const found = await readFromDir(dir, name, { signal, timeoutMs, maxBytes, deadline });
       if (!('failures' in found)) {
-        const raw = await gunzipIfNeeded(found.bytes, found.path);
+        const raw = await gunzipIfNeeded(found.bytes, found.path, maxBytes, signal);
         const digest = await sha256Hex(raw);
         if (digest !== sha256) {
           // Never overwrite a file the user put there: it may be another dataset on purpose.
@@ -519,7 +715,15 @@ async function loadWithDownload(options: LoadMnistOptions): Promise<Loaded[]> {
       }
     }
     signal.throwIfAborted();
-    const bytes = await downloadVerified(name, { mirrors, sha256, signal, timeoutMs, onProgress });
+    const bytes = await downloadVerified(name, {
+      mirrors,
+      sha256,
+      signal,
+      timeoutMs,
+      onProgress,
+      maxBytes,
+      deadline,
+    });
     if (cache) {
       try {
         await cache.put(name, bytes);
@@ -558,9 +762,13 @@ async function loadWithDownload(options: LoadMnistOptions): Promise<Loaded[]> {
  *   files), a file is missing, a file in `dir` does not match its SHA-256 in download mode, the
  *   cache cannot be opened or written (pass `cache: false`), or the data is inconsistent; {@link DownloadError} (a
  *   `DatasetError`) when a file cannot be downloaded from any mirror, listing each mirror and
- *   why it failed; {@link IdxFormatError} for malformed files; the signal's reason when
- *   aborted; `TypeError` when `files` is combined with `dir` or `download`; `RangeError` for an
- *   invalid `numClasses` or `timeoutMs`.
+ *   why it failed (also when `deadlineMs` passes or a body exceeds `maxBytes`);
+ *   {@link IdxFormatError} for malformed files and gzip data that inflates past the size its
+ *   header declares or past `maxBytes`; the signal's reason when aborted (local reads
+ *   included); {@link OptionError} (a `RangeError`), before any work, for any invalid option:
+ *   wrong types, `files` combined with `dir` or `download`, `numClasses` outside 1 to 256,
+ *   `timeoutMs`/`deadlineMs` outside 1 to 2^31 - 1, `maxBytes` not a positive integer or
+ *   `Infinity`, `sha256` entries that are not 64 hex digits.
  *
  * @example
  * ```ts
@@ -581,30 +789,34 @@ async function loadWithDownload(options: LoadMnistOptions): Promise<Loaded[]> {
  * ```
  */
 export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> {
+  checkLoadOptions(options);
   const { files, dir, download = false, numClasses = 10, signal } = options;
-  checkNumClasses(numClasses);
-  const { timeoutMs } = options;
-  if (timeoutMs !== undefined && !(timeoutMs > 0 && timeoutMs <= 2 ** 31 - 1)) {
-    // setTimeout fires at once for values above 2^31 - 1 ms: reject rather than misbehave.
-    throw new RangeError(`timeoutMs must be a number of ms from 1 to 2^31 - 1, got ${timeoutMs}`);
-  }
   signal?.throwIfAborted();
-  if (files !== undefined && (dir !== undefined || download)) {
-    throw new TypeError('loadMnist: pass either { files } or { dir, download }, not both');
-  }
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_IDX_BYTES;
+  const ctx: ReadOptions = {
+    signal,
+    timeoutMs: options.timeoutMs,
+    onProgress: options.onProgress,
+    maxBytes,
+    deadline: deadlineIn(options.deadlineMs ?? DEFAULT_DEADLINE_MS),
+  };
   let loaded: Loaded[];
   if (files !== undefined) {
-    loaded = await loadFromFiles(files, options);
+    loaded = await loadFromFiles(files, options, ctx);
   } else if (download) {
-    loaded = await loadWithDownload(options);
+    loaded = await loadWithDownload(options, ctx);
   } else {
     const found = dir ?? findMnistDataDir();
     if (found === undefined) throw noSourceError();
-    loaded = await loadFromDir(found, options);
+    loaded = await loadFromDir(found, ctx);
   }
   signal?.throwIfAborted();
 
-  const decoded = await Promise.all(loaded.map((f) => decodeIdx(f.bytes, { source: f.source })));
+  const decoded = await Promise.all(
+    loaded.map((f) =>
+      decodeIdx(f.bytes, { source: f.source, maxBytes, ...(signal ? { signal } : {}) }),
+    ),
+  );
   const set = (images: number, labels: number): ImageSet =>
     toImageSet(decoded[images] as IdxArray, decoded[labels] as IdxArray, {
       images: loaded[images]?.source,

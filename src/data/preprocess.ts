@@ -6,7 +6,20 @@
  *
  * @module
  */
+import { OptionError } from '../errors.js';
+import {
+  checkBytes,
+  checkFinite,
+  checkImageSet,
+  checkInt,
+  checkOptions,
+  describeValue,
+  MAX_ELEMENTS,
+} from './check.js';
 import type { ImageSet } from './mnist.js';
+
+/** The largest image side accepted by the resizing functions. */
+const MAX_SIDE = 1 << 16;
 
 /**
  * Mean of the MNIST training pixels (in [0, 1]), as in the reference `Normalize`.
@@ -323,10 +336,8 @@ function resizeWithPlan(
   else dst.set(mid.subarray(midFirst, midFirst + dstH * midW), dstOffset);
 }
 
-function checkDim(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${value}`);
-  }
+function checkDim(fn: string, name: string, value: unknown): void {
+  checkInt(fn, name, value, 1, MAX_SIDE);
 }
 
 /**
@@ -337,7 +348,8 @@ function checkDim(name: string, value: number): void {
  *
  * @param src - `srcH * srcW` pixels, row-major.
  * @returns A new `dstH * dstW` image.
- * @throws `RangeError` if a size is not a positive integer or `src` is too short.
+ * @throws {@link OptionError} (a `RangeError`) if `src` is not a `Uint8Array`, a size is not an
+ *   integer from 1 to 65,536, or `src` is too short.
  *
  * @example
  * ```ts
@@ -351,13 +363,16 @@ export function resizeBilinearU8(
   dstH: number,
   dstW: number,
 ): Uint8Array {
-  checkDim('srcH', srcH);
-  checkDim('srcW', srcW);
-  checkDim('dstH', dstH);
-  checkDim('dstW', dstW);
+  const fn = 'resizeBilinearU8';
+  checkBytes(fn, 'src', src);
+  checkDim(fn, 'srcH', srcH);
+  checkDim(fn, 'srcW', srcW);
+  checkDim(fn, 'dstH', dstH);
+  checkDim(fn, 'dstW', dstW);
   if (src.length < srcH * srcW) {
-    throw new RangeError(
-      `src has ${src.length} pixels, expected ${srcH} x ${srcW} = ${srcH * srcW}`,
+    throw new OptionError(
+      'src',
+      `${fn}: src has ${src.length} pixels, expected ${srcH} x ${srcW} = ${srcH * srcW}`,
     );
   }
   const dst = new Uint8Array(dstH * dstW);
@@ -373,7 +388,8 @@ export function resizeBilinearU8(
  * Normalising through this table is exact (the same float32 values as the reference) and
  * lets data stay uint8 until a batch is built (see {@link PreparedSet}).
  *
- * @throws `RangeError` if `mean` is not finite or `std` is not a finite number above 0.
+ * @throws {@link OptionError} (a `RangeError`) if `mean` is not a finite number or `std` is not
+ *   a finite number above 0.
  *
  * @example
  * ```ts
@@ -382,8 +398,13 @@ export function resizeBilinearU8(
  * ```
  */
 export function normalizationTable(mean: number, std: number): Float32Array {
-  if (!Number.isFinite(mean)) throw new RangeError(`mean must be finite, got ${mean}`);
-  if (!Number.isFinite(std) || std <= 0) throw new RangeError(`std must be > 0, got ${std}`);
+  checkFinite('normalizationTable', 'mean', mean);
+  if (typeof std !== 'number' || !Number.isFinite(std) || std <= 0) {
+    throw new OptionError(
+      'std',
+      `normalizationTable: std must be a finite number above 0, got ${describeValue(std)}`,
+    );
+  }
   const m = Math.fround(mean);
   const s = Math.fround(std);
   const table = new Float32Array(256);
@@ -398,7 +419,8 @@ export function normalizationTable(mean: number, std: number): Float32Array {
  * a float32 buffer (use `subarray` to write at an offset).
  *
  * @param table - From {@link normalizationTable}.
- * @throws `RangeError` if `dst` is shorter than `src` or `table` has not 256 entries.
+ * @throws {@link OptionError} (a `RangeError`) if `src` is not a `Uint8Array`, `dst` and
+ *   `table` are not `Float32Array`s, `dst` is shorter than `src` or `table` has not 256 entries.
  *
  * @example
  * ```ts
@@ -407,11 +429,23 @@ export function normalizationTable(mean: number, std: number): Float32Array {
  * ```
  */
 export function normalizeInto(src: Uint8Array, dst: Float32Array, table: Float32Array): void {
+  const fn = 'normalizeInto';
+  checkBytes(fn, 'src', src, true);
+  for (const [name, v] of [
+    ['dst', dst],
+    ['table', table],
+  ] as const) {
+    if (!(v instanceof Float32Array)) {
+      throw new OptionError(name, `${fn}: ${name} must be a Float32Array, got ${describeValue(v)}`);
+    }
+  }
   if (table.length !== 256) {
-    throw new RangeError(`table must have 256 entries, got ${table.length}`);
+    throw new OptionError('table', `${fn}: table must have 256 entries, got ${table.length}`);
   }
   const n = src.length;
-  if (dst.length < n) throw new RangeError(`dst has ${dst.length} entries, src has ${n}`);
+  if (dst.length < n) {
+    throw new OptionError('dst', `${fn}: dst has ${dst.length} entries, src has ${n}`);
+  }
   for (let i = 0; i < n; i++) dst[i] = table[src[i] as number] as number;
 }
 
@@ -422,24 +456,32 @@ interface Resolved {
   std: number;
 }
 
-function resolve(height: number, width: number, options: PrepareOptions): Resolved {
+function resolve(fn: string, height: number, width: number, options: PrepareOptions): Resolved {
+  checkOptions(fn, options);
   const { resize = 'bilinear', mean = MNIST_MEAN, std = MNIST_STD } = options;
   if (resize !== 'bilinear' && resize !== 'pad' && resize !== 'none') {
-    throw new RangeError(`resize must be 'bilinear', 'pad' or 'none', got '${String(resize)}'`);
+    throw new OptionError(
+      'resize',
+      `${fn}: resize must be 'bilinear', 'pad' or 'none', got ${describeValue(resize)}`,
+    );
   }
   let size = options.size ?? 32;
   if (resize === 'none') {
     if (options.size !== undefined && (options.size !== height || options.size !== width)) {
-      throw new RangeError(
-        `resize 'none' keeps ${height}x${width} images, but size ${options.size} was asked for`,
+      throw new OptionError(
+        'size',
+        `${fn}: resize 'none' keeps ${height}x${width} images, but size ${describeValue(options.size)} was asked for`,
       );
     }
     size = height; // unused: 'none' keeps height and width as they are
   } else {
-    checkDim('size', size);
+    checkDim(fn, 'size', size);
   }
   if (resize === 'pad' && (height > size || width > size)) {
-    throw new RangeError(`resize 'pad' cannot fit ${height}x${width} images into ${size}x${size}`);
+    throw new OptionError(
+      'resize',
+      `${fn}: resize 'pad' cannot fit ${height}x${width} images into ${size}x${size}`,
+    );
   }
   normalizationTable(mean, std); // validates mean and std
   return { size, resize, mean, std };
@@ -453,8 +495,11 @@ function resolve(height: number, width: number, options: PrepareOptions): Resolv
  * @param options - `size` (32), `resize` (`'bilinear'`), `mean` (0.1307), `std` (0.3081).
  * @returns A new set of `size` x `size` uint8 images (with `'none'`, the same pixel array);
  *   `labels` is shared with `set`.
- * @throws `RangeError` for an invalid `size`, `mean`, `std` or `resize`, or images that
- *   `'pad'` cannot fit.
+ * @throws Before allocating anything: {@link OptionError} (a `RangeError`) for invalid options
+ *   (`size` not an integer from 1 to 65,536, `mean` not finite, `std` not above 0, an unknown
+ *   `resize`, images that `'pad'` cannot fit, or a result too large for one typed array);
+ *   {@link DatasetError} if `set` is inconsistent (`count` not a non-negative integer, sizes not
+ *   positive integers, `images`/`labels` not `Uint8Array`s of `count` images/labels).
  *
  * @example
  * ```ts
@@ -464,13 +509,20 @@ function resolve(height: number, width: number, options: PrepareOptions): Resolv
  * ```
  */
 export function prepareImages(set: ImageSet, options: PrepareOptions = {}): PreparedSet {
+  checkImageSet('prepareImages', set);
   const { count, height, width, labels } = set;
-  const { size, resize, mean, std } = resolve(height, width, options);
+  const { size, resize, mean, std } = resolve('prepareImages', height, width, options);
   if (resize === 'none') {
     return { images: set.images, labels, count, height, width, mean, std };
   }
   const inPixels = height * width;
   const outPixels = size * size;
+  if (count * outPixels > MAX_ELEMENTS) {
+    throw new OptionError(
+      'size',
+      `prepareImages: ${count} images of ${size}x${size} need ${count * outPixels} bytes, more than one array can hold (${MAX_ELEMENTS})`,
+    );
+  }
   const images = new Uint8Array(count * outPixels);
   if (resize === 'pad') {
     const top = (size - height) >> 1;
@@ -500,7 +552,9 @@ export function prepareImages(set: ImageSet, options: PrepareOptions = {}): Prep
  *   invert dark-on-light drawings first).
  * @param options - As {@link prepareImages}.
  * @returns `size * size` normalised values (NHWC with one channel, for one image).
- * @throws `RangeError` as {@link prepareImages}, or if `pixels` is too short.
+ * @throws {@link OptionError} (a `RangeError`) as {@link prepareImages}, or if `pixels` is not
+ *   a `Uint8Array` of at least `height * width` pixels or a size is not an integer from 1 to
+ *   65,536.
  *
  * @example
  * ```ts
@@ -513,10 +567,15 @@ export function preprocessImage(
   width: number,
   options: PrepareOptions = {},
 ): Float32Array {
-  checkDim('height', height);
-  checkDim('width', width);
+  const fn = 'preprocessImage';
+  checkBytes(fn, 'pixels', pixels);
+  checkDim(fn, 'height', height);
+  checkDim(fn, 'width', width);
   if (pixels.length < height * width) {
-    throw new RangeError(`pixels has ${pixels.length} entries, expected ${height * width}`);
+    throw new OptionError(
+      'pixels',
+      `${fn}: pixels has ${pixels.length} entries, expected ${height * width}`,
+    );
   }
   const one = prepareImages(
     {

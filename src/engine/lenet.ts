@@ -1,4 +1,5 @@
 import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
+import { OptionError } from '../errors.js';
 import { pytorchDefaultInit } from '../model/init.js';
 import type { Activation, LeNetSpec, Preprocessing } from '../model/types.js';
 import { validateSpec } from '../model/weights.js';
@@ -55,7 +56,7 @@ export interface LeNetOptions {
  * ```
  * @param options - Architecture, input pipeline and seed; see {@link LeNetOptions}.
  * @returns A new model with freshly initialised weights.
- * @throws `RangeError` for option values that describe no valid LeNet (an `inputSize` out of
+ * @throws {@link OptionError} for option values that describe no valid LeNet (an `inputSize` out of
  *   range, an unknown `pooling`, `activation` or `resize`, a `mean` that is not finite, a `std`
  *   that is not above 0, a `seed` that is not a finite number).
  */
@@ -70,7 +71,7 @@ export async function createLeNet(options: LeNetOptions = {}): Promise<Model> {
       conv2Activation: options.conv2Activation ?? false,
     },
     (msg) => {
-      throw new RangeError(`createLeNet: ${msg}`);
+      throw new OptionError('spec', `createLeNet: ${msg}`);
     },
   ) as LeNetSpec;
   const preprocessing = checkPreprocessing('createLeNet', {
@@ -86,15 +87,19 @@ export async function createLeNet(options: LeNetOptions = {}): Promise<Model> {
 /** Checks the input-pipeline options of a model factory; returns them. */
 export function checkPreprocessing(what: string, p: Preprocessing): Preprocessing {
   if (p.resize !== 'bilinear' && p.resize !== 'pad' && p.resize !== 'none') {
-    throw new RangeError(
+    throw new OptionError(
+      'resize',
       `${what}: resize ${JSON.stringify(p.resize)}: expected "bilinear", "pad" or "none"`,
     );
   }
   if (typeof p.mean !== 'number' || !Number.isFinite(p.mean)) {
-    throw new RangeError(`${what}: mean must be a finite number, got ${String(p.mean)}`);
+    throw new OptionError('mean', `${what}: mean must be a finite number, got ${String(p.mean)}`);
   }
   if (typeof p.std !== 'number' || !Number.isFinite(p.std) || p.std <= 0) {
-    throw new RangeError(`${what}: std must be a finite number above 0, got ${String(p.std)}`);
+    throw new OptionError(
+      'std',
+      `${what}: std must be a finite number above 0, got ${String(p.std)}`,
+    );
   }
   return p;
 }
@@ -102,6 +107,6 @@ export function checkPreprocessing(what: string, p: Preprocessing): Preprocessin
 /** A seed is optional; given, it must be a finite number. */
 export function checkSeed(what: string, seed: unknown): void {
   if (seed !== undefined && (typeof seed !== 'number' || !Number.isFinite(seed))) {
-    throw new RangeError(`${what}: seed must be a finite number, got ${String(seed)}`);
+    throw new OptionError('seed', `${what}: seed must be a finite number, got ${String(seed)}`);
   }
 }

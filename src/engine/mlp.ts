@@ -1,4 +1,5 @@
 import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
+import { OptionError } from '../errors.js';
 import { pytorchDefaultInit } from '../model/init.js';
 import type { Activation, MlpSpec } from '../model/types.js';
 import { validateSpec } from '../model/weights.js';
@@ -46,7 +47,7 @@ export interface MlpOptions {
  * ```
  * @param options - Hidden widths, activation, input pipeline and seed; see {@link MlpOptions}.
  * @returns A new model with freshly initialised weights.
- * @throws `RangeError` for option values that describe no valid MLP (more than 16 hidden
+ * @throws {@link OptionError} for option values that describe no valid MLP (more than 16 hidden
  *   layers, a width or `inputSize` that is not a positive integer, an unknown `activation`, a
  *   `mean` that is not finite, a `std` that is not above 0, a `seed` that is not a finite number).
  */
@@ -60,7 +61,7 @@ export async function createMlp(options: MlpOptions = {}): Promise<Model> {
       activation: options.activation ?? 'relu',
     },
     (msg) => {
-      throw new RangeError(`createMlp: ${msg}`);
+      throw new OptionError('spec', `createMlp: ${msg}`);
     },
   ) as MlpSpec;
   const preprocessing = checkPreprocessing('createMlp', {

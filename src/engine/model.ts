@@ -2,7 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '../backend/select.js';
 import { buildLayers, type Layer, layerParameterShapes, summarizeLayers } from '../model/layers.js';
 import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../model/types.js';
-import { encodeWeights, expectedTensors, WeightsFormatError } from '../model/weights.js';
+import {
+  checkMetadata,
+  encodeWeights,
+  expectedTensors,
+  WeightsFormatError,
+} from '../model/weights.js';
 import { chooseEngine, type EngineChoice } from './choose.js';
 import { ModelDisposedError } from './errors.js';
 import { FusedEngine } from './fused/engine.js';
@@ -101,6 +106,7 @@ export class EngineModel implements Model {
   }
 
   async save(metadata: Record<string, unknown> = {}): Promise<Uint8Array> {
+    checkMetadata('save', metadata);
     const weights = await this.readWeights();
     const header = {
       spec: this.spec,

@@ -59,6 +59,19 @@ export interface LayerSummary {
  * A trainable parameter as the model describes it; its values live in the model's engine (read
  * them with `Model.getWeights()`).
  *
+ * Names follow PyTorch's `state_dict`, but shapes and value order are this library's layouts
+ * (tfjs'), which differ from PyTorch's for every weight matrix:
+ *
+ * | parameter         | here (shape, row-major)                   | PyTorch                        |
+ * |-------------------|-------------------------------------------|--------------------------------|
+ * | `convN.weight`    | HWIO `[kh, kw, in, out]`: `[5, 5, 1, 6]`   | OIHW `[out, in, kh, kw]`       |
+ * | `fcN.weight`      | `[in, out]`: fc3 `[84, 10]`                | `[out, in]`: `[10, 84]`        |
+ * | LeNet `fc1.weight`| inputs in NHWC flatten order (h, w, c)     | NCHW flatten order (c, h, w)   |
+ * | `*.bias`          | `[out]`                                   | `[out]`                        |
+ *
+ * So `model.getWeights()` cannot be copied into a PyTorch module as is: use
+ * {@link exportPyTorchStateDict} / {@link importPyTorchStateDict}, which convert.
+ *
  * @example
  * ```ts
  * for (const { name, shape } of model.parameters) console.log(name, shape); // 'conv1.weight' [5, 5, 1, 6] ...
@@ -67,7 +80,10 @@ export interface LayerSummary {
 export interface ParameterInfo {
   /** The name in the weights file, as in PyTorch's `state_dict`: e.g. `conv1.weight`, `fc3.bias`. */
   readonly name: string;
-  /** The shape in the library's layouts: conv kernels HWIO, dense kernels `[in, out]`. */
+  /**
+   * The shape in the library's layouts: conv kernels HWIO, dense kernels `[in, out]` (not
+   * PyTorch's OIHW and `[out, in]`; see {@link ParameterInfo}).
+   */
   readonly shape: readonly number[];
   /** Number of values: the product of `shape`. */
   readonly size: number;

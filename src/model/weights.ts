@@ -1,4 +1,4 @@
-import { LenetMnistError } from '../errors.js';
+import { LenetMnistError, OptionError } from '../errors.js';
 import { buildLayers, layerParameterShapes } from './layers.js';
 import type { ModelSpec, Preprocessing } from './types.js';
 
@@ -87,14 +87,71 @@ export class WeightsFormatError extends LenetMnistError {}
 
 const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/** A plain object: `{}` or `JSON.parse` output, not an array, string, class instance or null. */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string')
+    return `the string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}...` : v)}`;
+  if (typeof v === 'object') {
+    const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+    return `an object (${typeof name === 'string' ? name : 'no class'})`;
+  }
+  return `${typeof v} ${String(v)}`;
+}
+
+/**
+ * Checks metadata to be stored with weights: `undefined`, or a plain object (`{ ... }`) whose
+ * values JSON can represent. A string, array, class instance or null is refused (spreading
+ * `"abc"` would store `{0: 'a', 1: 'b', 2: 'c'}`).
+ *
+ * @param fn - The public function, for the message.
+ * @throws {@link OptionError} naming what was found.
+ *
+ * @example
+ * ```ts
+ * checkMetadata('saveModelFile', { epochs: 5 }); // fine
+ * checkMetadata('saveModelFile', 'abc'); // throws OptionError
+ * ```
+ */
+export function checkMetadata(fn: string, metadata: unknown): void {
+  if (metadata === undefined) return;
+  if (!isPlainObject(metadata)) {
+    throw new OptionError(
+      'metadata',
+      `${fn}: metadata must be a plain object such as { epochs: 5 }, got ${kindOf(metadata)}`,
+    );
+  }
+  try {
+    JSON.stringify(metadata);
+  } catch (err) {
+    throw new OptionError(
+      'metadata',
+      `${fn}: metadata must be JSON-serialisable (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
+}
+
 /**
  * Serialises weights into the format {@link decodeWeights} reads (and `model.save()` writes):
- * magic `LNMW`, version, the JSON header, then the float32 tensors little-endian. Nothing is
- * validated here; {@link decodeWeights} checks everything when the file is read.
+ * magic `LNMW`, version, the JSON header, then the float32 tensors little-endian. The layout
+ * is checked here (one `Float32Array` per listed tensor; metadata a plain object; a header that
+ * JSON can represent); {@link decodeWeights} checks the architecture, shapes, sizes and values
+ * when the file is read (so a deliberately mismatched file can still be written, for tests).
  *
  * @param header - Architecture, preprocessing, tensor list and metadata.
  * @param tensors - One array per entry of `header.tensors`, in that order and of that size.
  * @returns The file's bytes.
+ * @throws {@link WeightsFormatError} if `header` is not an object, `header.tensors` is not a
+ *   list as long as `tensors`, a tensor is not a `Float32Array`, `metadata` is not a plain
+ *   object, or the header cannot be written as JSON (or is over 1 MiB).
  *
  * @example
  * ```ts
@@ -105,7 +162,32 @@ const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * ```
  */
 export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Array[]): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(header));
+  const fail = (msg: string): never => {
+    throw new WeightsFormatError(`encodeWeights: ${msg}`);
+  };
+  if (!isPlainObject(header)) fail(`header must be an object, got ${kindOf(header)}`);
+  if (!Array.isArray(header.tensors)) fail('header.tensors must be a list of tensors');
+  if (!Array.isArray(tensors))
+    fail(`tensors must be an array of Float32Array, got ${kindOf(tensors)}`);
+  if (header.tensors.length !== tensors.length) {
+    fail(`header lists ${header.tensors.length} tensors, ${tensors.length} were given`);
+  }
+  tensors.forEach((data, i) => {
+    if (!(data instanceof Float32Array))
+      fail(`tensor ${i} is ${kindOf(data)}, expected a Float32Array`);
+  });
+  if (header.metadata !== undefined && !isPlainObject(header.metadata)) {
+    fail(`metadata must be a plain object, got ${kindOf(header.metadata)}`);
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(header);
+  } catch (err) {
+    return fail(`the header cannot be written as JSON (${(err as Error).message})`);
+  }
+  const json = new TextEncoder().encode(text);
+  if (json.length > MAX_HEADER_BYTES)
+    fail(`the header is ${json.length} bytes, at most ${MAX_HEADER_BYTES} are allowed`);
   const dataStart = align4(PREAMBLE_BYTES + json.length);
   const total = tensors.reduce((sum, t) => sum + t.length * 4, dataStart);
   const out = new Uint8Array(total);
@@ -128,10 +210,13 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
  * name and shape, payload size and that every value is finite. Allocates nothing on a tfjs
  * backend ({@link loadModel} builds a model from the result).
  *
- * @param bytes - The whole file, as written by `model.save()` or {@link encodeWeights}.
+ * @param bytes - The whole file, as written by `model.save()` or {@link encodeWeights}: a
+ *   `Uint8Array` or an `ArrayBuffer` (e.g. from `fetch(...).arrayBuffer()`).
  * @param source - A name for the file in error messages. Default: `'weights'`.
  * @returns The header and one `Float32Array` per tensor, in header order.
- * @throws {@link WeightsFormatError} naming the first problem found.
+ * @throws {@link WeightsFormatError} naming the first problem found (every malformed file,
+ *   whatever its bytes, gives this error); {@link OptionError} if `bytes` is neither a
+ *   `Uint8Array` nor an `ArrayBuffer`, or `source` is not a string.
  *
  * @example
  * ```ts
@@ -139,7 +224,20 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
  * console.log(header.spec.kind, tensors.length, header.metadata); // 'lenet' 10 { ... }
  * ```
  */
-export function decodeWeights(bytes: Uint8Array, source = 'weights'): DecodedWeights {
+export function decodeWeights(bytes: Uint8Array | ArrayBuffer, source = 'weights'): DecodedWeights {
+  if (typeof source !== 'string') {
+    throw new OptionError(
+      'source',
+      `decodeWeights: source must be a string, got ${kindOf(source)}`,
+    );
+  }
+  if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
+  else if (!(bytes instanceof Uint8Array)) {
+    throw new OptionError(
+      'bytes',
+      `decodeWeights: expected the file as a Uint8Array or ArrayBuffer, got ${kindOf(bytes)}`,
+    );
+  }
   const fail: (msg: string) => never = (msg) => {
     throw new WeightsFormatError(`${source}: ${msg}`);
   };
@@ -164,7 +262,7 @@ export function decodeWeights(bytes: Uint8Array, source = 'weights'): DecodedWei
       `header length ${headerLength} at offset 8 exceeds the ${bytes.length - PREAMBLE_BYTES} bytes that follow`,
     );
   }
-  let header: WeightsHeader;
+  let header: WeightsHeader | null;
   try {
     header = JSON.parse(
       new TextDecoder('utf-8', { fatal: true }).decode(
@@ -176,8 +274,14 @@ export function decodeWeights(bytes: Uint8Array, source = 'weights'): DecodedWei
       `header at offset ${PREAMBLE_BYTES} is not valid UTF-8 JSON (${(err as Error).message})`,
     );
   }
-  const spec = validateSpec(header?.spec, fail);
+  if (!isPlainObject(header)) {
+    return fail(`header at offset ${PREAMBLE_BYTES} is ${kindOf(header)}, expected a JSON object`);
+  }
+  const spec = validateSpec(header.spec, fail);
   validatePreprocessing(header.preprocessing, spec, fail);
+  if (header.metadata !== undefined && !isPlainObject(header.metadata)) {
+    fail(`metadata is ${kindOf(header.metadata)}, expected a JSON object`);
+  }
   const expected = expectedTensors(spec);
   const listed = Array.isArray(header.tensors)
     ? header.tensors
@@ -186,13 +290,20 @@ export function decodeWeights(bytes: Uint8Array, source = 'weights'): DecodedWei
     fail(`${listed.length} tensors listed, a ${describe(spec)} has ${expected.length}`);
   }
   expected.forEach((want, i) => {
-    const got = listed[i] as WeightsHeader['tensors'][number] | undefined;
-    if (got === undefined || got.name !== want.name)
-      fail(`tensor ${i} is ${JSON.stringify(got?.name)}, expected "${want.name}"`);
+    const entry: unknown = listed[i];
+    if (!isPlainObject(entry))
+      fail(`tensor ${i} is ${kindOf(entry)}, expected { name, shape, dtype }`);
+    const got = entry as WeightsHeader['tensors'][number];
+    if (got.name !== want.name)
+      fail(`tensor ${i} is ${JSON.stringify(got.name)}, expected "${want.name}"`);
     if (got.dtype !== 'float32')
       fail(`${want.name}: dtype ${JSON.stringify(got.dtype)}, expected "float32"`);
-    if (!Array.isArray(got.shape) || got.shape.join(',') !== want.shape.join(',')) {
-      fail(`${want.name}: shape [${got.shape}] found, [${want.shape}] expected`);
+    if (
+      !Array.isArray(got.shape) ||
+      got.shape.length !== want.shape.length ||
+      !got.shape.every((d, j) => d === want.shape[j])
+    ) {
+      fail(`${want.name}: shape ${JSON.stringify(got.shape)} found, [${want.shape}] expected`);
     }
   });
   const dataStart = align4(PREAMBLE_BYTES + headerLength);
@@ -298,7 +409,7 @@ function validatePreprocessing(
   spec: ModelSpec,
   fail: (msg: string) => never,
 ): void {
-  if (p === undefined || typeof p !== 'object') fail('header has no "preprocessing"');
+  if (!isPlainObject(p)) fail('header has no "preprocessing" object');
   const pre = p as Preprocessing;
   if (pre.size !== spec.inputSize)
     fail(`preprocessing.size ${pre.size} does not match spec.inputSize ${spec.inputSize}`);

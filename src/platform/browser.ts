@@ -1,9 +1,74 @@
-import type { ByteCache, Platform, WorkerHandle } from './types.js';
+import {
+  type ByteCache,
+  FileTooLargeError,
+  type Platform,
+  type ReadFileOptions,
+  type WorkerHandle,
+} from './types.js';
 
-async function fetchBytes(input: string | URL): Promise<Uint8Array> {
-  const res = await fetch(input);
-  if (!res.ok) throw new Error(`GET ${String(input)} failed: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+/** Reads a URL with `fetch`, honouring the signal and the size limit (also up front). */
+async function fetchBytes(input: string | URL, options: ReadFileOptions = {}): Promise<Uint8Array> {
+  const { signal, maxBytes = Number.POSITIVE_INFINITY } = options;
+  const url = String(input);
+  const res = await fetch(input, { signal });
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => {});
+    throw new Error(`GET ${url} failed: HTTP ${res.status}`);
+  }
+  const length = Number(res.headers.get('content-length') ?? Number.NaN);
+  if (length > maxBytes) {
+    await res.body?.cancel().catch(() => {});
+    throw new FileTooLargeError(url, length, maxBytes);
+  }
+  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) throw new FileTooLargeError(url, undefined, maxBytes);
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/**
+ * `DecompressionStream('gzip')`, read chunk by chunk: the stream inflates only as far as it is
+ * read (backpressure), and stopping the iteration cancels it.
+ */
+async function* gunzipChunks(bytes: Uint8Array, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  signal?.throwIfAborted();
+  const stream = new Blob([bytes as BlobPart])
+    .stream()
+    .pipeThrough(new DecompressionStream('gzip'), signal ? { signal } : {});
+  const reader = stream.getReader();
+  let done = false;
+  try {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) {
+        done = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    if (!done) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
 }
 
 /**
@@ -50,12 +115,7 @@ export const platform: Platform = {
       `Cannot write '${path}': browsers have no filesystem. Use the bytes from model.save() instead.`,
     );
   },
-  async gunzip(bytes) {
-    const stream = new Blob([bytes as BlobPart])
-      .stream()
-      .pipeThrough(new DecompressionStream('gzip'));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
-  },
+  gunzipChunks,
   fetch: (input, init) => fetch(input, init),
   async openCache(location = 'lenet-mnist') {
     const storage = await caches.open(location);

@@ -1,14 +1,33 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import {
+  close as fsClose,
+  constants as fsConstants,
+  fstat as fsFstat,
+  open as fsOpen,
+} from 'node:fs';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { addAbortSignal } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { gunzip } from 'node:zlib';
-import type { ByteCache, NavigatorGpuResult, Platform, WorkerHandle } from './types.js';
+import { createGunzip } from 'node:zlib';
+import {
+  type ByteCache,
+  FileTooLargeError,
+  type NavigatorGpuResult,
+  type Platform,
+  type ReadFileOptions,
+  type WorkerHandle,
+} from './types.js';
+import { vulkanUnavailable } from './vulkan.js';
 
-const gunzipAsync = promisify(gunzip);
+const openFd = promisify(fsOpen);
+const fstatFd = promisify(fsFstat);
+const closeFd = promisify(fsClose);
 
 function toPath(path: string | URL): string {
   if (path instanceof URL) return fileURLToPath(path);
@@ -20,15 +39,146 @@ function isRemote(path: string | URL): boolean {
   return /^(https?|blob|data):/.test(s);
 }
 
+/**
+ * Temporary file, fsync, rename. The temporary name is unique per call (pid plus 64 random
+ * bits), so concurrent writes to one path never share or steal each other's file; each rename
+ * is atomic, so the last one wins and readers never see a partial file. On any failure the
+ * temporary file is removed. The folder is fsynced too (where the OS allows it), so the rename
+ * itself survives a crash.
+ */
 async function atomicWrite(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
   try {
-    await writeFile(tmp, bytes);
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  }
+  await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Windows cannot open folders, and some filesystems refuse fsync on them: best effort.
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+/** Reads a remote URL with `fetch`, honouring the signal and the size limit. */
+async function readRemote(url: string, options: ReadFileOptions): Promise<Uint8Array> {
+  const { signal, maxBytes = Number.POSITIVE_INFINITY } = options;
+  const res = await fetch(url, { signal });
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => {});
+    throw new Error(`GET ${url} failed: HTTP ${res.status}`);
+  }
+  const length = Number(res.headers.get('content-length') ?? Number.NaN);
+  if (length > maxBytes) {
+    await res.body?.cancel().catch(() => {});
+    throw new FileTooLargeError(url, length, maxBytes);
+  }
+  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > maxBytes) throw new FileTooLargeError(url, undefined, maxBytes);
+    chunks.push(chunk);
+  }
+  return concatChunks(chunks, total);
+}
+
+function concatChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]?.length === total) return chunks[0];
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/**
+ * Reads a local file. It is opened non-blocking, so opening a FIFO without a writer returns at
+ * once; regular files are checked against `maxBytes` before reading and read with the signal;
+ * anything else (a FIFO, a character device) is read as a stream that the signal destroys.
+ */
+async function readLocal(path: string, options: ReadFileOptions): Promise<Uint8Array> {
+  const { signal, maxBytes = Number.POSITIVE_INFINITY } = options;
+  signal?.throwIfAborted();
+  const fd = await openFd(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  let owned = true;
+  try {
+    const stat = await fstatFd(fd);
+    if (stat.isFile()) {
+      if (stat.size > maxBytes) throw new FileTooLargeError(path, stat.size, maxBytes);
+      const buf = await readFile(path, signal ? { signal } : {});
+      if (buf.length > maxBytes) throw new FileTooLargeError(path, buf.length, maxBytes);
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    if (stat.isDirectory()) {
+      throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${path}'`), {
+        code: 'EISDIR',
+      });
+    }
+    owned = false; // the socket closes the descriptor
+    return await readStream(new Socket({ fd, readable: true, writable: false }), path, options);
+  } finally {
+    if (owned) await closeFd(fd).catch(() => {});
+  }
+}
+
+function readStream(socket: Socket, path: string, options: ReadFileOptions): Promise<Uint8Array> {
+  const { signal, maxBytes = Number.POSITIVE_INFINITY } = options;
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const finish = (err: unknown, value?: Uint8Array) => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      if (err === undefined) resolve(value as Uint8Array);
+      else reject(err);
+    };
+    const onAbort = () => finish(signal?.reason);
+    if (signal?.aborted) return finish(signal.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > maxBytes) return finish(new FileTooLargeError(path, undefined, maxBytes));
+      chunks.push(chunk);
+    });
+    socket.on('end', () => finish(undefined, concatChunks(chunks, total)));
+    socket.on('error', (err) => finish(err));
+  });
+}
+
+/** zlib's streaming gunzip: inflates only as fast as the chunks are consumed. */
+async function* gunzipChunks(bytes: Uint8Array, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  signal?.throwIfAborted();
+  const gz = createGunzip();
+  if (signal) addAbortSignal(signal, gz);
+  gz.end(bytes);
+  try {
+    for await (const chunk of gz as AsyncIterable<Buffer>) {
+      yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    }
+  } finally {
+    gz.destroy();
   }
 }
 
@@ -58,6 +208,12 @@ async function provideNavigatorGpu(): Promise<NavigatorGpuResult> {
       ok: false,
       reason: `no navigator.gpu: the optional package 'webgpu' (Dawn for Node) is not installed or did not load (${errorText(err)}); \`npm install webgpu\` to enable WebGPU`,
     };
+    return dawnFailure;
+  }
+  // Before Dawn starts: on a Linux host without Vulkan it would only print native warnings.
+  const noVulkan = vulkanUnavailable();
+  if (noVulkan !== undefined) {
+    dawnFailure = { ok: false, reason: `no usable GPU adapter: ${noVulkan}` };
     return dawnFailure;
   }
   let gpu: unknown;
@@ -138,20 +294,12 @@ function startWorker(source: string): WorkerHandle {
 /** Node, Deno and Bun: `node:` modules are available. */
 export const platform: Platform = {
   name: 'node',
-  async readFile(path) {
-    if (isRemote(path)) {
-      const res = await fetch(path);
-      if (!res.ok) throw new Error(`GET ${String(path)} failed: HTTP ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
-    }
-    const buf = await readFile(toPath(path));
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  async readFile(path, options = {}) {
+    if (isRemote(path)) return readRemote(String(path), options);
+    return readLocal(toPath(path), options);
   },
   writeFile: atomicWrite,
-  async gunzip(bytes) {
-    const out = await gunzipAsync(bytes);
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  },
+  gunzipChunks,
   fetch: (input, init) => fetch(input, init),
   async openCache(location) {
     const dir = location ?? join(homedir(), '.cache', 'lenet-mnist');

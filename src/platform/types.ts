@@ -6,15 +6,30 @@
 export interface Platform {
   /** `'node'` for Node, Deno and Bun (the Node build); `'browser'` for browsers and workers. */
   readonly name: 'node' | 'browser';
-  /** Reads a whole file: a filesystem path or `file:` URL in Node, an `http(s):`/`blob:` URL anywhere. */
-  readFile(path: string | URL): Promise<Uint8Array>;
   /**
-   * Writes a file atomically (temporary file, then rename), creating parent folders, so an
-   * interrupted write never destroys an existing file. Browsers have no filesystem and throw.
+   * Reads a whole file: a filesystem path or `file:` URL in Node, an `http(s):`/`blob:` URL
+   * anywhere. Honours `options.signal` at every step (opening, waiting for data, reading), also
+   * for files that never deliver data (a FIFO without a writer), and refuses files larger than
+   * `options.maxBytes` (regular files before reading them; streams and URLs as soon as they pass
+   * the limit, or up front from `Content-Length`).
+   */
+  readFile(path: string | URL, options?: ReadFileOptions): Promise<Uint8Array>;
+  /**
+   * Writes a file atomically, creating parent folders: the bytes go to a temporary file with a
+   * unique name next to `path`, which is flushed to disk (fsync) and then renamed over `path`,
+   * so readers see the old file or the new one, never a part. Concurrent writes to one path all
+   * succeed and the last rename wins. A failed write removes its temporary file. Browsers have
+   * no filesystem and throw.
    */
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
-  /** Decompresses gzip data (Node: zlib; browsers: `DecompressionStream`). */
-  gunzip(bytes: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Decompresses gzip data (all members of a multi-member file) as a stream of chunks (Node:
+   * zlib; browsers: `DecompressionStream`). Decompression runs only as fast as the chunks are
+   * consumed: stopping the iteration (or aborting `signal`) stops it, so a caller that counts
+   * the bytes can refuse a gzip bomb after inflating little more than its limit. Corrupt data
+   * makes the iteration throw.
+   */
+  gunzipChunks(bytes: Uint8Array, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   /** The host's `fetch`. */
   fetch(input: string | URL, init?: RequestInit): Promise<Response>;
   /** A persistent byte cache: a folder in Node, Cache Storage in browsers. */
@@ -54,6 +69,34 @@ export interface Platform {
    * (a zero `setTimeout` is clamped to 4 ms there). Long computations await it now and then.
    */
   yieldToEventLoop(): Promise<void>;
+}
+
+/** Options of {@link Platform.readFile}. */
+export interface ReadFileOptions {
+  /** Cancels the read; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+  /**
+   * Largest file accepted, in bytes; a larger one rejects with a {@link FileTooLargeError}.
+   * Default: no limit.
+   */
+  maxBytes?: number | undefined;
+}
+
+/**
+ * A file or response is larger than the `maxBytes` its reader allows. Thrown by the platform's
+ * `readFile`; callers turn it into their own library error.
+ */
+export class FileTooLargeError extends Error {
+  constructor(
+    readonly location: string,
+    readonly size: number | undefined,
+    readonly maxBytes: number,
+  ) {
+    super(
+      `'${location}' is ${size === undefined ? 'larger than' : `${size} bytes, more than`} the ${maxBytes}-byte limit (maxBytes)`,
+    );
+    this.name = 'FileTooLargeError';
+  }
 }
 
 /** The parent's side of a worker started by {@link Platform.startWorker}. */

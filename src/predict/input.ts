@@ -75,14 +75,42 @@ export interface ImageConversionOptions {
 export class InputError extends LenetMnistError {}
 
 /**
+ * Checks conversion options: an object whose `invert` is `true`, `false` or `'auto'` and whose
+ * `frame` is a boolean (both optional).
+ *
+ * @throws {@link InputError} naming the option and what was found.
+ */
+function checkConversionOptions(options: unknown, what: string): ImageConversionOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InputError(`${what}: options must be an object, got ${describe(options)}`);
+  }
+  const { invert, frame } = options as ImageConversionOptions;
+  if (invert !== undefined && invert !== true && invert !== false && invert !== 'auto') {
+    throw new InputError(
+      `${what}: invert must be true, false or 'auto', got ${typeof invert === 'string' ? JSON.stringify(invert) : describe(invert)}`,
+    );
+  }
+  if (frame !== undefined && typeof frame !== 'boolean') {
+    throw new InputError(`${what}: frame must be true or false, got ${describe(frame)}`);
+  }
+  return options as ImageConversionOptions;
+}
+
+/**
  * Converts any accepted input to a square 8-bit grayscale image, white on black, of side 28 or
- * 32 (returned with its side).
+ * 32 (returned with its side). Whatever it is given, it returns such an image or throws an
+ * {@link InputError}.
+ *
+ * @throws {@link InputError} for an input that is not a 28x28/32x32 grayscale array or an
+ *   ImageData-like object (wrong type, size, value range, dimensions or data length), or
+ *   invalid options (`invert` other than `true`/`false`/`'auto'`, `frame` not a boolean).
  */
 export function toGrayDigit(
   image: DigitImage,
   options: ImageConversionOptions = {},
   what = 'image',
 ): { pixels: Uint8Array; side: number } {
+  checkConversionOptions(options, what);
   if (image instanceof Float32Array) {
     const side = squareSide(image.length, what);
     const pixels = new Uint8Array(image.length);
@@ -105,6 +133,7 @@ export function toGrayDigit(
   if (
     image !== null &&
     typeof image === 'object' &&
+    !ArrayBuffer.isView(image) &&
     'data' in image &&
     'width' in image &&
     'height' in image
@@ -118,8 +147,52 @@ export function toGrayDigit(
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
-  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as Uint8Array).length})`;
-  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+  if (ArrayBuffer.isView(v)) {
+    const type = Object.prototype.toString.call(v).slice(8, -1);
+    const length = (v as Partial<Uint8Array>).length;
+    return typeof length === 'number' ? `${type}(${length})` : type;
+  }
+  if (Array.isArray(v)) return `an Array(${v.length})`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`;
+  if (typeof v !== 'object') return typeof v;
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' ? name : 'object';
+}
+
+/**
+ * Converts every image of a batch with {@link toGrayDigit}, checking the batch itself first:
+ * it must be an array (or array-like list) with no holes; a sparse array such as `new Array(3)`
+ * is refused rather than read as `undefined` images.
+ *
+ * @param images - The batch.
+ * @param options - As {@link toGrayDigit}.
+ * @returns One converted image per input, in order.
+ * @throws {@link InputError} naming the offending image (`images[i]`), a hole, or a batch that
+ *   is not an array.
+ *
+ * @example
+ * ```ts
+ * const digits = toGrayDigits([imageAt(mnist.test, 0), canvasImageData]);
+ * ```
+ */
+export function toGrayDigits(
+  images: readonly DigitImage[],
+  options: ImageConversionOptions = {},
+): { pixels: Uint8Array; side: number }[] {
+  if (!Array.isArray(images)) {
+    throw new InputError(`images: expected an array of images, got ${describe(images)}`);
+  }
+  checkConversionOptions(options, 'images');
+  const out: { pixels: Uint8Array; side: number }[] = [];
+  for (let i = 0; i < images.length; i++) {
+    if (!(i in images)) {
+      throw new InputError(
+        `images[${i}]: missing (the array has a hole at index ${i}; a sparse array such as new Array(n) holds no images)`,
+      );
+    }
+    out.push(toGrayDigit(images[i] as DigitImage, options, `images[${i}]`));
+  }
+  return out;
 }
 
 function squareSide(length: number, what: string): number {
@@ -158,17 +231,7 @@ function fromRgba(
   what: string,
 ): { pixels: Uint8Array; side: number } {
   const { data, width, height } = image;
-  if (
-    !Number.isInteger(width) ||
-    !Number.isInteger(height) ||
-    width < 1 ||
-    height < 1 ||
-    width * height > 1 << 26
-  ) {
-    throw new InputError(
-      `${what}: width/height must be positive integers (at most 2^26 pixels), found ${width}x${height}`,
-    );
-  }
+  checkSize(width, height, what);
   if (
     !(data instanceof Uint8ClampedArray || data instanceof Uint8Array) ||
     data.length !== width * height * 4
@@ -197,6 +260,20 @@ function fromRgba(
   return { pixels: frameLikeMnist(gray, width, height), side: 28 };
 }
 
+function checkSize(width: unknown, height: unknown, what: string): void {
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    (width as number) < 1 ||
+    (height as number) < 1 ||
+    (width as number) * (height as number) > 1 << 26
+  ) {
+    throw new InputError(
+      `${what}: width/height must be positive integers (at most 2^26 pixels), found ${describe(width)}x${describe(height)}`,
+    );
+  }
+}
+
 /**
  * MNIST's own normalisation (LeCun et al.): the digit's bounding box scaled so its longer side is
  * 20 pixels (anti-aliased), placed in 28x28 with its centre of mass at the centre. Predictors do
@@ -204,10 +281,12 @@ function fromRgba(
  * grayscale drawings of other sizes, or to show the user what the model sees.
  *
  * @param gray - `height * width` 8-bit pixels, row-major, white digit on black; pixels above 32
- *   count as ink.
- * @param width - Width of `gray` in pixels.
- * @param height - Height of `gray` in pixels.
+ *   count as ink. A `Uint8Array` or `Uint8ClampedArray`.
+ * @param width - Width of `gray` in pixels, a positive integer.
+ * @param height - Height of `gray` in pixels, a positive integer (at most 2^26 pixels in all).
  * @returns A new 28x28 image (784 pixels); all zero when there is no ink.
+ * @throws {@link InputError} if `gray` is not a `Uint8Array`/`Uint8ClampedArray` of exactly
+ *   `width * height` pixels, or a size is not a positive integer.
  *
  * @example
  * ```ts
@@ -217,6 +296,13 @@ function fromRgba(
  * ```
  */
 export function frameLikeMnist(gray: Uint8Array, width: number, height: number): Uint8Array {
+  checkSize(width, height, 'frameLikeMnist');
+  const g: unknown = gray;
+  if (!(g instanceof Uint8Array || g instanceof Uint8ClampedArray) || g.length !== width * height) {
+    throw new InputError(
+      `frameLikeMnist: gray must be a Uint8Array of width x height = ${width * height} pixels, found ${describe(gray)}`,
+    );
+  }
   const threshold = 32;
   let x0 = width;
   let y0 = height;

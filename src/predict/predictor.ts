@@ -2,6 +2,7 @@ import { normalizationTable, prepareImages } from '../data/preprocess.js';
 import { argmaxRow, softmaxRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
 import type { EngineKind, FastPathOption, Model } from '../engine/types.js';
+import { OptionError } from '../errors.js';
 import type { Preprocessing } from '../model/types.js';
 import { type DigitImage, type ImageConversionOptions, InputError, toGrayDigit } from './input.js';
 
@@ -92,7 +93,8 @@ export interface Predictor {
  * @param options - `invert`, `frame`, `batchSize` (256), `fastPath` (`'auto'`); see
  *   {@link PredictorOptions}.
  * @returns A predictor; dispose it when done.
- * @throws `RangeError` when `batchSize` is not a positive integer. {@link InputError} comes
+ * @throws {@link OptionError} when `batchSize` is not a positive integer or `fastPath` is unknown;
+ *   {@link FusedLeNetError} when the fused kernels apply but cannot load. {@link InputError} comes
  *   later, from `predict` and `predictBatch`, for inputs of the wrong type, size or value range.
  */
 export async function createPredictor(
@@ -102,11 +104,14 @@ export async function createPredictor(
   const owner = engineModel(model);
   const fastPath = options.fastPath ?? 'auto';
   if (fastPath !== 'auto' && fastPath !== 'off') {
-    throw new RangeError(`fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`);
+    throw new OptionError(
+      'fastPath',
+      `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
+    );
   }
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    throw new OptionError('batchSize', `batchSize must be a positive integer, got ${batchSize}`);
   const request = { fastPath };
   // Bound now, so the first prediction is not the one that loads the kernels.
   await owner.engineFor(request);

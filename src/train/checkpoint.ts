@@ -72,7 +72,16 @@ export class CheckpointFormatError extends LenetMnistError {}
 
 /** First bytes of a checkpoint file. */
 const MAGIC = 'LNMC';
-/** Checkpoint format version; decoders refuse others. */
+/**
+ * Checkpoint format version written by {@link encodeCheckpoint}; {@link decodeCheckpoint}
+ * refuses others.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeCheckpoint(checkpoint);
+ * console.log(new DataView(bytes.buffer).getUint32(4, true) === CHECKPOINT_FORMAT_VERSION); // true
+ * ```
+ */
 export const CHECKPOINT_FORMAT_VERSION = 1;
 /** Header sizes beyond this are refused before parsing (a real one is a few KB). */
 const MAX_HEADER_BYTES = 1 << 20;

@@ -3,6 +3,7 @@ import type { PreparedSet } from '../data/preprocess.js';
 import { crossEntropyRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
 import type { Engine, FastPathOption, Model } from '../engine/types.js';
+import { OptionError } from '../errors.js';
 import { assertCompatible } from './compat.js';
 
 /**
@@ -59,7 +60,7 @@ export interface Evaluation {
  * @param options - `batchSize` (32), `fastPath` (`'auto'`), `signal`; see {@link EvaluateOptions}.
  * @returns Loss, accuracy, count and confusion matrix over every image of `data`.
  * @throws {@link DatasetError} when the dataset's size or normalisation differs from the model's;
- *   `RangeError` when `batchSize` is not a positive integer; the signal's reason when aborted.
+ *   {@link OptionError} when `batchSize` is not a positive integer or `fastPath` is unknown; the signal's reason when aborted.
  */
 export async function evaluate(
   model: Model,
@@ -68,11 +69,17 @@ export async function evaluate(
 ): Promise<Evaluation> {
   const batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`batchSize must be an integer >= 1, got ${String(batchSize)}`);
+    throw new OptionError(
+      'batchSize',
+      `batchSize must be an integer >= 1, got ${String(batchSize)}`,
+    );
   }
   const fastPath = options.fastPath ?? 'auto';
   if (fastPath !== 'auto' && fastPath !== 'off') {
-    throw new RangeError(`fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`);
+    throw new OptionError(
+      'fastPath',
+      `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
+    );
   }
   assertCompatible(model, data, 'evaluate');
   const engine = await engineModel(model).engineFor({ fastPath });

@@ -5,6 +5,7 @@
  * @module
  */
 import { type AugmentOptions, DEFAULT_AUGMENT } from '../data/augment.js';
+import { OptionError } from '../errors.js';
 import { cosineSchedule, type LearningRateSchedule } from './schedule.js';
 
 /**
@@ -54,7 +55,7 @@ const BEST = { epochs: 12, peak: 2e-3, warmupEpochs: 1, weightDecay: 0.05 } as c
  * @param name - `'reference'` or `'best'`.
  * @param epochs - Overrides the recipe's number of epochs (an integer, 1 or more).
  * @returns The recipe's epochs, learning rate or schedule, weight decay and augmentation.
- * @throws `RangeError` for an unknown recipe or a bad `epochs`.
+ * @throws {@link OptionError} (a `RangeError`) for an unknown recipe or a bad `epochs`.
  *
  * @example
  * ```ts
@@ -65,7 +66,7 @@ const BEST = { epochs: 12, peak: 2e-3, warmupEpochs: 1, weightDecay: 0.05 } as c
  */
 export function trainingRecipe(name: TrainingRecipe, epochs?: number): RecipeSettings {
   if (epochs !== undefined && (!Number.isInteger(epochs) || epochs < 1)) {
-    throw new RangeError(`epochs must be an integer >= 1, got ${String(epochs)}`);
+    throw new OptionError('epochs', `epochs must be an integer >= 1, got ${String(epochs)}`);
   }
   if (name === 'reference') {
     return { epochs: epochs ?? 5, learningRate: 1e-3, weightDecay: 0, augment: false };
@@ -83,5 +84,8 @@ export function trainingRecipe(name: TrainingRecipe, epochs?: number): RecipeSet
       augment: { ...DEFAULT_AUGMENT },
     };
   }
-  throw new RangeError(`recipe must be "reference" or "best", got ${JSON.stringify(name)}`);
+  throw new OptionError(
+    'recipe',
+    `recipe must be "reference" or "best", got ${JSON.stringify(name)}`,
+  );
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { OptionError } from '../errors.js';
 
 /**
  * A learning rate per training step, as a pure function of where training is: `epoch` is
@@ -102,14 +103,14 @@ export interface OneCycleScheduleOptions {
 
 function positive(value: unknown, name: string): number {
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new RangeError(`${name} must be a finite number > 0, got ${String(value)}`);
+    throw new OptionError(name, `${name} must be a finite number > 0, got ${String(value)}`);
   }
   return value;
 }
 
 function inRange(value: number, name: string, lo: number, hi: number): number {
   if (typeof value !== 'number' || !(value >= lo && value <= hi)) {
-    throw new RangeError(`${name} must be a number in [${lo}, ${hi}], got ${String(value)}`);
+    throw new OptionError(name, `${name} must be a number in [${lo}, ${hi}], got ${String(value)}`);
   }
   return value;
 }
@@ -139,7 +140,10 @@ function warmupFactor(
 function checkWarmup(options: WarmupOptions): void {
   const epochs = options.warmupEpochs ?? 0;
   if (typeof epochs !== 'number' || !(epochs >= 0) || !Number.isFinite(epochs)) {
-    throw new RangeError(`warmupEpochs must be a finite number >= 0, got ${String(epochs)}`);
+    throw new OptionError(
+      'warmupEpochs',
+      `warmupEpochs must be a finite number >= 0, got ${String(epochs)}`,
+    );
   }
   inRange(options.warmupFrom ?? 0.01, 'warmupFrom', 0, 1);
 }
@@ -150,7 +154,7 @@ function checkWarmup(options: WarmupOptions): void {
  *
  * @param options - `peak`, `epochs`, `final` (0), `warmupEpochs` (0), `warmupFrom` (0.01).
  * @returns A {@link LearningRateSchedule}: a pure function of the position in training.
- * @throws `RangeError` for a value out of range.
+ * @throws {@link OptionError} (a `RangeError`) naming the option out of range.
  *
  * @example
  * ```ts
@@ -180,7 +184,7 @@ export function cosineSchedule(options: CosineScheduleOptions): LearningRateSche
  *
  * @param options - `rate`, `every`, `factor` (0.1), `warmupEpochs` (0), `warmupFrom` (0.01).
  * @returns A {@link LearningRateSchedule}.
- * @throws `RangeError` for a value out of range.
+ * @throws {@link OptionError} (a `RangeError`) naming the option out of range.
  *
  * @example
  * ```ts
@@ -193,11 +197,11 @@ export function stepSchedule(options: StepScheduleOptions): LearningRateSchedule
   const rate = positive(options.rate, 'rate');
   const every = options.every;
   if (!Number.isInteger(every) || every < 1) {
-    throw new RangeError(`every must be an integer >= 1, got ${String(every)}`);
+    throw new OptionError('every', `every must be an integer >= 1, got ${String(every)}`);
   }
   const factor = options.factor ?? 0.1;
   if (typeof factor !== 'number' || !(factor > 0 && factor <= 1)) {
-    throw new RangeError(`factor must be a number in (0, 1], got ${String(factor)}`);
+    throw new OptionError('factor', `factor must be a number in (0, 1], got ${String(factor)}`);
   }
   checkWarmup(options);
   return (epoch, batch, batchesPerEpoch) =>
@@ -213,7 +217,7 @@ export function stepSchedule(options: StepScheduleOptions): LearningRateSchedule
  *
  * @param options - `peak`, `epochs`, `rise` (0.3), `startDivisor` (25), `finalDivisor` (1e4).
  * @returns A {@link LearningRateSchedule}.
- * @throws `RangeError` for a value out of range.
+ * @throws {@link OptionError} (a `RangeError`) naming the option out of range.
  *
  * @example
  * ```ts
@@ -226,7 +230,7 @@ export function oneCycleSchedule(options: OneCycleScheduleOptions): LearningRate
   const epochs = positive(options.epochs, 'epochs');
   const rise = options.rise ?? 0.3;
   if (typeof rise !== 'number' || !(rise > 0 && rise < 1)) {
-    throw new RangeError(`rise must be a number in (0, 1), got ${String(rise)}`);
+    throw new OptionError('rise', `rise must be a number in (0, 1), got ${String(rise)}`);
   }
   const start = peak / inRange(options.startDivisor ?? 25, 'startDivisor', 1, Infinity);
   const end = start / inRange(options.finalDivisor ?? 1e4, 'finalDivisor', 1, Infinity);

@@ -10,6 +10,7 @@ import { normalizationTable, type PreparedSet } from '../data/preprocess.js';
 import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
 import { engineModel } from '../engine/model.js';
 import type { AdamSettings, Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
+import { OptionError } from '../errors.js';
 import { platform } from '../platform/index.js';
 import { CheckpointFormatError, decodeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
@@ -78,9 +79,9 @@ export interface TrainContext {
 export interface EarlyStoppingOptions {
   /** The validation figure to watch. Default `'valLoss'` (lower is better); `'valAccuracy'`: higher. */
   monitor?: 'valLoss' | 'valAccuracy';
-  /** Epochs without improvement before stopping: an integer >= 1. */
+  /** Epochs without improvement before stopping: a positive integer. */
   patience: number;
-  /** The smallest change that counts as an improvement, >= 0. Default 0. */
+  /** The smallest change that counts as an improvement: 0 or more. Default 0. */
   minDelta?: number;
   /** At the end, put back the weights of the best epoch. Default `true`. */
   restoreBestWeights?: boolean;
@@ -287,15 +288,17 @@ export interface TrainHistory {
  *   with `aborted: true`; it does not reject.
  * @returns The history of the epochs that ran.
  * @throws {@link DatasetError} when the data's size or normalisation does not fit the model;
- *   `RangeError` when `epochs`, `batchSize`, `logEvery`, `validationBatchSize` or `threads` is
- *   not an integer in range, when `learningRate` (or the rate its schedule gives any step) is
- *   not a finite number above 0, when `weightDecay` is negative (or its product with a rate is
- *   not below 1), when `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an
- *   unknown `fastPath` or `recipe`, for `augment` ranges out of bounds, or when the dataset is
- *   empty; `TypeError` when a
- *   callback or `signal` has the wrong type; {@link FusedLeNetError} when the fused kernels
- *   apply but cannot load. Errors thrown by callbacks stop training and propagate (the model
- *   keeps the weights reached).
+ *   {@link OptionError} (a `RangeError`), naming the option, when `epochs`, `batchSize`,
+ *   `logEvery`, `validationBatchSize` or `threads` is not an integer in range, when
+ *   `learningRate` (or the rate its schedule gives any step) is not a finite number above 0,
+ *   when `weightDecay` is negative (or its product with a rate is not below 1), when
+ *   `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an unknown `fastPath` or
+ *   `recipe`, `augment` ranges out of bounds, bad `earlyStopping`, a callback or `signal` of the
+ *   wrong type, or an empty dataset; {@link CheckpointFormatError} when `resumeFrom` is invalid
+ *   or does not fit the model, data or options; {@link FusedLeNetError} when the fused kernels
+ *   apply but cannot load; {@link TrainingDivergedError} when a step's loss or gradient is not
+ *   finite (the model keeps the weights from before it). Errors thrown by callbacks stop
+ *   training and propagate (the model keeps the weights reached).
  */
 export async function train(
   model: Model,
@@ -575,7 +578,8 @@ interface TrainPlan {
 function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOptions): TrainPlan {
   const recipeName = options.recipe ?? 'reference';
   if (recipeName !== 'reference' && recipeName !== 'best') {
-    throw new RangeError(
+    throw new OptionError(
+      'recipe',
       `recipe must be "reference" or "best", got ${JSON.stringify(options.recipe)}`,
     );
   }
@@ -588,22 +592,27 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   const validationBatchSize = positiveInt(options.validationBatchSize ?? 32, 'validationBatchSize');
   const fastPath = options.fastPath ?? 'auto';
   if (fastPath !== 'auto' && fastPath !== 'off') {
-    throw new RangeError(`fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`);
+    throw new OptionError(
+      'fastPath',
+      `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
+    );
   }
   const schedule = options.learningRate ?? recipe.learningRate;
   if (typeof schedule !== 'number' && typeof schedule !== 'function') {
-    throw new TypeError(
+    throw new OptionError(
+      'learningRate',
       `learningRate must be a number or a function of (epoch, batch, batchesPerEpoch), got ${typeof schedule}`,
     );
   }
-  if (data.count === 0) throw new RangeError('train: the dataset is empty');
+  if (data.count === 0) throw new OptionError('data', 'train: the dataset is empty');
   const batchesPerEpoch = batchCount(data, batchSize);
   const rates = new Float64Array(epochs * batchesPerEpoch);
   for (let e = 1, i = 0; e <= epochs; e++) {
     for (let b = 0; b < batchesPerEpoch; b++, i++) {
       const rate = typeof schedule === 'function' ? schedule(e, b, batchesPerEpoch) : schedule;
       if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
-        throw new RangeError(
+        throw new OptionError(
+          'learningRate',
           `learningRate must be a finite number > 0, got ${String(rate)} for epoch ${e}, batch ${b}`,
         );
       }
@@ -612,11 +621,15 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   }
   const weightDecay = options.weightDecay ?? recipe.weightDecay;
   if (typeof weightDecay !== 'number' || !(weightDecay >= 0) || !Number.isFinite(weightDecay)) {
-    throw new RangeError(`weightDecay must be a finite number >= 0, got ${String(weightDecay)}`);
+    throw new OptionError(
+      'weightDecay',
+      `weightDecay must be a finite number >= 0, got ${String(weightDecay)}`,
+    );
   }
   for (const rate of rates) {
     if (!(rate * weightDecay < 1)) {
-      throw new RangeError(
+      throw new OptionError(
+        'weightDecay',
         `learningRate * weightDecay must be below 1, got ${rate} * ${weightDecay}`,
       );
     }
@@ -630,27 +643,27 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   const beta2 = unitInterval(options.beta2 ?? 0.999, 'beta2');
   const epsilon = options.epsilon ?? 1e-8;
   if (typeof epsilon !== 'number' || !(epsilon > 0) || !Number.isFinite(epsilon)) {
-    throw new RangeError(`epsilon must be a finite number > 0, got ${String(epsilon)}`);
+    throw new OptionError('epsilon', `epsilon must be a finite number > 0, got ${String(epsilon)}`);
   }
   if (
     options.seed !== undefined &&
     (typeof options.seed !== 'number' || !Number.isFinite(options.seed))
   ) {
-    throw new RangeError(`seed must be a finite number, got ${String(options.seed)}`);
+    throw new OptionError('seed', `seed must be a finite number, got ${String(options.seed)}`);
   }
   if (options.shuffle !== undefined && typeof options.shuffle !== 'boolean') {
-    throw new TypeError(`shuffle must be a boolean, got ${typeof options.shuffle}`);
+    throw new OptionError('shuffle', `shuffle must be a boolean, got ${typeof options.shuffle}`);
   }
   if (
     options.signal !== undefined &&
     (typeof options.signal !== 'object' || typeof options.signal?.aborted !== 'boolean')
   ) {
-    throw new TypeError('signal must be an AbortSignal');
+    throw new OptionError('signal', 'signal must be an AbortSignal');
   }
   for (const name of CALLBACKS) {
     const callback = options[name];
     if (callback !== undefined && typeof callback !== 'function') {
-      throw new TypeError(`${name} must be a function, got ${typeof callback}`);
+      throw new OptionError(name, `${name} must be a function, got ${typeof callback}`);
     }
   }
   assertCompatible(model, data, 'train');
@@ -678,26 +691,34 @@ function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOption
   const early = options.earlyStopping;
   if (early === undefined) return undefined;
   if (early === null || typeof early !== 'object') {
-    throw new TypeError('earlyStopping must be an object like { patience: 3 }');
+    throw new OptionError('earlyStopping', 'earlyStopping must be an object like { patience: 3 }');
   }
   if (options.validationData === undefined) {
-    throw new RangeError('earlyStopping watches validation figures: give validationData too');
+    throw new OptionError(
+      'earlyStopping',
+      'earlyStopping watches validation figures: give validationData too',
+    );
   }
   const monitor = early.monitor ?? 'valLoss';
   if (monitor !== 'valLoss' && monitor !== 'valAccuracy') {
-    throw new RangeError(
+    throw new OptionError(
+      'earlyStopping.monitor',
       `earlyStopping.monitor must be "valLoss" or "valAccuracy", got ${JSON.stringify(monitor)}`,
     );
   }
   const minDelta = early.minDelta ?? 0;
   if (typeof minDelta !== 'number' || !(minDelta >= 0) || !Number.isFinite(minDelta)) {
-    throw new RangeError(
+    throw new OptionError(
+      'earlyStopping.minDelta',
       `earlyStopping.minDelta must be a finite number >= 0, got ${String(minDelta)}`,
     );
   }
   const restoreBestWeights = early.restoreBestWeights ?? true;
   if (typeof restoreBestWeights !== 'boolean') {
-    throw new TypeError('earlyStopping.restoreBestWeights must be a boolean');
+    throw new OptionError(
+      'earlyStopping.restoreBestWeights',
+      'earlyStopping.restoreBestWeights must be a boolean',
+    );
   }
   return {
     monitor,
@@ -718,7 +739,7 @@ function checkResume(
   if (raw === undefined) return undefined;
   const cp = raw instanceof Uint8Array ? decodeCheckpoint(raw, 'resumeFrom') : raw;
   if (cp === null || typeof cp !== 'object' || !Array.isArray(cp.weights)) {
-    throw new TypeError('resumeFrom must be a TrainCheckpoint or its bytes');
+    throw new OptionError('resumeFrom', 'resumeFrom must be a TrainCheckpoint or its bytes');
   }
   const fail = (msg: string): never => {
     throw new CheckpointFormatError(`resumeFrom: ${msg}`);
@@ -758,7 +779,8 @@ const CALLBACKS = [
 
 function positiveInt(value: unknown, name: string, allowZero = false): number {
   if (!Number.isInteger(value) || (value as number) < (allowZero ? 0 : 1)) {
-    throw new RangeError(
+    throw new OptionError(
+      name,
       `${name} must be an integer >= ${allowZero ? 0 : 1}, got ${String(value)}`,
     );
   }
@@ -767,7 +789,7 @@ function positiveInt(value: unknown, name: string, allowZero = false): number {
 
 function unitInterval(value: unknown, name: string): number {
   if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
-    throw new RangeError(`${name} must be a number in [0, 1), got ${String(value)}`);
+    throw new OptionError(name, `${name} must be a number in [0, 1), got ${String(value)}`);
   }
   return value;
 }

@@ -95,6 +95,17 @@ interface Kernels {
     eps: number,
     bc1: number,
     bc2: number,
+    updateBound: number,
+    decay: number,
+  ): number;
+  stageAdamGuarded(
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+    updateBound: number,
     decay: number,
   ): number;
   forward(n: number): void;
@@ -120,7 +131,6 @@ interface Kernels {
   gradientStep(n: number): number;
   peerGradientsAddress(): number;
   mixGradients(selfWeight: number, peerWeight: number): void;
-  gradientsFinite(): number;
 }
 
 /** A fresh instance of a compiled fused module, with its own memory and Adam state. */
@@ -228,7 +238,9 @@ export class WasmLeNet {
     const k = this.#stage(images, this.checkBatch(images, labels, n), n);
     const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
     const step = this.#step + 1;
-    const loss = k.trainStep(n, lr, beta1, beta2, eps, 1 - beta1 ** step, 1 - beta2 ** step, decay);
+    const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
+    const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
+    const loss = k.trainStep(n, lr, beta1, beta2, eps, bc1, bc2, bound, decay);
     // NaN: the loss or a gradient was not finite and the module applied nothing.
     if (!Number.isNaN(loss)) this.#step = step;
     return { loss, correct: k.correctCount() };
@@ -388,24 +400,21 @@ export class WasmLeNet {
     k.mixGradients(selfWeight, peerWeight);
   }
 
-  /** Whether every gradient in the module is finite (after a gradient step and mixing). */
-  gradientsFinite(): boolean {
-    return this.#live().gradientsFinite() !== 0;
-  }
-
-  /** One Adam update with the gradients in the module (validated settings). */
-  applyAdam(hp: AdamHyperparameters = {}): void {
+  /**
+   * One Adam update with the gradients in the module (validated settings), unless a gradient is
+   * not finite or the update would make a parameter or moment non-finite: then nothing changes
+   * and it returns false.
+   */
+  applyAdam(hp: AdamHyperparameters = {}): boolean {
     const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
-    this.#step += 1;
-    this.#live().stageAdam(
-      lr,
-      beta1,
-      beta2,
-      eps,
-      1 - beta1 ** this.#step,
-      1 - beta2 ** this.#step,
-      decay,
-    );
+    const step = this.#step + 1;
+    const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
+    const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
+    if (!this.#live().stageAdamGuarded(lr, beta1, beta2, eps, bc1, bc2, bound, decay)) {
+      return false;
+    }
+    this.#step = step;
+    return true;
   }
 
   /** Copies a checked batch's first `n` images and labels into the module. */
@@ -460,6 +469,25 @@ export class WasmLeNet {
       return staging.slice(offset - size, offset);
     });
   }
+}
+
+/**
+ * A bound on any parameter's Adam step, so the kernels can skip proving an update finite when it
+ * plainly is: |step| = lr/bc1 · |m| / (sqrt(v/bc2) + eps) <= lr·sqrt(bc2)/bc1 · |m|/sqrt(v), and
+ * with beta1² < beta2, Cauchy-Schwarz over the moving averages gives
+ * |m|/sqrt(v) <= (1 - beta1) / sqrt((1 - beta2)(1 - beta1²/beta2)). +Infinity when no bound holds.
+ */
+function adamUpdateBound(
+  lr: number,
+  beta1: number,
+  beta2: number,
+  bc1: number,
+  bc2: number,
+): number {
+  if (!(beta1 * beta1 < beta2) || !(beta2 < 1)) return Number.POSITIVE_INFINITY;
+  const ratio = (1 - beta1) / Math.sqrt((1 - beta2) * (1 - (beta1 * beta1) / beta2));
+  const bound = ((lr * Math.sqrt(bc2)) / bc1) * ratio;
+  return Number.isFinite(bound) ? bound : Number.POSITIVE_INFINITY;
 }
 
 /**

@@ -172,9 +172,8 @@ export class WorkerPool {
         main.mixGradients(reply.grads, selfWeight, (shares[i + 1] as number) / n);
         selfWeight = 1;
       }
-      // As the single-threaded step: a non-finite loss or gradient updates nothing.
-      if (!Number.isFinite(loss) || !main.gradientsFinite()) return { loss: Number.NaN, correct };
-      main.applyAdam(hp);
+      // As the single-threaded step: a non-finite loss, gradient or update changes nothing.
+      if (!Number.isFinite(loss) || !main.applyAdam(hp)) return { loss: Number.NaN, correct };
       return { loss: loss / n, correct };
     } catch (err) {
       // Let every worker answer before the next step can post to it again.

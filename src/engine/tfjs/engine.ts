@@ -41,10 +41,6 @@ export class TfjsEngine implements Engine {
   readonly #stepVar: tf.Variable;
   /** The backend `#step` was last known to match `#stepVar` on. */
   #stepBackend: tf.KernelBackend | undefined;
-  /** On the device: whether a step diverged since the optimizer state was set (bool). */
-  #diverged: tf.Scalar | undefined;
-  /** On the device: the first diverged step's number (int32), valid when `#diverged`. */
-  #firstBad: tf.Scalar | undefined;
   #lossSum: tf.Scalar | undefined;
   #correct: tf.Scalar | undefined;
   /** The backend object the running totals live on (see {@link TfjsEngine.#dropLostTotals}). */
@@ -107,10 +103,9 @@ export class TfjsEngine implements Engine {
     const s = this.#size;
     const { n } = batch;
     await this.#syncStep();
-    this.#step += 1;
-    const step = this.#step;
+    const step = this.#step + 1;
     this.#dropLostTotals();
-    const [loss, correct] = tf.tidy(() => {
+    const { loss, hits, next, probe } = tf.tidy(() => {
       const x = tf.tensor4d(batch.images.subarray(0, n * s * s), [n, s, s, 1]);
       const labels = tf.tensor1d(Int32Array.from(batch.labels.subarray(0, n)), 'int32');
       const onehot = tf.oneHot(labels, this.#classes);
@@ -119,95 +114,80 @@ export class TfjsEngine implements Engine {
         logits = tf.keep(this.apply(x));
         return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
       }, this.#vars);
-      // The divergence guard, on the device (no read-back): x - x is 0 when x is finite and NaN
-      // otherwise, so one sum tells whether the loss and every gradient are finite. A step that
-      // is not, and every step after it, changes nothing (updates pass through `where`).
-      const probe = tf.addN([
-        tf.sub(value, value),
-        ...this.#vars.map((v) => {
-          const g = grads[v.name] as tf.Tensor;
-          return tf.sum(tf.sub(g, g));
-        }),
-      ]);
-      const healthy =
-        this.#diverged === undefined ? tf.scalar(true, 'bool') : tf.logicalNot(this.#diverged);
-      const ok = tf.logicalAnd(tf.isFinite(probe), healthy) as tf.Scalar;
-      this.#applyAdam(grads, adam, step, ok);
-      this.#stepVar.assign(tf.where(ok, tf.scalar(step, 'int32'), this.#stepVar as tf.Tensor));
-      const firstBad = tf.where(
-        tf.logicalAnd(tf.logicalNot(ok), healthy),
-        tf.scalar(step, 'int32'),
-        this.#firstBad ?? tf.scalar(0, 'int32'),
-      );
-      tf.dispose([this.#diverged, this.#firstBad]);
-      this.#diverged = tf.keep(tf.logicalNot(ok) as tf.Scalar);
-      this.#firstBad = tf.keep(firstBad as tf.Scalar);
+      const next = this.#adamUpdates(grads, adam, step);
       const hits = tf.sum(
         tf.cast(tf.equal(tf.argMax(logits as tf.Tensor2D, 1), labels), 'float32'),
-      );
+      ) as tf.Scalar;
       (logits as tf.Tensor2D).dispose();
-      const lossSum = tf.where(
-        ok,
-        tf.add(this.#lossSum ?? 0, tf.mul(value, n)),
-        this.#lossSum ?? 0,
-      );
-      const correctSum = tf.add(this.#correct ?? 0, hits) as tf.Scalar;
-      tf.dispose([this.#lossSum, this.#correct]);
-      this.#lossSum = tf.keep(lossSum as tf.Scalar);
-      this.#correct = tf.keep(correctSum);
-      this.#totalsOwner = tf.backend();
-      return [value, hits];
+      // The divergence guard: one sum over the loss and every new moment and parameter is
+      // finite exactly when they all are (overflow of the sum itself means values near 1e34:
+      // divergence too). It is judged on the CPU, because GPU shader compilers may assume no
+      // NaN and fold isnan-style tests away.
+      const probe = tf.addN([
+        value,
+        ...[...next.m, ...next.v, ...next.p].map((t) => tf.sum(tf.abs(t))),
+      ]);
+      return { loss: value, hits, next, probe };
     });
-    this.#stepBackend = tf.backend();
+    const made = [loss, hits, probe, ...next.m, ...next.v, ...next.p];
     try {
-      // Reading the guard stalls a GPU's queue: there it is read with the statistics and at
-      // the end of each epoch; elsewhere a read is immediate, so every step is checked.
-      if (read || tf.getBackend() !== 'webgpu') await this.#throwIfDiverged();
+      if (!Number.isFinite((await probe.data())[0])) throw new StepDivergedError(step);
+      tf.tidy(() => {
+        this.#vars.forEach((v, i) => {
+          (this.#m[i] as tf.Variable).assign(next.m[i] as tf.Tensor);
+          (this.#v[i] as tf.Variable).assign(next.v[i] as tf.Tensor);
+          v.assign(next.p[i] as tf.Tensor);
+        });
+        this.#stepVar.assign(tf.scalar(step, 'int32'));
+        const lossSum = tf.add(this.#lossSum ?? 0, tf.mul(loss, n)) as tf.Scalar;
+        const correctSum = tf.add(this.#correct ?? 0, hits) as tf.Scalar;
+        tf.dispose([this.#lossSum, this.#correct]);
+        this.#lossSum = tf.keep(lossSum);
+        this.#correct = tf.keep(correctSum);
+      });
+      this.#step = step;
+      this.#stepBackend = tf.backend();
+      this.#totalsOwner = tf.backend();
       if (!read) return undefined;
-      const [l, c] = await Promise.all([loss.data(), correct.data()]);
+      const [l, c] = await Promise.all([loss.data(), hits.data()]);
       return { loss: l[0] as number, correct: c[0] as number };
     } finally {
-      tf.dispose([loss, correct]);
+      tf.dispose(made);
     }
   }
 
-  /** Rejects with {@link StepDivergedError} if a step since the optimizer state was set diverged. */
-  async #throwIfDiverged(): Promise<void> {
-    if (this.#diverged === undefined || !(await this.#diverged.data())[0]) return;
-    const first = ((await (this.#firstBad as tf.Scalar).data()) as Int32Array)[0] as number;
-    this.#step = first - 1; // the steps from the diverged one on were not applied
-    throw new StepDivergedError(first);
-  }
-
   /**
-   * PyTorch's Adam: m, v moving averages; step = lr * m̂ / (sqrt(v̂) + eps); only where `ok`.
-   * With weight decay, PyTorch's AdamW: p = p * (1 - lr * wd) first (decoupled from the gradient).
+   * PyTorch's Adam: m, v moving averages; step = lr * m̂ / (sqrt(v̂) + eps). With weight decay,
+   * PyTorch's AdamW: p * (1 - lr * wd) - step (decoupled from the gradient). New values only.
    */
-  #applyAdam(grads: tf.NamedTensorMap, adam: AdamSettings, step: number, ok: tf.Scalar): void {
+  #adamUpdates(
+    grads: tf.NamedTensorMap,
+    adam: AdamSettings,
+    step: number,
+  ): { m: tf.Tensor[]; v: tf.Tensor[]; p: tf.Tensor[] } {
     const { learningRate, beta1, beta2, epsilon } = adam;
     const weightDecay = adam.weightDecay ?? 0;
     const decay = weightDecay > 0 ? 1 - learningRate * weightDecay : 1;
     const bc1 = 1 - beta1 ** step;
     const bc2 = 1 - beta2 ** step;
-    this.#vars.forEach((v, i) => {
-      const g = grads[v.name] as tf.Tensor;
-      const m = this.#m[i] as tf.Variable;
-      const sq = this.#v[i] as tf.Variable;
-      const nextM = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-      const nextV = tf.add(tf.mul(sq, beta2), tf.mul(tf.square(g), 1 - beta2));
+    const out = { m: [] as tf.Tensor[], v: [] as tf.Tensor[], p: [] as tf.Tensor[] };
+    this.#vars.forEach((param, i) => {
+      const g = grads[param.name] as tf.Tensor;
+      const m = tf.add(tf.mul(this.#m[i] as tf.Variable, beta1), tf.mul(g, 1 - beta1));
+      const v = tf.add(tf.mul(this.#v[i] as tf.Variable, beta2), tf.mul(tf.square(g), 1 - beta2));
       const update = tf.div(
-        tf.mul(nextM, learningRate / bc1),
-        tf.add(tf.sqrt(tf.div(nextV, bc2)), epsilon),
+        tf.mul(m, learningRate / bc1),
+        tf.add(tf.sqrt(tf.div(v, bc2)), epsilon),
       );
-      m.assign(tf.where(ok, nextM, m));
-      sq.assign(tf.where(ok, nextV, sq));
-      v.assign(tf.where(ok, tf.sub(decay === 1 ? v : tf.mul(v, decay), update), v));
+      out.m.push(m);
+      out.v.push(v);
+      out.p.push(tf.sub(decay === 1 ? param : tf.mul(param, decay), update));
     });
+    return out;
   }
 
   async takeTotals(): Promise<{ lossSum: number; correct: number }> {
     this.#dropLostTotals();
-    await this.#throwIfDiverged();
     const lossSum = this.#lossSum;
     const correct = this.#correct;
     this.#lossSum = undefined;
@@ -246,9 +226,6 @@ export class TfjsEngine implements Engine {
   }
 
   setOptimizerState(state: OptimizerState | undefined): void {
-    tf.dispose([this.#diverged, this.#firstBad]);
-    this.#diverged = undefined;
-    this.#firstBad = undefined;
     if (state === undefined) {
       for (const m of [...this.#m, ...this.#v]) tf.tidy(() => m.assign(tf.zerosLike(m)));
       this.#setStep(0);
@@ -264,14 +241,7 @@ export class TfjsEngine implements Engine {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    tf.dispose([
-      ...this.#vars,
-      ...this.#m,
-      ...this.#v,
-      this.#stepVar,
-      this.#diverged,
-      this.#firstBad,
-    ]);
+    tf.dispose([...this.#vars, ...this.#m, ...this.#v, this.#stepVar]);
     this.#dropLostTotals();
     tf.dispose([this.#lossSum, this.#correct]);
   }
