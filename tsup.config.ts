@@ -1,34 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { copyFile, mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import type { Plugin } from 'esbuild';
 import { defineConfig, type Options } from 'tsup';
 import { workerSourceEsbuildPlugin } from './scripts/worker-source.mjs';
 
-const require = createRequire(import.meta.url);
-const wasmDist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
-const wasmFiles = [
-  'tfjs-backend-wasm.wasm',
-  'tfjs-backend-wasm-simd.wasm',
-  'tfjs-backend-wasm-threaded-simd.wasm',
-];
-
-/** Files the library reads at run time, by where they come from. */
-const assets: string[] = [
-  ...wasmFiles.map((file) => join(wasmDist, 'dist', file)),
-  'src/engine/lenet-mnist.weights',
-  // Fused LeNet kernels, built from asm/ by `npm run build:wasm`.
-  'src/engine/fused/lenet-simd.wasm',
-  'src/engine/fused/lenet-relaxed-simd.wasm',
-];
-
-/** Assets resolved at run time with `new URL(file, import.meta.url)` sit next to the bundle. */
-async function copyAssets(outDir: string): Promise<void> {
-  await mkdir(outDir, { recursive: true });
-  for (const from of assets) {
-    await copyFile(from, join(outDir, basename(from)));
-  }
-}
+// Both builds write into dist/ (shared assets, see scripts/finish-build.mjs): start clean once.
+rmSync('dist', { recursive: true, force: true });
 
 /**
  * The package's TSDoc comment: the `@packageDocumentation` block that opens src/index.ts. The
@@ -43,33 +19,123 @@ if (packageDocumentation === undefined) {
   throw new Error('src/index.ts must open with its /** ... @packageDocumentation */ comment');
 }
 
+/** Replaces `from` (which must occur exactly `count` times) in a bundled dependency's source. */
+function patch(text: string, file: string, from: string | RegExp, to: string, count = 1): string {
+  const found =
+    typeof from === 'string' ? text.split(from).length - 1 : (text.match(from) ?? []).length;
+  if (found !== count) {
+    throw new Error(
+      `tsup.config.ts: expected ${count} occurrence(s) of ${String(from)} in ${file}, found ${found}: has @tensorflow changed version?`,
+    );
+  }
+  return text.split(from as string).join(to);
+}
+
+/**
+ * Changes to the bundled tfjs 4.22 (dist/ only; tests on src/ use tfjs as published):
+ *
+ * - A private engine: tfjs-core keeps its engine and kernel registry on the global object, shared
+ *   by every tfjs copy in a page or process, so an app's own tfjs would switch to lenet-mnist's
+ *   backend. The bundled copy uses globals of its own.
+ * - Minifier-proof WASM threads: tfjs-backend-wasm creates its pthread workers' script from the
+ *   threaded factory's `toString()`, which breaks once an app's minifier has rewritten the factory
+ *   (a free `_scriptDir` in the workers). The bundled copy takes the script's URL (the shipped
+ *   `tfjs-backend-wasm-threaded-simd.worker.js`, a file minifiers process whole) and the worker
+ *   pool size (tfjs hard-codes 8) from src/backend/wasm.ts.
+ */
+const patchTfjs: Plugin = {
+  name: 'lenet-mnist-patch-tfjs',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]tfjs-core[\\/]dist[\\/](engine|global_util)\.js$/ }, (args) => {
+      let text = readFileSync(args.path, 'utf8');
+      if (args.path.endsWith('engine.js')) {
+        text = patch(text, args.path, /_tfengine\b/g, '_lenetMnistTfEngine', 5);
+      } else {
+        text = patch(text, args.path, /_tfGlobals\b/g, '_lenetMnistTfGlobals', 3);
+      }
+      return { contents: text, loader: 'js' };
+    });
+    build.onLoad({ filter: /[\\/]tfjs-backend-wasm[\\/]dist[\\/]backend_wasm\.js$/ }, (args) => {
+      const text = patch(
+        readFileSync(args.path, 'utf8'),
+        args.path,
+        'factoryConfig.mainScriptUrlOrBlob = new Blob(',
+        'factoryConfig.mainScriptUrlOrBlob = globalThis[Symbol.for("lenet-mnist.wasm-threads")]?.mainScriptUrl ?? new Blob(',
+      );
+      return { contents: text, loader: 'js' };
+    });
+    build.onLoad(
+      { filter: /[\\/]tfjs-backend-wasm[\\/]wasm-out[\\/]tfjs-backend-wasm-threaded-simd\.js$/ },
+      (args) => {
+        const text = patch(
+          readFileSync(args.path, 'utf8'),
+          args.path,
+          'pthreadPoolSize=8;',
+          'pthreadPoolSize=globalThis[Symbol.for("lenet-mnist.wasm-threads")]?.poolSize??8;',
+        );
+        return { contents: text, loader: 'js' };
+      },
+    );
+  },
+};
+
+/**
+ * Error classes keep their names under any minifier: `LenetMnistError` sets `name` from
+ * `new.target.name`, which an app's minifier shortens (`err.name === 'Fl'`), so each class
+ * `X extends ...Error` of the sources gets a static block pinning its `name` to the literal 'X'.
+ */
+const stableErrorNames: Plugin = {
+  name: 'lenet-mnist-error-names',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const out = text.replace(
+        /(\bclass\s+(\w+)\s+extends\s+\w*Error\b[^{]*\{)/g,
+        (_, head: string, name: string) =>
+          `${head} static { Object.defineProperty(this, 'name', { value: '${name}', configurable: true }); }`,
+      );
+      return { contents: out, loader: 'ts' };
+    });
+  },
+};
+
 const shared: Options = {
   format: ['esm'],
   target: 'es2022',
-  dts: { banner: packageDocumentation },
-  sourcemap: true,
-  clean: true,
+  // No source maps: the sources are not shipped, and maps of bundled tfjs were 11 MB.
+  sourcemap: false,
+  clean: false,
+  outDir: 'dist',
   splitting: true,
   treeshake: true,
   // tfjs ships ESM with extensionless imports that plain Node ESM and Deno cannot load, so it is
   // bundled in; its `module` entry must win over the CJS `main` (see ARCHITECTURE.md).
-  noExternal: [/^@tensorflow\//],
+  // The CLI's pure-JS image decoders are bundled too, so installing the package installs
+  // nothing else.
+  noExternal: [/^@tensorflow\//, 'pngjs', 'jpeg-js'],
   external: ['webgpu'],
-  loader: { '.wasm': 'copy' },
-  // The fused engine's worker, bundled into a string (scripts/worker-source.mjs).
-  esbuildPlugins: [workerSourceEsbuildPlugin],
+  // The fused engine's worker is bundled into a string (scripts/worker-source.mjs).
+  esbuildPlugins: [workerSourceEsbuildPlugin, patchTfjs, stableErrorNames],
 };
 
 export default defineConfig([
   {
     ...shared,
     name: 'node',
-    entry: { index: 'src/index.ts', 'cli/main': 'src/cli/main.ts' },
-    outDir: 'dist/node',
+    // dist/index.js (Node, Deno, Bun), dist/tfjs.js, dist/cli.js; one set of types for both builds.
+    entry: {
+      index: 'src/index.ts',
+      tfjs: 'src/tfjs.ts',
+      cli: 'src/cli/main.ts',
+      'node-core': 'src/build-core.ts',
+      'node-data': 'src/data/index.ts',
+    },
+    dts: { entry: { index: 'src/index.ts', tfjs: 'src/tfjs.ts' }, banner: packageDocumentation },
     platform: 'node',
     esbuildOptions(options) {
       options.mainFields = ['module', 'main'];
       options.conditions = ['node', 'import'];
+      options.chunkNames = 'node-fx-[name]-[hash]';
     },
     banner: {
       // tfjs' emscripten glue is CJS-flavoured: give the ESM bundle require/__dirname.
@@ -82,18 +148,22 @@ export default defineConfig([
         'const __dirname = __lenetDirname(__filename);',
       ].join('\n'),
     },
-    onSuccess: () => copyAssets('dist/node'),
   },
   {
     ...shared,
     name: 'browser',
-    entry: { index: 'src/index.ts' },
-    outDir: 'dist/browser',
+    // dist/browser.js, dist/browser-tfjs.js; chunks share dist/ (and its assets) with Node's.
+    entry: {
+      browser: 'src/index.ts',
+      'browser-tfjs': 'src/tfjs.ts',
+      'browser-core': 'src/build-core.ts',
+      'browser-data': 'src/data/index.ts',
+    },
     platform: 'browser',
     esbuildOptions(options) {
       options.mainFields = ['browser', 'module', 'main'];
       options.conditions = ['browser', 'import'];
+      options.chunkNames = 'browser-fx-[name]-[hash]';
     },
-    onSuccess: () => copyAssets('dist/browser'),
   },
 ]);

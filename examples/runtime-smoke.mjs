@@ -11,7 +11,7 @@ import {
   loadPretrained,
   prepareImages,
   train,
-} from '../dist/node/index.js';
+} from '../dist/index.js';
 
 const env = detectEnvironment();
 const info = await initBackend();

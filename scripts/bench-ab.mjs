@@ -4,7 +4,7 @@
 // order of A and B alternates every round so drifts of the machine's load hit both alike.
 //
 //   node scripts/bench-ab.mjs --a DIR --b DIR [--rounds 5]
-//   (DIR: a build's dist/node, e.g. of an older commit in a git worktree)
+//   (DIR: a build's Node entry folder (dist/ now, dist/node before issue 9), e.g. of an older commit in a git worktree)
 import { spawnSync } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';

@@ -61,9 +61,9 @@ if (opts.swiftshader) {
   process.env.VK_ICD_FILENAMES = icd;
 }
 
-const distEntry = new URL('../dist/node/index.js', import.meta.url);
+const distEntry = new URL('../dist/index.js', import.meta.url);
 if (!existsSync(distEntry)) {
-  console.error('bench-webgpu: dist/node/index.js is missing; run `npm run build` first');
+  console.error('bench-webgpu: dist/index.js is missing; run `npm run build` first');
   process.exit(2);
 }
 const lib = await import(distEntry.href);

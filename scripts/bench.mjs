@@ -30,7 +30,7 @@ const USAGE = `Usage: npm run bench [-- options]   (or: node scripts/bench.mjs [
 Throughput (default): training samples/s, inference images/s at batch 1000 and batch-1 latency.
   --rounds N         interleaved rounds, one fresh process per contender per round (default 3)
   --quick            smoke run: 1 round, few batches and repetitions (numbers are rough)
-  --dist DIR         the lenet-mnist Node build to measure (default dist/node); it is copied to
+  --dist DIR         the lenet-mnist Node build to measure (default dist/); it is copied to
                      bench-out/work/dist-node first, so a rebuild during the run changes nothing
 Time to accuracy:
   --time-to-accuracy train lenet-mnist and PyTorch from scratch on the 60k set until the test

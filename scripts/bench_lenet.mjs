@@ -1,5 +1,5 @@
 // lenet-mnist worker of `npm run bench`: one task per process, through the public API of the
-// Node build (dist/node), as an app would use it. Prints `BENCH_RESULT {json}` on stdout.
+// Node build (dist/), as an app would use it. Prints `BENCH_RESULT {json}` on stdout.
 //   setup   prepares the shared data (Pillow-exact 28->32) and exports the initial weights
 //   train   training samples/s (train(), fastPath 'auto' or 'off')
 //   infer   predictor images/s at batch 1000 and single-image latency
@@ -20,15 +20,27 @@ import {
 // The harness points LENET_MNIST_DIST at its snapshot of the build, so a rebuild of dist/ while
 // the benchmark runs cannot change the code under test half-way.
 const dist = process.env.LENET_MNIST_DIST;
-const { createLeNet, createPredictor, loadMnist, prepareImages, tf, train, VERSION } = await import(
-  dist ? pathToFileURL(join(dist, 'index.js')).href : '../dist/node/index.js'
-);
+const {
+  createLeNet,
+  createPredictor,
+  getBackendInfo,
+  loadMnist,
+  prepareImages,
+  tf,
+  train,
+  VERSION,
+} = await import(dist ? pathToFileURL(join(dist, 'index.js')).href : '../dist/index.js');
 
 const args = parseArgs(process.argv.slice(2));
 const task = args._[0];
 const seed = Number(args.seed ?? 1);
 const fastPath = args['fast-path'] ?? 'auto';
-const info = () => ({ lenetMnist: VERSION, tfjs: tf.version_core, backend: tf.getBackend() });
+// `tf` was exported by builds before issue 9 (now lenet-mnist/tfjs): A/B runs load both kinds.
+const info = () => ({
+  lenetMnist: VERSION,
+  tfjs: tf?.version_core ?? '4.22.0',
+  backend: tf?.getBackend() ?? getBackendInfo()?.backend,
+});
 
 /** Same layout as `Model.getWeights()`: the 10 parameters concatenated (tfjs layouts). */
 function loadWeights(model, file) {

@@ -25,7 +25,7 @@ import {
   train,
   trainingRecipe,
   VERSION,
-} from '../dist/node/index.js';
+} from '../dist/index.js';
 
 const SEED = 20261126;
 const RECIPE = 'best';

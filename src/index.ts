@@ -8,7 +8,6 @@
  * @packageDocumentation
  */
 
-export * as tf from '@tensorflow/tfjs-core';
 export { detectEnvironment, type RuntimeEnvironment } from './backend/env.js';
 export {
   type BackendAdapterInfo,
@@ -23,7 +22,7 @@ export {
   onBackendChange,
   snapshotWeights,
 } from './backend/select.js';
-export type { WasmPaths } from './backend/wasm.js';
+export type { WasmPaths, WasmThreads } from './backend/wasm.js';
 export * from './data/index.js';
 export { ModelDisposedError, TrainingDivergedError } from './engine/errors.js';
 export { FusedLeNetError } from './engine/fused/kernels.js';
@@ -64,6 +63,13 @@ export {
   WeightsFormatError,
   type WeightsHeader,
 } from './model/weights.js';
+export {
+  ASSET_NAMES,
+  type AssetBase,
+  AssetError,
+  type AssetName,
+  setAssetBase,
+} from './platform/assets.js';
 export {
   type DigitImage,
   frameLikeMnist,

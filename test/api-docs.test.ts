@@ -2,7 +2,7 @@
  * The documentation standard, checked on what users see: every export of the package entry has
  * TSDoc with a summary, and every function, class and constant has an `@example`.
  *
- * Runs API Extractor itself (on the built `dist/node/index.d.ts`, so after `npm run build`) and
+ * Runs API Extractor itself (on the built `dist/index.d.ts`, so after `npm run build`) and
  * reads the doc model it writes into a temporary folder: the test depends on no earlier
  * `npm run api`. Its `docComment`s are re-emitted by the TSDoc parser, so block tags such as
  * `@example` always start a line.
@@ -20,8 +20,8 @@ let DOC_MODEL = '';
 let tempDir = '';
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'dist/node/index.d.ts'))) {
-    throw new Error('dist/node/index.d.ts is missing: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist/index.d.ts'))) {
+    throw new Error('dist/index.d.ts is missing: run `npm run build` first');
   }
   tempDir = await mkdtemp(join(tmpdir(), 'lenet-api-'));
   DOC_MODEL = join(tempDir, 'lenet-mnist.api.json');
@@ -119,7 +119,7 @@ function report(problem: string, items: string[]): string {
   return `${items.length} exported API item(s) ${problem}:\n  - ${items.join('\n  - ')}\n`;
 }
 
-describe('API documentation (API Extractor doc model of dist/node/index.d.ts)', () => {
+describe('API documentation (API Extractor doc model of dist/index.d.ts)', () => {
   it('covers the package entry', () => {
     const names = loadExports().map((item) => item.name);
     // A sanity check that the model is the package's and was parsed, so the checks below

@@ -12,9 +12,12 @@ import * as esbuild from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const browserDir = join(root, 'dist', 'browser');
-const browserEntry = join(browserDir, 'index.js');
-const nodeEntry = join(root, 'dist', 'node', 'index.js');
+const dist = join(root, 'dist');
+const browserEntry = join(dist, 'browser.js');
+const nodeEntry = join(dist, 'index.js');
+/** The browser build's files: its entries and its chunks (Node's are `node-*`, index, tfjs, cli). */
+const isBrowserFile = (f: string) =>
+  f.endsWith('.js') && (f === 'browser.js' || f.startsWith('browser-'));
 
 const BUILTINS = new Set(builtinModules);
 /** `fs`, `fs/promises`, `node:fs`, `node:test`, ... */
@@ -113,8 +116,9 @@ describe('build output', () => {
   it('has a Node build and a browser build', () => {
     requireBuild(browserEntry);
     requireBuild(nodeEntry);
-    expect(existsSync(join(root, 'dist', 'node', 'index.d.ts'))).toBe(true);
-    expect(existsSync(join(browserDir, 'index.d.ts'))).toBe(true);
+    expect(existsSync(join(dist, 'index.d.ts'))).toBe(true);
+    expect(existsSync(join(dist, 'tfjs.d.ts'))).toBe(true);
+    expect(readdirSync(dist).filter((f) => f.endsWith('.map'))).toEqual([]);
   });
 
   it('package.json exports and types point to existing files', () => {
@@ -136,15 +140,20 @@ describe('build output', () => {
     const missing = targets.filter((t) => !existsSync(join(root, t.split(' -> ')[1] as string)));
     expect(missing, 'exports targets that do not exist').toEqual([]);
     // Browsers (and the default condition) get the browser build; Node, Deno and Bun the Node build.
-    const dot = (pkg.exports as Record<string, Record<string, { default: string }>>)['.'];
-    expect(dot?.browser?.default).toBe('./dist/browser/index.js');
-    expect(dot?.default?.default).toBe('./dist/browser/index.js');
-    expect(dot?.node?.default).toBe('./dist/node/index.js');
+    const dot = (pkg.exports as Record<string, Record<string, string>>)['.'];
+    expect(dot).toEqual({
+      types: './dist/index.d.ts',
+      deno: './dist/index.js',
+      bun: './dist/index.js',
+      node: './dist/index.js',
+      browser: './dist/browser.js',
+      default: './dist/browser.js',
+    });
   });
 });
 
 describe('the browser build has no Node dependency', () => {
-  it('bundles dist/browser/index.js for browsers without resolving any Node built-in', async () => {
+  it('bundles dist/browser.js for browsers without resolving any Node built-in', async () => {
     requireBuild(browserEntry);
     const { uses, externals } = await bundleForBrowser(browserEntry);
     const tolerated = uses.filter((u) => u.outcome !== 'unresolvable');
@@ -155,12 +164,14 @@ describe('the browser build has no Node dependency', () => {
     expect(externals.filter((i) => isNodeBuiltin(i.path))).toEqual([]);
   });
 
-  it('dist/browser/*.js has no import or require of a Node built-in', () => {
+  it('the browser files of dist/ have no import or require of a Node built-in', () => {
     requireBuild(browserEntry);
     const offenders: string[] = [];
     const excused: string[] = [];
-    for (const file of readdirSync(browserDir).filter((f) => f.endsWith('.js'))) {
-      const text = readFileSync(join(browserDir, file), 'utf8');
+    const files = readdirSync(dist).filter(isBrowserFile);
+    expect(files.length).toBeGreaterThan(2);
+    for (const file of files) {
+      const text = readFileSync(join(dist, file), 'utf8');
       const worker = workerSourceRanges(text);
       for (const pattern of IMPORT_PATTERNS) {
         for (const m of text.matchAll(pattern)) {

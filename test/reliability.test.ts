@@ -252,7 +252,7 @@ test('200 create, train, predict, save, load and dispose cycles keep tensors and
 });
 
 // Resuming in a new process: the Node build (npm run build), as an app runs it.
-const dist = fileURLToPath(new URL('../dist/node/index.js', import.meta.url));
+const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 test.skipIf(!existsSync(dist))(
   'an interrupted run resumed in a new process ends with the same weights, bit for bit',
   async () => {

@@ -15,7 +15,7 @@ const runtimes: [string, string, string[]][] = [
 
 describe('the Node build in every server runtime', () => {
   test.each(runtimes)('%s', async (name, command, args) => {
-    expect(existsSync('dist/node/index.js'), 'run `npm run build` first').toBe(true);
+    expect(existsSync('dist/index.js'), 'run `npm run build` first').toBe(true);
     const { stdout } = await run(command, args, { timeout: 120_000, maxBuffer: 1 << 24 });
     const line = stdout.trim().split('\n').at(-1) as string;
     const result = JSON.parse(line);

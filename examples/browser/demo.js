@@ -6,7 +6,7 @@ import {
   initBackend,
   loadPretrained,
   onBackendChange,
-} from '../../dist/browser/index.js';
+} from '../../dist/browser.js';
 
 const pad = document.getElementById('pad');
 const ctx = pad.getContext('2d', { willReadFrequently: true });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LenetMnistError } from '../errors.js';
+import { type AssetBase, setAssetBase } from '../platform/assets.js';
 import { detectEnvironment, type RuntimeEnvironment } from './env.js';
 import {
   clearSnapshot,
@@ -10,7 +11,7 @@ import {
   stopAutoSnapshot,
   takeSnapshot,
 } from './snapshot.js';
-import { activateWasmBackend, type WasmPaths } from './wasm.js';
+import { activateWasmBackend, type WasmPaths, type WasmThreads } from './wasm.js';
 import {
   type AdapterSummary,
   activateWebGpuBackend,
@@ -42,9 +43,32 @@ export interface InitBackendOptions {
   /**
    * Where tfjs-backend-wasm's `.wasm` files are: a folder URL or path prefix ending in `/`, or a
    * URL per file. Default: next to this library's bundle (where the build copies them). Read
-   * when the WASM backend first loads; later calls cannot change it.
+   * when the WASM backend first loads; later calls cannot change it. {@link InitBackendOptions.assetBase}
+   * covers these and every other file the library loads.
    */
   wasmPaths?: WasmPaths;
+  /**
+   * Where all of the library's run-time files are (tfjs' `.wasm` files and threads script, the
+   * fused kernels, the pretrained weights): the same as calling {@link setAssetBase} first.
+   * Default: next to the library's code, where Vite and webpack emit them; see the README for
+   * esbuild, Rollup and server bundles.
+   */
+  assetBase?: AssetBase;
+  /**
+   * WASM threads: `'auto'` (default) runs half the reported logical cores (at most 4) where the
+   * page is cross-origin isolated (COOP/COEP) and one thread elsewhere, and falls back to one
+   * thread, saying why in `reason`, if the threaded build fails; a number asks for exactly that
+   * many (`1`: no threads, the threaded build is never loaded) and rejects with
+   * {@link BackendError} if it cannot be had. Node, Deno and Bun run tfjs' WASM single-threaded.
+   * Fixed once the WASM backend has started.
+   */
+  threads?: WasmThreads;
+  /**
+   * How long the WASM backend may take to start (download, compile, start its threads) before
+   * {@link initBackend} rejects with a {@link BackendError} (or, with `threads: 'auto'`, retries
+   * single-threaded). Default 30000 ms.
+   */
+  initTimeoutMs?: number;
   /**
    * Cancels a pending initialisation (checked between steps); the promise then rejects with the
    * signal's reason.
@@ -85,6 +109,11 @@ export interface BackendInfo {
   simd: boolean;
   /** Threads the WASM backend runs with (1 unless the page is cross-origin isolated). */
   threads: number;
+  /**
+   * `false` when lenet-mnist's tfjs was switched to another backend after this was chosen
+   * (through `lenet-mnist/tfjs`): the info describes the last {@link initBackend}, not what runs.
+   */
+  current?: boolean;
 }
 
 /** Sent to {@link onBackendChange} listeners. */
@@ -150,13 +179,16 @@ const listeners = new Set<(event: BackendChangeEvent) => void>();
  * const info = await initBackend(); // { backend: 'wasm', reason: 'auto: WebGPU not used: ...', adapter: {...}, simd: true, threads: 1 }
  * console.log(formatBackendInfo(info));
  * ```
- * @param options - `backend` (`'auto'`), `wasmPaths`, `signal`, `allowFallbackAdapter` (`false`),
- *   `snapshotIntervalMs` (2000); see {@link InitBackendOptions}.
+ * @param options - `backend` (`'auto'`), `threads` (`'auto'`), `assetBase`, `wasmPaths`,
+ *   `initTimeoutMs` (30000), `signal`, `allowFallbackAdapter` (`false`), `snapshotIntervalMs`
+ *   (2000); see {@link InitBackendOptions}.
  * @returns What was chosen and why.
  * @throws {@link BackendError} when an explicitly requested backend cannot start (the message
  *   names the step that failed; the backend active before stays active), when the WASM backend
- *   fails to start (for instance its `.wasm` files cannot be fetched from `wasmPaths`), or for
- *   an unknown `backend` name; the signal's reason when aborted.
+ *   fails to start or does not start within `initTimeoutMs` (the message names a file that
+ *   could not be fetched, and where from), when `threads` asks for more threads than the page
+ *   allows, or for an unknown `backend` name; `RangeError` for a malformed `threads` or
+ *   `initTimeoutMs`; the signal's reason when aborted.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const run = (current ?? Promise.resolve(undefined))
@@ -192,7 +224,15 @@ export function ensureBackend(): Promise<BackendInfo> {
  * ```
  */
 export function getBackendInfo(): BackendInfo | undefined {
-  return settled;
+  if (settled === undefined) return undefined;
+  const active = tf.getBackend();
+  if (active === settled.backend) return settled;
+  // Switched behind initBackend's back (lenet-mnist/tfjs): say so rather than go stale.
+  return {
+    ...settled,
+    current: false,
+    reason: `tfjs was switched to '${active}' outside initBackend; last chosen: ${settled.reason}`,
+  };
 }
 
 /**
@@ -273,21 +313,45 @@ function publicAdapter(a: AdapterSummary | undefined): BackendAdapterInfo | unde
 }
 
 /**
- * Why WASM runs the way it does, when the label ("WASM SIMD, 1 thread") alone would puzzle:
- * no SIMD, or one thread where threads were possible or expected.
+ * Why WASM runs the way it does, when the label ("WASM SIMD, 1 thread") alone would puzzle: no
+ * SIMD, or one thread in a browser (where threads can exist), or threads dropped by `'auto'`.
  */
-function wasmNote(env: RuntimeEnvironment, threads: number): string | undefined {
+function wasmNote(env: RuntimeEnvironment, threadsNote: string | undefined): string | undefined {
   const notes: string[] = [];
   if (!env.wasm.simd) notes.push('this runtime has no WASM SIMD');
-  if (threads <= 1 && env.wasm.threads) {
-    // tfjs-backend-wasm sizes its pthread pool at half the logical cores (at most 4).
-    const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)
-      ?.hardwareConcurrency;
-    notes.push(`threaded build but 1 thread: tfjs uses half of the ${cores ?? '?'} logical cores`);
-  } else if (threads <= 1 && (env.runtime === 'browser' || env.runtime === 'webworker')) {
-    notes.push('1 thread: WASM threads need a cross-origin isolated page (COOP/COEP headers)');
+  const browserLike = env.runtime === 'browser' || env.runtime === 'webworker';
+  if (threadsNote !== undefined && (browserLike || threadsNote.startsWith('threads:'))) {
+    notes.push(threadsNote);
   }
   return notes.length > 0 ? notes.join('; ') : undefined;
+}
+
+/** The WASM options of an initBackend call; `wasmPaths` sticks from an earlier call. */
+function wasmOptions(options: InitBackendOptions) {
+  const out: Parameters<typeof activateWasmBackend>[0] = {};
+  const wasmPaths = options.wasmPaths ?? lastOptions.wasmPaths;
+  if (wasmPaths !== undefined) out.wasmPaths = wasmPaths;
+  if (options.threads !== undefined) out.threads = options.threads;
+  if (options.initTimeoutMs !== undefined) out.timeoutMs = options.initTimeoutMs;
+  return out;
+}
+
+let sideEffects: Promise<unknown> | undefined;
+/**
+ * tfjs-core's platform registration and its gradients, loaded here (a chunk of their own) rather
+ * than as bare imports at the top of modules, so that bundlers can drop everything tfjs from apps
+ * that use only the data layer (package.json `sideEffects: false`) without ever dropping these.
+ */
+function loadTfjsSideEffects(): Promise<unknown> {
+  // Where they already ran (unbundled, or kept by the app's bundler), importing a second copy
+  // would register everything twice (with tfjs' "already set" warnings).
+  sideEffects ??= Promise.all([
+    tf.env().platform == null ? import('@tensorflow/tfjs-core/dist/base_side_effects') : undefined,
+    tf.getGradient('RealDiv') === undefined
+      ? import('@tensorflow/tfjs-core/dist/register_all_gradients')
+      : undefined,
+  ]);
+  return sideEffects;
 }
 
 async function select(options: InitBackendOptions): Promise<BackendInfo> {
@@ -297,7 +361,26 @@ async function select(options: InitBackendOptions): Promise<BackendInfo> {
       `Unknown backend ${JSON.stringify(wanted)}: expected "auto", "webgpu" or "wasm"`,
     );
   }
+  if (
+    options.threads !== undefined &&
+    options.threads !== 'auto' &&
+    !(Number.isInteger(options.threads) && options.threads >= 1)
+  ) {
+    throw new RangeError(
+      `threads must be 'auto' or a positive integer, got ${String(options.threads)}`,
+    );
+  }
+  if (
+    options.initTimeoutMs !== undefined &&
+    !(typeof options.initTimeoutMs === 'number' && options.initTimeoutMs > 0)
+  ) {
+    throw new RangeError(
+      `initTimeoutMs must be a positive number, got ${String(options.initTimeoutMs)}`,
+    );
+  }
   options.signal?.throwIfAborted();
+  if (options.assetBase !== undefined) setAssetBase(options.assetBase);
+  await loadTfjsSideEffects();
   const env = detectEnvironment();
   const previous = settled;
   const leavingWebGpu = tf.getBackend() === 'webgpu' && liveWebGpuAdapter() !== undefined;
@@ -358,9 +441,9 @@ async function switchToWasm(
   // A device that fails now still leaves the last periodic snapshot.
   const snapshot = leavingWebGpu ? await takeSnapshot().catch(() => latestSnapshot()) : undefined;
   stopAutoSnapshot();
-  let threads: number;
+  let start: Awaited<ReturnType<typeof activateWasmBackend>>;
   try {
-    threads = await activateWasmBackend(options.wasmPaths ?? lastOptions.wasmPaths);
+    start = await activateWasmBackend(wasmOptions(options), env);
   } catch (err) {
     throw new BackendError(`WASM backend failed to start: ${(err as Error).message}`, {
       cause: err,
@@ -370,9 +453,9 @@ async function switchToWasm(
   clearSnapshot();
   const info: BackendInfo = {
     backend: 'wasm',
-    reason: [why, wasmNote(env, threads)].filter((p) => p !== undefined).join('; '),
+    reason: [why, wasmNote(env, start.note)].filter((p) => p !== undefined).join('; '),
     simd: env.wasm.simd,
-    threads,
+    threads: start.threads,
   };
   const shown = publicAdapter(adapter);
   if (shown !== undefined) info.adapter = shown;
@@ -446,7 +529,7 @@ async function recover(lost: DeviceLostInfo): Promise<BackendInfo | undefined> {
   stopAutoSnapshot();
   const env = detectEnvironment();
   const snapshot = latestSnapshot();
-  const threads = await activateWasmBackend(lastOptions.wasmPaths);
+  const start = await activateWasmBackend(wasmOptions(lastOptions), env);
   const restored: RestoreResult = await restoreVariables(snapshot);
   // Only now: restoring disposes the variables' old values, which needs the old backend object.
   retireWebGpuBackend();
@@ -463,12 +546,12 @@ async function recover(lost: DeviceLostInfo): Promise<BackendInfo | undefined> {
     backend: 'wasm',
     reason: [
       `WebGPU device lost (${lost.reason}${lost.message !== '' ? `: ${lost.message}` : ''}); switched to WASM; ${saved}${lostNames}`,
-      wasmNote(env, threads),
+      wasmNote(env, start.note),
     ]
       .filter((p) => p !== undefined)
       .join('; '),
     simd: env.wasm.simd,
-    threads,
+    threads: start.threads,
   };
   if (previous?.adapter !== undefined) info.adapter = previous.adapter;
   settled = info;

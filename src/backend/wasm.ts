@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { platform } from '../platform/index.js';
+import { type AssetName, absoluteUrl, assetLocation, probeAsset } from '../platform/assets.js';
+import { detectEnvironment, type RuntimeEnvironment } from './env.js';
 import { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter.js';
 import { maxPoolGradWasmConfig } from './kernels/max-pool-grad.js';
 
@@ -13,42 +14,217 @@ export type WasmPaths =
       string
     >;
 
+/** How many threads the WASM backend should run: a count (`1`: no threads) or `'auto'`. */
+export type WasmThreads = number | 'auto';
+
+type BinaryName = Exclude<
+  AssetName,
+  | 'lenet-simd.wasm'
+  | 'lenet-relaxed-simd.wasm'
+  | 'lenet-mnist.weights'
+  | 'tfjs-backend-wasm-threaded-simd.worker.js'
+>;
+
 /**
- * The binaries sit next to this module once built (the build copies them), resolved the way
- * bundlers understand: a literal `new URL(file, import.meta.url)` each.
+ * Where each tfjs file is. The defaults are literal `new URL(file, import.meta.url)` calls (the
+ * pattern bundlers emit assets for); {@link assetLocation} applies the app's `assetBase`.
  */
-function defaultWasmPaths(): WasmPaths {
+function defaultLocations(): Record<
+  AssetName & (BinaryName | 'tfjs-backend-wasm-threaded-simd.worker.js'),
+  string
+> {
   return {
-    'tfjs-backend-wasm.wasm': platform.assetLocation(
+    'tfjs-backend-wasm.wasm': assetLocation(
+      'tfjs-backend-wasm.wasm',
       new URL('./tfjs-backend-wasm.wasm', import.meta.url),
     ),
-    'tfjs-backend-wasm-simd.wasm': platform.assetLocation(
+    'tfjs-backend-wasm-simd.wasm': assetLocation(
+      'tfjs-backend-wasm-simd.wasm',
       new URL('./tfjs-backend-wasm-simd.wasm', import.meta.url),
     ),
-    'tfjs-backend-wasm-threaded-simd.wasm': platform.assetLocation(
+    'tfjs-backend-wasm-threaded-simd.wasm': assetLocation(
+      'tfjs-backend-wasm-threaded-simd.wasm',
       new URL('./tfjs-backend-wasm-threaded-simd.wasm', import.meta.url),
+    ),
+    'tfjs-backend-wasm-threaded-simd.worker.js': assetLocation(
+      'tfjs-backend-wasm-threaded-simd.worker.js',
+      new URL('./tfjs-backend-wasm-threaded-simd.worker.js', import.meta.url),
     ),
   };
 }
 
+/**
+ * What the library's build of tfjs-backend-wasm reads when it starts the threaded build (see
+ * tsup.config.ts, which patches the bundled copy): the URL of the pthread workers' script, a
+ * shipped file instead of tfjs' `factory.toString()` blob (which minifiers break), and the
+ * size of emscripten's worker pool (tfjs' build hard-codes 8).
+ */
+const THREADS_HOOK = Symbol.for('lenet-mnist.wasm-threads');
+
+/** How the backend was started: threads and, when fewer than asked, why. */
+export interface WasmStart {
+  threads: number;
+  /** Why the backend runs single-threaded although threads were asked for (`'auto'` fallback). */
+  note?: string;
+}
+
 let wasmModule: Promise<typeof import('@tensorflow/tfjs-backend-wasm')> | undefined;
+/** The locations tfjs was given; fixed at the first start. */
+let locations: Record<string, string> | undefined;
+/** The thread count of the started backend (fixed once started). */
+let started: WasmStart | undefined;
+
+/** The thread count `'auto'` picks: half the reported cores, at most 4 (tfjs' own heuristic). */
+export function autoThreads(env: RuntimeEnvironment): { threads: number; why: string } {
+  if (!env.wasm.threads) {
+    return {
+      threads: 1,
+      why:
+        env.runtime === 'browser' || env.runtime === 'webworker'
+          ? 'WASM threads need a cross-origin isolated page (COOP/COEP headers)'
+          : `tfjs-backend-wasm runs single-threaded in ${env.runtime}`,
+    };
+  }
+  const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)
+    ?.hardwareConcurrency;
+  const threads = Math.max(1, Math.min(4, Math.floor((cores ?? 1) / 2)));
+  return {
+    threads,
+    why: `half of the ${cores ?? 'unknown number of'} logical cores reported (at most 4)`,
+  };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  if (!Number.isFinite(ms)) return promise;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The binary tfjs picks for these features. */
+function binaryFor(simd: boolean, threaded: boolean): BinaryName {
+  if (simd && threaded) return 'tfjs-backend-wasm-threaded-simd.wasm';
+  return simd ? 'tfjs-backend-wasm-simd.wasm' : 'tfjs-backend-wasm.wasm';
+}
+
+/** One attempt to start tfjs' WASM backend with `threads`; rejects with a specific reason. */
+async function startOnce(
+  mod: typeof import('@tensorflow/tfjs-backend-wasm'),
+  env: RuntimeEnvironment,
+  threads: number,
+  timeoutMs: number,
+): Promise<number> {
+  const threaded = threads > 1;
+  // Never load the threaded build unless threads were asked for and are possible: it starts its
+  // worker pool at load time.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
+  mod.setThreadsCount(threaded ? threads : 1);
+  const worker = (locations as Record<string, string>)['tfjs-backend-wasm-threaded-simd.worker.js'];
+  (globalThis as Record<symbol, unknown>)[THREADS_HOOK] = threaded
+    ? { mainScriptUrl: absoluteUrl(worker as string), poolSize: threads }
+    : undefined;
+  let ok: boolean;
+  try {
+    ok = await withTimeout(tf.setBackend('wasm'), timeoutMs, 'tfjs-backend-wasm initialisation');
+  } catch (err) {
+    throw await explain(env, threaded, (err as Error).message);
+  }
+  if (!ok) throw await explain(env, threaded, 'tfjs-backend-wasm failed to initialise');
+  await tf.ready();
+  return mod.getThreadsCount();
+}
+
+/** An error for a failed start that names the file that could not be loaded, if that was it. */
+async function explain(env: RuntimeEnvironment, threaded: boolean, what: string): Promise<Error> {
+  const binary = binaryFor(env.wasm.simd, threaded);
+  const files: string[] = [binary];
+  if (threaded) files.push('tfjs-backend-wasm-threaded-simd.worker.js');
+  for (const name of files) {
+    const location = (locations as Record<string, string>)[name];
+    if (location === undefined) continue;
+    const missing = await probeAsset(name as AssetName, location);
+    if (missing !== undefined) return new Error(`${what}: ${missing.message}`, { cause: missing });
+  }
+  return new Error(what);
+}
 
 /**
  * Loads tfjs-backend-wasm (once), points it at its binaries, registers the kernels it lacks for
- * training, and makes it the active tfjs backend.
+ * training, and makes it the active tfjs backend, with `threads` threads (`'auto'`: threads where
+ * the page is cross-origin isolated, half the reported cores, else 1; falls back to one thread,
+ * with the reason, if the threaded build fails or times out).
  *
- * @param wasmPaths - a folder URL/path prefix ending in `/`, or a map from binary name to URL/path.
- *   Default: the copies shipped next to this library's bundle.
- * @returns the number of threads the backend runs with.
+ * @returns the thread count, and why it is 1 when more were possible or asked for.
+ * @throws Error (wrapped into a BackendError by select.ts) naming the step or file that failed.
  */
-export async function activateWasmBackend(wasmPaths?: WasmPaths): Promise<number> {
+export async function activateWasmBackend(
+  options: { wasmPaths?: WasmPaths; threads?: WasmThreads; timeoutMs?: number } = {},
+  env: RuntimeEnvironment = detectEnvironment(),
+): Promise<WasmStart> {
+  const requested = options.threads ?? 'auto';
+  if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 1)) {
+    throw new RangeError(`threads must be 'auto' or a positive integer, got ${String(requested)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 30_000;
   if (wasmModule === undefined) {
     wasmModule = import('@tensorflow/tfjs-backend-wasm').then((mod) => {
-      mod.setWasmPaths(wasmPaths ?? defaultWasmPaths());
+      const defaults = defaultLocations();
+      const custom = options.wasmPaths;
+      const binaries: Record<BinaryName, string> =
+        typeof custom === 'string'
+          ? {
+              'tfjs-backend-wasm.wasm': `${custom}tfjs-backend-wasm.wasm`,
+              'tfjs-backend-wasm-simd.wasm': `${custom}tfjs-backend-wasm-simd.wasm`,
+              'tfjs-backend-wasm-threaded-simd.wasm': `${custom}tfjs-backend-wasm-threaded-simd.wasm`,
+            }
+          : (custom ?? defaults);
+      locations = { ...defaults, ...binaries };
+      mod.setWasmPaths(binaries);
       return mod;
     });
   }
   const mod = await wasmModule;
+  registerMissingKernels();
+  const auto = autoThreads(env);
+  if (requested !== 'auto' && requested > 1 && !env.wasm.threads) {
+    throw new Error(`${requested} threads were asked for, but ${auto.why}`);
+  }
+  if (started !== undefined && tf.findBackend('wasm') !== null) {
+    // tfjs starts its WASM module once per page; the thread count is fixed from then on.
+    if (requested !== 'auto' && requested !== started.threads) {
+      throw new Error(
+        `the WASM backend already runs with ${started.threads} thread(s); the thread count is fixed once it has started (asked: ${requested})`,
+      );
+    }
+    if (!(await tf.setBackend('wasm'))) throw new Error('tfjs-backend-wasm failed to reactivate');
+    return started;
+  }
+
+  const threads = requested === 'auto' ? auto.threads : requested;
+  if (threads > 1) {
+    try {
+      const actual = await startOnce(mod, env, threads, timeoutMs);
+      started = { threads: actual };
+      if (actual < threads) {
+        started.note = `threads: ${actual} of the ${threads} asked: tfjs caps them at the logical cores reported`;
+      }
+      return started;
+    } catch (err) {
+      if (requested !== 'auto') throw err;
+      // 'auto': the single-thread SIMD build does the job; say why threads were dropped.
+      const note = `threads: auto: the threaded WASM build failed (${(err as Error).message}); running single-threaded`;
+      started = { threads: await startOnce(mod, env, 1, timeoutMs), note };
+      return started;
+    }
+  }
+  started = { threads: await startOnce(mod, env, 1, timeoutMs) };
+  if (requested === 'auto') started.note = `1 thread: ${auto.why}`;
+  return started;
+}
+
+function registerMissingKernels(): void {
   if (tf.getKernel('Conv2DBackpropFilter', 'wasm') === undefined) {
     tf.registerKernel(conv2DBackpropFilterWasmConfig);
   }
@@ -58,9 +234,4 @@ export async function activateWasmBackend(wasmPaths?: WasmPaths): Promise<number
       tf.unregisterKernel('MaxPoolGrad', 'wasm');
     tf.registerKernel(maxPoolGradWasmConfig);
   }
-  if (!(await tf.setBackend('wasm'))) {
-    throw new Error('tfjs-backend-wasm failed to initialise (see the console for its error)');
-  }
-  await tf.ready();
-  return mod.getThreadsCount();
 }

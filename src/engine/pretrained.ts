@@ -1,3 +1,4 @@
+import { readAsset } from '../platform/assets.js';
 import { platform } from '../platform/index.js';
 import { loadModel } from './io.js';
 import type { Model } from './types.js';
@@ -9,7 +10,7 @@ import type { Model } from './types.js';
  *
  * @example
  * ```ts
- * console.log(PRETRAINED_WEIGHTS_URL.href); // e.g. file:///app/node_modules/lenet-mnist/dist/node/lenet-mnist.weights
+ * console.log(PRETRAINED_WEIGHTS_URL.href); // e.g. file:///app/node_modules/lenet-mnist/dist/lenet-mnist.weights
  * const model = await loadModelFile(PRETRAINED_WEIGHTS_URL); // what loadPretrained() does
  * ```
  */
@@ -19,8 +20,8 @@ export const PRETRAINED_WEIGHTS_URL: URL = new URL('./lenet-mnist.weights', impo
  * Loads the LeNet-5 weights that ship with the package, trained on MNIST by the project's own
  * seeded script (`npm run train:pretrained`; recipe and test accuracy in `model.metadata`).
  *
- * @param url - Load from elsewhere instead (e.g. a CDN copy of the file). Default:
- *   {@link PRETRAINED_WEIGHTS_URL}.
+ * @param url - Load from elsewhere instead (e.g. a CDN copy of the file). Default: the file
+ *   {@link setAssetBase} (`initBackend({ assetBase })`) points to, else {@link PRETRAINED_WEIGHTS_URL}.
  * @returns The pretrained LeNet-5, ready for {@link createPredictor} or more {@link train}ing.
  * @example
  * ```ts
@@ -29,8 +30,13 @@ export const PRETRAINED_WEIGHTS_URL: URL = new URL('./lenet-mnist.weights', impo
  * console.log(model.metadata.testAccuracy); // e.g. 0.991
  * const predictor = await createPredictor(model);
  * ```
- * @throws {@link WeightsFormatError} if the file is corrupt; the host's error if it cannot be read.
+ * @throws {@link WeightsFormatError} if the file is corrupt; {@link AssetError} (naming the URL or
+ *   path tried) if the shipped file cannot be read; the host's error if `url` cannot be read.
  */
-export async function loadPretrained(url: string | URL = PRETRAINED_WEIGHTS_URL): Promise<Model> {
-  return loadModel(await platform.readFile(url), String(url));
+export async function loadPretrained(url?: string | URL): Promise<Model> {
+  const bytes =
+    url === undefined
+      ? await readAsset('lenet-mnist.weights', PRETRAINED_WEIGHTS_URL)
+      : await platform.readFile(url);
+  return loadModel(bytes, String(url ?? PRETRAINED_WEIGHTS_URL));
 }

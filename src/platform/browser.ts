@@ -20,7 +20,10 @@ async function fetchBytes(input: string | URL, options: ReadFileOptions = {}): P
     await res.body?.cancel().catch(() => {});
     throw new FileTooLargeError(url, length, maxBytes);
   }
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  // Without a limit there is nothing to check chunk by chunk: let the browser read it whole.
+  if (!res.body || maxBytes === Number.POSITIVE_INFINITY) {
+    return new Uint8Array(await res.arrayBuffer());
+  }
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

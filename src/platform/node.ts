@@ -9,7 +9,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -302,7 +302,10 @@ export const platform: Platform = {
   gunzipChunks,
   fetch: (input, init) => fetch(input, init),
   async openCache(location) {
-    const dir = location ?? join(homedir(), '.cache', 'lenet-mnist');
+    // XDG base directories: $XDG_CACHE_HOME (absolute paths only), else ~/.cache.
+    const xdg = process.env.XDG_CACHE_HOME;
+    const cacheHome = xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
+    const dir = location ?? join(cacheHome, 'lenet-mnist');
     const cache: ByteCache = {
       location: dir,
       async get(key) {

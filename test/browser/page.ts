@@ -1,9 +1,11 @@
 /**
  * The browser test page's script. It imports the built library exactly as an app would (the test
- * bundles this file with `../../src/index.js` mapped to the served `dist/browser/index.js`), and
+ * bundles this file with `../../src/index.js` and `../../src/tfjs.js` mapped to the served
+ * `dist/browser.js` and `dist/browser-tfjs.js`: lenet-mnist's own tfjs instance), and
  * exposes one function per check for the Node side to call with `page.evaluate`.
  */
 import * as lib from '../../src/index.js';
+import { tf } from '../../src/tfjs.js';
 import {
   forwardAndGradients,
   makePreparedSet,
@@ -12,8 +14,6 @@ import {
   maxWeightsDiff,
   trainSteps,
 } from '../helpers/lenet-checks.js';
-
-const { tf } = lib;
 
 /** A thrown error, as data that survives `page.evaluate`. */
 export interface PageError {

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as tfjsCore from '@tensorflow/tfjs-core';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -24,7 +25,7 @@ type Result<K extends keyof Checks> = Checks[K] extends (...a: never[]) => infer
   : never;
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const distBrowser = join(root, 'dist', 'browser');
+const dist = join(root, 'dist');
 const BASE_ARGS = [
   '--no-sandbox',
   '--disable-quic',
@@ -57,7 +58,7 @@ const PAGE_HTML = `<!doctype html>
 /** Paths the server was asked for, to see which WASM binary a page loaded. */
 const requested: string[] = [];
 
-/** Serves `/plain/...` and `/isolated/...` (with COOP/COEP) from memory and dist/browser. */
+/** Serves `/plain/...` and `/isolated/...` (with COOP/COEP) from memory and dist/. */
 async function startServer(pageJs: string): Promise<Server> {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -69,6 +70,8 @@ async function startServer(pageJs: string): Promise<Server> {
       headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
     }
     const path = rest.join('/');
+    // Files under hang/ never answer: a stalled CDN or server.
+    if (path.startsWith('hang/')) return;
     try {
       let body: string | Buffer;
       let type: string;
@@ -76,9 +79,9 @@ async function startServer(pageJs: string): Promise<Server> {
         [body, type] = [PAGE_HTML, TYPES['.html'] as string];
       } else if (path === 'page.js') {
         [body, type] = [pageJs, TYPES['.js'] as string];
-      } else if (path.startsWith('dist/browser/')) {
-        const file = normalize(join(distBrowser, path.slice('dist/browser/'.length)));
-        if (!file.startsWith(distBrowser + sep)) throw new Error('outside dist/browser');
+      } else if (path.startsWith('dist/')) {
+        const file = normalize(join(dist, path.slice('dist/'.length)));
+        if (!file.startsWith(dist + sep)) throw new Error('outside dist');
         body = await readFile(file);
         type = TYPES[extname(file)] ?? 'application/octet-stream';
       } else {
@@ -95,6 +98,11 @@ async function startServer(pageJs: string): Promise<Server> {
   return server;
 }
 
+/** tfjs-core's export names (identifiers only), for the alias above. */
+const TFJS_EXPORTS = Object.keys(tfjsCore).filter(
+  (k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default',
+);
+
 async function bundlePage(): Promise<string> {
   const result = await build({
     entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
@@ -110,7 +118,26 @@ async function bundlePage(): Promise<string> {
         name: 'use-dist',
         setup(b) {
           b.onResolve({ filter: /src\/index\.js$/ }, () => ({
-            path: './dist/browser/index.js',
+            path: './dist/browser.js',
+            external: true,
+          }));
+          b.onResolve({ filter: /src\/tfjs\.js$/ }, () => ({
+            path: './dist/browser-tfjs.js',
+            external: true,
+          }));
+          // The checks' own tfjs ops (lenet-checks.ts, the library's layer ops from src) must
+          // run on lenet-mnist's tfjs instance, which keeps a private engine: alias the package
+          // to that instance, export by export.
+          b.onResolve({ filter: /^@tensorflow\/tfjs-core$/ }, () => ({
+            path: 'tfjs-core',
+            namespace: 'lenet-tfjs',
+          }));
+          b.onLoad({ filter: /.*/, namespace: 'lenet-tfjs' }, () => ({
+            contents: `import { tf } from './dist/browser-tfjs.js';\nexport const { ${TFJS_EXPORTS.join(', ')} } = tf;`,
+            loader: 'js',
+          }));
+          b.onResolve({ filter: /^\.\/dist\/browser-tfjs\.js$/ }, (args) => ({
+            path: args.path,
             external: true,
           }));
         },
@@ -163,9 +190,9 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
   let noWebgpuBrowser: Browser;
 
   beforeAll(async () => {
-    requireChromium();
-    if (!existsSync(join(distBrowser, 'index.js'))) {
-      throw new Error(`${join(distBrowser, 'index.js')} is missing: run \`npm run build\` first`);
+    requireChromium('The browser WebGPU tests');
+    if (!existsSync(join(dist, 'browser.js'))) {
+      throw new Error(`${join(dist, 'browser.js')} is missing: run \`npm run build\` first`);
     }
     server = await startServer(await bundlePage());
     const { port } = server.address() as AddressInfo;
@@ -186,7 +213,8 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
 
   afterAll(async () => {
     await Promise.all([webgpuBrowser?.close(), noWebgpuBrowser?.close()]);
-    await new Promise((resolve) => server?.close(resolve));
+    // No server when the suite failed before starting it: do not wait for a hook timeout.
+    if (server !== undefined) await new Promise((resolve) => server.close(resolve));
   });
 
   describe('with --enable-unsafe-webgpu (SwiftShader adapter)', () => {
@@ -304,27 +332,47 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
   });
 
   describe('without --enable-unsafe-webgpu', () => {
-    test('a cross-origin isolated page runs the threaded WASM build', async () => {
-      const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`);
+    test('threads: 3 on a cross-origin isolated page runs the threaded WASM build', async () => {
+      const before = requested.length;
+      // tfjs caps its pool at the cores the page reports; this machine may have only 2.
+      const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`, (p) =>
+        p.addInitScript(() => {
+          Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 8 });
+        }),
+      );
       const env = await call(isolated, 'environment');
-      const result = await call(isolated, 'init', { backend: 'wasm' });
+      const result = await call(isolated, 'init', { backend: 'wasm', threads: 3 });
       await isolated.close();
       expect(env.crossOriginIsolated).toBe(true);
-      expect(requested).toContain('/isolated/dist/browser/tfjs-backend-wasm-threaded-simd.wasm');
+      const asked = requested.slice(before);
+      expect(asked).toContain('/isolated/dist/tfjs-backend-wasm-threaded-simd.wasm');
+      // The workers load the shipped script, not a blob of the factory's source text.
+      expect(asked).toContain('/isolated/dist/tfjs-backend-wasm-threaded-simd.worker.js');
       if (!result.ok) throw new Error(result.message);
-      expect(result.info.backend).toBe('wasm');
-      // tfjs runs half the logical cores: 1 thread on this 2-core machine, and says why.
-      const threads = result.info.threads;
-      expect(threads).toBeGreaterThanOrEqual(1);
-      expect(result.info.reason).toMatch(
-        threads > 1
-          ? /^WASM requested$/
-          : /^WASM requested; threaded build but 1 thread: tfjs uses half of the \d+ logical cores$/,
-      );
+      expect(result.info).toMatchObject({ backend: 'wasm', threads: 3, reason: 'WASM requested' });
+      expect(result.formatted).toBe('WASM SIMD, 3 threads - WASM requested');
     });
 
-    test('threads reach BackendInfo when the device reports 4 logical cores', async () => {
-      // This machine may have 2 cores; a page that reports 4 shows the thread count is passed on.
+    test("threads: 'auto' on 2 reported cores stays single-threaded and never loads the threaded build", async () => {
+      const before = requested.length;
+      const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`, (p) =>
+        p.addInitScript(() => {
+          Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 2 });
+        }),
+      );
+      const result = await call(isolated, 'init', { backend: 'wasm' });
+      await isolated.close();
+      if (!result.ok) throw new Error(result.message);
+      expect(result.info.threads).toBe(1);
+      expect(result.info.reason).toBe(
+        'WASM requested; 1 thread: half of the 2 logical cores reported (at most 4)',
+      );
+      const asked = requested.slice(before);
+      expect(asked).toContain('/isolated/dist/tfjs-backend-wasm-simd.wasm');
+      expect(asked.filter((p) => p.includes('threaded'))).toEqual([]);
+    });
+
+    test("threads: 'auto' uses half of 4 reported cores", async () => {
       const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`, (p) =>
         p.addInitScript(() => {
           Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 4 });
@@ -336,6 +384,73 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
       expect(result.info.threads).toBe(2);
       expect(result.formatted).toBe('WASM SIMD, 2 threads - WASM requested');
     });
+
+    test('threads: 2 without cross-origin isolation rejects with BackendError, fast', async () => {
+      const page = await openPage(noWebgpuBrowser, `${origin}/plain/`);
+      const t0 = Date.now();
+      const result = await call(page, 'init', { backend: 'wasm', threads: 2 });
+      await page.close();
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(result).toMatchObject({ ok: false, name: 'BackendError', isBackendError: true });
+      expect(result.ok ? '' : result.message).toMatch(
+        /2 threads were asked for, but WASM threads need a cross-origin isolated page/,
+      );
+    });
+
+    test('a missing .wasm file rejects with a BackendError naming its URL (no hang)', async () => {
+      const page = await openPage(noWebgpuBrowser, `${origin}/plain/`);
+      const result = await call(page, 'init', {
+        backend: 'wasm',
+        assetBase: '/plain/nowhere/',
+        initTimeoutMs: 20_000,
+      });
+      await page.close();
+      expect(result).toMatchObject({ ok: false, name: 'BackendError' });
+      expect(result.ok ? '' : result.message).toMatch(
+        /tfjs-backend-wasm-simd\.wasm from http:\/\/127\.0\.0\.1:\d+\/plain\/nowhere\/tfjs-backend-wasm-simd\.wasm \(GET .* failed: HTTP 404\)/,
+      );
+    });
+
+    test('a .wasm download that never finishes rejects with a BackendError at initTimeoutMs', async () => {
+      const page = await openPage(noWebgpuBrowser, `${origin}/plain/`);
+      const t0 = Date.now();
+      const result = await call(page, 'init', {
+        backend: 'wasm',
+        assetBase: '/plain/hang/',
+        initTimeoutMs: 3000,
+      });
+      const elapsed = Date.now() - t0;
+      await page.close();
+      // 3 s for the start, then at most 5 s to find out which file stalled.
+      expect(elapsed).toBeGreaterThanOrEqual(2900);
+      expect(elapsed).toBeLessThan(15_000);
+      expect(result).toMatchObject({ ok: false, name: 'BackendError', isBackendError: true });
+      expect(result.ok ? '' : result.message).toMatch(
+        /^WASM backend failed to start: tfjs-backend-wasm initialisation did not finish within 3000 ms: lenet-mnist could not load its file tfjs-backend-wasm-simd\.wasm from http:\/\/127\.0\.0\.1:\d+\/plain\/hang\/tfjs-backend-wasm-simd\.wasm \(no complete answer within 5000 ms\)/,
+      );
+    });
+
+    test("threads: 'auto' falls back to one thread, with the reason, when the threaded build cannot start", async () => {
+      const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`, (p) =>
+        p.addInitScript(() => {
+          Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 8 });
+        }),
+      );
+      // The workers' script cannot be loaded: the threaded build never finishes starting.
+      const result = await call(isolated, 'init', {
+        backend: 'wasm',
+        assetBase: { 'tfjs-backend-wasm-threaded-simd.worker.js': '/isolated/missing/worker.js' },
+        initTimeoutMs: 4000,
+      });
+      await isolated.close();
+      if (!result.ok) throw new Error(result.message);
+      expect(result.info.threads).toBe(1);
+      expect(result.info.reason).toMatch(
+        /^WASM requested; threads: auto: the threaded WASM build failed \(tfjs-backend-wasm initialisation did not finish within 4000 ms: lenet-mnist could not load its file tfjs-backend-wasm-threaded-simd\.worker\.js from http:\/\/127\.0\.0\.1:\d+\/isolated\/missing\/worker\.js \(GET .* failed: HTTP 404\)/,
+      );
+      expect(result.info.reason).toMatch(/; running single-threaded$/);
+    });
+
     test('requestAdapter() returns null: auto uses WASM, explicit webgpu throws BackendError', async () => {
       const page = await openPage(noWebgpuBrowser, `${origin}/plain/`);
       const env = await call(page, 'environment');

@@ -1,9 +1,9 @@
-/** Runs the built CLI (`dist/node/cli/main.js`) as a subprocess, as a user would. */
+/** Runs the built CLI (`dist/cli.js`) as a subprocess, as a user would. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../dist/node/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;

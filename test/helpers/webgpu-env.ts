@@ -5,6 +5,7 @@
  * LENET_SKIP_WEBGPU=1 skips them, so that a CI image without it cannot pass silently.
  */
 import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /** LENET_SKIP_WEBGPU=1 was set explicitly. */
 export const SKIP_WEBGPU = process.env.LENET_SKIP_WEBGPU === '1';
@@ -13,8 +14,27 @@ export const SKIP_WEBGPU = process.env.LENET_SKIP_WEBGPU === '1';
 export const SWIFTSHADER_ICD =
   process.env.LENET_SWIFTSHADER_ICD ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-/** Debian chromium, which Playwright drives for the browser tests. */
-export const CHROMIUM = process.env.LENET_CHROMIUM ?? '/usr/bin/chromium';
+/**
+ * The Chromium that Playwright drives for the browser tests: `$LENET_CHROMIUM` if set, else the
+ * first of `chromium`, `chromium-browser`, `google-chrome` on the PATH, else Debian's path.
+ */
+export const CHROMIUM =
+  process.env.LENET_CHROMIUM ??
+  findOnPath(['chromium', 'chromium-browser', 'google-chrome']) ??
+  '/usr/bin/chromium';
+
+function findOnPath(names: string[]): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    for (const name of names) {
+      if (dir !== '' && existsSync(join(dir, name))) return join(dir, name);
+    }
+  }
+  return undefined;
+}
+
+/** The one command that installs what the browser and WebGPU tests need on Debian/Ubuntu. */
+export const INSTALL_COMMAND =
+  'apt-get update && apt-get install -y --no-install-recommends chromium libvulkan1 (as root)';
 
 const LIBVULKAN = [
   '/usr/lib/x86_64-linux-gnu/libvulkan.so.1',
@@ -23,8 +43,7 @@ const LIBVULKAN = [
   '/usr/lib/libvulkan.so.1',
 ];
 
-const HOW =
-  'install them (Debian: apt-get install chromium libvulkan1) or set LENET_SKIP_WEBGPU=1 to skip the WebGPU tests';
+const HOW = `install them with \`${INSTALL_COMMAND}\` (or \`.ci/run\`, which does it), point LENET_CHROMIUM at another Chromium, or set LENET_SKIP_WEBGPU=1 to skip the WebGPU tests`;
 
 /**
  * Points Vulkan at SwiftShader. Must run before Dawn loads (the Vulkan loader reads
@@ -46,11 +65,15 @@ export function useSwiftShader(): void {
   process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
 }
 
-/** Fails with a clear message if Debian chromium is missing (browser tests). */
-export function requireChromium(): void {
-  if (SKIP_WEBGPU) return;
+/**
+ * Fails at once, with the install command, if Chromium is missing: call it first thing in a
+ * browser suite's `beforeAll` (before any launch could wait for a hook timeout).
+ */
+export function requireChromium(what = 'Browser tests'): void {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Browser WebGPU tests need Chromium at ${CHROMIUM}, which is missing: ${HOW}`);
+    throw new Error(
+      `${what} need Chromium at ${CHROMIUM} (from $LENET_CHROMIUM or the PATH), which is missing: install it with \`${INSTALL_COMMAND}\` (or run \`.ci/run\`), or set LENET_CHROMIUM to a Chromium/Chrome binary.`,
+    );
   }
 }
 

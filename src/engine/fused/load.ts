@@ -1,7 +1,7 @@
 // Finds and compiles the fused kernels' WebAssembly for this runtime. Host-specific (reads an
 // asset through the platform layer), so it stays out of kernels.ts, which workers also load.
 import { detectEnvironment } from '../../backend/env.js';
-import { platform } from '../../platform/index.js';
+import { readAsset } from '../../platform/assets.js';
 import {
   FusedLeNetError,
   type FusedVariant,
@@ -21,7 +21,7 @@ const compiled = new Map<FusedVariant, Promise<CompiledFusedModule>>();
  * Compiles the build this engine runs: relaxed SIMD (fused multiply-add) where the runtime has
  * it and `relaxedSimd` is not `false`, else plain SIMD. Cached per build: every model shares one
  * compiled module. Callers check SIMD support first (choose.ts); a file that cannot be read or
- * compiled rejects with {@link FusedLeNetError} naming the URL.
+ * compiled rejects with an `AssetError` naming the location, or a {@link FusedLeNetError}.
  */
 export function compileFusedModule(
   options: { relaxedSimd?: boolean | 'auto' } = {},
@@ -52,25 +52,18 @@ export function compileFusedModule(
 }
 
 async function compile(variant: FusedVariant): Promise<CompiledFusedModule> {
-  // Literal `new URL` calls so that bundlers which understand them also emit the assets.
-  const url =
+  // Literal `new URL` calls so that bundlers which understand them also emit the assets; an
+  // app can relocate them (initBackend({ assetBase })). A missing file is an AssetError.
+  const name = variant === 'relaxed-simd' ? 'lenet-relaxed-simd.wasm' : 'lenet-simd.wasm';
+  const bytes =
     variant === 'relaxed-simd'
-      ? new URL('./lenet-relaxed-simd.wasm', import.meta.url)
-      : new URL('./lenet-simd.wasm', import.meta.url);
-  let bytes: Uint8Array;
-  try {
-    bytes = await platform.readFile(url);
-  } catch (err) {
-    throw new FusedLeNetError(
-      `Cannot read the fused kernels from ${url.href}: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
+      ? await readAsset(name, new URL('./lenet-relaxed-simd.wasm', import.meta.url))
+      : await readAsset(name, new URL('./lenet-simd.wasm', import.meta.url));
   try {
     return { variant, module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>) };
   } catch (err) {
     throw new FusedLeNetError(
-      `Cannot compile the fused kernels from ${url.href}: ${(err as Error).message}`,
+      `Cannot compile the fused kernels (${name}): ${(err as Error).message}`,
       { cause: err },
     );
   }

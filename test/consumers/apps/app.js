@@ -1,0 +1,37 @@
+// A browser app as a user writes it: the whole library (backend, pretrained weights, predictor).
+// The consumer test opens it in Chromium and calls window.lenetRun with real MNIST test digits.
+import {
+  createPredictor,
+  formatBackendInfo,
+  IdxFormatError,
+  initBackend,
+  LenetMnistError,
+  loadPretrained,
+  parseIdx,
+} from 'lenet-mnist';
+
+window.lenetRun = async (digits, threads) => {
+  const info = await initBackend(threads === undefined ? {} : { threads });
+  const model = await loadPretrained();
+  const predictor = await createPredictor(model);
+  const predictions = await predictor.predictBatch(digits.map((d) => Uint8Array.from(d)));
+  let error;
+  try {
+    parseIdx(new Uint8Array(4));
+  } catch (err) {
+    error = {
+      name: err.name,
+      isIdxFormatError: err instanceof IdxFormatError,
+      isLenetMnistError: err instanceof LenetMnistError,
+    };
+  }
+  return {
+    info,
+    formatted: formatBackendInfo(info),
+    labels: predictions.map((p) => p.label),
+    path: predictor.path,
+    error,
+    crossOriginIsolated: globalThis.crossOriginIsolated === true,
+  };
+};
+window.lenetReady = true;
