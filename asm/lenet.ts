@@ -884,8 +884,13 @@ function conv1Backward(n: usize): void {
 
 // ---- Adam --------------------------------------------------------------------------------
 
-/** One Adam update of every parameter; `bc1`, `bc2` are 1 - beta^t for the current step t. */
-function adam(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2: f32): void {
+/**
+ * One Adam update of every parameter; `bc1`, `bc2` are 1 - beta^t for the current step t.
+ * `decay` is AdamW's decoupled weight decay as PyTorch applies it, p = p * (1 - lr * wd) before
+ * the Adam step; 1 (no decay) takes the plain loop, so Adam without weight decay computes
+ * exactly what it did before weight decay existed. The padding stays zero either way.
+ */
+function adam(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2: f32, decay: f32): void {
   const b1 = f32x4.splat(beta1);
   const b2 = f32x4.splat(beta2);
   const c1 = f32x4.splat(1 - beta1);
@@ -893,6 +898,20 @@ function adam(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2: f32): vo
   const step = f32x4.splat(lr / bc1);
   const inv2 = f32x4.splat(1 / bc2);
   const e = f32x4.splat(eps);
+  if (decay === 1) {
+    for (let o: usize = 0; o < PARAMS; o += 16) {
+      const g = v128.load(gradsPtr + o);
+      const m = madd(b1, v128.load(adamM + o), f32x4.mul(c1, g));
+      const v = madd(b2, v128.load(adamV + o), f32x4.mul(c2, f32x4.mul(g, g)));
+      v128.store(adamM + o, m);
+      v128.store(adamV + o, v);
+      const den = f32x4.add(f32x4.sqrt(f32x4.mul(v, inv2)), e);
+      const p = paramsPtr + o;
+      v128.store(p, f32x4.sub(v128.load(p), f32x4.div(f32x4.mul(step, m), den)));
+    }
+    return;
+  }
+  const d = f32x4.splat(decay);
   for (let o: usize = 0; o < PARAMS; o += 16) {
     const g = v128.load(gradsPtr + o);
     const m = madd(b1, v128.load(adamM + o), f32x4.mul(c1, g));
@@ -901,7 +920,9 @@ function adam(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2: f32): vo
     v128.store(adamV + o, v);
     const den = f32x4.add(f32x4.sqrt(f32x4.mul(v, inv2)), e);
     const p = paramsPtr + o;
-    v128.store(p, f32x4.sub(v128.load(p), f32x4.div(f32x4.mul(step, m), den)));
+    // Rounded after the multiply, like PyTorch's p.mul_(1 - lr * wd) and the tfjs engine.
+    const decayed = f32x4.mul(v128.load(p), d);
+    v128.store(p, f32x4.sub(decayed, f32x4.div(f32x4.mul(step, m), den)));
   }
 }
 
@@ -942,14 +963,22 @@ export function stageConv2Backward(n: i32): void {
 export function stageConv1Backward(n: i32): void {
   conv1Backward(<usize>n);
 }
-export function stageAdam(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2: f32): void {
-  adam(lr, beta1, beta2, eps, bc1, bc2);
+export function stageAdam(
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  bc1: f32,
+  bc2: f32,
+  decay: f32,
+): void {
+  adam(lr, beta1, beta2, eps, bc1, bc2, decay);
 }
 
 /**
- * One training step on the n staged samples: returns the mean loss, or NaN without updating
- * anything when the loss or a gradient is not finite; correctCount() gives the number of
- * correct predictions and storeParams(1) the gradients.
+ * One training step on the n staged samples (`decay`: see adam()): returns the mean loss, or
+ * NaN without updating anything when the loss or a gradient is not finite; correctCount() gives
+ * the number of correct predictions and storeParams(1) the gradients.
  */
 export function trainStep(
   n: i32,
@@ -960,6 +989,7 @@ export function trainStep(
   bc1: f32,
   bc2: f32,
   updateBound: f32,
+  decay: f32,
 ): f64 {
   stageConv1(n);
   stageConv2(n);
@@ -970,15 +1000,15 @@ export function trainStep(
   stageConv1Backward(n);
   // A diverged step leaves parameters and Adam's state as they were, so the caller keeps the
   // last finite model; NaN tells it so.
-  if (!isFinite(loss) || !stageAdamGuarded(lr, beta1, beta2, eps, bc1, bc2, updateBound)) {
+  if (!isFinite(loss) || !stageAdamGuarded(lr, beta1, beta2, eps, bc1, bc2, updateBound, decay)) {
     return NaN;
   }
   return loss;
 }
 
 /**
- * Adam, unless a gradient is not finite or the update would leave a parameter or a moment
- * non-finite: then it changes nothing and returns false. `updateBound` is the caller's bound on
+ * Adam (AdamW when `decay` < 1, see adam()), unless a gradient is not finite or the update
+ * would leave a parameter or a moment non-finite: then it changes nothing and returns false. `updateBound` is the caller's bound on
  * any parameter's step (lr·sqrt(bc2)/bc1 times Adam's ratio bound; +Inf when there is none).
  * Only when that bound or the gradients are huge does it spend a dry pass proving the update
  * finite; ordinary steps cost one pass over the gradients.
@@ -991,13 +1021,17 @@ export function stageAdamGuarded(
   bc1: f32,
   bc2: f32,
   updateBound: f32,
+  decay: f32,
 ): bool {
   const gmax = gradientMaxAbs();
   if (!isFinite(gmax)) return false;
-  if ((updateBound > 1e30 || gmax > 1e15) && !adamStaysFinite(lr, beta1, beta2, eps, bc1, bc2)) {
+  if (
+    (updateBound > 1e30 || gmax > 1e15) &&
+    !adamStaysFinite(lr, beta1, beta2, eps, bc1, bc2, decay)
+  ) {
     return false;
   }
-  adam(lr, beta1, beta2, eps, bc1, bc2);
+  adam(lr, beta1, beta2, eps, bc1, bc2, decay);
   return true;
 }
 
@@ -1015,7 +1049,16 @@ export function gradientMaxAbs(): f32 {
 }
 
 /** Adam's arithmetic without storing anything: whether every new moment and parameter is finite. */
-function adamStaysFinite(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2: f32): bool {
+function adamStaysFinite(
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  bc1: f32,
+  bc2: f32,
+  decay: f32,
+): bool {
+  const d = f32x4.splat(decay);
   const b1 = f32x4.splat(beta1);
   const b2 = f32x4.splat(beta2);
   const c1 = f32x4.splat(1 - beta1);
@@ -1029,7 +1072,7 @@ function adamStaysFinite(lr: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc
     const m = madd(b1, v128.load(adamM + o), f32x4.mul(c1, g));
     const v = madd(b2, v128.load(adamV + o), f32x4.mul(c2, f32x4.mul(g, g)));
     const den = f32x4.add(f32x4.sqrt(f32x4.mul(v, inv2)), e);
-    const p = f32x4.sub(v128.load(paramsPtr + o), f32x4.div(f32x4.mul(step, m), den));
+    const p = f32x4.sub(f32x4.mul(v128.load(paramsPtr + o), d), f32x4.div(f32x4.mul(step, m), den));
     // x - x is 0 for finite x and NaN otherwise.
     acc = f32x4.add(acc, f32x4.add(f32x4.sub(p, p), f32x4.add(f32x4.sub(m, m), f32x4.sub(v, v))));
   }

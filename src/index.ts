@@ -94,6 +94,17 @@ export {
   type TrainCheckpoint,
 } from './train/checkpoint.js';
 export { type EvaluateOptions, type Evaluation, evaluate } from './train/evaluate.js';
+export { type RecipeSettings, type TrainingRecipe, trainingRecipe } from './train/recipe.js';
+export {
+  type CosineScheduleOptions,
+  cosineSchedule,
+  type LearningRateSchedule,
+  type OneCycleScheduleOptions,
+  oneCycleSchedule,
+  type StepScheduleOptions,
+  stepSchedule,
+  type WarmupOptions,
+} from './train/schedule.js';
 export {
   type BatchLogs,
   type EarlyStoppingOptions,

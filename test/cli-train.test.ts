@@ -138,6 +138,37 @@ test('--epochs 1 trains at the chosen rate, not the final-epoch rate; --json pri
   expect(existsSync(out)).toBe(true);
 });
 
+test('--recipe best: AdamW, warm-up and cosine per step and augmentation reach train(); recorded in the weights', async () => {
+  const out = join(dir, 'best.weights');
+  const r = await runCli([
+    'train',
+    '--recipe',
+    'best',
+    '--limit',
+    '320',
+    '--epochs',
+    '2',
+    '--json',
+    '--out',
+    out,
+  ]);
+  expect(r.code).toBe(0);
+  const records = r.stdout
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  const epochs = records.filter((x) => x.type === 'epoch');
+  expect(epochs).toHaveLength(2);
+  // Per-step rates over 5 batches an epoch: epoch 1 ends its warm-up just below the 2e-3 peak;
+  // epoch 2's last step is 80% down the cosine, 2e-3 * (1 + cos(0.8 pi)) / 2 = 1.9e-4.
+  expect(epochs[0].learningRate).toBeCloseTo(2e-3 * (0.01 + (0.99 * 4) / 5), 10);
+  expect(epochs[1].learningRate).toBeCloseTo(1e-3 * (1 + Math.cos(0.8 * Math.PI)), 10);
+  expect(epochs[0].augmentSeconds).toBeGreaterThan(0);
+  const model = await loadModelFile(out);
+  expect(model.metadata.recipe).toMatchObject({ name: 'best', epochs: 2 });
+  model.dispose();
+});
+
 test('Ctrl-C (SIGINT) saves loadable weights and a checkpoint; --resume finishes with the weights of an uninterrupted run', async () => {
   const common = [
     'train',

@@ -46,6 +46,16 @@ describe('bad usage exits 2 with one line, before any work', () => {
       ['train', '--schedule', 'cosine-ish'],
       /--schedule must be decay-last, constant or a list/,
     ],
+    [
+      '--recipe fast',
+      ['train', '--recipe', 'fast'],
+      /--recipe must be reference or best, got 'fast'/,
+    ],
+    [
+      '--recipe best with --lr',
+      ['train', '--recipe', 'best', '--lr', '0.01'],
+      /--recipe best sets the learning rates: leave out --lr and --schedule/,
+    ],
     ['--batch-size 0', ['train', '--batch-size', '0'], /--batch-size must be from 1/],
     [
       '--backend cuda',

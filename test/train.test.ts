@@ -236,7 +236,8 @@ describe.each(['off', 'auto'] as const)('train (fastPath %s)', (fastPath) => {
         },
       },
     );
-    expect(epochsAsked).toEqual([1, 2]); // every epoch's rate is checked before training
+    // Every step's rate (2 epochs of 4 batches) is checked before training.
+    expect(epochsAsked).toEqual([1, 1, 1, 1, 2, 2, 2, 2]);
     const [first, second] = snapshots as [Float32Array[], Float32Array[]];
     let moved = 0;
     first.forEach((w, i) => {

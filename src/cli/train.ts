@@ -23,6 +23,8 @@ import {
   type TrainCheckpoint,
 } from '../train/checkpoint.js';
 import { evaluate } from '../train/evaluate.js';
+import { trainingRecipe } from '../train/recipe.js';
+import type { LearningRateSchedule } from '../train/schedule.js';
 import { type EpochLogs, type TrainHistory, train } from '../train/train.js';
 import { type Checker, checkReadable, checkWritable, positiveNumber, UsageError } from './args.js';
 import type { Command } from './command.js';
@@ -69,6 +71,12 @@ export const trainCommand: Command = {
       value: 'N',
       description: 'images per Adam step',
       default: '64',
+    },
+    recipe: {
+      type: 'string',
+      value: 'reference|best',
+      description:
+        "reference: Adam at --lr throughout (as --schedule constant); best: train()'s 'best' recipe, 12 epochs unless --epochs of AdamW (weight decay 0.05), warm-up and cosine per step, augmented images (not with --lr or --schedule)",
     },
     lr: { type: 'string', value: 'X', description: 'Adam learning rate', default: '0.001' },
     schedule: {
@@ -161,6 +169,8 @@ interface TrainPlan {
   batchSize: number;
   rates: number[];
   scheduleName: string;
+  /** `--recipe`: `'best'` hands the schedule, weight decay and augmentation to train(). */
+  recipe: 'reference' | 'best' | undefined;
   valSplit: number | undefined;
   limit: number | undefined;
   seed: number;
@@ -200,13 +210,21 @@ async function readTrainOptions(args: Checker): Promise<TrainPlan> {
     }
     return Number(w);
   });
-  const epochs = args.int('epochs', 1, 10_000) ?? 5;
+  const recipe = args.choice('recipe', ['reference', 'best'] as const);
+  if (recipe === 'best' && (args.has('lr') || args.has('schedule')))
+    throw new UsageError('--recipe best sets the learning rates: leave out --lr and --schedule');
+  const epochs = args.int('epochs', 1, 10_000) ?? trainingRecipe(recipe ?? 'reference').epochs;
   const batchSize = args.int('batch-size', 1, 65_536) ?? 64;
   const lrGiven = args.positiveNumber('lr');
   const lr = lrGiven ?? 1e-3;
-  const scheduleRaw = args.string('schedule') ?? 'decay-last';
+  const scheduleRaw =
+    args.string('schedule') ?? (recipe === 'reference' ? 'constant' : 'decay-last');
   let rates: number[];
-  if (scheduleRaw === 'constant') {
+  if (recipe === 'best') {
+    // For the logs: the recipe's rate at the start of each epoch (it changes every step).
+    const schedule = trainingRecipe('best', epochs).learningRate as LearningRateSchedule;
+    rates = Array.from({ length: epochs }, (_, i) => schedule(i + 1, 0, 1000));
+  } else if (scheduleRaw === 'constant') {
     rates = Array.from({ length: epochs }, () => lr);
   } else if (scheduleRaw === 'decay-last') {
     rates = Array.from({ length: epochs }, (_, i) =>
@@ -268,7 +286,9 @@ async function readTrainOptions(args: Checker): Promise<TrainPlan> {
     epochs,
     batchSize,
     rates,
-    scheduleName: /^[a-z-]+$/.test(scheduleRaw) ? scheduleRaw : 'per-epoch list',
+    scheduleName:
+      recipe === 'best' ? 'best' : /^[a-z-]+$/.test(scheduleRaw) ? scheduleRaw : 'per-epoch list',
+    recipe,
     valSplit,
     limit: max,
     seed,
@@ -340,11 +360,13 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
   const first = plan.rates[0] as number;
   const lastRate = plan.rates.at(-1) as number;
   const lrText =
-    new Set(plan.rates).size === 1
-      ? `Adam, learning rate ${rate(first)}`
-      : plan.scheduleName === 'decay-last'
-        ? `Adam, learning rate ${rate(first)} (last epoch ${rate(lastRate)})`
-        : `Adam, learning rates ${plan.rates.map(rate).join(', ')}`;
+    plan.recipe === 'best'
+      ? "the 'best' recipe (AdamW, weight decay 0.05, warm-up to 2e-3 and cosine per step, augmented images)"
+      : new Set(plan.rates).size === 1
+        ? `Adam, learning rate ${rate(first)}`
+        : plan.scheduleName === 'decay-last'
+          ? `Adam, learning rate ${rate(first)} (last epoch ${rate(lastRate)})`
+          : `Adam, learning rates ${plan.rates.map(rate).join(', ')}`;
   const of = used.count < available ? ` of ${count(available)}` : '';
   out.line(
     `Training ${describeModel(model.spec)}, ${count(model.parameterCount)} parameters, on ${count(trainSet.count)}${of} ${preset.title} training images: ${plural(plan.epochs, 'epoch')} of ${plural(batchesPerEpoch, 'batch')} of ${plan.batchSize}, ${lrText}; ${validationName.toLowerCase()} on ${count(validation.count)} images after each epoch.`,
@@ -371,7 +393,9 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
   const history: TrainHistory = await train(model, trainSet, {
     epochs: plan.epochs,
     batchSize: plan.batchSize,
-    learningRate: (epoch) => plan.rates[epoch - 1] as number,
+    ...(plan.recipe === 'best'
+      ? { recipe: 'best' as const }
+      : { learningRate: (epoch: number) => plan.rates[epoch - 1] as number }),
     seed: plan.seed,
     fastPath: plan.fastPath,
     threads: plan.threads,
@@ -457,13 +481,22 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
       bar = undefined;
       // After an abort, train hands the checkpoint over in its history instead.
       if (!signal.aborted) await saveCheckpointFile(plan.checkpoint, await context.checkpoint());
-      out.record({ type: 'epoch', ...logs, learningRate: plan.rates[epoch - 1] });
+      out.record({
+        type: 'epoch',
+        ...logs,
+        learningRate: logs.learningRate ?? plan.rates[epoch - 1],
+      });
       if (signal.aborted) {
         out.line(
           `Epoch ${epoch} (interrupted after ${plural(logs.batches, 'batch')}) - Average Loss: ${logs.loss.toFixed(6)}, Accuracy: ${pct(logs.accuracy)}`,
         );
       } else {
-        printEpoch(out, logs, validationName, plan.rates[epoch - 1] as number);
+        printEpoch(
+          out,
+          logs,
+          validationName,
+          logs.learningRate ?? (plan.rates[epoch - 1] as number),
+        );
       }
     },
   });
@@ -476,6 +509,7 @@ async function runTraining(plan: TrainPlan, out: Output, signal: AbortSignal): P
       epochs: plan.epochs,
       batchSize: plan.batchSize,
       learningRates: plan.rates,
+      ...(plan.recipe !== undefined ? { name: plan.recipe } : {}),
       seed: plan.seed,
       trainImages: trainSet.count,
     },

@@ -5,6 +5,14 @@
  * @module
  */
 export {
+  type AugmentKey,
+  type AugmentOptions,
+  augmentBatch,
+  augmentSeed,
+  checkAugmentOptions,
+  DEFAULT_AUGMENT,
+} from './augment.js';
+export {
   type Batch,
   type BatchOptions,
   batchCount,

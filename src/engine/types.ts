@@ -38,6 +38,11 @@ export interface AdamSettings {
   beta1: number;
   beta2: number;
   epsilon: number;
+  /**
+   * Decoupled weight decay (AdamW, as PyTorch's): each parameter is first multiplied by
+   * `1 - learningRate * weightDecay`. Absent or 0: plain Adam, computed exactly as without it.
+   */
+  weightDecay?: number;
 }
 
 /**

@@ -335,6 +335,8 @@ function checkEpochs(raw: unknown, fail: (msg: string) => never): EpochLogs[] {
       samplesPerSecond: figure('samplesPerSecond'),
       batches: checkInt(logs.batches, `epochs[${i}].batches`, 0, fail),
     };
+    if (logs.augmentSeconds !== undefined) out.augmentSeconds = figure('augmentSeconds');
+    if (logs.learningRate !== undefined) out.learningRate = figure('learningRate');
     if (logs.valLoss !== undefined) out.valLoss = figure('valLoss');
     if (logs.valAccuracy !== undefined) out.valAccuracy = figure('valAccuracy');
     return out;

@@ -1,6 +1,12 @@
 import { snapshotWeights } from '../backend/select.js';
+import {
+  type AugmentOptions,
+  augmentBatch,
+  checkAugmentOptions,
+  DEFAULT_AUGMENT,
+} from '../data/augment.js';
 import { batchCount, batches } from '../data/batches.js';
-import type { PreparedSet } from '../data/preprocess.js';
+import { normalizationTable, type PreparedSet } from '../data/preprocess.js';
 import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
 import { engineModel } from '../engine/model.js';
 import type { AdamSettings, Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
@@ -9,6 +15,8 @@ import { platform } from '../platform/index.js';
 import { CheckpointFormatError, decodeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
 import { evaluateOn } from './evaluate.js';
+import { type TrainingRecipe, trainingRecipe } from './recipe.js';
+import type { LearningRateSchedule } from './schedule.js';
 
 /** Statistics of one batch, passed to `onBatchEnd`. */
 export interface BatchLogs {
@@ -32,8 +40,15 @@ export interface EpochLogs {
   valLoss?: number;
   /** Accuracy on `validationData` after the epoch, 0..1; set only when it is given. */
   valAccuracy?: number;
-  /** Wall-clock seconds of the epoch's training (validation excluded). */
+  /** Wall-clock seconds of the epoch's training (validation excluded, augmentation included). */
   seconds: number;
+  /**
+   * Of `seconds`, the time spent distorting images (`augment`); set only when augmenting
+   * (after a resume, only the resumed part of the epoch counts).
+   */
+  augmentSeconds?: number;
+  /** The learning rate of the epoch's last step (set by {@link train}). */
+  learningRate?: number;
   /** Training images per second over the epoch. */
   samplesPerSecond: number;
   /** Batches run (fewer than planned when aborted). */
@@ -116,33 +131,62 @@ export interface TrainCallbacks {
 
 /**
  * Options of {@link train}, with the callbacks of {@link TrainCallbacks}. Defaults are the
- * reference recipe: 5 epochs of shuffled batches of 64, Adam with PyTorch's defaults.
+ * reference recipe: 5 epochs of shuffled batches of 64, Adam with PyTorch's defaults. The
+ * `'best'` recipe (`recipe: 'best'`) changes the defaults of `epochs`, `learningRate`,
+ * `weightDecay` and `augment` (options given next to it override them).
  *
  * @example
  * ```ts
  * const controller = new AbortController();
  * const options: TrainOptions = { epochs: 10, learningRate: 5e-4, seed: 1, signal: controller.signal };
  * const history = await train(model, prepared, options);
+ * const best: TrainOptions = { recipe: 'best', seed: 1, validationData };
  * ```
  */
 export interface TrainOptions extends TrainCallbacks {
-  /** Passes over the data: an integer, 0 or more. Default: 5. */
+  /**
+   * The defaults of `epochs`, `learningRate`, `weightDecay` and `augment`: `'reference'` (the
+   * tutorial's; default) or `'best'` (see {@link TrainingRecipe} and {@link trainingRecipe}).
+   * A resumed run (`resumeFrom`) must be given the same recipe and options as the first.
+   */
+  recipe?: TrainingRecipe;
+  /** Passes over the data: an integer, 0 or more. Default: 5 (the `'best'` recipe: 12). */
   epochs?: number;
   /** Images per training step: a positive integer. Default: 64. */
   batchSize?: number;
   /**
-   * Adam step size, above 0: a number, or a schedule from the 1-based epoch to the rate, e.g.
-   * `(epoch) => (epoch < 5 ? 1e-3 : 1e-4)`; Adam's moments carry over when it changes.
-   * Default: 1e-3 (PyTorch's default, as the reference).
+   * Adam step size, above 0: a number, or a {@link LearningRateSchedule} giving each step's rate
+   * from `(epoch, batch, batchesPerEpoch)` (1-based epoch, 0-based batch), e.g.
+   * `(epoch) => (epoch < 5 ? 1e-3 : 1e-4)` or {@link cosineSchedule}; Adam's moments carry over
+   * when it changes. Every step's rate is computed and checked before training starts.
+   * Default: 1e-3 (PyTorch's default, as the reference); the `'best'` recipe: a cosine schedule.
    */
-  learningRate?: number | ((epoch: number) => number);
+  learningRate?: number | LearningRateSchedule;
+  /**
+   * Decoupled weight decay (AdamW, as PyTorch's `AdamW`): every step first multiplies each
+   * parameter by `1 - rate * weightDecay`. 0 or more; 0 is plain Adam. Default: 0 (the `'best'`
+   * recipe: 0.05).
+   */
+  weightDecay?: number;
+  /**
+   * Random distortions of the training images, drawn afresh for every image of every epoch
+   * from the seed (a pure function of seed, epoch, batch and position in the batch, so a
+   * resumed run distorts exactly as an uninterrupted one): `true` for {@link DEFAULT_AUGMENT},
+   * or {@link AugmentOptions}; `false` for none. The fused path stays fused (the images are
+   * distorted in JavaScript before each step). Default: `false` (the `'best'` recipe:
+   * {@link DEFAULT_AUGMENT}).
+   */
+  augment?: boolean | AugmentOptions;
   /** Adam's decay rate of the gradient average. Default: 0.9 (PyTorch's default). */
   beta1?: number;
   /** Adam's decay rate of the squared-gradient average. Default: 0.999 (PyTorch's default). */
   beta2?: number;
   /** Adam's term added to the denominator for stability. Default: 1e-8 (PyTorch's default). */
   epsilon?: number;
-  /** Seed of the per-epoch shuffles (epoch `e` shuffles with `seed + e`). Default: random. */
+  /**
+   * Seed of the per-epoch shuffles (epoch `e` shuffles with `seed + e`) and of the
+   * augmentation. Default: random.
+   */
   seed?: number;
   /** Shuffle the training data every epoch. Default: `true`. */
   shuffle?: boolean;
@@ -246,14 +290,15 @@ export interface TrainHistory {
  * @throws {@link DatasetError} when the data's size or normalisation does not fit the model;
  *   {@link OptionError} (a `RangeError`), naming the option, when `epochs`, `batchSize`,
  *   `logEvery`, `validationBatchSize` or `threads` is not an integer in range, when
- *   `learningRate` (or the rate its schedule gives any epoch) is not a finite number above 0,
- *   when `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an unknown
- *   `fastPath`, bad `earlyStopping`, a callback or `signal` of the wrong type, or an empty
- *   dataset; {@link CheckpointFormatError} when `resumeFrom` is invalid or does not fit the
- *   model, data or options; {@link FusedLeNetError} when the fused kernels apply but cannot
- *   load; {@link TrainingDivergedError} when a step's loss or gradient is not finite (the model
- *   keeps the weights from before it). Errors thrown by callbacks stop training and propagate
- *   (the model keeps the weights reached).
+ *   `learningRate` (or the rate its schedule gives any step) is not a finite number above 0,
+ *   when `weightDecay` is negative (or its product with a rate is not below 1), when
+ *   `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an unknown `fastPath` or
+ *   `recipe`, `augment` ranges out of bounds, bad `earlyStopping`, a callback or `signal` of the
+ *   wrong type, or an empty dataset; {@link CheckpointFormatError} when `resumeFrom` is invalid
+ *   or does not fit the model, data or options; {@link FusedLeNetError} when the fused kernels
+ *   apply but cannot load; {@link TrainingDivergedError} when a step's loss or gradient is not
+ *   finite (the model keeps the weights from before it). Errors thrown by callbacks stop
+ *   training and propagate (the model keeps the weights reached).
  */
 export async function train(
   model: Model,
@@ -268,7 +313,7 @@ export async function train(
   const path: EngineKind = engine.info.kind;
   const seed = options.seed ?? resume?.run.seed ?? Math.floor(Math.random() * 2 ** 31);
   const shuffle = options.shuffle ?? true;
-  const perEpoch = batchCount(data, plan.batchSize);
+  const perEpoch = plan.batchesPerEpoch;
   const history: TrainHistory = {
     epochs: resume?.epochs.map((e) => ({ ...e })) ?? [],
     aborted: false,
@@ -296,6 +341,11 @@ export async function train(
   let best: { value: number; epoch: number; weights: Float32Array[] | undefined } | undefined;
   let samples = 0;
   let lastYield = now();
+  // Distorted images go to their own buffer (the batch's stays the source).
+  const augmented = plan.augment
+    ? new Float32Array(plan.batchSize * data.width * data.height)
+    : undefined;
+  const background = normalizationTable(data.mean, data.std)[0] as number;
 
   /** The engine's running sums, drained into `at` (a checkpoint needs them without an epoch end). */
   const drainTotals = async () => {
@@ -342,7 +392,8 @@ export async function train(
     await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
     while (at.epoch <= plan.epochs) {
       const epoch = at.epoch;
-      const adam: AdamSettings = { ...plan.adam, learningRate: plan.rates[epoch - 1] as number };
+      let augmentMs = 0;
+      let learningRate = plan.rates[(epoch - 1) * perEpoch] as number;
       if (at.batch === 0) {
         await options.onEpochBegin?.(epoch);
         at.epochStart = now();
@@ -366,7 +417,21 @@ export async function train(
           break;
         }
         const wanted = options.onBatchEnd !== undefined && batch.index % plan.logEvery === 0;
-        const stats = await trainStep(engine, batch, adam, wanted, perEpoch);
+        let images = batch.images;
+        if (plan.augment && augmented) {
+          const t0 = now();
+          images = augmented.subarray(0, batch.images.length);
+          augmentBatch(batch.images, images, batch.size, data.width, background, plan.augment, {
+            seed,
+            epoch,
+            batch: batch.index,
+          });
+          augmentMs += now() - t0;
+        }
+        // The schedule's rate for this step, a pure function of (epoch, batch).
+        learningRate = plan.rates[(epoch - 1) * perEpoch + batch.index] as number;
+        const adam: AdamSettings = { ...plan.adam, learningRate };
+        const stats = await trainStep(engine, { ...batch, images }, adam, wanted, perEpoch);
         at.batch = batch.index + 1;
         at.seen += batch.size;
         at.batches++;
@@ -391,7 +456,9 @@ export async function train(
         seconds,
         samplesPerSecond: at.seen / seconds,
         batches: at.batches,
+        learningRate,
       };
+      if (plan.augment) logs.augmentSeconds = augmentMs / 1000;
       if (history.aborted) {
         // An aborted epoch is logged with the batches that ran, without validation.
         history.epochs.push(logs);
@@ -498,16 +565,27 @@ interface TrainPlan {
   threads: number;
   validationBatchSize: number;
   fastPath: FastPathOption;
-  /** The learning rate of each epoch, checked up front. */
-  rates: number[];
+  batchesPerEpoch: number;
+  /** The learning rate of each step (epoch-major), checked up front. */
+  rates: Float64Array;
   adam: Omit<AdamSettings, 'learningRate'>;
+  augment: Required<AugmentOptions> | undefined;
   resume: TrainCheckpoint | undefined;
   earlyStopping: Required<EarlyStoppingOptions> | undefined;
 }
 
 /** Checks every option before any work starts, so a bad one never costs an epoch. */
 function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOptions): TrainPlan {
-  const epochs = positiveInt(options.epochs ?? 5, 'epochs', true);
+  const recipeName = options.recipe ?? 'reference';
+  if (recipeName !== 'reference' && recipeName !== 'best') {
+    throw new OptionError(
+      'recipe',
+      `recipe must be "reference" or "best", got ${JSON.stringify(options.recipe)}`,
+    );
+  }
+  const epochs = positiveInt(options.epochs ?? trainingRecipe(recipeName).epochs, 'epochs', true);
+  // The recipe's schedule spans the epochs actually run.
+  const recipe = trainingRecipe(recipeName, Math.max(1, epochs));
   const batchSize = positiveInt(options.batchSize ?? 64, 'batchSize');
   const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
   const threads = positiveInt(options.threads ?? 1, 'threads');
@@ -519,23 +597,48 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
       `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
     );
   }
-  const schedule = options.learningRate ?? 1e-3;
+  const schedule = options.learningRate ?? recipe.learningRate;
   if (typeof schedule !== 'number' && typeof schedule !== 'function') {
     throw new OptionError(
       'learningRate',
-      `learningRate must be a number or a function of the epoch, got ${typeof schedule}`,
+      `learningRate must be a number or a function of (epoch, batch, batchesPerEpoch), got ${typeof schedule}`,
     );
   }
-  const rates = Array.from({ length: epochs }, (_, i) => {
-    const rate = typeof schedule === 'function' ? schedule(i + 1) : schedule;
-    if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
+  if (data.count === 0) throw new OptionError('data', 'train: the dataset is empty');
+  const batchesPerEpoch = batchCount(data, batchSize);
+  const rates = new Float64Array(epochs * batchesPerEpoch);
+  for (let e = 1, i = 0; e <= epochs; e++) {
+    for (let b = 0; b < batchesPerEpoch; b++, i++) {
+      const rate = typeof schedule === 'function' ? schedule(e, b, batchesPerEpoch) : schedule;
+      if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
+        throw new OptionError(
+          'learningRate',
+          `learningRate must be a finite number > 0, got ${String(rate)} for epoch ${e}, batch ${b}`,
+        );
+      }
+      rates[i] = rate;
+    }
+  }
+  const weightDecay = options.weightDecay ?? recipe.weightDecay;
+  if (typeof weightDecay !== 'number' || !(weightDecay >= 0) || !Number.isFinite(weightDecay)) {
+    throw new OptionError(
+      'weightDecay',
+      `weightDecay must be a finite number >= 0, got ${String(weightDecay)}`,
+    );
+  }
+  for (const rate of rates) {
+    if (!(rate * weightDecay < 1)) {
       throw new OptionError(
-        'learningRate',
-        `learningRate must be a finite number > 0, got ${String(rate)} for epoch ${i + 1}`,
+        'weightDecay',
+        `learningRate * weightDecay must be below 1, got ${rate} * ${weightDecay}`,
       );
     }
-    return rate;
-  });
+  }
+  const augmentOption = options.augment ?? recipe.augment;
+  const augment =
+    augmentOption === false
+      ? undefined
+      : checkAugmentOptions(augmentOption === true ? DEFAULT_AUGMENT : augmentOption);
   const beta1 = unitInterval(options.beta1 ?? 0.9, 'beta1');
   const beta2 = unitInterval(options.beta2 ?? 0.999, 'beta2');
   const epsilon = options.epsilon ?? 1e-8;
@@ -566,7 +669,6 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   assertCompatible(model, data, 'train');
   if (options.validationData)
     assertCompatible(model, options.validationData, 'train (validationData)');
-  if (data.count === 0) throw new OptionError('data', 'train: the dataset is empty');
   const earlyStopping = checkEarlyStopping(options);
   const resume = checkResume(model, data, options, batchSize);
   return {
@@ -576,8 +678,10 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
     threads,
     validationBatchSize,
     fastPath,
+    batchesPerEpoch,
     rates,
-    adam: { beta1, beta2, epsilon },
+    adam: weightDecay > 0 ? { beta1, beta2, epsilon, weightDecay } : { beta1, beta2, epsilon },
+    augment,
     resume,
     earlyStopping,
   };

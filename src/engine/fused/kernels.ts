@@ -10,12 +10,16 @@ import { LenetMnistError } from '../../errors.js';
 /** Which binary is running: relaxed SIMD uses fused multiply-add (`f32x4.relaxed_madd`). */
 export type FusedVariant = 'relaxed-simd' | 'simd';
 
-/** Adam hyperparameters; defaults are PyTorch's and tfjs' (1e-3, 0.9, 0.999, 1e-8). */
+/**
+ * Adam hyperparameters; defaults are PyTorch's and tfjs' (1e-3, 0.9, 0.999, 1e-8, no weight
+ * decay). `weightDecay` above 0 makes it AdamW (decoupled, as PyTorch's `AdamW`).
+ */
 export interface AdamHyperparameters {
   learningRate?: number;
   beta1?: number;
   beta2?: number;
   epsilon?: number;
+  weightDecay?: number;
 }
 
 /** Result of one training step, computed before the parameter update. */
@@ -92,6 +96,7 @@ interface Kernels {
     bc1: number,
     bc2: number,
     updateBound: number,
+    decay: number,
   ): number;
   stageAdamGuarded(
     lr: number,
@@ -101,6 +106,7 @@ interface Kernels {
     bc1: number,
     bc2: number,
     updateBound: number,
+    decay: number,
   ): number;
   forward(n: number): void;
   stageConv1(n: number): void;
@@ -110,7 +116,15 @@ interface Kernels {
   stageDenseBackward(n: number): void;
   stageConv2Backward(n: number): void;
   stageConv1Backward(n: number): void;
-  stageAdam(lr: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number): void;
+  stageAdam(
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+    decay: number,
+  ): void;
   parametersAddress(): number;
   gradientsAddress(): number;
   parameterBytes(): number;
@@ -222,11 +236,11 @@ export class WasmLeNet {
     hp: AdamHyperparameters = {},
   ): FusedStepResult {
     const k = this.#stage(images, this.checkBatch(images, labels, n), n);
-    const { lr, beta1, beta2, eps } = adamSettings(hp);
+    const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
     const step = this.#step + 1;
     const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
     const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
-    const loss = k.trainStep(n, lr, beta1, beta2, eps, bc1, bc2, bound);
+    const loss = k.trainStep(n, lr, beta1, beta2, eps, bc1, bc2, bound, decay);
     // NaN: the loss or a gradient was not finite and the module applied nothing.
     if (!Number.isNaN(loss)) this.#step = step;
     return { loss, correct: k.correctCount() };
@@ -271,7 +285,7 @@ export class WasmLeNet {
   ): Record<FusedStage, number> {
     const k = this.#stage(images, this.checkBatch(images, labels, n), n);
     checkCount(steps, 'steps');
-    const { lr, beta1, beta2, eps } = adamSettings({});
+    const { lr, beta1, beta2, eps, decay } = adamSettings({});
     const stages: [FusedStage, () => unknown][] = [
       ['conv1+pool1', () => k.stageConv1(n)],
       ['conv2+pool2', () => k.stageConv2(n)],
@@ -284,7 +298,15 @@ export class WasmLeNet {
         'adam',
         () => {
           this.#step += 1;
-          k.stageAdam(lr, beta1, beta2, eps, 1 - beta1 ** this.#step, 1 - beta2 ** this.#step);
+          k.stageAdam(
+            lr,
+            beta1,
+            beta2,
+            eps,
+            1 - beta1 ** this.#step,
+            1 - beta2 ** this.#step,
+            decay,
+          );
         },
       ],
     ];
@@ -384,11 +406,13 @@ export class WasmLeNet {
    * and it returns false.
    */
   applyAdam(hp: AdamHyperparameters = {}): boolean {
-    const { lr, beta1, beta2, eps } = adamSettings(hp);
+    const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
     const step = this.#step + 1;
     const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
     const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
-    if (!this.#live().stageAdamGuarded(lr, beta1, beta2, eps, bc1, bc2, bound)) return false;
+    if (!this.#live().stageAdamGuarded(lr, beta1, beta2, eps, bc1, bc2, bound, decay)) {
+      return false;
+    }
     this.#step = step;
     return true;
   }
@@ -466,18 +490,31 @@ function adamUpdateBound(
   return Number.isFinite(bound) ? bound : Number.POSITIVE_INFINITY;
 }
 
-/** Adam settings with their defaults, validated. */
+/**
+ * Adam settings with their defaults, validated. `decay` is AdamW's factor 1 - lr * weightDecay
+ * (exactly 1 without weight decay, which the kernels run as plain Adam).
+ */
 export function adamSettings(hp: AdamHyperparameters): {
   lr: number;
   beta1: number;
   beta2: number;
   eps: number;
+  decay: number;
 } {
-  const { learningRate: lr = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon: eps = 1e-8 } = hp;
-  if (!(lr > 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0)) {
+  const {
+    learningRate: lr = 1e-3,
+    beta1 = 0.9,
+    beta2 = 0.999,
+    epsilon: eps = 1e-8,
+    weightDecay: wd = 0,
+  } = hp;
+  if (
+    !(lr > 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0) ||
+    !(wd >= 0 && lr * wd < 1)
+  ) {
     throw new FusedLeNetError(
-      `Invalid Adam settings: learningRate ${lr}, beta1 ${beta1}, beta2 ${beta2}, epsilon ${eps}.`,
+      `Invalid Adam settings: learningRate ${lr}, beta1 ${beta1}, beta2 ${beta2}, epsilon ${eps}, weightDecay ${wd}.`,
     );
   }
-  return { lr, beta1, beta2, eps };
+  return { lr, beta1, beta2, eps, decay: wd > 0 ? 1 - lr * wd : 1 };
 }

@@ -156,13 +156,18 @@ export class TfjsEngine implements Engine {
     }
   }
 
-  /** PyTorch's Adam: m, v moving averages; step = lr * m̂ / (sqrt(v̂) + eps). New values only. */
+  /**
+   * PyTorch's Adam: m, v moving averages; step = lr * m̂ / (sqrt(v̂) + eps). With weight decay,
+   * PyTorch's AdamW: p * (1 - lr * wd) - step (decoupled from the gradient). New values only.
+   */
   #adamUpdates(
     grads: tf.NamedTensorMap,
     adam: AdamSettings,
     step: number,
   ): { m: tf.Tensor[]; v: tf.Tensor[]; p: tf.Tensor[] } {
     const { learningRate, beta1, beta2, epsilon } = adam;
+    const weightDecay = adam.weightDecay ?? 0;
+    const decay = weightDecay > 0 ? 1 - learningRate * weightDecay : 1;
     const bc1 = 1 - beta1 ** step;
     const bc2 = 1 - beta2 ** step;
     const out = { m: [] as tf.Tensor[], v: [] as tf.Tensor[], p: [] as tf.Tensor[] };
@@ -176,7 +181,7 @@ export class TfjsEngine implements Engine {
       );
       out.m.push(m);
       out.v.push(v);
-      out.p.push(tf.sub(param, update));
+      out.p.push(tf.sub(decay === 1 ? param : tf.mul(param, decay), update));
     });
     return out;
   }
