@@ -1,5 +1,5 @@
 // A/B: two lenet-mnist Node builds, interleaved in one run, through the public API
-// (scripts/bench_lenet.mjs: `train` for fused training samples/s, `infer` for predictBatch of
+// (scripts/bench-lenet.mjs: `train` for fused training samples/s, `infer` for predictBatch of
 // 1,000 real test digits and single-digit latency). Each measurement is a fresh process; the
 // order of A and B alternates every round so drifts of the machine's load hit both alike.
 //
@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDir, median, OUT_DIR, parseArgs, RESULT_PREFIX, ROOT } from './bench_lib.mjs';
+import { ensureDir, median, OUT_DIR, parseArgs, RESULT_PREFIX, ROOT } from './bench-lib.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 if (!args.a || !args.b) {
@@ -23,7 +23,7 @@ cpSync(args.a, builds.A, { recursive: true });
 cpSync(args.b, builds.B, { recursive: true });
 
 function measure(build, task, extra) {
-  const out = spawnSync(process.execPath, [join(ROOT, 'scripts/bench_lenet.mjs'), task, ...extra], {
+  const out = spawnSync(process.execPath, [join(ROOT, 'scripts/bench-lenet.mjs'), task, ...extra], {
     env: { ...process.env, LENET_MNIST_DIST: builds[build] },
     encoding: 'utf8',
   });

@@ -23,7 +23,7 @@ import {
   RESULT_PREFIX,
   ROOT,
   WORK_DIR,
-} from './bench_lib.mjs';
+} from './bench-lib.mjs';
 
 const USAGE = `Usage: npm run bench [-- options]   (or: node scripts/bench.mjs [options] after a build)
 
@@ -213,7 +213,7 @@ function contenders(peers) {
   list.push({
     ...lenet('lenet-train', 'auto'),
     cmd: node(
-      'bench_lenet.mjs',
+      'bench-lenet.mjs',
       'train',
       '--fast-path=auto',
       `--batches=${size.trainBatches}`,
@@ -235,7 +235,7 @@ function contenders(peers) {
       process.execPath,
       [
         RELAXED_FLAG,
-        worker('bench_lenet.mjs'),
+        worker('bench-lenet.mjs'),
         'train',
         '--fast-path=auto',
         `--batches=${size.trainBatches}`,
@@ -254,7 +254,7 @@ function contenders(peers) {
   list.push({
     ...lenet('lenet-train-tfjs', 'off'),
     cmd: node(
-      'bench_lenet.mjs',
+      'bench-lenet.mjs',
       'train',
       '--fast-path=off',
       `--batches=${size.tfjsBatches}`,
@@ -278,7 +278,7 @@ function contenders(peers) {
   for (const fastPath of ['auto', 'off']) {
     list.push({
       ...lenet(fastPath === 'auto' ? 'lenet-infer' : 'lenet-infer-tfjs', fastPath),
-      cmd: node('bench_lenet.mjs', 'infer', `--fast-path=${fastPath}`, ...inferArgs),
+      cmd: node('bench-lenet.mjs', 'infer', `--fast-path=${fastPath}`, ...inferArgs),
       rows: (r) => {
         const name = `lenet-mnist predictor, fastPath '${fastPath}' → ${r.path}`;
         return [
@@ -319,7 +319,7 @@ function contenders(peers) {
         cmd: [
           py,
           [
-            worker('bench_torch.py'),
+            worker('bench-torch.py'),
             'train',
             data,
             `--threads=${threads}`,
@@ -345,7 +345,7 @@ function contenders(peers) {
         cmd: [
           py,
           [
-            worker('bench_torch.py'),
+            worker('bench-torch.py'),
             'infer',
             data,
             `--threads=${threads}`,
@@ -370,7 +370,7 @@ function contenders(peers) {
       id: 'ort-infer',
       peer: 'ort',
       cmd: node(
-        'bench_ort.mjs',
+        'bench-ort.mjs',
         `--model=${join(WORK_DIR, 'lenet.onnx')}`,
         `--batch=${size.inferBatch}`,
         `--reps=${size.inferReps}`,
@@ -518,12 +518,12 @@ function markdownTable(rows, peers) {
 async function throughput(peers) {
   log('Setup: preparing MNIST (lenet-mnist prepareImages) and the shared weights…');
   const setup = await runWorker(
-    ...node('bench_lenet.mjs', 'setup', '--seeds=1', '--infer-weights'),
+    ...node('bench-lenet.mjs', 'setup', '--seeds=1', '--infer-weights'),
   );
   if (setup.error) throw new Error(`setup failed: ${setup.error}`);
   if (peers.torch) {
     const exported = await runWorker(peers.torch.python, [
-      worker('bench_torch.py'),
+      worker('bench-torch.py'),
       'export',
       `--weights=${join(WORK_DIR, 'weights-infer.f32')}`,
       `--out=${join(WORK_DIR, 'lenet.onnx')}`,
@@ -565,7 +565,7 @@ async function timeToAccuracy(peers) {
   const maxEpochs = Number(args['max-epochs'] ?? 10);
   const torchThreads = Number(args['torch-threads'] ?? 1);
   log(`Setup: preparing MNIST and initial weights for seeds ${seeds.join(', ')}…`);
-  const setup = await runWorker(...node('bench_lenet.mjs', 'setup', `--seeds=${seeds.join(',')}`));
+  const setup = await runWorker(...node('bench-lenet.mjs', 'setup', `--seeds=${seeds.join(',')}`));
   if (setup.error) throw new Error(`setup failed: ${setup.error}`);
   const runs = [];
   const recipes = String(args.recipes ?? 'reference').split(',');
@@ -574,7 +574,7 @@ async function timeToAccuracy(peers) {
     const jobs = recipes.map((recipe) => ({
       who: recipes.length > 1 || recipe !== 'reference' ? `lenet-mnist ${recipe}` : 'lenet-mnist',
       cmd: node(
-        'bench_lenet.mjs',
+        'bench-lenet.mjs',
         'tta',
         `--seed=${seed}`,
         `--target=${target}`,
@@ -589,7 +589,7 @@ async function timeToAccuracy(peers) {
         cmd: [
           peers.torch.python,
           [
-            worker('bench_torch.py'),
+            worker('bench-torch.py'),
             'tta',
             `--data-dir=${WORK_DIR}`,
             `--seed=${seed}`,

@@ -1,5 +1,5 @@
 // onnxruntime-web peer of `npm run bench`: inference of the PyTorch LeNet exported to ONNX
-// (bench_torch.py export), on ORT's WASM backend in Node, one thread like lenet-mnist.
+// (bench-torch.py export), on ORT's WASM backend in Node, one thread like lenet-mnist.
 // Times from a normalised Float32Array [n,1,32,32] to the softmax probabilities (the exported
 // graph ends with softmax): tensor wrapping, session.run and the output read are included.
 import {
@@ -10,7 +10,7 @@ import {
   readPrepared,
   summarizeProbs,
   timeCalls,
-} from './bench_lib.mjs';
+} from './bench-lib.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const batch = Number(args.batch ?? 1000);

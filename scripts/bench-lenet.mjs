@@ -15,7 +15,7 @@ import {
   summarizeProbs,
   timeCalls,
   WORK_DIR,
-} from './bench_lib.mjs';
+} from './bench-lib.mjs';
 
 // The harness points LENET_MNIST_DIST at its snapshot of the build, so a rebuild of dist/ while
 // the benchmark runs cannot change the code under test half-way.
@@ -258,7 +258,7 @@ async function ttaTask() {
 const tasks = { setup, train: trainTask, infer: inferTask, tta: ttaTask };
 if (!tasks[task]) {
   console.error(
-    `usage: node scripts/bench_lenet.mjs <${Object.keys(tasks).join('|')}> [--options]`,
+    `usage: node scripts/bench-lenet.mjs <${Object.keys(tasks).join('|')}> [--options]`,
   );
   process.exit(2);
 }

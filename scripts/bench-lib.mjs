@@ -42,7 +42,7 @@ export function emitResult(result) {
   process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
 }
 
-/** Prepared uint8 32x32 images written by the harness's setup step (`bench_lenet.mjs setup`). */
+/** Prepared uint8 32x32 images written by the harness's setup step (`bench-lenet.mjs setup`). */
 export function readPrepared(split, count) {
   const images = new Uint8Array(readFileSync(join(WORK_DIR, `${split}-32.u8`)));
   const n = Math.min(count ?? Number.POSITIVE_INFINITY, images.length / 1024);
