@@ -2,8 +2,10 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { loadMnist, type Mnist } from '../src/data/mnist.js';
 import { prepareImages } from '../src/data/preprocess.js';
+import { ModelDisposedError } from '../src/engine/errors.js';
 import { loadPretrained } from '../src/engine/pretrained.js';
 import type { Model } from '../src/engine/types.js';
+import { OptionError } from '../src/errors.js';
 import { InputError } from '../src/predict/input.js';
 import { createPredictor, type Predictor } from '../src/predict/predictor.js';
 
@@ -84,5 +86,29 @@ describe('createPredictor', () => {
     await expect(predictor.predict('digit' as never)).rejects.toBeInstanceOf(InputError);
     await expect(predictor.predictBatch([digit(0), new Uint8Array(3)])).rejects.toThrow(/image 1/);
     await expect(predictor.predictBatch('x' as never)).rejects.toBeInstanceOf(InputError);
+    // A sparse array's holes are missing images, not whatever the last batch left behind.
+    await expect(predictor.predictBatch(new Array(3))).rejects.toThrow(/image 0/);
+    await expect(predictor.predictBatch([digit(0), , digit(1)] as never)).rejects.toThrow(
+      /image 1/,
+    );
+  });
+
+  test.each(['auto', 'off'] as const)(
+    'a disposed model: predictions reject with ModelDisposedError (fastPath %s)',
+    async (fastPath) => {
+      const copy = await loadPretrained();
+      const p = await createPredictor(copy, { fastPath });
+      await p.predict(digit(0));
+      copy.dispose();
+      await expect(p.predict(digit(0))).rejects.toBeInstanceOf(ModelDisposedError);
+      await expect(p.predictBatch([digit(0)])).rejects.toBeInstanceOf(ModelDisposedError);
+    },
+  );
+
+  test('bad options are refused at creation with OptionError', async () => {
+    await expect(createPredictor(model, { fastPath: 'bogus' as 'off' })).rejects.toBeInstanceOf(
+      OptionError,
+    );
+    await expect(createPredictor(model, { batchSize: 0 })).rejects.toBeInstanceOf(OptionError);
   });
 });
