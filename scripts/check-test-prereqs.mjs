@@ -1,7 +1,9 @@
 // First step of `npm test`: the browser and WebGPU tests need Chromium (and its SwiftShader
 // Vulkan driver) and the Vulkan loader, which npm cannot install. Checks for them in a fraction of
-// a second and, if something is missing, prints the exact command and stops, instead of failing
-// minutes later. LENET_INSTALL_PREREQS=1 runs that command (as root, or with sudo).
+// a second. If something is missing: as root on a Debian-like system (this project's machines)
+// it installs them with apt-get, so the README's test command passes on a fresh machine;
+// otherwise it prints the exact command and stops, instead of failing minutes later.
+// LENET_INSTALL_PREREQS=1 installs with sudo when not root; =0 never installs.
 // LENET_CHROMIUM points at another Chromium/Chrome; LENET_SKIP_WEBGPU=1 skips the WebGPU tests
 // (and the Vulkan checks); the consumer browser tests still need Chromium.
 import { execFileSync } from 'node:child_process';
@@ -41,15 +43,16 @@ const root = process.getuid?.() === 0;
 const sudo = root ? '' : 'sudo ';
 const command = `${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends chromium libvulkan1`;
 let absent = missing();
-if (absent.length > 0 && process.env.LENET_INSTALL_PREREQS === '1') {
+const install = process.env.LENET_INSTALL_PREREQS ?? (root && onPath(['apt-get']) ? '1' : '0');
+if (absent.length > 0 && install === '1') {
   console.error(`check-test-prereqs: installing ${absent.join(', ')}: ${command}`);
   const [cmd, ...args] = root ? ['apt-get', 'update', '-qq'] : ['sudo', 'apt-get', 'update', '-qq'];
   execFileSync(cmd, args, {
     stdio: 'inherit',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
-  const install = command.split(' && ')[1].split(' ');
-  execFileSync(install[0], install.slice(1), {
+  const apt = command.split(' && ')[1].split(' ');
+  execFileSync(apt[0], apt.slice(1), {
     stdio: 'inherit',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
