@@ -6,14 +6,14 @@
 // forward matches, and dispose frees what it held (tensors, workers).
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { FusedEngine } from '../src/engine/fused/engine.js';
 import { TfjsEngine } from '../src/engine/tfjs/engine.js';
 import type { AdamSettings, Engine } from '../src/engine/types.js';
 import { pytorchDefaultInit } from '../src/model/init.js';
 import type { LeNetSpec } from '../src/model/types.js';
-import { platform } from '../src/platform/index.js';
+import { countWorkers } from './helpers/workers.js';
 
 const SPEC: LeNetSpec = {
   kind: 'lenet',
@@ -98,19 +98,8 @@ async function run(
 let reference: Run;
 let referenceW: Run;
 
-/** Workers started and not yet terminated, counted at the platform layer that starts them. */
-let liveWorkers = 0;
-const startWorker = platform.startWorker.bind(platform);
-vi.spyOn(platform, 'startWorker').mockImplementation((source) => {
-  const handle = startWorker(source);
-  liveWorkers++;
-  const terminate = handle.terminate.bind(handle);
-  handle.terminate = async () => {
-    liveWorkers--;
-    await terminate();
-  };
-  return handle;
-});
+/** Workers started and not yet terminated. */
+const workers = countWorkers();
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -230,9 +219,9 @@ describe.each(factories)('engine contract: %s', (_, make) => {
     };
     await cycle(); // tfjs makes a few tensors once, on first use of an op: not per engine
     const before = tf.memory().numTensors;
-    const workersBefore = liveWorkers;
+    const workersBefore = workers.live();
     for (let i = 0; i < 20; i++) await cycle();
     expect(tf.memory().numTensors).toBe(before);
-    expect(liveWorkers).toBe(workersBefore);
+    expect(workers.live()).toBe(workersBefore);
   });
 });

@@ -9,14 +9,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { type PreparedSet, prepareImages } from '../src/data/preprocess.js';
 import { TrainingDivergedError } from '../src/engine/errors.js';
 import { loadModel } from '../src/engine/io.js';
 import { createLeNet } from '../src/engine/lenet.js';
-import { platform } from '../src/platform/index.js';
 import { createPredictor } from '../src/predict/predictor.js';
 import {
   CheckpointFormatError,
@@ -25,23 +24,13 @@ import {
   type TrainCheckpoint,
 } from '../src/train/checkpoint.js';
 import { type TrainOptions, train } from '../src/train/train.js';
+import { countWorkers } from './helpers/workers.js';
 
 let data: PreparedSet;
 let valSet: PreparedSet;
 
-/** Workers started and not yet terminated, counted where the platform starts them. */
-let liveWorkers = 0;
-const startWorker = platform.startWorker.bind(platform);
-vi.spyOn(platform, 'startWorker').mockImplementation((source) => {
-  const handle = startWorker(source);
-  liveWorkers++;
-  const terminate = handle.terminate.bind(handle);
-  handle.terminate = async () => {
-    liveWorkers--;
-    await terminate();
-  };
-  return handle;
-});
+/** Workers started and not yet terminated. */
+const workers = countWorkers();
 
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
@@ -75,7 +64,7 @@ describe.each(paths)('divergence (%s)', (_, path) => {
     async (learningRate, badBatch) => {
       const model = await createLeNet({ seed: 3 });
       let last = model.getWeights();
-      const workers = liveWorkers;
+      const workersBefore = workers.live();
       const err = await train(model, data, {
         ...path,
         epochs: 2,
@@ -93,7 +82,7 @@ describe.each(paths)('divergence (%s)', (_, path) => {
       expect(model.getWeights()).toEqual(last);
       expect(allFinite(model.getWeights())).toBe(true);
       expect((await loadModel(await model.save())).getWeights()).toEqual(last);
-      expect(liveWorkers).toBe(workers); // no worker outlives the failed run
+      expect(workers.live()).toBe(workersBefore); // no worker outlives the failed run
       if (badBatch === 0) {
         // Nothing was applied: the initial weights, which train normally afterwards.
         const again = await train(model, { ...data, count: 128 }, { ...path, epochs: 1, seed: 2 });
@@ -244,11 +233,11 @@ test('200 create, train, predict, save, load and dispose cycles keep tensors and
   await cycle(0);
   await cycle(1);
   const tensors = tf.memory().numTensors;
-  const workers = liveWorkers;
+  const workersBefore = workers.live();
   const rss = process.memoryUsage().rss;
   for (let i = 2; i < 202; i++) await cycle(i);
   expect(tf.memory().numTensors).toBe(tensors);
-  expect(liveWorkers).toBe(workers);
+  expect(workers.live()).toBe(workersBefore);
   console.log(
     `200 cycles: numTensors ${tensors} -> ${tf.memory().numTensors}, RSS ${(rss / 2 ** 20).toFixed(0)} -> ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
   );
