@@ -227,8 +227,16 @@ export async function trainInWorker(
     if (!(CALLBACKS as readonly string[]).includes(key) && value !== undefined) plain[key] = value;
   }
   if (options.validationData !== undefined) plain.validationData = options.validationData;
-  const url = options.workerUrl ?? new URL('./browser-fx-train-worker.js', import.meta.url);
-  const worker = new Worker(url, { type: 'module', name: 'lenet-mnist training' });
+  const url = options.workerUrl ?? 'browser-fx-train-worker.js';
+  // The literal `new Worker(new URL(..., import.meta.url), { type: 'module' })` is the form
+  // Vite and webpack recognize: they bundle the worker with its imports.
+  const worker =
+    options.workerUrl !== undefined
+      ? new Worker(options.workerUrl, { type: 'module', name: 'lenet-mnist training' })
+      : new Worker(new URL('./browser-fx-train-worker.js', import.meta.url), {
+          type: 'module',
+          name: 'lenet-mnist training',
+        });
   let backend: BackendInfo | undefined;
   const onAbort = () => worker.postMessage({ type: 'abort' } satisfies ToWorker);
   options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -34,6 +34,11 @@ function watch(page: Page): void {
     if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('worker', (w) => {
+    w.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`worker console error: ${m.text()}`);
+    });
+  });
   page.on('requestfailed', (r) => {
     // A download link's blob: navigation is no failure.
     if (!r.url().startsWith('blob:'))
@@ -195,6 +200,11 @@ describe('the browser demo in Chromium', () => {
     );
     expect(during, `long tasks while training: ${JSON.stringify(during)}`).toEqual([]);
     expect(await page.$$eval('#confusion td', (tds) => tds.length)).toBe(100);
+    // The MNIST files fetched for the runs are in Cache Storage for the next visit.
+    const cached = await page.evaluate(async () =>
+      (await (await caches.open('lenet-mnist-demo')).keys()).map((r) => r.url),
+    );
+    expect(cached).toHaveLength(4);
     expect(await page.$$eval('#mistakes figure', (f) => f.length)).toBeGreaterThan(0);
     await page.locator('.charts').screenshot({ path: join(SHOTS, 'charts.png') });
     await page.locator('.results').screenshot({ path: join(SHOTS, 'mistakes.png') });
