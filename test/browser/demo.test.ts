@@ -127,6 +127,80 @@ describe('the browser demo in Chromium', () => {
     expect(url).toBe(`http://127.0.0.1:${PORT}/examples/browser/`);
   });
 
+  it("trainInWorker: epoch checkpoints, no batch checkpoints, the caller's model untouched, a clear error for a missing worker", async () => {
+    const page = await browser.newPage();
+    await open(page);
+    const out = await page.evaluate(async () => {
+      // (a Function: vitest would rewrite a literal import())
+      const lib = await new Function('u', 'return import(u)')('/dist/browser.js');
+      const mnist = await lib.loadMnist({
+        files: {
+          trainImages: '/mnist/train-images-idx3-ubyte?count=200',
+          trainLabels: '/mnist/train-labels-idx1-ubyte?count=200',
+          testImages: '/mnist/t10k-images-idx3-ubyte?count=100',
+          testLabels: '/mnist/t10k-labels-idx1-ubyte?count=100',
+        },
+      });
+      const model = await lib.createLeNet({ seed: 2 });
+      const before = Array.from(model.getWeights()[0].slice(0, 8));
+      const checkpoints: unknown[] = [];
+      let batchCheckpoint = '';
+      const {
+        model: trained,
+        history,
+        test,
+      } = await lib.trainInWorker(model, lib.prepareImages(mnist.train), {
+        epochs: 2,
+        batchSize: 50,
+        testData: mnist.test,
+        onBatchEnd: async (_b: number, _l: unknown, ctx: { checkpoint(): Promise<unknown> }) => {
+          if (batchCheckpoint === '')
+            batchCheckpoint = await ctx.checkpoint().then(
+              () => 'resolved',
+              (e: Error) => e.name,
+            );
+        },
+        onEpochEnd: async (
+          _e: number,
+          _l: unknown,
+          ctx: { checkpoint(): Promise<{ next: unknown }> },
+        ) => {
+          checkpoints.push((await ctx.checkpoint()).next);
+        },
+      });
+      let missing = '';
+      try {
+        await lib.trainInWorker(model, lib.prepareImages(mnist.train), {
+          workerUrl: '/nowhere/worker.js',
+        });
+      } catch (err) {
+        missing = `${(err as Error).name}: ${(err as Error).message}`;
+      }
+      return {
+        unchanged: Array.from(model.getWeights()[0].slice(0, 8)).every((v, i) => v === before[i]),
+        changed: Array.from(trained.getWeights()[0].slice(0, 8)).some((v, i) => v !== before[i]),
+        epochs: history.epochs.length,
+        checkpoints,
+        batchCheckpoint,
+        testCount: test.count,
+        predictions: test.predictions.length,
+        missing,
+      };
+    });
+    await page.close();
+    expect(out.unchanged).toBe(true);
+    expect(out.changed).toBe(true);
+    expect(out.epochs).toBe(2);
+    expect(out.checkpoints).toEqual([
+      { epoch: 2, batch: 0 },
+      { epoch: 3, batch: 0 },
+    ]);
+    expect(out.batchCheckpoint).toBe('TrainWorkerError');
+    expect(out.testCount).toBe(100);
+    expect(out.predictions).toBe(100);
+    expect(out.missing).toMatch(/^TrainWorkerError: the training worker failed/);
+  });
+
   it('draws, trains in the Worker, stops, switches models and reloads saved weights', async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
     watch(page);
