@@ -285,6 +285,7 @@ describe('the browser demo in Chromium', () => {
 
     // Phone width, with the results shown: nothing wider than the screen.
     await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300); // let the new layout paint
     await page.screenshot({ path: join(SHOTS, 'phone.png'), fullPage: true });
     const overflow = await page.evaluate(
       () => document.documentElement.scrollWidth - window.innerWidth,
