@@ -331,6 +331,7 @@ async function startTraining() {
         state.trainingSpan = { start: started.t, end: undefined };
       },
       onBatchEnd: (_batch, logs) => {
+        state.trainingSpan.lastBatch = performance.now();
         step++;
         started.seen += logs.size;
         series.loss.push([step, logs.loss]);

@@ -263,14 +263,14 @@ describe('the browser demo in Chromium', () => {
     const { longTasks, span } = await page.evaluate(() => {
       const w = window as unknown as {
         longTasks: { start: number; duration: number }[];
-        lenetDemo: { trainingSpan: { start: number; end: number } };
+        lenetDemo: { trainingSpan: { start: number; end: number; lastBatch: number } };
       };
       return { longTasks: w.longTasks, span: w.lenetDemo.trainingSpan };
     });
     const during = longTasks.filter((t) => t.start + t.duration > span.start && t.start < span.end);
     expect(span.end - span.start).toBeGreaterThan(100);
     console.log(
-      `training span ${Math.round(span.end - span.start)} ms, long tasks during it: ${during.length}, on the page overall: ${longTasks.length}`,
+      `training span ${Math.round(span.end - span.start)} ms (last batch at +${Math.round(span.lastBatch - span.start)} ms), long tasks in it at [start, ms]: ${JSON.stringify(during.map((t) => [Math.round(t.start - span.start), t.duration]))}, on the page overall: ${longTasks.length}`,
     );
     expect(during, `long tasks while training: ${JSON.stringify(during)}`).toEqual([]);
     expect(await page.$$eval('#confusion td', (tds) => tds.length)).toBe(100);
