@@ -158,6 +158,8 @@ export default defineConfig([
       'browser-tfjs': 'src/tfjs.ts',
       'browser-core': 'src/build-core.ts',
       'browser-data': 'src/data/index.ts',
+      // trainInWorker's module worker (a side effect: its name has -fx-, see package.json sideEffects).
+      'browser-fx-train-worker': 'src/train/worker-entry.ts',
     },
     platform: 'browser',
     esbuildOptions(options) {

@@ -23,6 +23,11 @@ export {
   snapshotWeights,
 } from './backend/select.js';
 export type { WasmPaths, WasmThreads } from './backend/wasm.js';
+export {
+  loadModelFromIndexedDB,
+  saveModelToIndexedDB,
+  weightsDownloadUrl,
+} from './browser/storage.js';
 export * from './data/index.js';
 export { ModelDisposedError, TrainingDivergedError } from './engine/errors.js';
 export { FusedLeNetError } from './engine/fused/kernels.js';
@@ -115,6 +120,13 @@ export {
   type TrainOptions,
   train,
 } from './train/train.js';
+export {
+  type TrainInWorkerOptions,
+  type TrainInWorkerResult,
+  TrainWorkerError,
+  trainInWorker,
+  type WorkerTestResult,
+} from './train/worker.js';
 
 /**
  * The package version, as in its `package.json`.

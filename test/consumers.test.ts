@@ -388,6 +388,43 @@ describe('browser apps, production builds, in headless Chromium', () => {
     }
   }
 
+  // Vite and webpack emit the training worker (`new Worker(new URL(...))`) with its imports;
+  // esbuild and Rollup apps serve the package's dist/ and pass `workerUrl` (README).
+  test.each(['vite', 'webpack'])(
+    '%s: trains in the library Worker and predicts with the model it returns',
+    async (bundler) => {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
+      });
+      page.on('requestfailed', (r) => errors.push(`${r.url()}: ${r.failure()?.errorText}`));
+      try {
+        await page.goto(`${origin}/${bundler}-app/plain/`);
+        await page.waitForFunction(() => (window as { lenetReady?: boolean }).lenetReady === true);
+        const result = (await page.evaluate(
+          ([images, labels]) =>
+            (
+              window as unknown as {
+                lenetTrainInWorker(i: unknown, l: unknown): Promise<unknown>;
+              }
+            ).lenetTrainInWorker(images, labels),
+          [digits.images, digits.labels] as const,
+        )) as { epochs: number; batches: number[]; backend: string; labels: number[] };
+        expect(errors).toEqual([]);
+        expect(result.epochs).toBe(1);
+        expect(result.batches).toEqual(new Array(digits.labels.length / 5).fill(5));
+        expect(result.backend).toBe('wasm');
+        // Fine-tuned from the pretrained weights on these very digits: it still reads them.
+        const right = result.labels.filter((l, i) => l === digits.labels[i]).length;
+        expect(right).toBeGreaterThanOrEqual(19);
+      } finally {
+        await page.close();
+      }
+    },
+  );
+
   const cases = BUNDLERS.flatMap((b) => [
     [b, 'plain'],
     [b, 'isolated'],

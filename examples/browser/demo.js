@@ -1,69 +1,422 @@
-// A drawing pad that classifies what you draw with the shipped pretrained LeNet-5.
-// Serve the repository root (node examples/serve.mjs) after `npm run build`.
+// The lenet-mnist demo: a drawing pad classified live, training in a Web Worker with live
+// charts, the test set's confusion matrix and mistakes, and saving/loading weights.
+// Serve the repository root with `npm run demo` (examples/serve.mjs), which also serves MNIST.
 import {
+  createLeNet,
   createPredictor,
   formatBackendInfo,
   initBackend,
+  loadMnist,
+  loadModel,
+  loadModelFromIndexedDB,
   loadPretrained,
   onBackendChange,
+  prepareImages,
+  saveModelToIndexedDB,
+  trainInWorker,
+  weightsDownloadUrl,
 } from '../../dist/browser.js';
 
-const pad = document.getElementById('pad');
+const $ = (id) => document.getElementById(id);
+const pad = $('pad');
 const ctx = pad.getContext('2d', { willReadFrequently: true });
-const bars = document.getElementById('bars');
-const label = document.getElementById('label');
+const TEST_COUNT = 1000;
 
-function clear() {
+// ---- Backend line ---------------------------------------------------------------------------
+function plainBackend(info) {
+  if (info.backend === 'webgpu') {
+    const a = info.adapter;
+    return `Runs on the GPU with WebGPU${a?.description || a?.vendor ? ` (${a.description || a.vendor})` : ''}`;
+  }
+  const threads = info.threads > 1 ? ` + ${info.threads} threads` : ', one thread';
+  return `Runs on the CPU with WebAssembly${info.simd ? ' SIMD' : ''}${threads}`;
+}
+const showBackend = (info) => {
+  $('backend').textContent = plainBackend(info);
+  $('backend-more').textContent = `${formatBackendInfo(info)}\n${info.reason ?? ''}`;
+};
+
+// ---- Models ----------------------------------------------------------------------------------
+const state = {
+  pretrained: undefined,
+  pretrainedPredictor: undefined,
+  trained: undefined,
+  trainedPredictor: undefined,
+  controller: undefined,
+  trainingSpan: undefined,
+  lastPrediction: undefined,
+};
+window.lenetDemo = state; // for tests and the console
+
+function activePredictor() {
+  return $('use-trained').checked && state.trainedPredictor
+    ? state.trainedPredictor
+    : state.pretrainedPredictor;
+}
+
+async function setTrained(model, name) {
+  state.trained?.dispose();
+  state.trainedPredictor?.dispose();
+  state.trained = model;
+  state.trainedPredictor = await createPredictor(model);
+  $('use-trained').disabled = false;
+  $('download').disabled = false;
+  $('save-idb').disabled = false;
+  $('use-trained').checked = true;
+  $('model-name').textContent = `Model: ${name}`;
+  classify();
+}
+
+// ---- Drawing pad -----------------------------------------------------------------------------
+let inked = false;
+function clearPad() {
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, pad.width, pad.height);
-  label.textContent = '?';
-  bars.replaceChildren();
+  inked = false;
+  $('label').textContent = '?';
+  $('bars').replaceChildren();
+  state.lastPrediction = undefined;
 }
-clear();
+clearPad();
 
-const info = await initBackend();
-// The same line the CLI prints; updated if the GPU is lost and the library falls back to WASM.
-const showBackend = (current) => {
-  document.getElementById('backend').textContent = `Backend: ${formatBackendInfo(current)}`;
-};
-showBackend(info);
-onBackendChange((event) => showBackend(event.current));
-const predictor = await createPredictor(await loadPretrained());
-window.lenetDemo = { info, predictor }; // for tests and the console
-
+let classifying = false;
+let again = false;
 async function classify() {
-  // Dark ink on a white canvas: the predictor detects that, inverts it and frames it like MNIST.
-  const { label: digit, probabilities } = await predictor.predict(
-    ctx.getImageData(0, 0, pad.width, pad.height),
-  );
-  label.textContent = String(digit);
-  bars.replaceChildren(
-    ...Array.from(probabilities, (p, d) => {
-      const row = document.createElement('div');
-      row.innerHTML = `<b>${d}</b><span class="bar" style="width:${Math.round(p * 200)}px"></span>${(p * 100).toFixed(1)}%`;
-      return row;
-    }),
-  );
+  const predictor = activePredictor();
+  if (!inked || !predictor) return;
+  if (classifying) {
+    again = true;
+    return;
+  }
+  classifying = true;
+  try {
+    // Dark ink on white: the predictor inverts it and frames it like MNIST.
+    const { label, probabilities } = await predictor.predict(
+      ctx.getImageData(0, 0, pad.width, pad.height),
+    );
+    state.lastPrediction = { label, probabilities: Array.from(probabilities) };
+    $('label').textContent = String(label);
+    $('bars').replaceChildren(
+      ...Array.from(probabilities, (p, d) => {
+        const row = document.createElement('div');
+        const bar = document.createElement('span');
+        bar.className = 'bar';
+        bar.style.width = `${Math.round(p * 160)}px`;
+        row.append(`${d}`, bar, `${(p * 100).toFixed(1)}%`);
+        return row;
+      }),
+    );
+  } finally {
+    classifying = false;
+    if (again) {
+      again = false;
+      classify();
+    }
+  }
 }
 
 let drawing = false;
+let last;
+function padPoint(e) {
+  const r = pad.getBoundingClientRect();
+  return [
+    ((e.clientX - r.left) * pad.width) / r.width,
+    ((e.clientY - r.top) * pad.height) / r.height,
+  ];
+}
 pad.addEventListener('pointerdown', (e) => {
   drawing = true;
+  pad.setPointerCapture(e.pointerId);
+  last = padPoint(e);
+  ctx.fillStyle = '#000';
   ctx.beginPath();
-  ctx.moveTo(e.offsetX, e.offsetY);
+  ctx.arc(last[0], last[1], 9, 0, Math.PI * 2);
+  ctx.fill();
+  inked = true;
 });
+let frame = 0;
 pad.addEventListener('pointermove', (e) => {
   if (!drawing) return;
+  const p = padPoint(e);
   ctx.lineWidth = 18;
   ctx.lineCap = 'round';
   ctx.strokeStyle = '#000';
-  ctx.lineTo(e.offsetX, e.offsetY);
+  ctx.beginPath();
+  ctx.moveTo(last[0], last[1]);
+  ctx.lineTo(p[0], p[1]);
   ctx.stroke();
+  last = p;
+  // Live prediction while drawing, at most once per frame.
+  if (!frame) {
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      classify();
+    });
+  }
 });
-for (const type of ['pointerup', 'pointerleave']) {
+for (const type of ['pointerup', 'pointercancel']) {
   pad.addEventListener(type, () => {
     if (drawing) classify();
     drawing = false;
   });
 }
-document.getElementById('clear').addEventListener('click', clear);
+$('clear').addEventListener('click', clearPad);
+$('use-trained').addEventListener('change', () => {
+  $('model-name').textContent = `Model: ${$('use-trained').checked ? 'trained' : 'pretrained'}`;
+  classify();
+});
+
+// ---- Charts ----------------------------------------------------------------------------------
+const series = { loss: [], accuracy: [], valLoss: [], valAccuracy: [], total: 1 };
+function drawChart(canvas, line, points, maxY, color) {
+  const c = canvas.getContext('2d');
+  const { width: w, height: h } = canvas;
+  c.clearRect(0, 0, w, h);
+  c.strokeStyle = '#ddd';
+  c.fillStyle = '#777';
+  c.font = '10px sans-serif';
+  for (let k = 0; k <= 4; k++) {
+    const y = h - 12 - ((h - 20) * k) / 4;
+    c.beginPath();
+    c.moveTo(28, y);
+    c.lineTo(w, y);
+    c.stroke();
+    c.fillText(((maxY * k) / 4).toFixed(maxY > 1.5 ? 1 : 2), 2, y + 3);
+  }
+  const x = (i) => 28 + ((w - 32) * i) / Math.max(1, series.total);
+  const y = (v) => h - 12 - ((h - 20) * Math.min(v, maxY)) / maxY;
+  c.strokeStyle = color;
+  c.lineWidth = 1.5;
+  c.beginPath();
+  for (const [k, [i, v]] of line.entries()) {
+    if (k) c.lineTo(x(i), y(v));
+    else c.moveTo(x(i), y(v));
+  }
+  c.stroke();
+  c.fillStyle = '#c33';
+  for (const [i, v] of points) {
+    c.beginPath();
+    c.arc(x(i), y(v), 4, 0, Math.PI * 2);
+    c.fill();
+  }
+}
+let chartFrame = 0;
+function redrawCharts() {
+  if (chartFrame) return;
+  chartFrame = requestAnimationFrame(() => {
+    chartFrame = 0;
+    const maxLoss = Math.max(0.5, ...series.loss.slice(0, 5).map((p) => p[1]));
+    drawChart($('loss-chart'), series.loss, series.valLoss, Math.ceil(maxLoss * 2) / 2, '#36c');
+    drawChart($('accuracy-chart'), series.accuracy, series.valAccuracy, 1, '#2a7');
+  });
+}
+
+// ---- Results ---------------------------------------------------------------------------------
+function showConfusion(confusion) {
+  const table = $('confusion');
+  const head = document.createElement('tr');
+  head.append(document.createElement('th'));
+  for (let p = 0; p < 10; p++) {
+    const th = document.createElement('th');
+    th.textContent = String(p);
+    head.append(th);
+  }
+  const rows = confusion.map((row, t) => {
+    const tr = document.createElement('tr');
+    const th = document.createElement('th');
+    th.textContent = String(t);
+    tr.append(th);
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    row.forEach((n, p) => {
+      const td = document.createElement('td');
+      td.textContent = String(n);
+      const share = n / total;
+      td.style.background =
+        t === p
+          ? `rgba(40,160,90,${share * 0.6})`
+          : n
+            ? `rgba(210,50,50,${Math.min(0.7, share * 4)})`
+            : '';
+      tr.append(td);
+    });
+    return tr;
+  });
+  table.replaceChildren(head, ...rows);
+}
+
+function showMistakes(test, predictions, limit = 60) {
+  const out = [];
+  for (let i = 0; i < test.count && out.length < limit; i++) {
+    if (predictions[i] === test.labels[i]) continue;
+    const fig = document.createElement('figure');
+    const c = document.createElement('canvas');
+    c.width = 28;
+    c.height = 28;
+    const img = c.getContext('2d').createImageData(28, 28);
+    for (let k = 0; k < 784; k++) {
+      const v = 255 - test.images[i * 784 + k];
+      img.data.set([v, v, v, 255], k * 4);
+    }
+    c.getContext('2d').putImageData(img, 0, 0);
+    const cap = document.createElement('figcaption');
+    cap.textContent = `${test.labels[i]} → ${predictions[i]}`;
+    fig.append(c, cap);
+    out.push(fig);
+  }
+  $('mistakes').replaceChildren(...out);
+}
+
+// ---- Training --------------------------------------------------------------------------------
+function readSettings() {
+  const int = (id, min, max) =>
+    Math.min(max, Math.max(min, Math.round(Number($(id).value) || min)));
+  return {
+    size: Number($('train-size').value),
+    epochs: int('epochs', 1, 50),
+    batchSize: int('batch-size', 1, 1024),
+    learningRate: Math.min(1, Math.max(1e-5, Number($('learning-rate').value) || 0.002)),
+  };
+}
+
+async function startTraining() {
+  const settings = readSettings();
+  const controller = new AbortController();
+  state.controller = controller;
+  $('train').disabled = true;
+  $('stop').disabled = false;
+  $('test-accuracy').textContent = '–';
+  $('speed').textContent = '– samples/s';
+  $('confusion').replaceChildren();
+  $('mistakes').replaceChildren();
+  Object.assign(series, { loss: [], accuracy: [], valLoss: [], valAccuracy: [], total: 1 });
+  redrawCharts();
+  const progress = $('progress');
+  progress.value = 0;
+  try {
+    $('status').textContent = 'Loading MNIST…';
+    const url = (file, count) => new URL(`/mnist/${file}?count=${count}`, location.href).href;
+    const mnist = await loadMnist({
+      files: {
+        trainImages: url('train-images-idx3-ubyte', settings.size),
+        trainLabels: url('train-labels-idx1-ubyte', settings.size),
+        testImages: url('t10k-images-idx3-ubyte', TEST_COUNT),
+        testLabels: url('t10k-labels-idx1-ubyte', TEST_COUNT),
+      },
+      cacheDir: 'lenet-mnist-demo',
+      onProgress: (p) => {
+        $('status').textContent =
+          `Loading ${p.file}: ${Math.round(p.loaded / 1024)} KB${p.from === 'cache' ? ' (from cache)' : ''}`;
+      },
+    });
+    const prepared = prepareImages(mnist.train);
+    const validation = prepareImages(mnist.test);
+    const started = { t: 0, seen: 0 };
+    let batchesPerEpoch = 1;
+    let step = 0;
+    const result = await trainInWorker(await createLeNet({ seed: 1 }), prepared, {
+      ...settings,
+      size: undefined,
+      seed: 1,
+      validationData: validation,
+      testData: mnist.test,
+      signal: controller.signal,
+      onBackend: (info) => {
+        $('status').textContent = `Training in a Worker: ${plainBackend(info)}`;
+      },
+      onTrainBegin: (info) => {
+        batchesPerEpoch = info.batchesPerEpoch;
+        series.total = info.epochs * info.batchesPerEpoch;
+        progress.max = series.total;
+        started.t = performance.now();
+        state.trainingSpan = { start: started.t, end: undefined };
+      },
+      onBatchEnd: (_batch, logs) => {
+        state.trainingSpan.lastBatch = performance.now();
+        step++;
+        started.seen += logs.size;
+        series.loss.push([step, logs.loss]);
+        series.accuracy.push([step, logs.accuracy]);
+        progress.value = step;
+        const seconds = (performance.now() - started.t) / 1000;
+        if (seconds > 0) $('speed').textContent = `${Math.round(started.seen / seconds)} samples/s`;
+        redrawCharts();
+      },
+      onEpochEnd: (epoch, logs) => {
+        const at = epoch * batchesPerEpoch;
+        if (logs.valLoss !== undefined) series.valLoss.push([at, logs.valLoss]);
+        if (logs.valAccuracy !== undefined) series.valAccuracy.push([at, logs.valAccuracy]);
+        $('status').textContent =
+          `Epoch ${epoch}: loss ${logs.loss.toFixed(3)}, test accuracy ${((logs.valAccuracy ?? 0) * 100).toFixed(1)}%`;
+        redrawCharts();
+      },
+    });
+    state.trainingSpan.end = performance.now();
+    if (result.history.aborted) {
+      $('status').textContent = `Stopped after ${step} batches.`;
+      $('test-accuracy').textContent = 'stopped';
+    } else if (result.test) {
+      $('test-accuracy').textContent = `${(result.test.accuracy * 100).toFixed(2)}%`;
+      $('status').textContent =
+        `Done: ${result.history.epochs.length} epochs on ${prepared.count} images.`;
+      showConfusion(result.test.confusion);
+      showMistakes(mnist.test, result.test.predictions);
+    }
+    await setTrained(result.model, result.history.aborted ? 'trained (stopped early)' : 'trained');
+  } catch (err) {
+    if (controller.signal.aborted) $('status').textContent = 'Stopped.';
+    else {
+      $('status').textContent = `Training failed: ${err.message}`;
+      console.error(err);
+    }
+  } finally {
+    $('train').disabled = false;
+    $('stop').disabled = true;
+    state.controller = undefined;
+  }
+}
+$('train').addEventListener('click', startTraining);
+$('stop').addEventListener('click', () => state.controller?.abort());
+
+// ---- Weights ---------------------------------------------------------------------------------
+$('download').addEventListener('click', async () => {
+  const a = document.createElement('a');
+  a.href = await weightsDownloadUrl(state.trained);
+  a.download = 'lenet-mnist-trained.weights';
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+});
+$('load-file').addEventListener('change', async (e) => {
+  const file = e.target.files?.[0];
+  if (!file) return;
+  try {
+    await setTrained(
+      await loadModel(await file.arrayBuffer(), file.name),
+      `loaded from ${file.name}`,
+    );
+    $('weights-status').textContent = `Loaded ${file.name}.`;
+  } catch (err) {
+    $('weights-status').textContent = `Cannot load ${file.name}: ${err.message}`;
+  }
+});
+$('save-idb').addEventListener('click', async () => {
+  await saveModelToIndexedDB(state.trained, 'demo');
+  $('weights-status').textContent = 'Saved in this browser (IndexedDB).';
+});
+$('load-idb').addEventListener('click', async () => {
+  const model = await loadModelFromIndexedDB('demo');
+  if (!model) {
+    $('weights-status').textContent = 'Nothing saved in this browser yet.';
+    return;
+  }
+  await setTrained(model, 'loaded from this browser');
+  $('weights-status').textContent = 'Loaded the weights saved in this browser.';
+});
+
+// ---- Start -----------------------------------------------------------------------------------
+const info = await initBackend();
+showBackend(info);
+onBackendChange((event) => showBackend(event.current));
+state.pretrained = await loadPretrained();
+state.pretrainedPredictor = await createPredictor(state.pretrained);
+state.ready = true;
+document.body.dataset.ready = 'true';

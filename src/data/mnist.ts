@@ -147,7 +147,9 @@ export interface LoadMnistOptions {
   download?: boolean;
   /**
    * Where downloads are cached: a folder in Node (default `dir` if given, else
-   * `~/.cache/lenet-mnist`), a Cache Storage name in browsers (default `'lenet-mnist'`).
+   * `~/.cache/lenet-mnist`), a Cache Storage name in browsers (default `'lenet-mnist'`). In
+   * browsers, naming it also caches the `http(s):` URLs of `files` there (by URL), so a second
+   * visit does not fetch them again.
    */
   cacheDir?: string;
   /** Read and write the download cache. Default: `true`. `false` always downloads. */
@@ -619,11 +621,28 @@ async function loadFromFiles(
       });
       return { bytes, source: `files.${key}` };
     }
+    // Browsers: URLs are kept in Cache Storage when a cache is named (`cacheDir`), so a second
+    // visit reads them from there.
+    const cacheable =
+      platform.name === 'browser' &&
+      options.cacheDir !== undefined &&
+      options.cache !== false &&
+      /^https?:/i.test(String(source));
     try {
-      return {
-        bytes: await readSource(source, name, { ...ctx, signal }),
-        source: String(source),
-      };
+      const cache = cacheable ? await platform.openCache(options.cacheDir) : undefined;
+      const cached = await cache?.get(String(source));
+      if (cached !== undefined) {
+        options.onProgress?.({
+          file: name,
+          loaded: cached.length,
+          total: cached.length,
+          from: 'cache',
+        });
+        return { bytes: cached, source: String(source) };
+      }
+      const bytes = await readSource(source, name, { ...ctx, signal });
+      await cache?.put(String(source), bytes);
+      return { bytes, source: String(source) };
     } catch (err) {
       if (signal.aborted) throw err;
       throw new DatasetError(

@@ -8,6 +8,8 @@ import {
   LenetMnistError,
   loadPretrained,
   parseIdx,
+  prepareImages,
+  trainInWorker,
 } from 'lenet-mnist';
 
 window.lenetRun = async (digits, threads) => {
@@ -32,6 +34,30 @@ window.lenetRun = async (digits, threads) => {
     path: predictor.path,
     error,
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
+  };
+};
+// Training in the library's Web Worker, which the bundler must have emitted with its imports.
+window.lenetTrainInWorker = async (digits, labels) => {
+  const set = {
+    images: Uint8Array.from(digits.flat()),
+    labels: Uint8Array.from(labels),
+    count: digits.length,
+    height: 28,
+    width: 28,
+  };
+  const batches = [];
+  const { model, history, backend } = await trainInWorker(
+    await loadPretrained(),
+    prepareImages(set),
+    { epochs: 1, batchSize: 5, onBatchEnd: (_batch, logs) => batches.push(logs.size) },
+  );
+  const predictor = await createPredictor(model);
+  const predictions = await predictor.predictBatch(digits.map((d) => Uint8Array.from(d)));
+  return {
+    epochs: history.epochs.length,
+    batches,
+    backend: backend.backend,
+    labels: predictions.map((p) => p.label),
   };
 };
 window.lenetReady = true;
