@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
+import { mulberry32 } from '../src/data/batches.js';
 import { FusedEngine } from '../src/engine/fused/engine.js';
 import { TfjsEngine } from '../src/engine/tfjs/engine.js';
 import type { AdamSettings, Engine } from '../src/engine/types.js';
@@ -31,17 +32,6 @@ const ADAMW = (step: number): AdamSettings => ({
   learningRate: [5e-4, 1.5e-3, 3e-3, 2e-3, 1e-3][step] as number,
   weightDecay: 0.5,
 });
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function batch(n: number, seed: number) {
   const rand = mulberry32(seed);

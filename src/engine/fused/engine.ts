@@ -55,15 +55,16 @@ export class FusedEngine implements Engine {
     read: boolean,
   ): Promise<StepStats | undefined> {
     const net = this.#idle();
-    const { images, n } = batch;
-    const labels = net.checkBatch(images, batch.labels, n);
+    const { images, labels, n } = batch;
     let stats: StepStats;
     if (this.#pool === undefined) {
+      // The single-threaded step checks its batch itself.
       stats = net.trainStep(images, labels, n, adam);
     } else {
+      const checked = net.checkBatch(images, labels, n);
       this.#busy = true;
       try {
-        stats = await this.#pool.trainStep(net, images, labels, n, adam);
+        stats = await this.#pool.trainStep(net, images, checked, n, adam);
       } finally {
         this.#busy = false;
       }
