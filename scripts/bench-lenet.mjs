@@ -3,6 +3,7 @@
 //   setup   prepares the shared data (Pillow-exact 28->32) and exports the initial weights
 //   train   training samples/s (train(), fastPath 'auto' or 'off')
 //   infer   predictor images/s at batch 1000 and single-image latency
+//   classify  predictor.classifyInto images/s at batch 1000 (answers { missing } without it)
 //   tta     time to a test accuracy from scratch on the full training set
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -200,6 +201,49 @@ async function inferTask() {
   };
 }
 
+/**
+ * The zero-allocation batch API (issue 14), where the build has it: labels and probabilities of
+ * 1,000 raw 28x28 test digits written into typed arrays the caller owns. The call is assumed to
+ * be `classifyInto(images, labels, probabilities)`; the labels must match `predict`'s.
+ */
+async function classifyTask() {
+  const batch = Number(args.batch ?? 1000);
+  const reps = Number(args.reps ?? 10);
+  const mnist = await loadMnist();
+  const digits28 = [];
+  for (let i = 0; i < batch; i++) {
+    digits28.push(mnist.test.images.subarray(i * 784, (i + 1) * 784));
+  }
+  const model = await modelFor();
+  const predictor = await createPredictor(model, { fastPath, batchSize: batch });
+  if (typeof predictor.classifyInto !== 'function') {
+    predictor.dispose();
+    return { missing: 'Predictor.classifyInto', ...info() };
+  }
+  const labels = new Uint8Array(batch);
+  const probabilities = new Float32Array(batch * 10);
+  const run = () => predictor.classifyInto(digits28, labels, probabilities);
+  for (let i = 0; i < 3; i++) await run();
+  const batchMs = median(await timeCalls(reps, run));
+  let sameLabels = 0;
+  for (let i = 0; i < batch; i++) {
+    if ((await predictor.predict(digits28[i])).label === labels[i]) sameLabels++;
+  }
+  predictor.dispose();
+  if (sameLabels !== batch) {
+    throw new Error(
+      `classifyInto and predict disagree on ${batch - sameLabels} of ${batch} labels`,
+    );
+  }
+  return {
+    batchImagesPerSecond: (batch * 1000) / batchMs,
+    batchMs,
+    sameLabelsAsPredict: sameLabels,
+    path: predictor.path,
+    ...info(),
+  };
+}
+
 function maxAbsDiff(a, b) {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
@@ -255,7 +299,7 @@ async function ttaTask() {
   };
 }
 
-const tasks = { setup, train: trainTask, infer: inferTask, tta: ttaTask };
+const tasks = { setup, train: trainTask, infer: inferTask, classify: classifyTask, tta: ttaTask };
 if (!tasks[task]) {
   console.error(
     `usage: node scripts/bench-lenet.mjs <${Object.keys(tasks).join('|')}> [--options]`,
