@@ -165,7 +165,9 @@ function apiContenders(ctx) {
     `--single=${size.singles}`,
     `--weights=${join(WORK_DIR, 'weights-infer.f32')}`,
   ];
-  const variantOf = (r) => (r.variant ? ` (${r.variant})` : '');
+  // The kernel build and, when train() used more than one, its threads.
+  const variantOf = (r) =>
+    `${r.variant ? ` (${r.variant})` : ''}${r.threads > 1 ? `, ${threadsLabel(r.threads)}` : ''}`;
   const list = [
     {
       id: 'lenet-train',

@@ -141,6 +141,7 @@ async function trainTask() {
     batches,
     path: history.path,
     reason: history.reason,
+    threads: history.threads,
     variant: model.engine?.variant ?? /\((relaxed-simd|simd)\)/.exec(history.reason)?.[1],
     lastEpochLoss: history.epochs.at(-1)?.loss,
     ...info(),

@@ -714,11 +714,11 @@ function profileMarkdown(runs) {
   return [
     ...section(`Training step, batch ${runs[0].training.batch} (ms per step)`, 'training'),
     ...section(`Forward pass, batch ${runs[0].forward.batch} (ms per call)`, 'forward'),
-    '| Build | training samples/s (whole step) | forward images/s | one image, µs |',
-    '|---|---:|---:|---:|',
+    '| Build | one training step, median ms | training samples/s (windows) | forward images/s, batch 1000 | one image, µs |',
+    '|---|---:|---:|---:|---:|',
     ...runs.map(
       (r) =>
-        `| ${r.variant} | ${Math.round(r.trainSamplesPerSecond).toLocaleString('en-US')} | ${Math.round(r.forwardImagesPerSecond).toLocaleString('en-US')} | ${r.singleMicroseconds.toFixed(1)} |`,
+        `| ${r.variant} | ${r.stepMs.toFixed(3)} | ${Math.round(r.trainSamplesPerSecond).toLocaleString('en-US')} | ${Math.round(r.forwardImagesPerSecond).toLocaleString('en-US')} | ${r.singleMicroseconds.toFixed(1)} |`,
     ),
     '',
     `Commands: ${runs.map((r) => `\`${r.command}\``).join(', ')}.`,
@@ -879,7 +879,7 @@ async function main() {
   machine.loadAverageAtEnd = loadAverage();
   machine.benchSeconds = Math.round((performance.now() - started) / 1000);
   const machineLines = [
-    `- Command: \`${machine.command}\` on ${machine.date}; lenet-mnist ${machine.lenetMnist ?? ''} at ${machine.commit}, build ${machine.build}`,
+    `- Command: \`${machine.command}\` on ${machine.date}; ${machine.lenetMnist ? `lenet-mnist ${machine.lenetMnist} ` : ''}at ${machine.commit}, build ${machine.build}`,
     `- CPU: ${machine.cpu} (${machine.cpuFlags}), ${machine.logicalCores} logical cores (availableParallelism ${machine.availableParallelism}), ${machine.memoryGiB} GiB; ${machine.os}`,
     `- Node ${machine.node} (V8 ${machine.v8})${machine.tfjs ? `, tfjs-core ${machine.tfjs}` : ''}${machine.pytorch ? `; PyTorch ${machine.pytorch}; onnxruntime-web ${machine.onnxruntimeWeb}` : ''}`,
     `- Load average (1/5/15 min) at start ${machine.loadAverageAtStart}, at end ${machine.loadAverageAtEnd}${machine.loadAverage1MinPerRound ? `; 1-min load at the start of each round ${machine.loadAverage1MinPerRound}` : ''}; bench took ${machine.benchSeconds} s`,
