@@ -3,17 +3,19 @@
 // figure read from that process's result. Adding a row is adding an entry here:
 //
 //   {
-//     id: 'lenet-classify',                      // unique; the key of its results in bench.json
-//     title: 'lenet-mnist predictor.classifyInto', // names its rows when it fails or is missing
-//     metrics: ['batch'],                        // the tables it fills (also for those rows)
-//     cmd: lenetWorker(ctx, 'classify', '--batch=1000'),  // [executable, argv]
+//     id: 'lenet-classify',                   // unique; the key of its results in bench.json
+//     title: 'lenet-mnist classifyInto',      // names its rows when it fails or is missing
+//     metrics: ['batch'],                     // the tables it fills (also for those rows)
+//     cmd: lenetWorker('classify', ['--batch=1000']),   // [executable, argv]
 //     rows: (r) => [{ metric: 'batch', label: '…', value: r.batchImagesPerSecond }],
 //   }
 //
-// Row fields: `metric` (a key of `metrics()` below, or a new key the contender describes in
-// `tables: { key: { title, unit, higherIsBetter } }`), `label`, `value`, and optionally `baseline: true` (the
-// lenet-mnist row every ratio of that metric divides by), `best: 'PyTorch'` (a thread-count row
-// the "best threads" summary picks from) and `peer` ('lenet', 'torch', 'ort': the summary table).
+// Optional: `parse(stdout)` when the process prints no `BENCH_RESULT` line, `needsSetup` when it
+// reads the setup step's files, `tables` to describe new tables. Row fields: `metric` (a key of
+// `metrics()` below, or of the contender's `tables: { key: { title, unit, higherIsBetter } }`),
+// `label`, `value`, and optionally `baseline: true` (the lenet-mnist row every ratio of that
+// table divides by), `best: 'PyTorch'` (a thread-count row the "best threads" summary picks
+// from) and `peer` ('lenet', 'torch', 'ort', 'tfjs': the summary tables).
 // A worker that finds the API it measures missing from the build answers
 // `{ missing: 'what is missing' }`; its rows then read "not in this build" instead of failing.
 import { existsSync } from 'node:fs';
@@ -45,6 +47,11 @@ export function metrics({ epochs, mainJob }) {
       higherIsBetter: true,
     },
     single: { title: 'Inference, one digit, latency ms', unit: 'ms', higherIsBetter: false },
+    startup: {
+      title: 'Startup in Node: import to the first prediction (pretrained model), ms',
+      unit: 'ms',
+      higherIsBetter: false,
+    },
     // Only for the "not in this build" row: each variant has its own table (`variant:NAME`).
     variants: {
       title: 'Training, every model variant the factories build',
@@ -263,6 +270,26 @@ function apiContenders(ctx) {
         metric: 'batch',
         label: `lenet-mnist predictor.classifyInto → ${r.path}, 28x28 digits (+ resize), labels and probabilities into typed arrays`,
         value: r.batchImagesPerSecond,
+      },
+    ],
+  });
+  list.push({
+    id: 'lenet-startup',
+    title: 'lenet-mnist startup',
+    metrics: ['startup'],
+    cmd: lenetWorker('startup', []),
+    rows: (r) => [
+      {
+        metric: 'startup',
+        label: `lenet-mnist: \`import\`, loadPretrained, createPredictor, predict of one digit → ${r.path}`,
+        value: r.importToFirstPredictionMs,
+        baseline: true,
+        peer: 'lenet',
+      },
+      {
+        metric: 'startup',
+        label: 'the same from the start of the Node process',
+        value: r.sinceProcessStartMs,
       },
     ],
   });
