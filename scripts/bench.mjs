@@ -438,7 +438,8 @@ function summaryTable(rows, table) {
   ];
   for (const [metric, m] of Object.entries(table)) {
     const lenet = rows.find((r) => r.metric === metric && r.baseline && !r.note);
-    if (!lenet) continue;
+    // Model variants have their own summary (variantSummary).
+    if (!lenet || m.variant) continue;
     const torch = rows.find((r) => r.metric === metric && r.summary && r.peer === 'torch');
     const ort = rows.find((r) => r.metric === metric && r.peer === 'ort' && !r.note);
     // As fast as: above 1 means lenet-mnist is faster.
@@ -458,7 +459,7 @@ function summaryTable(rows, table) {
       `| ${m.title} | ${fmt(lenet.median, m.unit)} | ${torch ? fmt(torch.median, m.unit) : '–'} | ${times(ratios.torch)} | ${ort ? fmt(ort.median, m.unit) : '–'} | ${times(ratios.ort)} | ${goalText} |`,
     );
   }
-  return lines.join('\n');
+  return lines.length > 2 ? lines.join('\n') : '';
 }
 
 /**
@@ -857,16 +858,16 @@ async function main() {
         })
         .filter(Boolean);
       const perVariant = variantSummary(t.rows, t.table);
+      const summary = summaryTable(t.rows, t.table);
       body = [
-        summaryTable(t.rows, t.table),
-        '',
+        ...(summary ? [summary, ''] : []),
         ...(perVariant ? [perVariant, ''] : []),
         markdownTables(t.rows, t.table, peers),
         `Medians over ${rounds} round${rounds > 1 ? 's' : ''} (each contender a fresh process per round, order rotated); "Speed vs lenet-mnist" divides medians against the **bold** lenet-mnist row of the same table (times inverted): above 1 is faster than lenet-mnist. In the first table, above 1 means lenet-mnist is faster.`,
-        paths.length ? `lenet-mnist paths seen: ${[...new Set(paths)].join('; ')}.` : '',
-        accuracy.length
-          ? `Test accuracy after the whole-process runs (per round): ${accuracy.join('; ')}.`
-          : '',
+        ...(paths.length ? [`lenet-mnist paths seen: ${[...new Set(paths)].join('; ')}.`] : []),
+        ...(accuracy.length
+          ? [`Test accuracy after the whole-process runs (per round): ${accuracy.join('; ')}.`]
+          : []),
         ...t.warnings.map((w) => `**Warning:** ${w}`),
         '',
         ...(t.checks.length
