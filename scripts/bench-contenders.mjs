@@ -11,7 +11,7 @@
 //   }
 //
 // Optional: `parse(stdout)` when the process prints no `BENCH_RESULT` line, `needsSetup` when it
-// reads the setup step's files, `tables` to describe new tables. Row fields: `metric` (a key of
+// reads the setup step's files, `tables` to describe new tables, `timeoutMs` (15 minutes). Row fields: `metric` (a key of
 // `metrics()` below, or of the contender's `tables: { key: { title, unit, higherIsBetter } }`),
 // `label`, `value`, and optionally `baseline: true` (the lenet-mnist row every ratio of that
 // table divides by), `best: 'PyTorch'` (a thread-count row the "best threads" summary picks
@@ -68,6 +68,9 @@ function lenetWorker(task, args, nodeFlags = []) {
 
 const threadsLabel = (n) => `${n} thread${n > 1 ? 's' : ''}`;
 
+/** A whole job may take long on a busy machine (PyTorch's 2 threads most of all). */
+const JOB_TIMEOUT_MS = 60 * 60_000;
+
 /**
  * The whole-process rows: lenet-mnist's CLI as a user runs it, against the PyTorch script doing
  * the same job. `ctx.mainJob` runs `npm start`'s command (5 epochs, the last at a tenth of the
@@ -92,6 +95,7 @@ function jobContenders(ctx) {
     {
       id: 'lenet-job',
       title: 'lenet-mnist CLI',
+      timeoutMs: JOB_TIMEOUT_MS,
       metrics: ['job'],
       cmd: [process.execPath, [cli, ...lenetArgs]],
       parse: parseCliJson,
@@ -111,6 +115,7 @@ function jobContenders(ctx) {
       list.push({
         id: `torch-job-t${threads}`,
         title: `PyTorch script, ${threadsLabel(threads)}`,
+        timeoutMs: JOB_TIMEOUT_MS,
         metrics: ['job'],
         cmd: [
           peers.torch.python,

@@ -196,6 +196,7 @@ function findOrt() {
  * `wallSeconds`, the time from spawning it to its exit, or with `{ error }`.
  */
 function runWorker(cmd, argv, { timeoutMs = 15 * 60_000, parse } = {}) {
+  timeoutMs ??= 15 * 60_000;
   return new Promise((resolve) => {
     const started = performance.now();
     const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -521,7 +522,7 @@ async function throughput(peers, dist) {
     for (const c of order) {
       const t = performance.now();
       const r = c.cmd
-        ? await runWorker(...c.cmd, { parse: c.parse })
+        ? await runWorker(...c.cmd, { parse: c.parse, timeoutMs: c.timeoutMs })
         : { missing: c.missing ?? 'no command' };
       results[c.id][round] = r;
       const took = ((performance.now() - t) / 1000).toFixed(1);
