@@ -196,7 +196,6 @@ function findOrt() {
  * `wallSeconds`, the time from spawning it to its exit, or with `{ error }`.
  */
 function runWorker(cmd, argv, { timeoutMs = 15 * 60_000, parse } = {}) {
-  timeoutMs ??= 15 * 60_000;
   return new Promise((resolve) => {
     const started = performance.now();
     const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
