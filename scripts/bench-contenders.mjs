@@ -212,6 +212,23 @@ function apiContenders(ctx) {
       ],
     },
     {
+      // Two threads asked for explicitly: the default row shows what train() picks by itself.
+      id: 'lenet-train-t2',
+      title: "lenet-mnist train(), fastPath 'auto', threads: 2",
+      metrics: ['train'],
+      cmd: lenetWorker('train', [
+        ...trainArgs('auto', size.trainBatches, size.trainWarmup),
+        '--threads=2',
+      ]),
+      rows: (r) => [
+        {
+          metric: 'train',
+          label: `lenet-mnist train(), fastPath 'auto', threads: 2 → ${r.path}${variantOf(r)}`,
+          value: r.samplesPerSecond,
+        },
+      ],
+    },
+    {
       id: 'lenet-train-tfjs',
       title: "lenet-mnist train(), fastPath 'off'",
       metrics: ['train'],

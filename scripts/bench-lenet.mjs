@@ -121,7 +121,16 @@ async function trainTask() {
   const set = prepareImages({ ...mnist.train, count: Math.max(warmup, batches) * batchSize });
   const model = await modelFor();
   // Warm-up: JIT, the WASM backend's first kernels, the fused module's compile.
-  await train(model, { ...set, count: warmup * batchSize }, { epochs: 1, fastPath, seed });
+  // --threads N|auto: train()'s `threads`; without it, train()'s default.
+  const threads =
+    args.threads === undefined
+      ? {}
+      : { threads: args.threads === 'auto' ? 'auto' : Number(args.threads) };
+  await train(
+    model,
+    { ...set, count: warmup * batchSize },
+    { epochs: 1, fastPath, seed, ...threads },
+  );
   // Several timed windows (one train() call each): a burst of load from elsewhere spoils one
   // window, not the process's figure, which is the median window.
   const timed = [];
@@ -131,7 +140,7 @@ async function trainTask() {
     history = await train(
       model,
       { ...set, count: batches * batchSize },
-      { epochs: 1, fastPath, seed: seed + 1 + w },
+      { epochs: 1, fastPath, seed: seed + 1 + w, ...threads },
     );
     const wallSeconds = (performance.now() - started) / 1000;
     timed.push({
