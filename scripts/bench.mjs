@@ -516,7 +516,9 @@ async function throughput(peers, dist) {
   const loadPerRound = [];
   for (let round = 0; round < rounds; round++) {
     loadPerRound.push(os.loadavg()[0]);
-    const k = round % runnable.length;
+    // Rotations spread over the list, so each round starts somewhere else even with many
+    // contenders and few rounds.
+    const k = Math.floor((round * runnable.length) / rounds) % runnable.length;
     const order = [...runnable.slice(k), ...runnable.slice(0, k)];
     for (const c of order) {
       const t = performance.now();
