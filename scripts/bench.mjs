@@ -720,7 +720,7 @@ function profileMarkdown(runs) {
   return [
     ...section(`Training step, batch ${runs[0].training.batch} (ms per step)`, 'training'),
     ...section(`Forward pass, batch ${runs[0].forward.batch} (ms per call)`, 'forward'),
-    '| Build | one training step, median ms | training samples/s (windows) | forward images/s, batch 1000 | one image, µs |',
+    '| Build | one training step, ms (10th percentile) | training samples/s (windows) | forward images/s, batch 1000 | one image, µs |',
     '|---|---:|---:|---:|---:|',
     ...runs.map(
       (r) =>
