@@ -207,7 +207,11 @@ function runWorker(cmd, argv, { timeoutMs = 15 * 60_000, parse } = {}) {
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('close', (code, signal) => {
       const wallSeconds = (performance.now() - started) / 1000;
       clearTimeout(timer);
@@ -224,7 +228,10 @@ function runWorker(cmd, argv, { timeoutMs = 15 * 60_000, parse } = {}) {
         return;
       }
       const tail = stderr.trim().split('\n').slice(-5).join('\n');
-      resolve({ error: `exit ${code ?? signal}: ${tail || stdout.trim().slice(-500)}` });
+      const how = timedOut
+        ? `killed after the ${timeoutMs / 1000} s limit`
+        : `exit ${code ?? signal}`;
+      resolve({ error: `${how}: ${tail || stdout.trim().slice(-500)}` });
     });
     child.on('error', (err) => resolve({ error: err.message }));
   });
@@ -318,13 +325,20 @@ function aggregate(list, results, table) {
   for (const metric of Object.keys(table)) {
     const better = table[metric].higherIsBetter ? (a, b) => a > b : (a, b) => a < b;
     const candidates = out.filter((r) => r.metric === metric && r.best === 'PyTorch');
-    if (candidates.length < 2) continue;
+    if (candidates.length === 0) continue;
     const best = candidates.reduce((a, b) => (better(b.median, a.median) ? b : a));
     const threads = /(\d+) thread/.exec(best.label)?.[1];
+    // A thread count that failed or timed out in every round has no row to compare.
+    const lost = list.some(
+      (c) =>
+        c.id.includes('torch') &&
+        c.metrics.includes(metric) &&
+        results[c.id].every((r) => r.error),
+    );
     const after = out.indexOf(candidates.at(-1)) + 1;
     out.splice(after, 0, {
       ...best,
-      label: `PyTorch (best threads: ${threads})`,
+      label: `PyTorch (best threads: ${threads}${lost ? ', of those that finished' : ''})`,
       summary: true,
       best: undefined,
     });
