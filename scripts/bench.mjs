@@ -331,9 +331,7 @@ function aggregate(list, results, table) {
     // A thread count that failed or timed out in every round has no row to compare.
     const lost = list.some(
       (c) =>
-        c.id.includes('torch') &&
-        c.metrics.includes(metric) &&
-        results[c.id].every((r) => r.error),
+        c.id.includes('torch') && c.metrics.includes(metric) && results[c.id].every((r) => r.error),
     );
     const after = out.indexOf(candidates.at(-1)) + 1;
     out.splice(after, 0, {
