@@ -68,6 +68,8 @@ function lenetWorker(task, args, nodeFlags = []) {
 
 const threadsLabel = (n) => `${n} thread${n > 1 ? 's' : ''}`;
 
+/** Training images of the whole-process rows in a `--quick` run (100 batches of 64). */
+const QUICK_JOB_IMAGES = 6400;
 /** A whole job may take long on a busy machine (PyTorch's 2 threads most of all). */
 const JOB_TIMEOUT_MS = 60 * 60_000;
 
@@ -77,10 +79,13 @@ const JOB_TIMEOUT_MS = 60 * 60_000;
  * learning rate, --verify) instead of `train --epochs N` with the reference's constant rate.
  */
 function jobContenders(ctx) {
-  const { epochs, mainJob, peers, dist, jobDir } = ctx;
+  const { epochs, mainJob, peers, dist, jobDir, quick } = ctx;
   const cli = join(dist, 'cli.js');
+  // A smoke run trains on the first 6,400 images only; the test set is still evaluated whole.
+  const limit = quick ? ['--limit', String(QUICK_JOB_IMAGES)] : [];
+  const quickNote = quick ? ` (--quick: ${QUICK_JOB_IMAGES.toLocaleString('en-US')} images)` : '';
   const lenetArgs = mainJob
-    ? ['train', '--verify', '--out', join(jobDir, 'lenet.weights'), '--json']
+    ? ['train', '--verify', '--out', join(jobDir, 'lenet.weights'), '--json', ...limit]
     : [
         'train',
         '--epochs',
@@ -90,6 +95,7 @@ function jobContenders(ctx) {
         '--out',
         join(jobDir, 'lenet.weights'),
         '--json',
+        ...limit,
       ];
   const list = [
     {
@@ -102,7 +108,7 @@ function jobContenders(ctx) {
       rows: (r) => [
         {
           metric: 'job',
-          label: `lenet-mnist CLI \`lenet-mnist ${lenetArgs.slice(0, mainJob ? 2 : 5).join(' ')}\` → ${r.engine}${r.threads ? `, ${threadsLabel(r.threads)}` : ''}`,
+          label: `lenet-mnist CLI \`lenet-mnist ${lenetArgs.slice(0, mainJob ? 2 : 5).join(' ')}\` → ${r.engine}${r.threads ? `, ${threadsLabel(r.threads)}` : ''}${quickNote}`,
           value: r.wallSeconds,
           baseline: true,
           peer: 'lenet',
@@ -124,12 +130,13 @@ function jobContenders(ctx) {
             `--epochs=${epochs}`,
             `--threads=${threads}`,
             `--out=${join(jobDir, `torch-t${threads}.pt`)}`,
+            ...(quick ? [`--limit=${QUICK_JOB_IMAGES}`] : []),
           ],
         ],
         rows: (r) => [
           {
             metric: 'job',
-            label: `PyTorch ${r.torch} CPU, ${threadsLabel(r.threads)} (scripts/torch-main-job.py)`,
+            label: `PyTorch ${r.torch} CPU, ${threadsLabel(r.threads)} (scripts/torch-main-job.py)${quickNote}`,
             value: r.wallSeconds,
             best: 'PyTorch',
             peer: 'torch',

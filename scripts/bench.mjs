@@ -35,7 +35,8 @@ Throughput (default): every row of issue 14's table, interleaved in one run:
   samples/s in-process, predictBatch of 1,000 test digits (images/s), predict of one (ms),
   and startup in Node (import to the first prediction of the pretrained model, ms).
   --rounds N         interleaved rounds, one fresh process per contender per round (default 5)
-  --quick            smoke run: 1 round, few batches and repetitions (numbers are rough)
+  --quick            smoke run: 1 round, few batches and repetitions, whole-process jobs on
+                     the first 6,400 training images (numbers are rough)
   --epochs N         epochs of the whole-process rows (default 1)
   --only LIST        only the contenders of these tables: job,train,batch,single,startup,variants
   --variants [LIST]  add one training table per model variant (scripts/bench-variants.mjs's

@@ -68,10 +68,10 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def load_split(prefix, data_dir):
+def load_split(prefix, data_dir, limit=None):
     """Images resized to 32x32 and normalised, float32 [n, 1, 32, 32]; labels int64 [n]."""
-    images = read_idx(os.path.join(data_dir, f'{prefix}-images-idx3-ubyte'))
-    labels = read_idx(os.path.join(data_dir, f'{prefix}-labels-idx1-ubyte'))
+    images = read_idx(os.path.join(data_dir, f'{prefix}-images-idx3-ubyte'))[:limit]
+    labels = read_idx(os.path.join(data_dir, f'{prefix}-labels-idx1-ubyte'))[:limit]
     x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
     x = F.interpolate(x, size=(32, 32), mode='bilinear', align_corners=False)
     x = x.round().clamp(0, 255)  # 8-bit again, as Resize on a PIL image gives
@@ -99,13 +99,15 @@ def main():
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--log-every', type=int, default=100)
+    p.add_argument('--limit', type=int, default=None,
+                   help='train on the first N training images only (smoke runs)')
     p.add_argument('--data-dir', default=IDX_DIR, help='folder with the four raw IDX files')
     p.add_argument('--out', default='lenet-torch.pt', help='where to save the state_dict')
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    x, y = load_split('train', args.data_dir)
+    x, y = load_split('train', args.data_dir, args.limit)
     xt, yt = load_split('t10k', args.data_dir)
     loaded = time.perf_counter()
 
