@@ -15,7 +15,8 @@
 // `metrics()` below, or of the contender's `tables: { key: { title, unit, higherIsBetter } }`),
 // `label`, `value`, and optionally `baseline: true` (the lenet-mnist row every ratio of that
 // table divides by), `best: 'PyTorch'` (a thread-count row the "best threads" summary picks
-// from) and `peer` ('lenet', 'torch', 'ort', 'tfjs': the summary tables).
+// from), `peer` ('lenet', 'torch', 'ort', 'tfjs': the summary tables) and `noRatio` (a row
+// that is no contender, only another view of one).
 // A worker that finds the API it measures missing from the build answers
 // `{ missing: 'what is missing' }`; its rows then read "not in this build" instead of failing.
 import { existsSync } from 'node:fs';
@@ -319,6 +320,7 @@ function apiContenders(ctx) {
         metric: 'startup',
         label: 'the same from the start of the Node process',
         value: r.sinceProcessStartMs,
+        noRatio: true,
       },
     ],
   });

@@ -355,7 +355,7 @@ function aggregate(list, results, table) {
   }
   for (const row of out) {
     const base = out.find((r) => r.metric === row.metric && r.baseline);
-    if (!base || row.median === undefined) continue;
+    if (!base || row.median === undefined || row.noRatio) continue;
     // Speed relative to lenet-mnist's baseline row: >1 means faster than lenet-mnist.
     row.ratio = table[row.metric].higherIsBetter
       ? row.median / base.median
@@ -418,7 +418,7 @@ function markdownTables(rows, table, peers) {
         continue;
       }
       const range = r.values.length > 1 ? `${fmt(r.min, m.unit)}–${fmt(r.max, m.unit)}` : '–';
-      const perSecond = m.unit === 'ms' ? ` (${fmt(1000 / r.median)}/s)` : '';
+      const perSecond = metric === 'single' ? ` (${fmt(1000 / r.median)}/s)` : '';
       lines.push(
         `| ${name} | ${fmt(r.median, m.unit)}${perSecond} | ${range} | ${r.values.length} | ${times(r.ratio)} |`,
       );
