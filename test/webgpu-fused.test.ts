@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { FusedEngine } from '../src/engine/fused/engine.js';
 import { createLeNet } from '../src/engine/lenet.js';
+import { TfjsEngine } from '../src/engine/tfjs/engine.js';
+import { countGpuWork, type GpuWorkCounts } from '../src/engine/webgpu/count.js';
 import { WebGpuEngine } from '../src/engine/webgpu/engine.js';
 import { makeBatch, maxAbsDiff } from './helpers/lenet-checks.js';
 
@@ -109,4 +111,46 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
       model.dispose();
     },
   );
+
+  test('dispatches and transfers per training step and inference batch, fused and op by op', async () => {
+    const model = await createLeNet({ seed: 12 });
+    const weights = await model.readWeights();
+    const fused = await WebGpuEngine.create(device(), weights, 'test');
+    const opByOp = new TfjsEngine(model.spec, 32, weights, 'test');
+    const batch = batchOf(2, 3);
+    const measure = async (run: () => Promise<unknown>): Promise<GpuWorkCounts> => {
+      await run(); // compiles the shaders, allocates the buffers
+      const counter = countGpuWork();
+      try {
+        await run();
+      } finally {
+        counter.stop();
+      }
+      return counter.counts;
+    };
+    const step = (engine: TfjsEngine | WebGpuEngine) => async () => {
+      await engine.trainStep(batch, ADAM, false);
+    };
+    const infer = (engine: TfjsEngine | WebGpuEngine) => () => engine.forward(batch.images, 2);
+    const counts = {
+      fusedStep: await measure(step(fused)),
+      opByOpStep: await measure(step(opByOp)),
+      fusedBatch: await measure(infer(fused)),
+      opByOpBatch: await measure(infer(opByOp)),
+    };
+    console.log(`GPU work (batch 2): ${JSON.stringify(counts)}`);
+    // A training step: one upload (settings, labels, images), four dispatches, one submit, no
+    // read; tfjs ops need hundreds of dispatches (forward, gradients, Adam per parameter).
+    expect(counts.fusedStep).toMatchObject({ dispatches: 4, submits: 1, writes: 1, reads: 0 });
+    expect(counts.fusedStep.dispatches * 10).toBeLessThanOrEqual(counts.opByOpStep.dispatches);
+    expect(counts.fusedStep.writes * 10).toBeLessThanOrEqual(counts.opByOpStep.writes);
+    // An inference batch: one dispatch, one upload, one read. tfjs already runs LeNet's forward
+    // pass as 8 fused kernels, so a tenth is out of reach of any path that dispatches at all.
+    expect(counts.fusedBatch).toMatchObject({ dispatches: 1, submits: 1, writes: 1, reads: 1 });
+    expect(counts.opByOpBatch.dispatches).toBeGreaterThanOrEqual(8);
+    expect(counts.fusedBatch.writes * 8).toBeLessThanOrEqual(counts.opByOpBatch.writes);
+    await fused.dispose();
+    await opByOp.dispose();
+    model.dispose();
+  });
 });
