@@ -1,4 +1,5 @@
 import { normalizationTable, prepareImages } from '../data/preprocess.js';
+import { checkFastPath } from '../engine/choose.js';
 import { argmaxRow, softmaxRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
 import type { EngineKind, FastPathOption, Model } from '../engine/types.js';
@@ -102,17 +103,11 @@ export async function createPredictor(
   options: PredictorOptions = {},
 ): Promise<Predictor> {
   const owner = engineModel(model);
-  const fastPath = options.fastPath ?? 'auto';
-  if (fastPath !== 'auto' && fastPath !== 'off') {
-    throw new OptionError(
-      'fastPath',
-      `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
-    );
-  }
+  const fastPath = checkFastPath(options.fastPath);
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new OptionError('batchSize', `batchSize must be a positive integer, got ${batchSize}`);
-  const request = { fastPath };
+  const request = { fastPath, workload: 'inference' as const };
   // Bound now, so the first prediction is not the one that loads the kernels.
   await owner.engineFor(request);
   const pre = model.preprocessing;

@@ -7,6 +7,7 @@ import {
 } from '../data/augment.js';
 import { batchCount, batches } from '../data/batches.js';
 import { normalizationTable, type PreparedSet } from '../data/preprocess.js';
+import { checkFastPath } from '../engine/choose.js';
 import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
 import { engineModel } from '../engine/model.js';
 import type { AdamSettings, Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
@@ -590,13 +591,7 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
   const threads = positiveInt(options.threads ?? 1, 'threads');
   const validationBatchSize = positiveInt(options.validationBatchSize ?? 32, 'validationBatchSize');
-  const fastPath = options.fastPath ?? 'auto';
-  if (fastPath !== 'auto' && fastPath !== 'off') {
-    throw new OptionError(
-      'fastPath',
-      `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
-    );
-  }
+  const fastPath = checkFastPath(options.fastPath);
   const schedule = options.learningRate ?? recipe.learningRate;
   if (typeof schedule !== 'number' && typeof schedule !== 'function') {
     throw new OptionError(

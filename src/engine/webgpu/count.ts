@@ -25,7 +25,7 @@ type Proto = any;
  */
 export function countGpuWork(): { counts: GpuWorkCounts; stop(): void } {
   const counts: GpuWorkCounts = { dispatches: 0, submits: 0, writes: 0, writeBytes: 0, reads: 0 };
-  const g = globalThis as Record<string, { prototype: Proto } | undefined>;
+  const g = globalThis as unknown as Record<string, { prototype: Proto } | undefined>;
   const restore: (() => void)[] = [];
   const wrap = (iface: string, method: string, count: (args: unknown[]) => void): void => {
     const proto = g[iface]?.prototype;

@@ -1,6 +1,7 @@
 import { addSnapshotSource } from '../../backend/snapshot.js';
-import { FusedEngine } from '../fused/engine.js';
 import { StepDivergedError } from '../errors.js';
+import { FusedEngine } from '../fused/engine.js';
+import { FusedLeNetError } from '../fused/kernels.js';
 import type {
   AdamSettings,
   Engine,
@@ -111,6 +112,9 @@ export class WebGpuEngine implements Engine {
   /** The host copy matches the GPU (nothing ran since it was taken or set). */
   #hostCurrent = true;
   #lost = false;
+  /** Steps since the last {@link WebGpuEngine.takeTotals}: their totals die with a lost device. */
+  #stepsSinceTotals = 0;
+  #totalsLost = false;
   #fallback: FusedEngine | undefined;
   #fallbackStarting: Promise<FusedEngine> | undefined;
   readonly #removeSnapshotSource: () => void;
@@ -161,6 +165,7 @@ export class WebGpuEngine implements Engine {
   async forward(images: Float32Array, n: number): Promise<Float32Array> {
     const fallback = await this.#fallbackIfLost();
     if (fallback !== undefined) return fallback.forward(images, n);
+    checkImages(images, n);
     const out = new Float32Array(n * 10);
     for (let start = 0; start < n; start += FORWARD_CHUNK) {
       const m = Math.min(FORWARD_CHUNK, n - start);
@@ -189,6 +194,14 @@ export class WebGpuEngine implements Engine {
     const fallback = await this.#fallbackIfLost();
     if (fallback !== undefined) return fallback.trainStep(batch, adam, read);
     const { images, labels, n } = batch;
+    checkImages(images, n);
+    if (labels.length < n)
+      throw new FusedLeNetError(`labels holds ${labels.length} labels, fewer than n = ${n}.`);
+    for (let i = 0; i < n; i++) {
+      if ((labels[i] as number) > 9) {
+        throw new FusedLeNetError(`labels[${i}] is ${labels[i]}; labels must be 0..9.`);
+      }
+    }
     const step = this.#step + 1;
     const { learningRate: lr, beta1, beta2, epsilon } = adam;
     const weightDecay = adam.weightDecay ?? 0;
@@ -226,6 +239,7 @@ export class WebGpuEngine implements Engine {
     }
     pass.end();
     this.#step = step;
+    this.#stepsSinceTotals++;
     this.#hostCurrent = false;
     if (!read) {
       this.#device.queue.submit([encoder.finish()]);
@@ -238,7 +252,14 @@ export class WebGpuEngine implements Engine {
 
   async takeTotals(): Promise<{ lossSum: number; correct: number }> {
     const fallback = await this.#fallbackIfLost();
-    if (fallback !== undefined) return fallback.takeTotals();
+    if (fallback !== undefined) {
+      const totals = await fallback.takeTotals();
+      if (!this.#totalsLost) return totals;
+      // Part of the period ran on the lost device: its sums are gone, the rest would mislead.
+      this.#totalsLost = false;
+      return { lossSum: Number.NaN, correct: Number.NaN };
+    }
+    this.#stepsSinceTotals = 0;
     const state = await this.#read(this.#device.createCommandEncoder(), this.#state, STATE);
     this.#device.queue.writeBuffer(this.#state, 0, new Float32Array(STATE));
     this.#settle(state);
@@ -393,6 +414,7 @@ export class WebGpuEngine implements Engine {
         `WebGPU device lost; continued on the fused WASM kernels from the last host copy (Adam step ${optimizer.step})`,
       );
       if (optimizer.step > 0) engine.setOptimizerState(optimizer);
+      this.#totalsLost = this.#stepsSinceTotals > 0;
       this.#fallback = engine;
       this.#removeSnapshotSource();
       return engine;
@@ -446,6 +468,16 @@ export class WebGpuEngine implements Engine {
       flat.set(v, PARAM_COUNT + (PARAM_OFFSETS[i] as number));
     });
     this.#device.queue.writeBuffer(this.#moments, 0, flat);
+  }
+}
+
+function checkImages(images: Float32Array, n: number): void {
+  if (!Number.isInteger(n) || n < 1)
+    throw new FusedLeNetError(`n must be an integer >= 1, got ${n}.`);
+  if (images.length < n * IMAGE) {
+    throw new FusedLeNetError(
+      `images holds ${Math.floor(images.length / IMAGE)} images, fewer than n = ${n}.`,
+    );
   }
 }
 
