@@ -223,7 +223,7 @@ if (opts.json) {
   }
   const by = Object.fromEntries(results.filter((r) => !r.error).map((r) => [r.name, r]));
   const ratio = (a, b, key) =>
-    by[a] && by[b] ? `${(by[a][key] / by[b][key]).toFixed(2)}x` : 'n/a';
+    by[a] && by[b] ? `${(by[a][key] / by[b][key]).toPrecision(3)}x` : 'n/a';
   console.log('\nratios (same run):');
   for (const [a, b] of [
     ['fused-webgpu', 'op-by-op-webgpu'],

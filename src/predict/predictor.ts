@@ -38,8 +38,9 @@ export interface PredictorOptions extends ImageConversionOptions {
   /** Images per forward pass in `predictBatch`: a positive integer. Default: 256. */
   batchSize?: number;
   /**
-   * `'auto'` (default) uses the fused WASM SIMD forward pass for the default LeNet on WASM;
-   * `'off'` always runs tfjs ops.
+   * `'auto'` (default) uses a fused forward pass for the default LeNet (on WebGPU, the fused
+   * engine that was faster for single images in calibration); `'wasm'`/`'webgpu'` force one,
+   * `'off'` always runs tfjs ops (see {@link FastPathOption}).
    */
   fastPath?: FastPathOption;
 }
@@ -56,7 +57,8 @@ export interface PredictorOptions extends ImageConversionOptions {
  */
 export interface Predictor {
   /**
-   * Which implementation runs the model (`'fused'` WASM SIMD kernels or `'tfjs'` ops): the
+   * Which implementation runs the model (`'fused'` WASM SIMD kernels, `'webgpu'` WGSL kernels or
+   * `'tfjs'` ops): the
    * model's engine, which may change when the backend does.
    */
   readonly path: EngineKind;

@@ -21,7 +21,7 @@ export interface EvaluateOptions {
    * results do not depend on it.
    */
   batchSize?: number;
-  /** Use the fused WASM kernels when they apply (`'auto'`) or never (`'off'`). Default: `'auto'`. */
+  /** Which kernels compute the logits (see {@link FastPathOption}). Default: `'auto'`. */
   fastPath?: FastPathOption;
   /** Stops between batches; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;

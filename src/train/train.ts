@@ -199,7 +199,11 @@ export interface TrainOptions extends TrainCallbacks {
   logEvery?: number;
   /** Stops at the next batch boundary; the model keeps the weights reached so far. */
   signal?: AbortSignal;
-  /** `'auto'` (default): the fused WASM SIMD step when it covers the model; `'off'`: tfjs ops. */
+  /**
+   * `'auto'` (default): a fused step when it covers the model (on WebGPU, fused WebGPU or fused
+   * WASM by calibration); `'wasm'`/`'webgpu'` force those fused kernels; `'off'`: tfjs ops. See
+   * {@link FastPathOption}.
+   */
   fastPath?: FastPathOption;
   /**
    * Threads sharing each fused training step: above 1, each batch is split and its halves'
