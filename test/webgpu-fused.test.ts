@@ -94,6 +94,14 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
         await wasm.forward(probe.images, 3),
       );
       expect(logitsError).toBeLessThan(1e-4);
+      // Two reads in flight at once (a prediction while another is read) do not collide.
+      const other = batchOf(2, 6);
+      const [x, y] = await Promise.all([
+        gpu.forward(probe.images, 3),
+        gpu.forward(other.images, 2),
+      ]);
+      expect(maxAbsDiff(x, await wasm.forward(probe.images, 3))).toBeLessThan(1e-4);
+      expect(maxAbsDiff(y, await wasm.forward(other.images, 2))).toBeLessThan(1e-4);
       let lossSum = 0;
       let correct = 0;
       for (let step = 0; step < 5; step++) {

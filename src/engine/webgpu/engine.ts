@@ -106,6 +106,8 @@ export class WebGpuEngine implements Engine {
   #inputFloats = 0;
   #staging: Gpu;
   #stagingBytes = 0;
+  /** The shared staging buffer is being mapped. */
+  #mapping = false;
   /** Adam steps queued (the GPU skips them after a divergence, see {@link WebGpuEngine.#settle}). */
   #step = 0;
   #host: HostCopy;
@@ -350,7 +352,10 @@ export class WebGpuEngine implements Engine {
   /** Copies `floats` floats of `source` into the staging buffer (with `encoder`'s work first) and maps it. */
   async #read(encoder: Gpu, source: Gpu, floats: number): Promise<Float32Array> {
     const bytes = floats * 4;
-    if (this.#stagingBytes < bytes) {
+    // A read already mapping the shared staging buffer (a prediction during a step's read, say):
+    // this one gets a buffer of its own.
+    const shared = !this.#mapping;
+    if (shared && this.#stagingBytes < bytes) {
       this.#staging?.destroy();
       this.#stagingBytes = Math.max(bytes, 4096);
       this.#staging = this.#device.createBuffer({
@@ -358,14 +363,20 @@ export class WebGpuEngine implements Engine {
         usage: USAGE.MAP_READ | USAGE.COPY_DST,
       });
     }
-    const staging = this.#staging;
-    encoder.copyBufferToBuffer(source, 0, staging, 0, bytes);
-    this.#device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(MAP_MODE_READ, 0, bytes);
+    const staging = shared
+      ? this.#staging
+      : this.#device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    if (shared) this.#mapping = true;
     try {
-      return new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-    } finally {
+      encoder.copyBufferToBuffer(source, 0, staging, 0, bytes);
+      this.#device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(MAP_MODE_READ, 0, bytes);
+      const values = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
       staging.unmap();
+      return values;
+    } finally {
+      if (shared) this.#mapping = false;
+      else staging.destroy();
     }
   }
 
