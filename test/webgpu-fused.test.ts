@@ -204,10 +204,13 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     expect((thrown as StepDivergedError).step).toBe(2);
     // The weights and Adam's state are those after step 1.
     expect(maxRelDiff(await gpu.readWeights(), await wasm.readWeights())).toBeLessThan(1e-4);
+    // Synchronously, only the host copy a read left, until the next step runs.
+    expect(gpu.getWeights()).toEqual(await gpu.readWeights());
     expect((await gpu.readOptimizerState()).step).toBe(1);
     // Read at once, a divergence throws from the step itself; training then goes on.
     await expect(gpu.trainStep(poisoned, ADAM, true)).rejects.toThrow(StepDivergedError);
     const next = await gpu.trainStep(good, ADAM, true);
+    expect(() => gpu.getWeights()).toThrow(/use await model\.readWeights\(\)/);
     const reference = await wasm.trainStep(good, ADAM, true);
     expect(Math.abs((next?.loss as number) - (reference?.loss as number))).toBeLessThan(1e-4);
     expect((await gpu.readOptimizerState()).step).toBe(2);

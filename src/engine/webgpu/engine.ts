@@ -275,7 +275,7 @@ export class WebGpuEngine implements Engine {
   getWeights(): Float32Array[] {
     if (this.#fallback !== undefined) return this.#fallback.getWeights();
     if (this.#hostCurrent || this.#lost) return this.#host.weights.map((w) => w.slice());
-    throw new Error(
+    throw new FusedLeNetError(
       'The weights are on the GPU and a synchronous read would block it: use await model.readWeights().',
     );
   }
