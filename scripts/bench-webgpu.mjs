@@ -1,19 +1,22 @@
 #!/usr/bin/env node
-// LeNet-5 training and inference throughput on WebGPU beside WASM, through the built library
-// (dist/node: run `npm run build` first). Meant for a machine with a real GPU; Node gets WebGPU
-// from the optional `webgpu` package (Dawn).
+// LeNet-5 training and inference throughput of the three ways the library can run it with
+// WebGPU about: tfjs ops on WebGPU ("op-by-op WebGPU", fastPath 'off'), the fused WGSL kernels
+// ("fused WebGPU", fastPath 'webgpu') and the fused WASM SIMD kernels ("fused WASM", fastPath
+// 'wasm', on the WASM backend), through the built library's public API (dist/: run `npm run
+// build` first), in one process, one after the other. Also counts the GPU work per training step
+// and per inference batch (dispatches, submits, uploads, read-backs) by wrapping the WebGPU
+// interfaces' methods, the same way for both WebGPU paths.
 //
 //   node scripts/bench-webgpu.mjs                       # batch 64 training, batch 1000 inference
 //   node scripts/bench-webgpu.mjs --tiny --swiftshader  # smoke test without a GPU (SwiftShader)
 //
 // Options: --batch N (64) --steps N (30) --warmup N (3) --infer-batch N (1000) --infer-reps N (10)
-// --latency-reps N (50) --backends webgpu,wasm --swiftshader (point Vulkan at Debian chromium's
-// SwiftShader; tiny sizes only, it is ~1000x slower than WASM) --tiny (sizes that finish in
-// seconds on SwiftShader) --json (one JSON object instead of the table).
+// --latency-reps N (50) --paths op-by-op-webgpu,fused-webgpu,fused-wasm --swiftshader (point
+// Vulkan at Debian chromium's SwiftShader; tiny sizes only, it is ~1000x slower than WASM)
+// --tiny (sizes that finish in seconds on SwiftShader) --json (one JSON object).
 //
-// Both backends run the same tfjs ops (forward, backward, Adam), so the numbers compare the
-// backends; the library's fused WASM training kernels (default LeNet on WASM) are faster still
-// and are measured in BENCHMARKS.md's WASM section.
+// Training is timed without per-step reads (the trainer reads the totals at the epoch's end),
+// so a GPU path is not made to wait on every step.
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -26,7 +29,7 @@ const { values: opts } = parseArgs({
     'infer-batch': { type: 'string', default: '1000' },
     'infer-reps': { type: 'string', default: '10' },
     'latency-reps': { type: 'string', default: '50' },
-    backends: { type: 'string', default: 'webgpu,wasm' },
+    paths: { type: 'string', default: 'op-by-op-webgpu,fused-webgpu,fused-wasm' },
     swiftshader: { type: 'boolean', default: false },
     tiny: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
@@ -87,42 +90,77 @@ function setOf(model, n, seed) {
   };
 }
 
-async function measure(backend) {
+const PATHS = {
+  'op-by-op-webgpu': { backend: 'webgpu', fastPath: 'off', gpu: true },
+  'fused-webgpu': { backend: 'webgpu', fastPath: 'webgpu', gpu: true },
+  'fused-wasm': { backend: 'wasm', fastPath: 'wasm', gpu: false },
+};
+
+/** Counts GPU work by wrapping the WebGPU interfaces' methods until `stop()`. */
+function countGpuWork() {
+  const counts = { dispatches: 0, submits: 0, writes: 0, reads: 0 };
+  const undo = [];
+  const wrap = (iface, method, count) => {
+    const proto = globalThis[iface]?.prototype;
+    const original = proto?.[method];
+    if (typeof original !== 'function') return;
+    proto[method] = function (...args) {
+      count(args);
+      return original.apply(this, args);
+    };
+    undo.push(() => {
+      proto[method] = original;
+    });
+  };
+  wrap('GPUComputePassEncoder', 'dispatchWorkgroups', () => counts.dispatches++);
+  wrap('GPUQueue', 'submit', () => counts.submits++);
+  wrap('GPUQueue', 'writeBuffer', () => counts.writes++);
+  wrap('GPUDevice', 'createBuffer', ([d]) => {
+    if (d?.mappedAtCreation) counts.writes++;
+  });
+  wrap('GPUBuffer', 'mapAsync', () => counts.reads++);
+  return {
+    counts,
+    stop: () => {
+      for (const u of undo.reverse()) u();
+    },
+  };
+}
+
+const per = (counts, n) =>
+  Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round((v / n) * 10) / 10]));
+
+async function measure(name) {
+  const path = PATHS[name];
+  if (path === undefined) return { name, error: `unknown path (known: ${Object.keys(PATHS)})` };
   let info;
   try {
-    info = await lib.initBackend({ backend });
+    info = await lib.initBackend({ backend: path.backend, snapshotIntervalMs: 0 });
   } catch (err) {
-    return { backend, error: err.message };
+    return { name, error: err.message };
   }
   const model = await lib.createLeNet({ seed: 1 });
-  // tfjs ops on both backends (fastPath 'off'), through the library's own train() and evaluate().
-  const common = { batchSize: sizes.batch, shuffle: false, fastPath: 'off' };
+  const common = { batchSize: sizes.batch, shuffle: false, fastPath: path.fastPath };
 
-  // Training: forward, backward and Adam per step; reading the loss each step (onBatchEnd) is
-  // what a real training loop does, and makes the timing include the GPU work.
-  let lastLoss = Number.NaN;
-  const onBatchEnd = (_batch, logs) => {
-    lastLoss = logs.loss;
-  };
   if (sizes.warmup > 0) {
-    await lib.train(model, setOf(model, sizes.batch * sizes.warmup, 1), {
-      ...common,
-      epochs: 1,
-      onBatchEnd,
-    });
+    await lib.train(model, setOf(model, sizes.batch * sizes.warmup, 1), { ...common, epochs: 1 });
   }
+  const counter = path.gpu ? countGpuWork() : undefined;
   const history = await lib.train(model, setOf(model, sizes.batch * sizes.steps, 1), {
     ...common,
     epochs: 1,
-    onBatchEnd,
   });
+  counter?.stop();
 
   // Inference: one large batch (throughput), then single images (latency).
   const infer = setOf(model, sizes.inferBatch, 2);
   const single = setOf(model, 1, 3);
-  const run = (set) => lib.evaluate(model, set, { batchSize: set.count, fastPath: 'off' });
+  const run = (set) => lib.evaluate(model, set, { batchSize: set.count, fastPath: path.fastPath });
   await run(infer);
   await run(single);
+  const batchCounter = path.gpu ? countGpuWork() : undefined;
+  await run(infer);
+  batchCounter?.stop();
   let t0 = performance.now();
   for (let i = 0; i < sizes.inferReps; i++) await run(infer);
   const inferMs = performance.now() - t0;
@@ -133,23 +171,26 @@ async function measure(backend) {
     latencies.push(performance.now() - t0);
   }
   latencies.sort((a, b) => a - b);
-
+  const engine = model.engine;
   model.dispose();
   return {
-    backend,
+    name,
     info: lib.formatBackendInfo(info),
+    engine: `${engine?.kind} on ${engine?.backend}`,
     trainSamplesPerSec: history.samplesPerSecond,
     inferImagesPerSec: (sizes.inferBatch * sizes.inferReps) / (inferMs / 1000),
     latencyMsMedian: latencies[Math.floor(latencies.length / 2)],
-    finalLoss: lastLoss,
+    finalLoss: history.epochs.at(-1)?.loss,
+    gpuPerStep: counter && per(counter.counts, sizes.steps),
+    gpuPerBatch: batchCounter?.counts,
   };
 }
 
 const results = [];
-for (const backend of opts.backends.split(',').map((b) => b.trim())) {
-  results.push(await measure(backend));
+for (const name of opts.paths.split(',').map((b) => b.trim())) {
+  results.push(await measure(name));
 }
-await lib.initBackend({ backend: 'wasm' }); // releases nothing, but leaves tfjs on a CPU backend
+await lib.initBackend({ backend: 'wasm' }); // leaves tfjs on a CPU backend
 
 const machine = {
   node: process.version,
@@ -166,15 +207,31 @@ if (opts.json) {
   );
   for (const r of results) {
     if (r.error) {
-      console.log(`\n${r.backend}: not available - ${r.error}`);
+      console.log(`\n${r.name}: not available - ${r.error}`);
       continue;
     }
-    console.log(`\n${r.info}`);
+    console.log(`\n${r.name} (${r.engine}; ${r.info})`);
     console.log(
-      `  training  ${r.trainSamplesPerSec.toFixed(1).padStart(10)} samples/s   (final loss ${r.finalLoss.toFixed(4)})`,
+      `  training  ${r.trainSamplesPerSec.toFixed(1).padStart(10)} samples/s   (final loss ${r.finalLoss?.toFixed(4)})`,
     );
     console.log(`  inference ${r.inferImagesPerSec.toFixed(1).padStart(10)} images/s`);
     console.log(`  latency   ${r.latencyMsMedian.toFixed(2).padStart(10)} ms per single image`);
+    if (r.gpuPerStep)
+      console.log(`  GPU work per training step:    ${JSON.stringify(r.gpuPerStep)}`);
+    if (r.gpuPerBatch)
+      console.log(`  GPU work per inference batch:  ${JSON.stringify(r.gpuPerBatch)}`);
+  }
+  const by = Object.fromEntries(results.filter((r) => !r.error).map((r) => [r.name, r]));
+  const ratio = (a, b, key) =>
+    by[a] && by[b] ? `${(by[a][key] / by[b][key]).toPrecision(3)}x` : 'n/a';
+  console.log('\nratios (same run):');
+  for (const [a, b] of [
+    ['fused-webgpu', 'op-by-op-webgpu'],
+    ['fused-webgpu', 'fused-wasm'],
+  ]) {
+    console.log(
+      `  ${a} / ${b}: training ${ratio(a, b, 'trainSamplesPerSec')}, inference ${ratio(a, b, 'inferImagesPerSec')}, single-image latency ${ratio(b, a, 'latencyMsMedian')} faster`,
+    );
   }
   if (opts.swiftshader) {
     console.log(

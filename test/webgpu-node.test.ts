@@ -189,8 +189,9 @@ describe.skipIf(SKIP_WEBGPU)('WebGPU in Node (Dawn over SwiftShader)', () => {
     const evalWasm = await evaluate(model, data);
     expect(model.engine).toMatchObject({ kind: 'fused', backend: 'wasm' });
     // The same model moves to WebGPU: its engine is re-bound there, the weights carried over.
+    // (tfjs ops, asked for: on a software adapter 'auto' keeps the fused WASM kernels.)
     await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
-    const evalGpu = await evaluate(model, data);
+    const evalGpu = await evaluate(model, data, { fastPath: 'off' });
     expect(model.engine).toMatchObject({ kind: 'tfjs', backend: 'webgpu' });
     const onGpu = await forwardAndGradients(model, 2);
     expect(tf.getBackend()).toBe('webgpu');
@@ -322,8 +323,8 @@ describe.skipIf(SKIP_WEBGPU)('WebGPU in Node (Dawn over SwiftShader)', () => {
     await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
     const late = await createLeNet({ seed: 8 });
     // Uploads its weights to the GPU, where only the GPU has them.
-    await evaluate(late, makePreparedSet(late, 1));
-    const lateEngine = (await engineModel(late).engineFor()) as TfjsEngine;
+    await evaluate(late, makePreparedSet(late, 1), { fastPath: 'off' });
+    const lateEngine = (await engineModel(late).engineFor({ fastPath: 'off' })) as TfjsEngine;
     expect(lateEngine.info).toMatchObject({ kind: 'tfjs', backend: 'webgpu' });
     const names = lateEngine.variables.map((v) => v.name);
     expect(names).toHaveLength(10);

@@ -28,6 +28,20 @@ export interface RestoreResult {
 }
 
 let latest: WeightsSnapshot | undefined;
+/** Holders of GPU state outside tfjs variables (a fused WebGPU engine), copied with them. */
+const sources = new Set<() => Promise<void>>();
+
+/**
+ * Registers `copy`, called by every {@link takeSnapshot} at the moment the variables' reads are
+ * issued: it must issue its own GPU reads before its first await, into a host copy it keeps
+ * itself. Returns the function that unregisters it.
+ */
+export function addSnapshotSource(copy: () => Promise<void>): () => void {
+  sources.add(copy);
+  return () => {
+    sources.delete(copy);
+  };
+}
 let inFlight: Promise<WeightsSnapshot> | undefined;
 let timer: ReturnType<typeof setInterval> | undefined;
 
@@ -47,8 +61,9 @@ export function takeSnapshot(): Promise<WeightsSnapshot> {
   const takenAt = performance.now();
   const vars = liveVariables();
   const clones = vars.map((v) => tf.clone(v));
-  inFlight = Promise.all(clones.map((c) => c.data()))
-    .then((arrays) => {
+  const others = Promise.all([...sources].map((copy) => copy()));
+  inFlight = Promise.all([Promise.all(clones.map((c) => c.data())), others])
+    .then(([arrays]) => {
       const entries = new Map<tf.Variable, { values: tf.TypedArray; dtype: tf.DataType }>();
       vars.forEach((v, i) => {
         entries.set(v, { values: (arrays[i] as tf.TypedArray).slice(), dtype: v.dtype });

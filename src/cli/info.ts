@@ -58,7 +58,7 @@ export const infoCommand: Command = {
       [`backend (${backend})`, formatBackendInfo(info)],
       [
         'LeNet engine',
-        `${engine.kind === 'fused' ? `fused WASM kernels (${variant})` : 'tfjs ops'} - ${engine.reason}`,
+        `${engine.kind === 'fused' ? `fused WASM kernels (${variant})` : engine.kind === 'webgpu' ? 'fused WebGPU kernels (WGSL)' : 'tfjs ops'} - ${engine.reason}`,
       ],
     ];
     const width = Math.max(...rows.map(([k]) => k.length)) + 2;

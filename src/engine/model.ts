@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '../backend/select.js';
+import { adapterLabel, liveWebGpuAdapter } from '../backend/webgpu.js';
 import { buildLayers, type Layer, layerParameterShapes, summarizeLayers } from '../model/layers.js';
 import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../model/types.js';
 import {
@@ -13,11 +14,18 @@ import { ModelDisposedError } from './errors.js';
 import { FusedEngine } from './fused/engine.js';
 import { TfjsEngine } from './tfjs/engine.js';
 import type { Engine, EngineInfo, FastPathOption, Model, OptimizerState } from './types.js';
+import { calibrate, type Workload } from './webgpu/calibrate.js';
+import { WebGpuEngine } from './webgpu/engine.js';
 
 /** What a caller needs of a model's engine. */
 export interface EngineRequest {
-  /** `'off'` forces tfjs ops. Default `'auto'`. */
+  /** `'off'` forces tfjs ops, `'wasm'`/`'webgpu'` those fused kernels. Default `'auto'`. */
   fastPath?: FastPathOption;
+  /**
+   * What the engine is for, when `'auto'` on WebGPU chooses by calibration: `'training'`
+   * (default; also batch evaluation) or `'inference'` (predictors: single images).
+   */
+  workload?: Workload;
 }
 
 /**
@@ -42,8 +50,10 @@ export class EngineModel implements Model {
   #queue: Promise<unknown> = Promise.resolve();
   /** Trainers hold the engine: while held, it is not replaced (a step may be in flight). */
   #holds = 0;
-  /** Choices by backend, then by fast-path option: deciding reads the runtime environment. */
-  #choices = new Map<string, Map<FastPathOption, EngineChoice>>();
+  /** Choices by backend, fast-path option and workload: deciding reads the runtime environment. */
+  #choices = new Map<string, EngineChoice>();
+  /** The tfjs backend that was active when the engine was bound. */
+  #boundBackend: string | undefined;
   #disposed = false;
 
   /** @param weights - values per parameter, in order (validated: see {@link EngineModel.setWeights}). */
@@ -185,23 +195,44 @@ export class EngineModel implements Model {
 
   #fits(engine: Engine, request: EngineRequest): boolean {
     const backend = tf.getBackend();
-    return (
-      engine.info.backend === backend && this.#choose(backend, request).kind === engine.info.kind
-    );
+    if (this.#boundBackend !== backend) return false;
+    const choice = this.#choose(backend, request);
+    return choice.needsCalibration !== true && choice.kind === engine.info.kind;
   }
 
   #choose(backend: string, request: EngineRequest): EngineChoice {
     const fastPath = request.fastPath ?? 'auto';
-    let perBackend = this.#choices.get(backend);
-    if (perBackend === undefined) {
-      perBackend = new Map();
-      this.#choices.set(backend, perBackend);
-    }
-    let choice = perBackend.get(fastPath);
+    const workload = request.workload ?? 'training';
+    // The adapter is part of the key: a new device after a loss may be another adapter.
+    const adapter = backend === 'webgpu' ? liveWebGpuAdapter() : undefined;
+    const key = [backend, adapter && adapterLabel(adapter), fastPath, workload].join('|');
+    let choice = this.#choices.get(key);
     if (choice === undefined) {
-      choice = chooseEngine(this.spec, backend, fastPath);
-      perBackend.set(fastPath, choice);
+      choice = chooseEngine(this.spec, backend, fastPath, { adapter });
+      // A provisional choice is not kept: binding calibrates and keeps the result.
+      if (choice.needsCalibration !== true) this.#choices.set(key, choice);
     }
+    return choice;
+  }
+
+  /** `'auto'` on a hardware WebGPU adapter: both fused engines timed, the faster chosen. */
+  async #calibrated(backend: string, request: EngineRequest): Promise<EngineChoice> {
+    const adapter = liveWebGpuAdapter();
+    const workload = request.workload ?? 'training';
+    const weights =
+      this.#engine !== undefined ? await this.#engine.readWeights() : this.#copyUnbound();
+    const calibration = await calibrate(
+      gpuDevice(),
+      adapter !== undefined ? adapterLabel(adapter) : 'unknown adapter',
+      workload,
+      weights,
+    );
+    const choice = chooseEngine(this.spec, backend, request.fastPath ?? 'auto', {
+      adapter,
+      calibration,
+    });
+    const key = [backend, adapter && adapterLabel(adapter), request.fastPath ?? 'auto', workload];
+    this.#choices.set(key.join('|'), choice);
     return choice;
   }
 
@@ -213,7 +244,15 @@ export class EngineModel implements Model {
       return previous;
     }
     const backend = tf.getBackend();
-    const choice = this.#choose(backend, request);
+    let choice = this.#choose(backend, request);
+    if (choice.needsCalibration === true) choice = await this.#calibrated(backend, request);
+    if (
+      previous !== undefined &&
+      this.#boundBackend === backend &&
+      choice.kind === previous.info.kind
+    ) {
+      return previous;
+    }
     let weights: Float32Array[];
     let optimizer: OptimizerState | undefined;
     if (previous !== undefined) {
@@ -227,13 +266,16 @@ export class EngineModel implements Model {
     const next =
       choice.kind === 'fused'
         ? await FusedEngine.create(weights, choice.reason)
-        : new TfjsEngine(this.spec, this.preprocessing.size, weights, choice.reason);
+        : choice.kind === 'webgpu'
+          ? await WebGpuEngine.create(gpuDevice(), weights, choice.reason)
+          : new TfjsEngine(this.spec, this.preprocessing.size, weights, choice.reason);
     if (optimizer !== undefined && optimizer.step > 0) next.setOptimizerState(optimizer);
     if (this.#disposed) {
       await next.dispose();
       throw new ModelDisposedError('This model was disposed while its engine was starting');
     }
     this.#engine = next;
+    this.#boundBackend = backend;
     this.#unbound = undefined;
     await previous?.dispose();
     return next;
@@ -269,6 +311,11 @@ export class EngineModel implements Model {
   #assertUsable(): void {
     if (this.#disposed) throw new ModelDisposedError('This model has been disposed');
   }
+}
+
+/** The device of tfjs' active WebGPU backend (the fused WebGPU engine shares it). */
+function gpuDevice(): object {
+  return (tf.backend() as unknown as { device: object }).device;
 }
 
 /**

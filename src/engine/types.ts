@@ -1,13 +1,24 @@
 import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../model/types.js';
 
-/** Which implementation computes a model: the fused WASM SIMD kernels or tfjs ops. */
-export type EngineKind = 'fused' | 'tfjs';
+/**
+ * Which implementation computes a model: the fused WASM SIMD kernels (`'fused'`), the fused
+ * WGSL kernels on the WebGPU device (`'webgpu'`), or tfjs ops (`'tfjs'`).
+ */
+export type EngineKind = 'fused' | 'webgpu' | 'tfjs';
 
 /**
- * Whether the fused WASM SIMD kernels may compute a model: `'auto'` (default) uses them where
- * they apply (the default LeNet on the WASM backend with SIMD); `'off'` always uses tfjs ops.
+ * Which fused kernels may compute the default LeNet. `'auto'` (default): on the WASM backend the
+ * fused WASM SIMD kernels; on WebGPU with a hardware adapter whichever of fused WebGPU and fused
+ * WASM was faster in a short calibration (a few timed training steps each, once per adapter in a
+ * session), on a software adapter fused WASM. `'wasm'` forces the fused WASM kernels (any
+ * backend), `'webgpu'` the fused WebGPU kernels (needs the WebGPU backend active), `'off'` tfjs
+ * ops. Models the fused kernels do not cover take tfjs ops except under `'wasm'`/`'webgpu'`,
+ * which then throw an {@link OptionError}.
  */
-export type FastPathOption = 'auto' | 'off';
+export type FastPathOption = 'auto' | 'off' | 'wasm' | 'webgpu';
+
+/** Every {@link FastPathOption}, for validating options. */
+export const FAST_PATH_OPTIONS: readonly FastPathOption[] = ['auto', 'off', 'wasm', 'webgpu'];
 
 /**
  * The engine that holds a model's weights and computes it, and why it was chosen.
@@ -20,14 +31,20 @@ export type FastPathOption = 'auto' | 'off';
  * ```
  */
 export interface EngineInfo {
-  /** `'fused'`: the fused WASM SIMD kernels; `'tfjs'`: tfjs ops on the active backend. */
+  /**
+   * `'fused'`: the fused WASM SIMD kernels; `'webgpu'`: the fused WGSL kernels on the WebGPU
+   * device; `'tfjs'`: tfjs ops on the active backend.
+   */
   readonly kind: EngineKind;
   /** The tfjs backend that was active when the engine was chosen (`'wasm'`, `'webgpu'`, ...). */
   readonly backend: string;
   /** Why this engine: what made the fused kernels apply, or why they did not. */
   readonly reason: string;
-  /** For the fused engine: the WebAssembly build running (`'relaxed-simd'` uses fused multiply-add). */
-  readonly variant?: 'simd' | 'relaxed-simd';
+  /**
+   * For the fused engines: the build running (`'relaxed-simd'` uses fused multiply-add; `'wgsl'`
+   * is the WebGPU engine's compute shaders).
+   */
+  readonly variant?: 'simd' | 'relaxed-simd' | 'wgsl';
   /** Threads sharing each training step (the fused engine's data-parallel workers, plus one). */
   readonly threads: number;
 }

@@ -1,4 +1,5 @@
 import { normalizationTable, prepareImages } from '../data/preprocess.js';
+import { checkFastPath } from '../engine/choose.js';
 import { argmaxRow, softmaxRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
 import type { EngineKind, FastPathOption, Model } from '../engine/types.js';
@@ -37,8 +38,9 @@ export interface PredictorOptions extends ImageConversionOptions {
   /** Images per forward pass in `predictBatch`: a positive integer. Default: 256. */
   batchSize?: number;
   /**
-   * `'auto'` (default) uses the fused WASM SIMD forward pass for the default LeNet on WASM;
-   * `'off'` always runs tfjs ops.
+   * `'auto'` (default) uses a fused forward pass for the default LeNet (on WebGPU, the fused
+   * engine that was faster for single images in calibration); `'wasm'`/`'webgpu'` force one,
+   * `'off'` always runs tfjs ops (see {@link FastPathOption}).
    */
   fastPath?: FastPathOption;
 }
@@ -55,7 +57,8 @@ export interface PredictorOptions extends ImageConversionOptions {
  */
 export interface Predictor {
   /**
-   * Which implementation runs the model (`'fused'` WASM SIMD kernels or `'tfjs'` ops): the
+   * Which implementation runs the model (`'fused'` WASM SIMD kernels, `'webgpu'` WGSL kernels or
+   * `'tfjs'` ops): the
    * model's engine, which may change when the backend does.
    */
   readonly path: EngineKind;
@@ -102,17 +105,11 @@ export async function createPredictor(
   options: PredictorOptions = {},
 ): Promise<Predictor> {
   const owner = engineModel(model);
-  const fastPath = options.fastPath ?? 'auto';
-  if (fastPath !== 'auto' && fastPath !== 'off') {
-    throw new OptionError(
-      'fastPath',
-      `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
-    );
-  }
+  const fastPath = checkFastPath(options.fastPath);
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new OptionError('batchSize', `batchSize must be a positive integer, got ${batchSize}`);
-  const request = { fastPath };
+  const request = { fastPath, workload: 'inference' as const };
   // Bound now, so the first prediction is not the one that loads the kernels.
   await owner.engineFor(request);
   const pre = model.preprocessing;

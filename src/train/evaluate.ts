@@ -1,5 +1,6 @@
 import { batches } from '../data/batches.js';
 import type { PreparedSet } from '../data/preprocess.js';
+import { checkFastPath } from '../engine/choose.js';
 import { crossEntropyRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
 import type { Engine, FastPathOption, Model } from '../engine/types.js';
@@ -20,7 +21,7 @@ export interface EvaluateOptions {
    * results do not depend on it.
    */
   batchSize?: number;
-  /** Use the fused WASM kernels when they apply (`'auto'`) or never (`'off'`). Default: `'auto'`. */
+  /** Which kernels compute the logits (see {@link FastPathOption}). Default: `'auto'`. */
   fastPath?: FastPathOption;
   /** Stops between batches; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -74,13 +75,7 @@ export async function evaluate(
       `batchSize must be an integer >= 1, got ${String(batchSize)}`,
     );
   }
-  const fastPath = options.fastPath ?? 'auto';
-  if (fastPath !== 'auto' && fastPath !== 'off') {
-    throw new OptionError(
-      'fastPath',
-      `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
-    );
-  }
+  const fastPath = checkFastPath(options.fastPath);
   assertCompatible(model, data, 'evaluate');
   const engine = await engineModel(model).engineFor({ fastPath });
   return evaluateOn(engine, data, batchSize, options.signal);

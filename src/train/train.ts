@@ -7,6 +7,7 @@ import {
 } from '../data/augment.js';
 import { batchCount, batches } from '../data/batches.js';
 import { normalizationTable, type PreparedSet } from '../data/preprocess.js';
+import { checkFastPath } from '../engine/choose.js';
 import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
 import { engineModel } from '../engine/model.js';
 import type { AdamSettings, Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
@@ -198,7 +199,11 @@ export interface TrainOptions extends TrainCallbacks {
   logEvery?: number;
   /** Stops at the next batch boundary; the model keeps the weights reached so far. */
   signal?: AbortSignal;
-  /** `'auto'` (default): the fused WASM SIMD step when it covers the model; `'off'`: tfjs ops. */
+  /**
+   * `'auto'` (default): a fused step when it covers the model (on WebGPU, fused WebGPU or fused
+   * WASM by calibration); `'wasm'`/`'webgpu'` force those fused kernels; `'off'`: tfjs ops. See
+   * {@link FastPathOption}.
+   */
   fastPath?: FastPathOption;
   /**
    * Threads sharing each fused training step: above 1, each batch is split and its halves'
@@ -590,13 +595,7 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
   const threads = positiveInt(options.threads ?? 1, 'threads');
   const validationBatchSize = positiveInt(options.validationBatchSize ?? 32, 'validationBatchSize');
-  const fastPath = options.fastPath ?? 'auto';
-  if (fastPath !== 'auto' && fastPath !== 'off') {
-    throw new OptionError(
-      'fastPath',
-      `fastPath must be "auto" or "off", got ${JSON.stringify(fastPath)}`,
-    );
-  }
+  const fastPath = checkFastPath(options.fastPath);
   const schedule = options.learningRate ?? recipe.learningRate;
   if (typeof schedule !== 'number' && typeof schedule !== 'function') {
     throw new OptionError(

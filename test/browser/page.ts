@@ -65,7 +65,8 @@ export async function compareForward(n: number) {
   const evalWasm = await lib.evaluate(model, data);
   const wasmEngine = model.engine;
   const gpu = await lib.initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
-  const evalGpu = await lib.evaluate(model, data);
+  // tfjs ops, asked for: on a software adapter 'auto' keeps the fused WASM kernels.
+  const evalGpu = await lib.evaluate(model, data, { fastPath: 'off' });
   const gpuEngine = model.engine;
   const onGpu = await forwardAndGradients(model, n);
   const weightsDiff = maxWeightsDiff(await model.readWeights(), before);
@@ -82,6 +83,61 @@ export async function compareForward(n: number) {
     gradDiff: maxGradDiff(onGpu, onWasm),
     evalLossDiff: Math.abs(evalGpu.loss - evalWasm.loss),
     weightsDiff,
+  };
+}
+
+/**
+ * The fused WebGPU engine (fastPath 'webgpu') against the fused WASM engine ('wasm') on the same
+ * batches from the same weights, through the public train() and evaluate(); and what 'auto'
+ * picks on this (software) adapter.
+ */
+export async function compareFused(n: number, steps: number) {
+  await lib.initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
+  const run = async (fastPath: 'webgpu' | 'wasm') => {
+    const model = await lib.createLeNet({ seed: 6 });
+    const data = makePreparedSet(model, n, 4);
+    const losses: number[] = [];
+    const history = await lib.train(model, data, {
+      epochs: steps,
+      batchSize: n,
+      shuffle: false,
+      fastPath,
+      learningRate: 1e-3,
+      onBatchEnd: (_b, logs) => {
+        losses.push(logs.loss);
+      },
+    });
+    const evaluation = await lib.evaluate(model, data, { fastPath });
+    const weights = await model.readWeights();
+    const engine = { kind: model.engine?.kind, backend: model.engine?.backend };
+    model.dispose();
+    return { losses, weights, evaluation, engine, path: history.path };
+  };
+  const gpu = await run('webgpu');
+  const wasm = await run('wasm');
+  const auto = await lib.createLeNet({ seed: 6 });
+  await lib.evaluate(auto, makePreparedSet(auto, 1, 4));
+  const autoEngine = { kind: auto.engine?.kind, reason: auto.engine?.reason };
+  auto.dispose();
+  let paramError = 0;
+  gpu.weights.forEach((w, i) => {
+    const ref = wasm.weights[i] as Float32Array;
+    w.forEach((v, j) => {
+      const r = ref[j] as number;
+      paramError = Math.max(paramError, Math.abs(v - r) / Math.max(1, Math.abs(r)));
+    });
+  });
+  return {
+    gpuLosses: gpu.losses,
+    wasmLosses: wasm.losses,
+    gpuPath: gpu.path,
+    gpuEngine: gpu.engine,
+    wasmEngine: wasm.engine,
+    paramError,
+    evalLossDiff: Math.abs(gpu.evaluation.loss - wasm.evaluation.loss),
+    sameConfusion:
+      JSON.stringify(gpu.evaluation.confusion) === JSON.stringify(wasm.evaluation.confusion),
+    autoEngine,
   };
 }
 

@@ -288,6 +288,22 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
         expect(r.evalLossDiff).toBeLessThan(1e-4);
       });
 
+      test('fused WebGPU trains and predicts like fused WASM; auto keeps WASM on SwiftShader', async () => {
+        const r = await call(page, 'compareFused', 2, 4);
+        expect(r.gpuPath).toBe('webgpu');
+        expect(r.gpuEngine).toEqual({ kind: 'webgpu', backend: 'webgpu' });
+        expect(r.wasmEngine).toEqual({ kind: 'fused', backend: 'wasm' });
+        expect(r.gpuLosses).toHaveLength(4);
+        r.gpuLosses.forEach((loss, i) => {
+          expect(Math.abs(loss - (r.wasmLosses[i] as number)), `step ${i}`).toBeLessThan(1e-4);
+        });
+        expect(r.paramError).toBeLessThan(1e-4);
+        expect(r.evalLossDiff).toBeLessThan(1e-4);
+        expect(r.sameConfusion).toBe(true);
+        expect(r.autoEngine.kind).toBe('fused');
+        expect(r.autoEngine.reason).toMatch(/is a software fallback adapter, far slower than WASM/);
+      });
+
       test('Adam steps lower the loss the same way on WebGPU and WASM', async () => {
         const r = await call(page, 'compareTraining', 2, 3);
         const { wasm, webgpu } = r;
