@@ -20,6 +20,7 @@ import {
   onBackendChange,
 } from '../src/backend/select.js';
 import { latestSnapshot } from '../src/backend/snapshot.js';
+import { StepDivergedError } from '../src/engine/errors.js';
 import { createLeNet } from '../src/engine/lenet.js';
 import { engineModel } from '../src/engine/model.js';
 import type { TfjsEngine } from '../src/engine/tfjs/engine.js';
@@ -228,6 +229,25 @@ describe.skipIf(SKIP_WEBGPU)('WebGPU in Node (Dawn over SwiftShader)', () => {
     expect(wasm.losses[2]).toBeLessThan(wasm.losses[0] as number);
     expect(maxAbsDiff(gpu.losses, wasm.losses)).toBeLessThan(1e-4);
     expect(maxWeightsDiff(gpu.weights, wasm.weights)).toBeLessThan(1e-4);
+  });
+
+  test('divergence guard of the tfjs path on WebGPU: a poisoned step applies nothing', async () => {
+    // The guard sums 31 terms; one AddN over all of them needs more storage buffers than Dawn
+    // allows (8), and its shader fails to build: the terms are added a few at a time.
+    await initBackend({ backend: 'webgpu', snapshotIntervalMs: 0 });
+    const model = await createLeNet({ seed: 6 });
+    const engine = await engineModel(model).engineFor({ fastPath: 'off' });
+    expect(engine.info).toMatchObject({ kind: 'tfjs', backend: 'webgpu' });
+    const set = makePreparedSet(model, 2);
+    const images = Float32Array.from(set.images, (v) => (v / 255 - set.mean) / set.std);
+    images.fill(Number.POSITIVE_INFINITY, 0, 5);
+    const before = await model.readWeights();
+    const adam = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+    await expect(
+      engine.trainStep({ images, labels: set.labels, n: 2 }, adam, true),
+    ).rejects.toThrow(StepDivergedError);
+    expect(maxWeightsDiff(await model.readWeights(), before)).toBe(0);
+    model.dispose();
   });
 
   test('device loss during training: WASM takes over with weights and Adam state restored', async () => {

@@ -123,7 +123,7 @@ export class TfjsEngine implements Engine {
       // finite exactly when they all are (overflow of the sum itself means values near 1e34:
       // divergence too). It is judged on the CPU, because GPU shader compilers may assume no
       // NaN and fold isnan-style tests away.
-      const probe = tf.addN([
+      const probe = sumScalars([
         value,
         ...[...next.m, ...next.v, ...next.p].map((t) => tf.sum(tf.abs(t))),
       ]);
@@ -294,4 +294,22 @@ function assignAll(vars: readonly tf.Variable[], values: readonly Float32Array[]
   vars.forEach((v, i) => {
     tf.tidy(() => v.assign(tf.tensor(values[i] as Float32Array, v.shape, 'float32')));
   });
+}
+
+/**
+ * The sum of scalars, added at most 7 at a time: WebGPU's AddN shader binds one storage buffer
+ * per input plus its output, and a device may allow only 8 (Dawn's default limit), where one
+ * `addN` over all of a LeNet's 31 terms fails to build and the guard would check nothing.
+ */
+function sumScalars(terms: tf.Tensor[]): tf.Tensor {
+  let level = terms;
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += 7) {
+      const group = level.slice(i, i + 7);
+      next.push(group.length === 1 ? (group[0] as tf.Tensor) : tf.addN(group));
+    }
+    level = next;
+  }
+  return level[0] as tf.Tensor;
 }
