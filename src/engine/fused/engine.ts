@@ -1,3 +1,5 @@
+import { normalizationTable, precomputeCoefficients } from '../../data/preprocess.js';
+import type { Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import type {
   AdamSettings,
@@ -7,7 +9,12 @@ import type {
   StepStats,
   TrainBatch,
 } from '../types.js';
-import { FusedLeNetError, instantiateFusedLeNet, type WasmLeNet } from './kernels.js';
+import {
+  FusedLeNetError,
+  instantiateFusedLeNet,
+  type PixelTables,
+  type WasmLeNet,
+} from './kernels.js';
 import { type CompiledFusedModule, compileFusedModule } from './load.js';
 import { WorkerPool } from './workers.js';
 
@@ -26,6 +33,8 @@ export class FusedEngine implements Engine {
   #busy = false;
   #lossSum = 0;
   #correct = 0;
+  /** The preprocessing and source side whose tables the instance holds (forwardPixels). */
+  #pixelKey = '';
 
   private constructor(compiled: CompiledFusedModule, net: WasmLeNet, reason: string) {
     this.#compiled = compiled;
@@ -47,6 +56,30 @@ export class FusedEngine implements Engine {
 
   async forward(images: Float32Array, n: number): Promise<Float32Array> {
     return this.#idle().forward(images, n);
+  }
+
+  forwardPixels(
+    pixels: Uint8Array,
+    side: number,
+    n: number,
+    preprocessing: Preprocessing,
+    out: Float32Array,
+  ): boolean {
+    const net = this.#idle();
+    const { size, resize, mean, std } = preprocessing;
+    // The kernels take 32x32 input: as is, or Pillow's bilinear resize of a smaller square.
+    if (size !== 32 || side > 32 || (side !== 32 && resize !== 'bilinear')) return false;
+    const key = `${side} ${resize} ${mean} ${std}`;
+    if (key !== this.#pixelKey) {
+      const tables: PixelTables = {
+        normalization: normalizationTable(mean, std),
+        resize: side === 32 ? undefined : { side, ...precomputeCoefficients(side, 32) },
+      };
+      if (!net.setPixelTables(tables)) return false;
+      this.#pixelKey = key;
+    }
+    net.forwardPixels(pixels, side, n, out);
+    return true;
   }
 
   async trainStep(
