@@ -177,6 +177,24 @@ describe.each(['auto', 'off'] as const)('classifyInto (fastPath %s)', (fastPath)
     expect(correct / N).toBeGreaterThan(0.97);
   });
 
+  test('with inversion on, a contiguous batch is converted per image like predictBatch', async () => {
+    const inverting = await createPredictor(model, { fastPath, invert: true, batchSize: 64 });
+    const inkOnPaper = raw.subarray(0, 100 * 784).map((v) => 255 - v);
+    const expected = await inverting.predictBatch(
+      Array.from({ length: 100 }, (_, i) => inkOnPaper.subarray(i * 784, (i + 1) * 784)),
+    );
+    const labels = new Uint8Array(100);
+    const probabilities = new Float32Array(1000);
+    expect(await inverting.classifyInto(inkOnPaper, { labels, probabilities })).toBe(100);
+    expect(Array.from(labels)).toEqual(expected.map((p) => p.label));
+    expect(Array.from(probabilities)).toEqual(expected.flatMap((p) => Array.from(p.probabilities)));
+    // Inverted back, they are the plain predictor's labels of the original digits.
+    const plain = new Uint8Array(100);
+    await predictor.classifyInto(raw.subarray(0, 100 * 784), { labels: plain });
+    expect(Array.from(labels)).toEqual(Array.from(plain));
+    inverting.dispose();
+  });
+
   test('writes in place, from index 0, and nothing past n', async () => {
     const labels = new Uint8Array(N + 5).fill(77);
     const probabilities = new Float32Array((N + 5) * 10).fill(-1);
