@@ -2,7 +2,10 @@
 // (loadPretrained + createPredictor + predict), in fresh Node processes and fresh headless
 // Chromium pages importing the browser build. Medians over --rounds (default 7) of each.
 //
-//   node scripts/bench-startup.mjs [--dist dist] [--rounds 7] [--no-browser]
+//   node scripts/bench-startup.mjs [--dist dist] [--rounds 7] [--no-browser] [--baseline DIR]
+//
+// --baseline DIR (another build, e.g. of an older commit) adds its Node figures, measured in the
+// same rounds, alternating which build starts first, with the ratios of the medians.
 //
 // Node phases, in the order an app meets them (the explicit initBackend() is what
 // createPredictor would otherwise do first):
@@ -31,10 +34,10 @@ if (!existsSync(join(dist, 'index.js'))) {
 const PHASES = ['import', 'backend init', 'weights decode', 'kernels', 'first predict'];
 
 // One fresh process per round: everything a first prediction costs, nothing cached in memory.
-const child = `
+const childScript = (dir) => `
 const mark = () => performance.now();
 const t = [mark()];
-const lib = await import(${JSON.stringify(pathToFileURL(join(dist, 'index.js')).href)});
+const lib = await import(${JSON.stringify(pathToFileURL(join(dir, 'index.js')).href)});
 t.push(mark());
 await lib.initBackend();
 t.push(mark());
@@ -53,8 +56,8 @@ console.log('STARTUP ' + JSON.stringify({
 }));
 `;
 
-function nodeRound() {
-  const out = spawnSync(process.execPath, ['--input-type=module', '-e', child], {
+function nodeRound(dir) {
+  const out = spawnSync(process.execPath, ['--input-type=module', '-e', childScript(dir)], {
     encoding: 'utf8',
   });
   const line = out.stdout.split('\n').find((l) => l.startsWith('STARTUP '));
@@ -139,18 +142,36 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}, node ${process.version}, ${dist}`,
 );
-const node = Array.from({ length: rounds }, nodeRound);
-console.log(`\nNode (${node[0].path} path, ${node[0].engine?.variant ?? '-'})    median ms`);
-PHASES.forEach((name, i) => {
-  console.log(`  ${name.padEnd(16)}${fmt(median(node.map((r) => r.phases[i])))}`);
-});
-const totals = node.map((r) => r.phases.reduce((a, b) => a + b, 0));
-console.log(
-  `  ${'import -> first'.padEnd(16)}${fmt(median(totals))}   (min ${Math.min(...totals).toFixed(1)}, max ${Math.max(...totals).toFixed(1)})`,
-);
-console.log(
-  `  ${'+ node boot'.padEnd(16)}${fmt(median(node.map((r) => r.processStart)))}   (process start to the import call)`,
-);
+const baseline = args.baseline ? resolve(ROOT, args.baseline) : undefined;
+const builds = baseline ? { baseline, this: dist } : { this: dist };
+const runs = Object.fromEntries(Object.keys(builds).map((name) => [name, []]));
+for (let r = 0; r < rounds; r++) {
+  const names = Object.keys(builds);
+  for (const name of r % 2 === 0 ? names : names.reverse())
+    runs[name].push(nodeRound(builds[name]));
+}
+const medians = {};
+for (const [name, node] of Object.entries(runs)) {
+  console.log(
+    `\nNode, ${name} build (${node[0].path} path, ${node[0].engine?.variant ?? '-'})    median ms`,
+  );
+  const phase = PHASES.map((_, i) => median(node.map((r) => r.phases[i])));
+  PHASES.forEach((label, i) => {
+    console.log(`  ${label.padEnd(16)}${fmt(phase[i])}`);
+  });
+  const totals = node.map((r) => r.phases.reduce((a, b) => a + b, 0));
+  medians[name] = { import: phase[0], total: median(totals) };
+  console.log(
+    `  ${'import -> first'.padEnd(16)}${fmt(medians[name].total)}   (min ${Math.min(...totals).toFixed(1)}, max ${Math.max(...totals).toFixed(1)})`,
+  );
+  console.log(
+    `  ${'+ node boot'.padEnd(16)}${fmt(median(node.map((r) => r.processStart)))}   (process start to the import call)`,
+  );
+}
+if (baseline) {
+  const ratio = (k) => (medians.this[k] / medians.baseline[k]).toFixed(3);
+  console.log(`\nthis/baseline: import ${ratio('import')}, import -> first ${ratio('total')}`);
+}
 
 if (!args['no-browser']) {
   const page = await browserRounds();

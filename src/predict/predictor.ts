@@ -123,10 +123,10 @@ export interface Predictor {
    */
   predictBatch(images: readonly DigitImage[]): Promise<Prediction[]>;
   /**
-   * Classifies many images into arrays the app owns, allocating nothing per image: for apps
-   * that score many digits. `images` is a `Uint8Array` of consecutive 28x28 digits (IDX-style,
-   * a multiple of 784 bytes), a {@link PixelBatch} (28x28 or 32x32), or an array of any
-   * {@link DigitImage}s. Labels and probabilities are exactly those of {@link Predictor.predict}
+   * Classifies many images into arrays the app owns, for apps that score many digits. `images`
+   * is a `Uint8Array` of consecutive 28x28 digits (IDX-style, a multiple of 784 bytes), a
+   * {@link PixelBatch} (28x28 or 32x32), or an array of any {@link DigitImage}s; for the first
+   * two (without `invert`), nothing is allocated per image. Labels and probabilities are exactly those of {@link Predictor.predict}
    * and {@link Predictor.predictBatch} for the same images. On the fused engine, raw digits are
    * resized (Pillow-exact) and normalised inside the kernels' module.
    *
