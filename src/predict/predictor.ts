@@ -249,7 +249,9 @@ export async function createPredictor(
       (image instanceof Uint8Array || image instanceof Uint8ClampedArray) &&
       (image.length === 784 || image.length === 1024)
     ) {
-      return { pixels: image as Uint8Array, side: image.length === 784 ? 28 : 32 };
+      const side = image.length === 784 ? 28 : 32;
+      if (image instanceof Uint8Array) return { pixels: image, side };
+      return { pixels: new Uint8Array(image.buffer, image.byteOffset, image.length), side };
     }
     return toGrayDigit(image, options, what);
   };

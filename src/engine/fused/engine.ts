@@ -33,8 +33,9 @@ export class FusedEngine implements Engine {
   #busy = false;
   #lossSum = 0;
   #correct = 0;
-  /** The preprocessing and source side whose tables the instance holds (forwardPixels). */
-  #pixelKey = '';
+  /** The normalisation (mean, std) and resize source side whose tables the instance holds. */
+  #normKey = '';
+  #resizeSide = 0;
 
   private constructor(compiled: CompiledFusedModule, net: WasmLeNet, reason: string) {
     this.#compiled = compiled;
@@ -69,14 +70,18 @@ export class FusedEngine implements Engine {
     const { size, resize, mean, std } = preprocessing;
     // The kernels take 32x32 input: as is, or Pillow's bilinear resize of a smaller square.
     if (size !== 32 || side > 32 || (side !== 32 && resize !== 'bilinear')) return false;
-    const key = `${side} ${resize} ${mean} ${std}`;
-    if (key !== this.#pixelKey) {
+    // Tables are written when they change: the normalisation's for new mean/std, the resize's
+    // for a new source side (32x32 input needs none, and keeps those of another side).
+    const normKey = `${mean} ${std}`;
+    const resizeNeeded = side !== 32 && side !== this.#resizeSide;
+    if (normKey !== this.#normKey || resizeNeeded) {
       const tables: PixelTables = {
         normalization: normalizationTable(mean, std),
-        resize: side === 32 ? undefined : { side, ...precomputeCoefficients(side, 32) },
+        resize: resizeNeeded ? { side, ...precomputeCoefficients(side, 32) } : undefined,
       };
       if (!net.setPixelTables(tables)) return false;
-      this.#pixelKey = key;
+      this.#normKey = normKey;
+      if (resizeNeeded) this.#resizeSide = side;
     }
     net.forwardPixels(pixels, side, n, out);
     return true;

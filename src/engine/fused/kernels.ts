@@ -186,7 +186,8 @@ export class WasmLeNet {
   #capacity = 0;
   #step = 0;
   #hasParams = false;
-  /** Source side of the resize tables set by setPixelTables (32: normalisation only). */
+  /** Whether setPixelTables wrote a normalisation table, and the source side of its resize. */
+  #hasNormalization = false;
   #pixelSide = 0;
 
   constructor(variant: FusedVariant, kernels: Kernels) {
@@ -302,8 +303,9 @@ export class WasmLeNet {
   }
 
   /**
-   * Writes the tables that {@link WasmLeNet.forwardPixels} applies; false (nothing written) if
-   * the module cannot hold them (a source side above 32, more than 4 taps, a table not 256 long).
+   * Writes the tables that {@link WasmLeNet.forwardPixels} applies: the normalisation and, when
+   * given, a resize (the previous one stays otherwise). False (nothing written) if the module
+   * cannot hold them (a source side above 32, more than 4 taps, a table not 256 long).
    */
   setPixelTables(tables: PixelTables): boolean {
     const k = this.#live();
@@ -332,19 +334,21 @@ export class WasmLeNet {
       ints[T_H_TAPS / 4] = resize.taps;
       ints[T_H_TAPS / 4 + 1] = resize.taps;
     }
-    this.#pixelSide = resize?.side ?? 32;
+    this.#hasNormalization = true;
+    if (resize !== undefined) this.#pixelSide = resize.side;
     return true;
   }
 
   /**
    * Logits [n,10] of `n` raw 8-bit digits (`side` x `side` each, consecutive in `pixels`), into
    * `out` (length at least n*10): resized and normalised inside the module with the tables of
-   * the last {@link WasmLeNet.setPixelTables}, whose side must be `side` (or 32).
+   * {@link WasmLeNet.setPixelTables}: its last normalisation and, for `side` below 32, its last
+   * resize, which must be for `side`.
    */
   forwardPixels(pixels: Uint8Array, side: number, n: number, out: Float32Array): void {
     const k = this.#ready();
     checkCount(n, 'n');
-    if (this.#pixelSide === 0 || (side !== 32 && side !== this.#pixelSide)) {
+    if (!this.#hasNormalization || (side !== 32 && side !== this.#pixelSide)) {
       throw new FusedLeNetError(`No pixel tables for ${side}x${side} images were set.`);
     }
     const bytes = side * side;
