@@ -99,6 +99,26 @@ const stableErrorNames: Plugin = {
   },
 };
 
+/**
+ * tfjs-core's Node platform requires `node-fetch` only where there is no global `fetch`, and
+ * Node has one since 18 (this package needs 20). Bundled, node-fetch brought whatwg-url and
+ * tr46's tables (400 KB) that every `import` of the Node build parsed; the Node build gets the
+ * global `fetch` in its place.
+ */
+const globalFetchForNodeFetch: Plugin = {
+  name: 'lenet-mnist-global-fetch',
+  setup(build) {
+    build.onResolve({ filter: /^node-fetch$/ }, () => ({
+      path: 'node-fetch',
+      namespace: 'lenet-mnist-global-fetch',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'lenet-mnist-global-fetch' }, () => ({
+      contents: 'module.exports = (...args) => globalThis.fetch(...args);',
+      loader: 'js',
+    }));
+  },
+};
+
 const shared: Options = {
   format: ['esm'],
   target: 'es2022',
@@ -132,6 +152,7 @@ export default defineConfig([
     },
     dts: { entry: { index: 'src/index.ts', tfjs: 'src/tfjs.ts' }, banner: packageDocumentation },
     platform: 'node',
+    esbuildPlugins: [...(shared.esbuildPlugins ?? []), globalFetchForNodeFetch],
     esbuildOptions(options) {
       options.mainFields = ['module', 'main'];
       options.conditions = ['node', 'import'];

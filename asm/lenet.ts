@@ -17,6 +17,10 @@
 //
 // All addresses are byte addresses in linear memory; sizes below are bytes unless named floats.
 
+import { preprocessImages } from './preprocess';
+
+export { preprocessTablesPtr } from './preprocess';
+
 // ---- Shapes ------------------------------------------------------------------------------
 
 const IMG: usize = 32 * 32 * 4; // input image [32,32,1]
@@ -108,6 +112,7 @@ let dh1Buf: usize = 0; // [n][120]
 let dp2Buf: usize = 0; // [n][400]
 let dp1Buf: usize = 0; // [n][1176], ReLU-masked gradient of pool1's output
 let logitBuf: usize = 0; // [n][10]
+let pixelBuf: usize = 0; // [n][32][32] u8, raw digits for preparePixels (side 28 uses less)
 let lastCorrect: i32 = 0;
 
 // Buffers read a few floats past their end (see conv1Backward, conv2Backward): pad them.
@@ -148,6 +153,8 @@ export function reserve(cap: i32): bool {
   p = alignUp(p + c * P1);
   logitBuf = p;
   p = alignUp(p + c * LOGITS);
+  pixelBuf = p;
+  p = alignUp(p + c * 32 * 32);
   const have = (<usize>memory.size()) << 16;
   if (p > have && memory.grow(<i32>((p - have + 0xffff) >> 16)) < 0) return false;
   capacity = cap;
@@ -169,6 +176,13 @@ export function labelsPtr(): usize {
 }
 export function logitsPtr(): usize {
   return logitBuf;
+}
+export function pixelsPtr(): usize {
+  return pixelBuf;
+}
+/** Raw digits at pixelsPtr() -> the normalised input of forward (asm/preprocess.ts). */
+export function preparePixels(n: i32, side: i32): bool {
+  return preprocessImages(pixelBuf, xBuf, n, side);
 }
 /** Number of correct predictions in the last trainStep. */
 export function correctCount(): i32 {

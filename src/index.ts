@@ -83,7 +83,9 @@ export {
   InputError,
 } from './predict/input.js';
 export {
+  type ClassifyOutput,
   createPredictor,
+  type PixelBatch,
   type Prediction,
   type Predictor,
   type PredictorOptions,

@@ -106,7 +106,7 @@ const HALF = 1 << (PRECISION_BITS - 1);
  * the far edge so that reads stay inside the image: the sums are those of Pillow, and the inner
  * loops have a fixed length.
  */
-interface Coefficients {
+export interface Coefficients {
   readonly start: Int32Array;
   readonly weights: Int32Array;
   readonly taps: number;
@@ -114,9 +114,10 @@ interface Coefficients {
 
 /**
  * Pillow's `precompute_coeffs` for the bilinear (triangle) filter followed by
- * `normalize_coeffs_8bpc`, with the same double arithmetic and truncations.
+ * `normalize_coeffs_8bpc`, with the same double arithmetic and truncations. Exported for the
+ * fused kernels' resize (asm/preprocess.ts), which runs on these same tables.
  */
-function precomputeCoefficients(inSize: number, outSize: number): Coefficients {
+export function precomputeCoefficients(inSize: number, outSize: number): Coefficients {
   const scale = inSize / outSize;
   // Downsampling widens the filter to cover every input pixel; upsampling keeps support 1.
   const filterScale = Math.max(scale, 1);

@@ -14,20 +14,24 @@ export function argmaxRow(logits: Float32Array, offset: number): { argmax: numbe
   return { argmax, max };
 }
 
-/** Softmax of the 10 logits at `offset` into `out` (stable: shifted by the row's maximum). */
+/**
+ * Softmax of the 10 logits at `offset` into `out` from `outOffset` (stable: shifted by the row's
+ * maximum).
+ */
 export function softmaxRow(
   logits: Float32Array,
   offset: number,
   max: number,
   out: Float32Array,
+  outOffset = 0,
 ): void {
   let sum = 0;
   for (let c = 0; c < 10; c++) {
     const e = Math.exp((logits[offset + c] as number) - max);
-    out[c] = e;
+    out[outOffset + c] = e;
     sum += e;
   }
-  for (let c = 0; c < 10; c++) out[c] = (out[c] as number) / sum;
+  for (let c = 0; c < 10; c++) out[outOffset + c] = (out[outOffset + c] as number) / sum;
 }
 
 /** Softmax cross-entropy of the 10 logits at `offset` against `label` (stable log-sum-exp). */

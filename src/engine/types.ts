@@ -99,6 +99,20 @@ export interface Engine {
   /** Logits `[n, 10]`, row-major, for `n` normalised NHWC images. */
   forward(images: Float32Array, n: number): Promise<Float32Array>;
   /**
+   * Optional, for a predictor's hot path: logits of `n` raw 8-bit digits (`side` x `side` each,
+   * consecutive in `pixels`, white on black) into `out` (`[n, 10]`), prepared inside the engine
+   * exactly as `preprocessing` prescribes (resize, normalisation). Returns false, computing
+   * nothing, where the engine cannot prepare such images itself; the caller then prepares
+   * floats for {@link Engine.forward}.
+   */
+  forwardPixels?(
+    pixels: Uint8Array,
+    side: number,
+    n: number,
+    preprocessing: Preprocessing,
+    out: Float32Array,
+  ): boolean;
+  /**
    * One Adam step on a batch. Resolves with the step's statistics only when `read` is true (a
    * read may stall a GPU); {@link Engine.takeTotals} sums them either way.
    */

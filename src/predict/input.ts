@@ -80,7 +80,7 @@ export class InputError extends LenetMnistError {}
  *
  * @throws {@link InputError} naming the option and what was found.
  */
-function checkConversionOptions(options: unknown, what: string): ImageConversionOptions {
+export function checkConversionOptions(options: unknown, what: string): ImageConversionOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InputError(`${what}: options must be an object, got ${describe(options)}`);
   }

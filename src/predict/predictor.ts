@@ -2,10 +2,16 @@ import { normalizationTable, prepareImages } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import { argmaxRow, softmaxRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
-import type { EngineKind, FastPathOption, Model } from '../engine/types.js';
+import type { Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
 import type { Preprocessing } from '../model/types.js';
-import { type DigitImage, type ImageConversionOptions, InputError, toGrayDigit } from './input.js';
+import {
+  checkConversionOptions,
+  type DigitImage,
+  type ImageConversionOptions,
+  InputError,
+  toGrayDigit,
+} from './input.js';
 
 /**
  * One prediction.
@@ -46,6 +52,49 @@ export interface PredictorOptions extends ImageConversionOptions {
 }
 
 /**
+ * Many 8-bit grayscale digits in one array, as an IDX file or {@link loadMnist} holds them:
+ * `count` images of `height` x `width` pixels (28x28 or 32x32), row-major, one after another,
+ * white on black. An {@link ImageSet} or {@link PreparedSet} is one.
+ *
+ * @example
+ * ```ts
+ * const batch: PixelBatch = { images: idxBytes.subarray(16), count: 10000, height: 28, width: 28 };
+ * ```
+ */
+export interface PixelBatch {
+  /** At least `count * height * width` pixels, 0-255. */
+  readonly images: Uint8Array;
+  /** Number of images to classify: the first `count`. */
+  readonly count: number;
+  /** 28 or 32. */
+  readonly height: number;
+  /** Equal to `height`. */
+  readonly width: number;
+}
+
+/**
+ * Where {@link Predictor.classifyInto} writes its results, in place: one label per image and,
+ * when given, 10 probabilities per image.
+ *
+ * @example
+ * ```ts
+ * const out: ClassifyOutput = {
+ *   labels: new Uint8Array(10000),
+ *   probabilities: new Float32Array(10000 * 10),
+ * };
+ * ```
+ */
+export interface ClassifyOutput {
+  /** Receives the most likely digit of image `i` at index `i`; at least n entries. */
+  readonly labels: Uint8Array | Int32Array;
+  /**
+   * Optional: receives the softmax probabilities of image `i` at `i * 10 .. i * 10 + 9`; at least
+   * `n * 10` entries.
+   */
+  readonly probabilities?: Float32Array;
+}
+
+/**
  * Classifies digit images with a model; see {@link createPredictor}.
  *
  * @example
@@ -76,6 +125,40 @@ export interface Predictor {
    *   type, size or value range (the message gives its index).
    */
   predictBatch(images: readonly DigitImage[]): Promise<Prediction[]>;
+  /**
+   * Classifies many images into arrays the app owns, for apps that score many digits. `images`
+   * is a `Uint8Array` of consecutive 28x28 digits (IDX-style, a multiple of 784 bytes), a
+   * {@link PixelBatch} (28x28 or 32x32), or an array of any {@link DigitImage}s; for the first
+   * two (without `invert`), nothing is allocated per image. Labels and probabilities are exactly those of {@link Predictor.predict}
+   * and {@link Predictor.predictBatch} for the same images. On the fused engine, raw digits are
+   * resized (Pillow-exact) and normalised inside the kernels' module.
+   *
+   * Every argument is checked before anything is computed or written.
+   *
+   * @param images - The digits.
+   * @param out - `labels` (`Uint8Array` or `Int32Array`, at least n) and optional
+   *   `probabilities` (`Float32Array`, at least n * 10), written from index 0.
+   * @returns n, the number of images classified.
+   * @throws {@link InputError} for `images` of another type, a `Uint8Array` whose length is not
+   *   a multiple of 784, a {@link PixelBatch} with a bad `count`/size or too few pixels, or an
+   *   array image of the wrong type, size or value range (the message gives its index);
+   *   {@link OptionError} (option `'out'`, `'out.labels'` or `'out.probabilities'`) for an `out`
+   *   that is not an object, or arrays of another type or too short for n images.
+   *
+   * @example
+   * ```ts
+   * const { test } = await loadMnist();
+   * const labels = new Uint8Array(test.count);
+   * const probabilities = new Float32Array(test.count * 10);
+   * const n = await predictor.classifyInto(test, { labels, probabilities });
+   * let correct = 0;
+   * for (let i = 0; i < n; i++) if (labels[i] === test.labels[i]) correct++;
+   * ```
+   */
+  classifyInto(
+    images: Uint8Array | PixelBatch | readonly DigitImage[],
+    out: ClassifyOutput,
+  ): Promise<number>;
   /** Frees the predictor's resources (not the model). */
   dispose(): void;
 }
@@ -98,7 +181,8 @@ export interface Predictor {
  * @returns A predictor; dispose it when done.
  * @throws {@link OptionError} when `batchSize` is not a positive integer or `fastPath` is unknown;
  *   {@link FusedLeNetError} when the fused kernels apply but cannot load. {@link InputError} comes
- *   later, from `predict` and `predictBatch`, for inputs of the wrong type, size or value range.
+ *   later, from `predict`, `predictBatch` and `classifyInto`, for inputs of the wrong type, size
+ *   or value range.
  */
 export async function createPredictor(
   model: Model,
@@ -115,26 +199,100 @@ export async function createPredictor(
   const pre = model.preprocessing;
   const table = normalizationTable(pre.mean, pre.std);
   const inputSize = pre.size * pre.size;
-  let buffer = new Float32Array(inputSize);
+  // Grayscale arrays that need no conversion are read as they are (invert off, its default).
+  const readsGrayAsIs = options.invert === undefined || options.invert === false;
+  // Scratch reused by every call: raw digits of one batch, their floats (engines that take
+  // only floats), and logits.
+  let pixels = new Uint8Array(0);
+  let floats = new Float32Array(0);
+  let logits = new Float32Array(0);
 
-  const writeInput = (image: DigitImage, dst: Float32Array, offset: number, what: string) => {
-    const { pixels, side } = toGrayDigit(image, options, what);
-    const sized = toModelSide(pixels, side, pre, what);
-    for (let i = 0; i < inputSize; i++) dst[offset + i] = table[sized[i] as number] as number;
+  const engineNow = async () => owner.boundEngine(request) ?? (await owner.engineFor(request));
+
+  /**
+   * Computes the logits of `n` digits of `side` x `side`, consecutive in `src`, and hands them
+   * to `take` at once: they may sit in scratch that the next call reuses. Calls may overlap, so
+   * scratch is filled and read only between awaits.
+   */
+  const classify = async (
+    engine: Engine,
+    src: Uint8Array,
+    side: number,
+    n: number,
+    first: number,
+    take: (rows: Float32Array) => void,
+  ) => {
+    if (logits.length < n * 10) logits = new Float32Array(n * 10);
+    if (engine.forwardPixels?.(src, side, n, pre, logits)) {
+      take(logits);
+      return;
+    }
+    if (floats.length < n * inputSize) floats = new Float32Array(n * inputSize);
+    const bytes = side * side;
+    for (let i = 0; i < n; i++) {
+      const digit = src.subarray(i * bytes, (i + 1) * bytes);
+      const sized = toModelSide(digit, side, pre, `image ${first + i}`);
+      const at = i * inputSize;
+      for (let j = 0; j < inputSize; j++) floats[at + j] = table[sized[j] as number] as number;
+    }
+    // The engine copies the floats before it awaits anything; its logits are a fresh array.
+    take(await engine.forward(floats, n));
   };
 
-  const run = async (
-    images: readonly DigitImage[],
-    first: number,
-    n: number,
-  ): Promise<Prediction[]> => {
-    if (buffer.length < n * inputSize) buffer = new Float32Array(n * inputSize);
-    // An index loop, not forEach: a hole in a sparse array must fail as a missing image.
-    for (let i = 0; i < n; i++) {
-      writeInput(images[first + i] as DigitImage, buffer, i * inputSize, `image ${first + i}`);
+  /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */
+  const grayOf = (image: DigitImage, what: string): { pixels: Uint8Array; side: number } => {
+    if (
+      readsGrayAsIs &&
+      (image instanceof Uint8Array || image instanceof Uint8ClampedArray) &&
+      (image.length === 784 || image.length === 1024)
+    ) {
+      const side = image.length === 784 ? 28 : 32;
+      if (image instanceof Uint8Array) return { pixels: image, side };
+      return { pixels: new Uint8Array(image.buffer, image.byteOffset, image.length), side };
     }
-    const engine = owner.boundEngine(request) ?? (await owner.engineFor(request));
-    return toPredictions(await engine.forward(buffer, n), n);
+    return toGrayDigit(image, options, what);
+  };
+
+  /**
+   * Classifies `digits` (already converted) from index `first` in batches, runs of one side at
+   * a time, handing each batch's logits to `take(logits, row, index)`.
+   */
+  const runDigits = async (
+    digits: ArrayLike<{ pixels: Uint8Array; side: number }>,
+    take: (rows: Float32Array, row: number, index: number) => void,
+  ) => {
+    for (let first = 0; first < digits.length; ) {
+      const side = (digits[first] as { side: number }).side;
+      let n = 0;
+      while (
+        n < batchSize &&
+        first + n < digits.length &&
+        (digits[first + n] as { side: number }).side === side
+      ) {
+        n++;
+      }
+      const bytes = side * side;
+      const engine = await engineNow();
+      if (pixels.length < n * bytes) pixels = new Uint8Array(batchSize * 1024);
+      for (let i = 0; i < n; i++) {
+        pixels.set((digits[first + i] as { pixels: Uint8Array }).pixels, i * bytes);
+      }
+      const at = first;
+      await classify(engine, pixels, side, n, at, (rows) => {
+        for (let i = 0; i < n; i++) take(rows, i, at + i);
+      });
+      first += n;
+    }
+  };
+
+  /** Converts every image of an array (the first bad one throws), before any work. */
+  const convertAll = (images: readonly DigitImage[]) => {
+    const digits: { pixels: Uint8Array; side: number }[] = new Array(images.length);
+    // An index loop, not map: a hole in a sparse array must fail as a missing image.
+    for (let i = 0; i < images.length; i++) {
+      digits[i] = grayOf(images[i] as DigitImage, `image ${i}`);
+    }
+    return digits;
   };
 
   return {
@@ -142,18 +300,128 @@ export async function createPredictor(
       return owner.engine?.kind ?? 'tfjs';
     },
     async predict(image) {
-      return (await run([image], 0, 1))[0] as Prediction;
+      const { pixels: digit, side } = grayOf(image, 'image');
+      let prediction: Prediction | undefined;
+      await classify(await engineNow(), digit, side, 1, 0, (rows) => {
+        prediction = toPrediction(rows, 0);
+      });
+      return prediction as Prediction;
     },
     async predictBatch(images) {
       if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
-      const out: Prediction[] = [];
-      for (let i = 0; i < images.length; i += batchSize) {
-        out.push(...(await run(images, i, Math.min(batchSize, images.length - i))));
-      }
+      const out: Prediction[] = new Array(images.length);
+      await runDigits(convertAll(images), (rows, row, index) => {
+        out[index] = toPrediction(rows, row);
+      });
       return out;
+    },
+    async classifyInto(images, out) {
+      const n = countOf(images);
+      const { labels, probabilities } = checkOutput(out, n);
+      const write = (rows: Float32Array, row: number, index: number) => {
+        const { argmax, max } = argmaxRow(rows, row * 10);
+        labels[index] = argmax;
+        if (probabilities) softmaxRow(rows, row * 10, max, probabilities, index * 10);
+      };
+      if (Array.isArray(images)) {
+        checkConversionOptions(options, 'images');
+        await runDigits(convertAll(images), write);
+        return n;
+      }
+      const batch = images instanceof Uint8Array ? null : (images as PixelBatch);
+      const src = batch ? batch.images : (images as Uint8Array);
+      const side = batch ? batch.height : 28;
+      const bytes = side * side;
+      if (!readsGrayAsIs) {
+        // Inverting needs a converted copy of each digit: the per-image path.
+        const digits = Array.from({ length: n }, (_, i) =>
+          toGrayDigit(src.subarray(i * bytes, (i + 1) * bytes), options, `image ${i}`),
+        );
+        await runDigits(digits, write);
+        return n;
+      }
+      for (let first = 0; first < n; first += batchSize) {
+        const m = Math.min(batchSize, n - first);
+        const digits = src.subarray(first * bytes, (first + m) * bytes);
+        await classify(await engineNow(), digits, side, m, first, (rows) => {
+          for (let i = 0; i < m; i++) write(rows, i, first + i);
+        });
+      }
+      return n;
     },
     dispose: () => {},
   };
+}
+
+/** The number of images in `classifyInto`'s input, checking its shape. */
+function countOf(images: unknown): number {
+  if (Array.isArray(images)) return images.length;
+  if (images instanceof Uint8Array) {
+    if (images.length % 784 !== 0) {
+      throw new InputError(
+        `classifyInto: a Uint8Array holds consecutive 28x28 digits, so its length must be a multiple of 784, found ${images.length}; pass { images, count, height: 32, width: 32 } for 32x32 digits`,
+      );
+    }
+    return images.length / 784;
+  }
+  if (typeof images === 'object' && images !== null && 'images' in images) {
+    const { images: pixels, count, height, width } = images as PixelBatch;
+    if (!(pixels instanceof Uint8Array)) {
+      throw new InputError('classifyInto: images.images must be a Uint8Array of pixels');
+    }
+    if ((height !== 28 && height !== 32) || width !== height) {
+      throw new InputError(
+        `classifyInto: images must be 28x28 or 32x32, found ${String(height)}x${String(width)}`,
+      );
+    }
+    if (!Number.isInteger(count) || count < 0) {
+      throw new InputError(`classifyInto: count must be an integer >= 0, found ${String(count)}`);
+    }
+    if (pixels.length < count * height * width) {
+      throw new InputError(
+        `classifyInto: ${count} images of ${height}x${width} need ${count * height * width} pixels, found ${pixels.length}`,
+      );
+    }
+    return count;
+  }
+  throw new InputError(
+    'classifyInto: images must be a Uint8Array of 28x28 digits, a { images, count, height, width } batch or an array of images',
+  );
+}
+
+/** Checks `classifyInto`'s output arrays against `n` images. */
+function checkOutput(out: unknown, n: number): ClassifyOutput {
+  if (typeof out !== 'object' || out === null) {
+    throw new OptionError('out', 'classifyInto: out must be an object { labels, probabilities? }');
+  }
+  const { labels, probabilities } = out as ClassifyOutput;
+  if (!(labels instanceof Uint8Array || labels instanceof Int32Array)) {
+    throw new OptionError(
+      'out.labels',
+      'classifyInto: out.labels must be a Uint8Array or Int32Array',
+    );
+  }
+  if (labels.length < n) {
+    throw new OptionError(
+      'out.labels',
+      `classifyInto: out.labels holds ${labels.length} labels, fewer than the ${n} images`,
+    );
+  }
+  if (probabilities !== undefined) {
+    if (!(probabilities instanceof Float32Array)) {
+      throw new OptionError(
+        'out.probabilities',
+        'classifyInto: out.probabilities must be a Float32Array',
+      );
+    }
+    if (probabilities.length < n * 10) {
+      throw new OptionError(
+        'out.probabilities',
+        `classifyInto: out.probabilities holds ${probabilities.length} values, fewer than 10 for each of the ${n} images (${n * 10})`,
+      );
+    }
+  }
+  return { labels, probabilities };
 }
 
 function toModelSide(
@@ -176,13 +444,9 @@ function toModelSide(
 
 const ONE_LABEL = new Uint8Array(1);
 
-function toPredictions(logits: Float32Array, n: number): Prediction[] {
-  const out: Prediction[] = [];
-  for (let r = 0; r < n; r++) {
-    const { argmax, max } = argmaxRow(logits, r * 10);
-    const probabilities = new Float32Array(10);
-    softmaxRow(logits, r * 10, max, probabilities);
-    out.push({ label: argmax, probabilities });
-  }
-  return out;
+function toPrediction(logits: Float32Array, row: number): Prediction {
+  const { argmax, max } = argmaxRow(logits, row * 10);
+  const probabilities = new Float32Array(10);
+  softmaxRow(logits, row * 10, max, probabilities);
+  return { label: argmax, probabilities };
 }

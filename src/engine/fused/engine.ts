@@ -1,3 +1,5 @@
+import { normalizationTable, precomputeCoefficients } from '../../data/preprocess.js';
+import type { Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import type {
   AdamSettings,
@@ -7,7 +9,12 @@ import type {
   StepStats,
   TrainBatch,
 } from '../types.js';
-import { FusedLeNetError, instantiateFusedLeNet, type WasmLeNet } from './kernels.js';
+import {
+  FusedLeNetError,
+  instantiateFusedLeNet,
+  type PixelTables,
+  type WasmLeNet,
+} from './kernels.js';
 import { type CompiledFusedModule, compileFusedModule } from './load.js';
 import { WorkerPool } from './workers.js';
 
@@ -26,6 +33,9 @@ export class FusedEngine implements Engine {
   #busy = false;
   #lossSum = 0;
   #correct = 0;
+  /** The normalisation (mean, std) and resize source side whose tables the instance holds. */
+  #normKey = '';
+  #resizeSide = 0;
 
   private constructor(compiled: CompiledFusedModule, net: WasmLeNet, reason: string) {
     this.#compiled = compiled;
@@ -47,6 +57,34 @@ export class FusedEngine implements Engine {
 
   async forward(images: Float32Array, n: number): Promise<Float32Array> {
     return this.#idle().forward(images, n);
+  }
+
+  forwardPixels(
+    pixels: Uint8Array,
+    side: number,
+    n: number,
+    preprocessing: Preprocessing,
+    out: Float32Array,
+  ): boolean {
+    const net = this.#idle();
+    const { size, resize, mean, std } = preprocessing;
+    // The kernels take 32x32 input: as is, or Pillow's bilinear resize of a smaller square.
+    if (size !== 32 || side > 32 || (side !== 32 && resize !== 'bilinear')) return false;
+    // Tables are written when they change: the normalisation's for new mean/std, the resize's
+    // for a new source side (32x32 input needs none, and keeps those of another side).
+    const normKey = `${mean} ${std}`;
+    const resizeNeeded = side !== 32 && side !== this.#resizeSide;
+    if (normKey !== this.#normKey || resizeNeeded) {
+      const tables: PixelTables = {
+        normalization: normalizationTable(mean, std),
+        resize: resizeNeeded ? { side, ...precomputeCoefficients(side, 32) } : undefined,
+      };
+      if (!net.setPixelTables(tables)) return false;
+      this.#normKey = normKey;
+      if (resizeNeeded) this.#resizeSide = side;
+    }
+    net.forwardPixels(pixels, side, n, out);
+    return true;
   }
 
   async trainStep(

@@ -83,6 +83,9 @@ interface Kernels {
   inputPtr(): number;
   labelsPtr(): number;
   logitsPtr(): number;
+  pixelsPtr(): number;
+  preprocessTablesPtr(): number;
+  preparePixels(n: number, side: number): number;
   correctCount(): number;
   loadParams(which: Block): void;
   storeParams(which: Block): void;
@@ -133,6 +136,29 @@ interface Kernels {
   mixGradients(selfWeight: number, peerWeight: number): void;
 }
 
+/**
+ * What `forwardPixels` applies to raw digits (see asm/preprocess.ts): the 256-entry
+ * normalisation table and, for sides other than 32, Pillow's bilinear coefficients per
+ * direction (first source index and `taps` fixed-point weights per output pixel).
+ */
+export interface PixelTables {
+  readonly normalization: Float32Array;
+  readonly resize?: {
+    readonly side: number;
+    readonly start: Int32Array;
+    readonly weights: Int32Array;
+    readonly taps: number;
+  };
+}
+
+// The tables area's layout in asm/preprocess.ts (byte offsets).
+const T_H_START = 1024;
+const T_H_WEIGHT = T_H_START + 32 * 4;
+const T_V_START = T_H_WEIGHT + 32 * 16;
+const T_V_WEIGHT = T_V_START + 32 * 4;
+const T_H_TAPS = T_V_WEIGHT + 32 * 16;
+const MAX_TAPS = 4;
+
 /** A fresh instance of a compiled fused module, with its own memory and Adam state. */
 export async function instantiateFusedLeNet(
   variant: FusedVariant,
@@ -160,6 +186,9 @@ export class WasmLeNet {
   #capacity = 0;
   #step = 0;
   #hasParams = false;
+  /** Whether setPixelTables wrote a normalisation table, and the source side of its resize. */
+  #hasNormalization = false;
+  #pixelSide = 0;
 
   constructor(variant: FusedVariant, kernels: Kernels) {
     this.variant = variant;
@@ -271,6 +300,75 @@ export class WasmLeNet {
       logits.set(this.#floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
     }
     return logits;
+  }
+
+  /**
+   * Writes the tables that {@link WasmLeNet.forwardPixels} applies: the normalisation and, when
+   * given, a resize (the previous one stays otherwise). False (nothing written) if the module
+   * cannot hold them (a source side above 32, more than 4 taps, a table not 256 long).
+   */
+  setPixelTables(tables: PixelTables): boolean {
+    const k = this.#live();
+    const { normalization, resize } = tables;
+    if (normalization.length !== 256) return false;
+    if (resize !== undefined) {
+      const { side, start, weights, taps } = resize;
+      if (side < 1 || side > 32 || taps < 1 || taps > MAX_TAPS) return false;
+      if (start.length !== 32 || weights.length !== 32 * taps) return false;
+    }
+    const base = k.preprocessTablesPtr() >>> 0;
+    this.#floats(base, 256).set(normalization);
+    if (resize !== undefined) {
+      const ints = new Int32Array(k.memory.buffer, base, (T_H_TAPS + 8) / 4);
+      const padded = new Int32Array(32 * MAX_TAPS);
+      for (let o = 0; o < 32; o++) {
+        for (let t = 0; t < resize.taps; t++) {
+          padded[o * MAX_TAPS + t] = resize.weights[o * resize.taps + t] as number;
+        }
+      }
+      // Square images: the same coefficients both ways.
+      ints.set(resize.start, T_H_START / 4);
+      ints.set(padded, T_H_WEIGHT / 4);
+      ints.set(resize.start, T_V_START / 4);
+      ints.set(padded, T_V_WEIGHT / 4);
+      ints[T_H_TAPS / 4] = resize.taps;
+      ints[T_H_TAPS / 4 + 1] = resize.taps;
+    }
+    this.#hasNormalization = true;
+    if (resize !== undefined) this.#pixelSide = resize.side;
+    return true;
+  }
+
+  /**
+   * Logits [n,10] of `n` raw 8-bit digits (`side` x `side` each, consecutive in `pixels`), into
+   * `out` (length at least n*10): resized and normalised inside the module with the tables of
+   * {@link WasmLeNet.setPixelTables}: its last normalisation and, for `side` below 32, its last
+   * resize, which must be for `side`.
+   */
+  forwardPixels(pixels: Uint8Array, side: number, n: number, out: Float32Array): void {
+    const k = this.#ready();
+    checkCount(n, 'n');
+    if (!this.#hasNormalization || (side !== 32 && side !== this.#pixelSide)) {
+      throw new FusedLeNetError(`No pixel tables for ${side}x${side} images were set.`);
+    }
+    const bytes = side * side;
+    if (pixels.length < n * bytes || out.length < n * CLASSES) {
+      throw new FusedLeNetError(
+        `forwardPixels: ${pixels.length} pixels or ${out.length} outputs are too few for ${n} images.`,
+      );
+    }
+    this.reserve(Math.min(n, FORWARD_CHUNK));
+    for (let s = 0; s < n; s += FORWARD_CHUNK) {
+      const m = Math.min(FORWARD_CHUNK, n - s);
+      new Uint8Array(k.memory.buffer, k.pixelsPtr() >>> 0, m * bytes).set(
+        pixels.subarray(s * bytes, (s + m) * bytes),
+      );
+      if (!k.preparePixels(m, side)) {
+        throw new FusedLeNetError(`The kernels cannot prepare ${side}x${side} images.`);
+      }
+      k.forward(m);
+      out.set(this.#floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
+    }
   }
 
   /**
