@@ -303,9 +303,9 @@ export interface TrainHistory {
  * @throws {@link DatasetError} when the data's size or normalisation does not fit the model;
  *   {@link OptionError} (a `RangeError`), naming the option, when `epochs`, `batchSize`,
  *   `logEvery` or `validationBatchSize` is not an integer in range, when `threads` is neither
- *   `'auto'` nor an integer >= 1, when
- *   `learningRate` (or the rate its schedule gives any step) is not a finite number above 0,
- *   when `weightDecay` is negative (or its product with a rate is not below 1), when
+ *   `'auto'` nor an integer of 1 or more, when `learningRate` (or the rate its schedule gives
+ *   any step) is not a finite number above 0, when `weightDecay` is negative (or its product
+ *   with a rate is not below 1), when
  *   `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an unknown `fastPath` or
  *   `recipe`, `augment` ranges out of bounds, bad `earlyStopping`, a callback or `signal` of the
  *   wrong type, or an empty dataset; {@link CheckpointFormatError} when `resumeFrom` is invalid
