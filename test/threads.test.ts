@@ -146,6 +146,11 @@ describe('training on threads', () => {
     expect(workers.live()).toBe(0);
     const small = await train(model, { ...train2k, count: 64 }, { epochs: 1, batchSize: 16 });
     expect(small.threads).toBe(1);
+    expect(small.threadsReason).toMatch(/batch of 16/);
+    const ops = await train(model, { ...train2k, count: 64 }, { epochs: 1, fastPath: 'off' });
+    expect(ops.path).toBe('tfjs');
+    expect(ops).toMatchObject({ threads: 1, threadsReason: 'the tfjs path trains on one thread' });
+    expect(workers.live()).toBe(0);
     model.dispose();
   });
 
