@@ -4,7 +4,7 @@
 // exactly, and that workers never outlive `train` (several calls, aborts).
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test, vi } from 'vitest';
 import {
   detectEnvironment,
   MAX_AUTO_THREADS,
@@ -15,8 +15,10 @@ import { initBackend } from '../src/backend/select.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { type PreparedSet, prepareImages } from '../src/data/preprocess.js';
 import { FusedEngine } from '../src/engine/fused/engine.js';
+import { FusedLeNetError } from '../src/engine/fused/kernels.js';
 import { createLeNet } from '../src/engine/lenet.js';
 import { OptionError } from '../src/errors.js';
+import { platform } from '../src/platform/index.js';
 import { evaluate, evaluateOn } from '../src/train/evaluate.js';
 import { train } from '../src/train/train.js';
 import { countWorkers } from './helpers/workers.js';
@@ -237,6 +239,27 @@ describe('training on threads', () => {
       expect(workers.live()).toBe(0);
       expect(tf.memory().numTensors).toBe(tensors);
     }
+    model.dispose();
+  });
+
+  test("workers that cannot start: 'auto' trains on one thread and says why; a count rejects", async () => {
+    const model = await createLeNet({ seed: 10 });
+    const data = { ...train2k, count: 128 };
+    const refuse = () => {
+      throw new Error('blocked by worker-src');
+    };
+    vi.mocked(platform.startWorker).mockImplementationOnce(refuse);
+    const history = await train(model, data, { epochs: 1, threads: 'auto' });
+    if (resolveThreads('auto', { kind: 'fused', batchSize: 64 }).threads > 1) {
+      expect(history.threads).toBe(1);
+      expect(history.threadsReason).toMatch(/^workers could not start \(.*blocked by worker-src/);
+    }
+    vi.mocked(platform.startWorker).mockImplementationOnce(refuse);
+    await expect(train(model, data, { epochs: 1, threads: 2 })).rejects.toThrow(
+      /blocked by worker-src/,
+    );
+    expect(workers.live()).toBe(0);
+    expect(model.engine?.threads).toBe(1);
     model.dispose();
   });
 

@@ -213,8 +213,8 @@ export interface TrainOptions extends TrainCallbacks {
    * With more than one thread the gradients are summed in another order, so losses and weights
    * are close to (tested: losses within 1e-4 per step, weights within 1e-5 after several steps),
    * not bit-identical with, a 1-thread run; `threads: 1` gives the exact single-threaded results
-   * of earlier versions. A run with a given count is deterministic (a resume is exact). A browser page with a
-   * Content-Security-Policy must allow `worker-src blob:`. Only the fused path uses threads; the
+   * of earlier versions. A run with a given count is deterministic (a resume is exact). A
+   * browser page with a Content-Security-Policy must allow `worker-src blob:`. Only the fused path uses threads; the
    * workers stop when `train` returns. Default: `'auto'`.
    */
   threads?: ThreadsOption;
@@ -223,8 +223,8 @@ export interface TrainOptions extends TrainCallbacks {
    * `context.checkpoint()`, or {@link decodeCheckpoint} bytes). Give the same data and options
    * as the interrupted run: it then ends with the same weights as a run that was never
    * interrupted (bit for bit on the fused engine when both parts run on the same number of
-   * threads, and on tfjs' cpu and wasm backends; WebGPU sums in a nondeterministic order). The checkpoint's seed is used when
-   * `seed` is not given.
+   * threads, and on tfjs' cpu and wasm backends; WebGPU sums in a nondeterministic order). The
+   * checkpoint's seed is used when `seed` is not given.
    */
   resumeFrom?: TrainCheckpoint | Uint8Array;
   /**

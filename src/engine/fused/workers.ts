@@ -126,7 +126,11 @@ export class WorkerPool {
       if (ready.some((r) => r.type !== 'ready')) throw new FusedLeNetError('Worker did not start.');
     } catch (err) {
       await Promise.all(helpers.map((h) => h.handle.terminate()));
-      throw err;
+      if (err instanceof FusedLeNetError) throw err;
+      // E.g. a page whose Content-Security-Policy forbids blob: workers.
+      throw new FusedLeNetError(`A worker could not start: ${(err as Error)?.message ?? err}`, {
+        cause: err,
+      });
     }
     return new WorkerPool(helpers);
   }
