@@ -15,7 +15,6 @@ import { initBackend } from '../src/backend/select.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { type PreparedSet, prepareImages } from '../src/data/preprocess.js';
 import { FusedEngine } from '../src/engine/fused/engine.js';
-import { FusedLeNetError } from '../src/engine/fused/kernels.js';
 import { createLeNet } from '../src/engine/lenet.js';
 import { OptionError } from '../src/errors.js';
 import { platform } from '../src/platform/index.js';
