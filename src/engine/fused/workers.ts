@@ -216,7 +216,7 @@ export class WorkerPool {
     const logits = new Float32Array(n * CLASSES);
     // Used only before main.forward, which may grow memory and so detach it.
     const paramView = main.parameterBytes();
-    const replies: { reply: Promise<WorkerReply>; start: number; m: number }[] = [];
+    const replies: { helper: Helper; reply: Promise<WorkerReply>; start: number; m: number }[] = [];
     try {
       let start = own;
       this.#helpers.forEach((h, i) => {
@@ -235,15 +235,14 @@ export class WorkerPool {
           hImages,
         ]);
         reply.catch(() => {}); // awaited below; this only marks an early failure as handled
-        replies.push({ reply, start, m });
+        replies.push({ helper: h, reply, start, m });
         start += m;
       });
       if (own > 0) main.forward(images, own, logits.subarray(0, own * CLASSES));
-      for (const [i, { reply, start, m }] of replies.entries()) {
+      for (const { helper, reply, start, m } of replies) {
         const answer = (await reply) as ForwardReply;
-        const h = this.#helpers[i] as Helper;
-        h.params = answer.params;
-        h.images = answer.images;
+        helper.params = answer.params;
+        helper.images = answer.images;
         logits.set(new Float32Array(answer.logits, 0, m * CLASSES), start * CLASSES);
       }
       return logits;
