@@ -79,15 +79,18 @@ describe('resolveThreads', () => {
     expect(resolveThreads('auto', { kind: 'fused', batchSize: 4096 }, on8).threads).toBe(4);
   });
 
-  test("tfjs' WASM backend: 'auto' needs shared-memory WASM threads (isolated pages)", () => {
+  test("tfjs' WASM backend: 'auto' needs shared-memory WASM threads (isolated pages), half the cores", () => {
     const wasm = { kind: 'wasm-backend' } as const;
     const node = runtime(8);
     expect(resolveThreads('auto', wasm, node)).toEqual({
       threads: 1,
       reason: `tfjs-backend-wasm runs single-threaded in ${node.runtime}`,
     });
-    const isolated = runtime(8, { wasm: { simd: true, relaxedSimd: true, threads: true } });
-    expect(resolveThreads('auto', wasm, isolated).threads).toBe(4);
+    const wasmThreads = { wasm: { simd: true, relaxedSimd: true, threads: true } };
+    // Half the cores: tfjs' threaded build runs no more.
+    expect(resolveThreads('auto', wasm, runtime(2, wasmThreads)).threads).toBe(1);
+    expect(resolveThreads('auto', wasm, runtime(4, wasmThreads)).threads).toBe(2);
+    expect(resolveThreads('auto', wasm, runtime(16, wasmThreads)).threads).toBe(4);
     const plainPage = runtime(8, { runtime: 'browser' });
     expect(resolveThreads('auto', wasm, plainPage).reason).toMatch(/cross-origin isolated/);
   });

@@ -170,9 +170,10 @@ export const MIN_IMAGES_PER_THREAD = 16;
 /**
  * Resolves a `threads` setting. An explicit count is used as given. `'auto'` takes one thread per
  * core the runtime reports (`env.cores`), at most {@link MAX_AUTO_THREADS}, and 1 where threads
- * cannot run or lose: no workers, one core, cores not reported, a fused training batch too small
- * to give each thread {@link MIN_IMAGES_PER_THREAD} images, or (for tfjs' WASM backend) a
- * runtime without shared-memory WASM threads (browsers: a page that is not cross-origin
+ * cannot run or lose: no workers, one core, cores not reported, or a fused training batch too
+ * small to give each thread {@link MIN_IMAGES_PER_THREAD} images. For tfjs' WASM backend it takes
+ * half the reported cores (at most 4; tfjs' threaded build runs no more than that), and 1 where
+ * the runtime has no shared-memory WASM threads (browsers: a page that is not cross-origin
  * isolated; Node, Deno, Bun: tfjs' build is single-threaded).
  *
  * @example
@@ -212,15 +213,21 @@ export function resolveThreads(
   if (!env.workers) return one('this runtime cannot start worker threads');
   if (env.cores === undefined) return one('the runtime does not report its CPU cores');
   if (env.cores === 1) return one('the runtime reports 1 CPU core');
+  if (use.kind === 'wasm-backend') {
+    // tfjs' threaded build runs at most half the logical cores it is told of (asking for more
+    // only loads the threaded build for nothing).
+    return {
+      threads: Math.max(1, Math.min(MAX_AUTO_THREADS, Math.floor(env.cores / 2))),
+      reason: `half of the ${env.cores} logical cores reported (at most ${MAX_AUTO_THREADS})`,
+    };
+  }
   const capped = Math.min(env.cores, MAX_AUTO_THREADS);
-  if (use.kind === 'fused') {
-    const fit = Math.floor(use.batchSize / MIN_IMAGES_PER_THREAD);
-    if (fit < capped) {
-      return {
-        threads: Math.max(1, fit),
-        reason: `a batch of ${use.batchSize} gives at most ${Math.max(1, fit)} thread(s) ${MIN_IMAGES_PER_THREAD} images or more each (${env.cores} cores reported)`,
-      };
-    }
+  const fit = Math.floor(use.batchSize / MIN_IMAGES_PER_THREAD);
+  if (fit < capped) {
+    return {
+      threads: Math.max(1, fit),
+      reason: `a batch of ${use.batchSize} gives at most ${Math.max(1, fit)} thread(s) ${MIN_IMAGES_PER_THREAD} images or more each (${env.cores} cores reported)`,
+    };
   }
   return {
     threads: capped,

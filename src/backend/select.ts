@@ -56,10 +56,10 @@ export interface InitBackendOptions {
   assetBase?: AssetBase;
   /**
    * WASM threads, the same setting as `train`'s `threads` ({@link resolveThreads}): `'auto'`
-   * (default) runs one thread per reported logical core (at most 4) where the page is
-   * cross-origin isolated (COOP/COEP) and one thread elsewhere, and falls back to one
-   * thread, saying why in `reason`, if the threaded build fails; a number asks for exactly that
-   * many (`1`: no threads, the threaded build is never loaded) and rejects with
+   * (default) runs half the reported logical cores (at most 4; tfjs' threaded build uses no
+   * more) where the page is cross-origin isolated (COOP/COEP) and one thread elsewhere, and
+   * falls back to one thread, saying why in `reason`, if the threaded build fails; a number asks
+   * for exactly that many (`1`: no threads, the threaded build is never loaded) and rejects with
    * {@link BackendError} if it cannot be had. Node, Deno and Bun run tfjs' WASM single-threaded.
    * Fixed once the WASM backend has started.
    */

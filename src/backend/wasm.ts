@@ -144,7 +144,7 @@ async function explain(env: RuntimeEnvironment, threaded: boolean, what: string)
 /**
  * Loads tfjs-backend-wasm (once), points it at its binaries, registers the kernels it lacks for
  * training, and makes it the active tfjs backend, with `threads` threads (`'auto'`: threads where
- * the page is cross-origin isolated, one per reported core up to 4, else 1; falls back to one thread,
+ * the page is cross-origin isolated, half the reported cores up to 4, else 1; falls back to one thread,
  * with the reason, if the threaded build fails or times out).
  *
  * @returns the thread count, and why it is 1 when more were possible or asked for.
