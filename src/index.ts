@@ -8,7 +8,16 @@
  * @packageDocumentation
  */
 
-export { detectEnvironment, type RuntimeEnvironment } from './backend/env.js';
+export {
+  detectEnvironment,
+  MAX_AUTO_THREADS,
+  MIN_IMAGES_PER_THREAD,
+  type RuntimeEnvironment,
+  resolveThreads,
+  type ThreadsDecision,
+  type ThreadsOption,
+  type ThreadsUse,
+} from './backend/env.js';
 export {
   type BackendAdapterInfo,
   type BackendChangeEvent,

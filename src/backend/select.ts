@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LenetMnistError } from '../errors.js';
 import { type AssetBase, setAssetBase } from '../platform/assets.js';
-import { detectEnvironment, type RuntimeEnvironment } from './env.js';
+import { detectEnvironment, type RuntimeEnvironment, resolveThreads } from './env.js';
 import {
   clearSnapshot,
   latestSnapshot,
@@ -55,10 +55,11 @@ export interface InitBackendOptions {
    */
   assetBase?: AssetBase;
   /**
-   * WASM threads: `'auto'` (default) runs half the reported logical cores (at most 4) where the
-   * page is cross-origin isolated (COOP/COEP) and one thread elsewhere, and falls back to one
-   * thread, saying why in `reason`, if the threaded build fails; a number asks for exactly that
-   * many (`1`: no threads, the threaded build is never loaded) and rejects with
+   * WASM threads, the same setting as `train`'s `threads` ({@link resolveThreads}): `'auto'`
+   * (default) runs half the reported logical cores (at most 4; tfjs' threaded build uses no
+   * more) where the page is cross-origin isolated (COOP/COEP) and one thread elsewhere, and
+   * falls back to one thread, saying why in `reason`, if the threaded build fails; a number asks
+   * for exactly that many (`1`: no threads, the threaded build is never loaded) and rejects with
    * {@link BackendError} if it cannot be had. Node, Deno and Bun run tfjs' WASM single-threaded.
    * Fixed once the WASM backend has started.
    */
@@ -361,15 +362,8 @@ async function select(options: InitBackendOptions): Promise<BackendInfo> {
       `Unknown backend ${JSON.stringify(wanted)}: expected "auto", "webgpu" or "wasm"`,
     );
   }
-  if (
-    options.threads !== undefined &&
-    options.threads !== 'auto' &&
-    !(Number.isInteger(options.threads) && options.threads >= 1)
-  ) {
-    throw new RangeError(
-      `threads must be 'auto' or a positive integer, got ${String(options.threads)}`,
-    );
-  }
+  // An OptionError (a RangeError) naming `threads`, before any work.
+  if (options.threads !== undefined) resolveThreads(options.threads, { kind: 'wasm-backend' });
   if (
     options.initTimeoutMs !== undefined &&
     !(typeof options.initTimeoutMs === 'number' && options.initTimeoutMs > 0)

@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type AssetName, absoluteUrl, assetLocation, probeAsset } from '../platform/assets.js';
-import { detectEnvironment, type RuntimeEnvironment } from './env.js';
+import {
+  detectEnvironment,
+  type RuntimeEnvironment,
+  resolveThreads,
+  type ThreadsOption,
+} from './env.js';
 import { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter.js';
 import { maxPoolGradWasmConfig } from './kernels/max-pool-grad.js';
 
@@ -15,7 +20,7 @@ export type WasmPaths =
     >;
 
 /** How many threads the WASM backend should run: a count (`1`: no threads) or `'auto'`. */
-export type WasmThreads = number | 'auto';
+export type WasmThreads = ThreadsOption;
 
 type BinaryName = Exclude<
   AssetName,
@@ -74,24 +79,10 @@ let locations: Record<string, string> | undefined;
 /** The thread count of the started backend (fixed once started). */
 let started: WasmStart | undefined;
 
-/** The thread count `'auto'` picks: half the reported cores, at most 4 (tfjs' own heuristic). */
+/** The thread count `'auto'` picks for this backend (see `resolveThreads`), and why. */
 export function autoThreads(env: RuntimeEnvironment): { threads: number; why: string } {
-  if (!env.wasm.threads) {
-    return {
-      threads: 1,
-      why:
-        env.runtime === 'browser' || env.runtime === 'webworker'
-          ? 'WASM threads need a cross-origin isolated page (COOP/COEP headers)'
-          : `tfjs-backend-wasm runs single-threaded in ${env.runtime}`,
-    };
-  }
-  const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)
-    ?.hardwareConcurrency;
-  const threads = Math.max(1, Math.min(4, Math.floor((cores ?? 1) / 2)));
-  return {
-    threads,
-    why: `half of the ${cores ?? 'unknown number of'} logical cores reported (at most 4)`,
-  };
+  const { threads, reason } = resolveThreads('auto', { kind: 'wasm-backend' }, env);
+  return { threads, why: reason };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -153,7 +144,7 @@ async function explain(env: RuntimeEnvironment, threaded: boolean, what: string)
 /**
  * Loads tfjs-backend-wasm (once), points it at its binaries, registers the kernels it lacks for
  * training, and makes it the active tfjs backend, with `threads` threads (`'auto'`: threads where
- * the page is cross-origin isolated, half the reported cores, else 1; falls back to one thread,
+ * the page is cross-origin isolated, half the reported cores up to 4, else 1; falls back to one thread,
  * with the reason, if the threaded build fails or times out).
  *
  * @returns the thread count, and why it is 1 when more were possible or asked for.
@@ -164,9 +155,7 @@ export async function activateWasmBackend(
   env: RuntimeEnvironment = detectEnvironment(),
 ): Promise<WasmStart> {
   const requested = options.threads ?? 'auto';
-  if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 1)) {
-    throw new RangeError(`threads must be 'auto' or a positive integer, got ${String(requested)}`);
-  }
+  resolveThreads(requested, { kind: 'wasm-backend' }, env); // checks the option first
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (wasmModule === undefined) {
     wasmModule = import('@tensorflow/tfjs-backend-wasm').then((mod) => {

@@ -4,6 +4,7 @@
  * and the curves as SVG next to them; Ctrl-C stops at the next batch and saves all of that.
  */
 import { basename, dirname, extname, join } from 'node:path';
+import type { ThreadsOption } from '../backend/env.js';
 import { splitValidation } from '../data/batches.js';
 import { type ImageSet, imageAt } from '../data/mnist.js';
 import { type PreparedSet, prepareImages } from '../data/preprocess.js';
@@ -101,8 +102,9 @@ export const trainCommand: Command = {
     threads: {
       type: 'string',
       value: 'N|auto',
-      description: 'threads per fused training step (auto: one per CPU core, at most 4)',
-      default: '1',
+      description:
+        'threads per fused training step and test pass (auto: one per CPU core, at most 4; 1: exact single-threaded results)',
+      default: 'auto',
     },
     ...BACKEND_OPTION,
     'fast-path': {
@@ -176,7 +178,7 @@ interface TrainPlan {
   seed: number;
   /** `--seed` was given (a resumed run otherwise keeps its checkpoint's seed). */
   seedGiven: boolean;
-  threads: number;
+  threads: ThreadsOption;
   backend: 'auto' | 'wasm' | 'webgpu';
   fastPath: 'auto' | 'off';
   logEvery: number;
@@ -248,14 +250,11 @@ async function readTrainOptions(args: Checker): Promise<TrainPlan> {
     throw new UsageError(`--val-split must be below --limit (${max}), got ${valSplit}`);
   }
   const seed = args.int('seed', 0, 2 ** 31 - 1) ?? 1;
-  const threadsRaw = args.string('threads');
-  let threads = 1;
-  if (threadsRaw === 'auto') {
-    const { availableParallelism } = await import('node:os');
-    threads = Math.max(1, Math.min(4, availableParallelism()));
-  } else if (threadsRaw !== undefined) {
-    threads = args.int('threads', 1, 64) ?? 1;
-  }
+  // 'auto' is resolved by train (resolveThreads), the one place that decides.
+  const threads: ThreadsOption =
+    args.string('threads') === 'auto' || !args.has('threads')
+      ? 'auto'
+      : (args.int('threads', 1, 64) as number);
   const backend = readBackendOption(args);
   const fastPath = args.choice('fast-path', ['auto', 'off'] as const) ?? 'auto';
   const logEvery = args.int('log-every', 1) ?? 100;

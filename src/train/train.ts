@@ -1,3 +1,4 @@
+import { resolveThreads, type ThreadsDecision, type ThreadsOption } from '../backend/env.js';
 import { snapshotWeights } from '../backend/select.js';
 import {
   type AugmentOptions,
@@ -206,19 +207,29 @@ export interface TrainOptions extends TrainCallbacks {
    */
   fastPath?: FastPathOption;
   /**
-   * Threads sharing each fused training step: above 1, each batch is split and its halves'
-   * gradients computed in parallel (workers; a browser page with a Content-Security-Policy must
-   * allow `worker-src blob:`). About 1.7x faster with 2 threads on 2 cores; the same result up to
-   * float rounding. Only the fused path uses it; the workers stop when `train` returns. Default: 1.
+   * Threads sharing each fused training step and the per-epoch validation pass: above 1, each
+   * batch is split and its shares' gradients computed in parallel in workers, while the calling
+   * thread builds the next batch; validation images are split the same way. `'auto'` (default)
+   * picks one thread per CPU core the runtime reports, at most 4, and 1 where threads lose (one
+   * core, a batch under 32 images) or where workers cannot start (then it trains on one thread
+   * and says why in `history.threadsReason`); see {@link resolveThreads}. A number is used as
+   * given (workers that cannot start are then a {@link FusedLeNetError}).
+   *
+   * With more than one thread the gradients are summed in another order, so losses and weights
+   * are close to (tested: losses within 1e-4 per step, weights within 1e-5 after several steps),
+   * not bit-identical with, a 1-thread run; `threads: 1` gives the exact single-threaded results
+   * of earlier versions. A run with a given count is deterministic (a resume is exact). A
+   * browser page with a Content-Security-Policy must allow `worker-src blob:`. Only the fused path uses threads; the
+   * workers stop when `train` returns. Default: `'auto'`.
    */
-  threads?: number;
+  threads?: ThreadsOption;
   /**
    * Continue an interrupted run from this checkpoint (from `history.checkpoint`, a callback's
    * `context.checkpoint()`, or {@link decodeCheckpoint} bytes). Give the same data and options
    * as the interrupted run: it then ends with the same weights as a run that was never
-   * interrupted (bit for bit on the single-threaded fused engine and on tfjs' cpu and wasm
-   * backends; WebGPU sums in a nondeterministic order). The checkpoint's seed is used when
-   * `seed` is not given.
+   * interrupted (bit for bit on the fused engine when both parts run on the same number of
+   * threads, and on tfjs' cpu and wasm backends; WebGPU sums in a nondeterministic order). The
+   * checkpoint's seed is used when `seed` is not given.
    */
   resumeFrom?: TrainCheckpoint | Uint8Array;
   /**
@@ -255,6 +266,8 @@ export interface TrainHistory {
   reason: string;
   /** Threads that shared each training step (above 1 only on the fused path). */
   threads: number;
+  /** Why that many threads, e.g. `'one per reported CPU core (2)'` or `'as asked'`. */
+  threadsReason: string;
   /** The backend tfjs ran on. */
   backend: string;
   /** Training seconds (validation excluded). */
@@ -294,9 +307,10 @@ export interface TrainHistory {
  * @returns The history of the epochs that ran.
  * @throws {@link DatasetError} when the data's size or normalisation does not fit the model;
  *   {@link OptionError} (a `RangeError`), naming the option, when `epochs`, `batchSize`,
- *   `logEvery`, `validationBatchSize` or `threads` is not an integer in range, when
- *   `learningRate` (or the rate its schedule gives any step) is not a finite number above 0,
- *   when `weightDecay` is negative (or its product with a rate is not below 1), when
+ *   `logEvery` or `validationBatchSize` is not an integer in range, when `threads` is neither
+ *   `'auto'` nor an integer of 1 or more, when `learningRate` (or the rate its schedule gives
+ *   any step) is not a finite number above 0, when `weightDecay` is negative (or its product
+ *   with a rate is not below 1), when
  *   `beta1`/`beta2` are not in [0, 1) or `epsilon` is not above 0, for an unknown `fastPath` or
  *   `recipe`, `augment` ranges out of bounds, bad `earlyStopping`, a callback or `signal` of the
  *   wrong type, or an empty dataset; {@link CheckpointFormatError} when `resumeFrom` is invalid
@@ -325,6 +339,7 @@ export async function train(
     path,
     reason,
     threads: 1,
+    threadsReason: path === 'fused' ? plan.threads.reason : 'the tfjs path trains on one thread',
     backend: engine.info.backend,
     seconds: 0,
     samplesPerSecond: 0,
@@ -346,9 +361,10 @@ export async function train(
   let best: { value: number; epoch: number; weights: Float32Array[] | undefined } | undefined;
   let samples = 0;
   let lastYield = now();
-  // Distorted images go to their own buffer (the batch's stays the source).
+  // Distorted images go to their own buffers (the batch's stays the source), two of them, as the
+  // batches: one for the step in flight, one for the next batch built meanwhile.
   const augmented = plan.augment
-    ? new Float32Array(plan.batchSize * data.width * data.height)
+    ? [0, 1].map(() => new Float32Array(plan.batchSize * data.width * data.height))
     : undefined;
   const background = normalizationTable(data.mean, data.std)[0] as number;
 
@@ -391,9 +407,19 @@ export async function train(
       engine.setOptimizerState(undefined);
     }
     if (path === 'fused') {
-      await engine.setThreads(plan.threads);
-      history.threads = plan.threads;
+      try {
+        await engine.setThreads(plan.threads.threads);
+      } catch (err) {
+        if (plan.threadsAsked !== 'auto') throw err;
+        // 'auto' trains anyway (e.g. a page whose Content-Security-Policy forbids blob: workers).
+        await engine.setThreads(1);
+        history.threadsReason = `workers could not start (${(err as Error).message})`;
+      }
+      history.threads = engine.info.threads;
     }
+    // With workers, the next batch is built while they compute the current step: a fused step
+    // copies its batch out before its first await (FusedEngine).
+    const overlap = history.threads > 1;
     await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
     while (at.epoch <= plan.epochs) {
       const epoch = at.epoch;
@@ -410,8 +436,26 @@ export async function train(
         seed: seed + epoch,
         reuseBuffers: true,
         startBatch: at.batch,
-      });
-      for (const batch of epochBatches) {
+      })[Symbol.iterator]();
+      /** The epoch's next batch, distorted when augmenting; undefined after the last. */
+      const nextBatch = () => {
+        const { done, value: batch } = epochBatches.next();
+        if (done) return undefined;
+        let images = batch.images;
+        if (plan.augment && augmented) {
+          const t0 = now();
+          images = (augmented[batch.index & 1] as Float32Array).subarray(0, batch.images.length);
+          augmentBatch(batch.images, images, batch.size, data.width, background, plan.augment, {
+            seed,
+            epoch,
+            batch: batch.index,
+          });
+          augmentMs += now() - t0;
+        }
+        return { ...batch, images };
+      };
+      let batch = nextBatch();
+      while (batch !== undefined) {
         // Let timers, abort signals and UI run: one task every ~50 ms of training.
         if (now() - lastYield >= YIELD_EVERY_MS) {
           await platform.yieldToEventLoop();
@@ -422,21 +466,12 @@ export async function train(
           break;
         }
         const wanted = options.onBatchEnd !== undefined && batch.index % plan.logEvery === 0;
-        let images = batch.images;
-        if (plan.augment && augmented) {
-          const t0 = now();
-          images = augmented.subarray(0, batch.images.length);
-          augmentBatch(batch.images, images, batch.size, data.width, background, plan.augment, {
-            seed,
-            epoch,
-            batch: batch.index,
-          });
-          augmentMs += now() - t0;
-        }
         // The schedule's rate for this step, a pure function of (epoch, batch).
         learningRate = plan.rates[(epoch - 1) * perEpoch + batch.index] as number;
         const adam: AdamSettings = { ...plan.adam, learningRate };
-        const stats = await trainStep(engine, { ...batch, images }, adam, wanted, perEpoch);
+        const step = trainStep(engine, batch, adam, wanted, perEpoch);
+        const following = overlap ? nextBatch() : undefined;
+        const stats = await step;
         at.batch = batch.index + 1;
         at.seen += batch.size;
         at.batches++;
@@ -445,6 +480,7 @@ export async function train(
           const logs = { loss: stats.loss, accuracy: stats.correct / batch.size, size: batch.size };
           await options.onBatchEnd(batch.index, logs, context);
         }
+        batch = overlap ? following : nextBatch();
       }
       await drainTotalsOrThrow(drainTotals, perEpoch);
       history.seconds += (now() - started) / 1000;
@@ -567,7 +603,9 @@ interface TrainPlan {
   epochs: number;
   batchSize: number;
   logEvery: number;
-  threads: number;
+  /** The `threads` option as given, and what it resolves to on the fused path. */
+  threadsAsked: ThreadsOption;
+  threads: ThreadsDecision;
   validationBatchSize: number;
   fastPath: FastPathOption;
   batchesPerEpoch: number;
@@ -593,7 +631,8 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   const recipe = trainingRecipe(recipeName, Math.max(1, epochs));
   const batchSize = positiveInt(options.batchSize ?? 64, 'batchSize');
   const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
-  const threads = positiveInt(options.threads ?? 1, 'threads');
+  const threadsAsked = options.threads ?? 'auto';
+  const threads = resolveThreads(threadsAsked, { kind: 'fused', batchSize });
   const validationBatchSize = positiveInt(options.validationBatchSize ?? 32, 'validationBatchSize');
   const fastPath = checkFastPath(options.fastPath);
   const schedule = options.learningRate ?? recipe.learningRate;
@@ -674,6 +713,7 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
     epochs,
     batchSize,
     logEvery,
+    threadsAsked,
     threads,
     validationBatchSize,
     fastPath,

@@ -18,11 +18,16 @@ import {
 import { type CompiledFusedModule, compileFusedModule } from './load.js';
 import { WorkerPool } from './workers.js';
 
+/** The fewest images a forward pass splits over the workers: below it, posting costs more. */
+const MIN_PARALLEL_FORWARD = 256;
+
 /**
  * The default LeNet on the fused WASM SIMD kernels. The weights and Adam's state live in one
  * WebAssembly instance's memory (the only copy); a training step or forward pass is one call
  * into it. With more than one thread, workers share each training step (workers.ts) and the
- * instance applies the summed gradients.
+ * instance applies the summed gradients; they also share large forward passes (evaluation).
+ * A training step copies its batch out (into the module and the workers' buffers) before its
+ * first `await`, so the caller may build the next batch while the workers compute.
  */
 export class FusedEngine implements Engine {
   #info: EngineInfo;
@@ -56,7 +61,15 @@ export class FusedEngine implements Engine {
   }
 
   async forward(images: Float32Array, n: number): Promise<Float32Array> {
-    return this.#idle().forward(images, n);
+    const net = this.#idle();
+    // While training with workers (the trainer's evaluation), large passes are split over them.
+    if (this.#pool === undefined || n < MIN_PARALLEL_FORWARD) return net.forward(images, n);
+    this.#busy = true;
+    try {
+      return await this.#pool.forward(net, images, n);
+    } finally {
+      this.#busy = false;
+    }
   }
 
   forwardPixels(

@@ -468,6 +468,12 @@ export class WasmLeNet {
     return new Uint8Array(k.memory.buffer, k.parametersAddress(), k.parameterBytes());
   }
 
+  /** Sets the parameters from bytes in the internal layout (another instance's `parameterBytes`). */
+  setParameterBytes(bytes: Uint8Array): void {
+    this.parameterBytes().set(bytes);
+    this.#hasParams = true;
+  }
+
   /** The last step's gradients in the internal layout, as bytes (a view, like `parameterBytes`). */
   gradientBytes(): Uint8Array {
     const k = this.#live();

@@ -5,8 +5,9 @@ import { FusedLeNetError, instantiateFusedLeNet, type WasmLeNet } from './kernel
 import type { WorkerReply, WorkerRequest } from './workers.js';
 
 /**
- * Answers `init` with an instance of the posted compiled module, and each `step` with the share's
- * summed loss, correct count and gradients (written into the parameter buffer it brought).
+ * Answers `init` with an instance of the posted compiled module, each `step` with the share's
+ * summed loss, correct count and gradients (written into the parameter buffer it brought), and
+ * each `forward` with the share's logits under the parameters it brought.
  */
 export function serveFusedWorker(
   post: (reply: WorkerReply, transfer?: ArrayBuffer[]) => void,
@@ -20,7 +21,18 @@ export function serveFusedWorker(
         post({ type: 'ready' });
         return;
       }
-      if (net === undefined) throw new FusedLeNetError('step before init');
+      if (net === undefined) throw new FusedLeNetError(`${request.type} before init`);
+      if (request.type === 'forward') {
+        const { n, params, images } = request;
+        net.setParameterBytes(new Uint8Array(params));
+        const logits = net.forward(new Float32Array(images, 0, n * 1024), n);
+        post({ type: 'forward', logits: logits.buffer as ArrayBuffer, params, images }, [
+          logits.buffer as ArrayBuffer,
+          params,
+          images,
+        ]);
+        return;
+      }
       const { n, params, images, labels } = request;
       net.reserve(n); // first: growing memory detaches the views below
       net.parameterBytes().set(new Uint8Array(params));

@@ -22,7 +22,8 @@ import workerSource from './worker.ts?worker-source';
 /** What the main thread sends a worker. */
 export type WorkerRequest =
   | { type: 'init'; variant: FusedVariant; module: WebAssembly.Module }
-  | { type: 'step'; n: number; params: ArrayBuffer; images: ArrayBuffer; labels: ArrayBuffer };
+  | { type: 'step'; n: number; params: ArrayBuffer; images: ArrayBuffer; labels: ArrayBuffer }
+  | { type: 'forward'; n: number; params: ArrayBuffer; images: ArrayBuffer };
 
 /** What a worker answers to a step: the parameter buffer it got now holds the share's gradients. */
 interface StepReply {
@@ -35,10 +36,23 @@ interface StepReply {
   labels: ArrayBuffer;
 }
 
+/** What a worker answers to a forward pass: its share's logits, and the buffers it got. */
+interface ForwardReply {
+  type: 'forward';
+  logits: ArrayBuffer;
+  params: ArrayBuffer;
+  images: ArrayBuffer;
+}
+
 /** What a worker answers. */
-export type WorkerReply = { type: 'ready' } | StepReply | { type: 'error'; message: string };
+export type WorkerReply =
+  | { type: 'ready' }
+  | StepReply
+  | ForwardReply
+  | { type: 'error'; message: string };
 
 const IMAGE_SIZE = 32 * 32;
+const CLASSES = 10;
 
 /** One worker thread with its reusable buffers and the reply it is waiting for. */
 class Helper {
@@ -64,6 +78,14 @@ class Helper {
       this.#pending?.reject(this.#failure);
       this.#pending = undefined;
     });
+  }
+
+  /** This worker's image buffer, grown to hold `m` images (it travels with each request). */
+  imagesFor(m: number): ArrayBuffer {
+    const have = this.images;
+    return have && have.byteLength >= m * IMAGE_SIZE * 4
+      ? have
+      : new ArrayBuffer(m * IMAGE_SIZE * 4);
   }
 
   request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
@@ -104,7 +126,11 @@ export class WorkerPool {
       if (ready.some((r) => r.type !== 'ready')) throw new FusedLeNetError('Worker did not start.');
     } catch (err) {
       await Promise.all(helpers.map((h) => h.handle.terminate()));
-      throw err;
+      if (err instanceof FusedLeNetError) throw err;
+      // E.g. a page whose Content-Security-Policy forbids blob: workers.
+      throw new FusedLeNetError(`A worker could not start: ${(err as Error)?.message ?? err}`, {
+        cause: err,
+      });
     }
     return new WorkerPool(helpers);
   }
@@ -133,10 +159,7 @@ export class WorkerPool {
         if (m === 0) return;
         const params = h.params ?? new ArrayBuffer(paramView.byteLength);
         new Uint8Array(params).set(paramView);
-        let hImages = h.images;
-        if (!hImages || hImages.byteLength < m * IMAGE_SIZE * 4) {
-          hImages = new ArrayBuffer(m * IMAGE_SIZE * 4);
-        }
+        const hImages = h.imagesFor(m);
         let hLabels = h.labels;
         if (!hLabels || hLabels.byteLength < m) hLabels = new ArrayBuffer(m);
         new Float32Array(hImages, 0, m * IMAGE_SIZE).set(
@@ -178,6 +201,53 @@ export class WorkerPool {
     } catch (err) {
       // Let every worker answer before the next step can post to it again.
       await Promise.allSettled(replies);
+      throw err;
+    }
+  }
+
+  /**
+   * Logits of `n` images (`n * 1024` normalised floats), split like a training step: each
+   * worker gets the current parameters and its share, the calling thread runs the first share.
+   * Each image's logits are computed alone, so they equal `main.forward`'s bit for bit.
+   */
+  async forward(main: WasmLeNet, images: Float32Array, n: number): Promise<Float32Array> {
+    const shares = splitBatch(n, this.threads);
+    const own = shares[0] as number;
+    const logits = new Float32Array(n * CLASSES);
+    // Used only before main.forward, which may grow memory and so detach it.
+    const paramView = main.parameterBytes();
+    const replies: { helper: Helper; reply: Promise<WorkerReply>; start: number; m: number }[] = [];
+    try {
+      let start = own;
+      this.#helpers.forEach((h, i) => {
+        const m = shares[i + 1] as number;
+        if (m === 0) return;
+        const params = h.params ?? new ArrayBuffer(paramView.byteLength);
+        new Uint8Array(params).set(paramView);
+        const hImages = h.imagesFor(m);
+        new Float32Array(hImages, 0, m * IMAGE_SIZE).set(
+          images.subarray(start * IMAGE_SIZE, (start + m) * IMAGE_SIZE),
+        );
+        h.params = undefined;
+        h.images = undefined;
+        const reply = h.request({ type: 'forward', n: m, params, images: hImages }, [
+          params,
+          hImages,
+        ]);
+        reply.catch(() => {}); // awaited below; this only marks an early failure as handled
+        replies.push({ helper: h, reply, start, m });
+        start += m;
+      });
+      if (own > 0) main.forward(images, own, logits.subarray(0, own * CLASSES));
+      for (const { helper, reply, start, m } of replies) {
+        const answer = (await reply) as ForwardReply;
+        helper.params = answer.params;
+        helper.images = answer.images;
+        logits.set(new Float32Array(answer.logits, 0, m * CLASSES), start * CLASSES);
+      }
+      return logits;
+    } catch (err) {
+      await Promise.allSettled(replies.map((r) => r.reply));
       throw err;
     }
   }
