@@ -5,7 +5,20 @@ export type EngineKind = 'fused' | 'tfjs';
 
 /**
  * Whether the fused WASM SIMD kernels may compute a model: `'auto'` (default) uses them where
- * they apply (the default LeNet on the WASM backend with SIMD); `'off'` always uses tfjs ops.
+ * they apply; `'off'` always uses tfjs ops.
+ *
+ * Coverage on the WASM backend with WebAssembly SIMD: the default LeNet (32x32, max pooling,
+ * ReLU, no activation after conv2) runs on hand-tuned kernels (`kernels: 'lenet'`); every other
+ * model {@link createLeNet} and {@link createMlp} build (average pooling, tanh, an activation
+ * after conv2, any legal input size and resize mode, any MLP widths) runs on generic kernels
+ * (`kernels: 'generic'`, single-threaded), unless its working memory would exceed 2 MiB per
+ * training sample (LeNets above an input of about 100x100): then tfjs ops, and
+ * `model.engine.reason` says so. Other backends (WebGPU) and runtimes without SIMD use tfjs ops.
+ *
+ * @example
+ * ```ts
+ * await train(model, data, { fastPath: 'off' }); // tfjs ops, e.g. to compare with the kernels
+ * ```
  */
 export type FastPathOption = 'auto' | 'off';
 
@@ -16,7 +29,7 @@ export type FastPathOption = 'auto' | 'off';
  * ```ts
  * const model = await createLeNet();
  * await train(model, data, { epochs: 1 });
- * console.log(model.engine); // { kind: 'fused', backend: 'wasm', variant: 'simd', threads: 1, reason: '...' }
+ * console.log(model.engine); // { kind: 'fused', backend: 'wasm', variant: 'simd', kernels: 'lenet', threads: 1, reason: '...' }
  * ```
  */
 export interface EngineInfo {
@@ -28,6 +41,12 @@ export interface EngineInfo {
   readonly reason: string;
   /** For the fused engine: the WebAssembly build running (`'relaxed-simd'` uses fused multiply-add). */
   readonly variant?: 'simd' | 'relaxed-simd';
+  /**
+   * For the fused engine: which kernel set computes the model. `'lenet'`: the hand-tuned kernels
+   * of the default LeNet (data-parallel threads available); `'generic'`: the parameterised
+   * kernels for every other LeNet variant and every MLP (one thread). See {@link FastPathOption}.
+   */
+  readonly kernels?: 'lenet' | 'generic';
   /** Threads sharing each training step (the fused engine's data-parallel workers, plus one). */
   readonly threads: number;
 }
@@ -74,8 +93,9 @@ export interface StepStats {
 /**
  * What training and inference need of a model's computation. An engine owns the model's weights
  * and its optimizer state: reading them goes through it, so what any caller sees is the current
- * state. Implementations: `TfjsEngine` (any model, any backend) and `FusedEngine` (the default
- * LeNet on WASM, single-threaded or data-parallel over workers).
+ * state. Implementations: `TfjsEngine` (any model, any backend), `FusedEngine` (the default
+ * LeNet on WASM, single-threaded or data-parallel over workers) and `FusedNetEngine` (every other
+ * model on WASM, single-threaded).
  */
 export interface Engine {
   readonly info: EngineInfo;
