@@ -412,26 +412,39 @@ function gemm(
   }
 }
 
+/** Rows of A and D per pass of gemmTN: a chunk's rows stay in cache across its tiles. */
+const TN_CHUNK: usize = 128;
+
 /**
  * C[k][n] = Σ_i A[i][k] · D[i][n] over m rows (a weight gradient), strides `lda` and `n`
- * floats; n is a multiple of 4. Tiles of 4 rows of C x 8 columns.
+ * floats; n is a multiple of 4. The rows are taken in chunks (so each chunk is read from cache
+ * by every tile), in tiles of 4 rows of C x 8 columns accumulated in registers.
  */
 function gemmTN(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n: usize): void {
+  memory.fill(c, 0, k * n * 4);
+  for (let i0: usize = 0; i0 < m; i0 += TN_CHUNK) {
+    const rows = min(TN_CHUNK, m - i0);
+    gemmTNChunk(a + i0 * lda * 4, lda, d + i0 * n * 4, c, rows, k, n);
+  }
+}
+
+/** C[k][n] += Σ_i A[i][k] · D[i][n] over m rows (see gemmTN). */
+function gemmTNChunk(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n: usize): void {
   const rowA = lda * 4;
   const rowD = n * 4;
-  const zero = f32x4.splat(0);
   let r: usize = 0;
   for (; r + 4 <= k; r += 4) {
     let j: usize = 0;
     for (; j + 8 <= n; j += 8) {
-      let c00 = zero,
-        c01 = zero,
-        c10 = zero,
-        c11 = zero;
-      let c20 = zero,
-        c21 = zero,
-        c30 = zero,
-        c31 = zero;
+      const cp = c + (r * n + j) * 4;
+      let c00 = v128.load(cp);
+      let c01 = v128.load(cp, 16);
+      let c10 = v128.load(cp + rowD);
+      let c11 = v128.load(cp + rowD, 16);
+      let c20 = v128.load(cp + 2 * rowD);
+      let c21 = v128.load(cp + 2 * rowD, 16);
+      let c30 = v128.load(cp + 3 * rowD);
+      let c31 = v128.load(cp + 3 * rowD, 16);
       let ap = a + r * 4;
       let dp = d + j * 4;
       for (let i: usize = 0; i < m; i++) {
@@ -452,7 +465,6 @@ function gemmTN(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n:
         ap += rowA;
         dp += rowD;
       }
-      const cp = c + (r * n + j) * 4;
       v128.store(cp, c00);
       v128.store(cp, c01, 16);
       v128.store(cp + rowD, c10);
@@ -463,10 +475,11 @@ function gemmTN(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n:
       v128.store(cp + 3 * rowD, c31, 16);
     }
     for (; j < n; j += 4) {
-      let c0 = zero,
-        c1 = zero,
-        c2 = zero,
-        c3 = zero;
+      const cp = c + (r * n + j) * 4;
+      let c0 = v128.load(cp);
+      let c1 = v128.load(cp + rowD);
+      let c2 = v128.load(cp + 2 * rowD);
+      let c3 = v128.load(cp + 3 * rowD);
       let ap = a + r * 4;
       let dp = d + j * 4;
       for (let i: usize = 0; i < m; i++) {
@@ -478,7 +491,6 @@ function gemmTN(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n:
         ap += rowA;
         dp += rowD;
       }
-      const cp = c + (r * n + j) * 4;
       v128.store(cp, c0);
       v128.store(cp + rowD, c1);
       v128.store(cp + 2 * rowD, c2);
@@ -488,8 +500,9 @@ function gemmTN(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n:
   for (; r < k; r++) {
     let j: usize = 0;
     for (; j + 8 <= n; j += 8) {
-      let c0 = zero,
-        c1 = zero;
+      const cp = c + (r * n + j) * 4;
+      let c0 = v128.load(cp);
+      let c1 = v128.load(cp, 16);
       let ap = a + r * 4;
       let dp = d + j * 4;
       for (let i: usize = 0; i < m; i++) {
@@ -499,11 +512,12 @@ function gemmTN(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n:
         ap += rowA;
         dp += rowD;
       }
-      v128.store(c + (r * n + j) * 4, c0);
-      v128.store(c + (r * n + j) * 4, c1, 16);
+      v128.store(cp, c0);
+      v128.store(cp, c1, 16);
     }
     for (; j < n; j += 4) {
-      let c0 = zero;
+      const cp = c + (r * n + j) * 4;
+      let c0 = v128.load(cp);
       let ap = a + r * 4;
       let dp = d + j * 4;
       for (let i: usize = 0; i < m; i++) {
@@ -511,7 +525,7 @@ function gemmTN(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n:
         ap += rowA;
         dp += rowD;
       }
-      v128.store(c + (r * n + j) * 4, c0);
+      v128.store(cp, c0);
     }
   }
 }
@@ -538,6 +552,16 @@ function transpose(src: usize, dst: usize, k: usize, n: usize): void {
 
 // ---- Layers ------------------------------------------------------------------------------
 
+/**
+ * Copies `bytes` (a multiple of 4) with vector moves: the spans are short (20 bytes for one
+ * channel), where a call to memory.copy costs more than the copy.
+ */
+function copySpan(dst: usize, src: usize, bytes: usize): void {
+  let o: usize = 0;
+  for (; o + 16 <= bytes; o += 16) v128.store(dst + o, v128.load(src + o));
+  for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(src + o));
+}
+
 /** Rows of the 5x5 windows of `n` NHWC inputs: col[(s, oy, ox)][(ky, kx, c)]. */
 function im2col(x: usize, col: usize, n: usize, side: usize, c: usize): void {
   const out = side - KERNEL + 1;
@@ -550,7 +574,7 @@ function im2col(x: usize, col: usize, n: usize, side: usize, c: usize): void {
       for (let ox: usize = 0; ox < out; ox++) {
         const src = img + (oy * side + ox) * pixel;
         for (let ky: usize = 0; ky < KERNEL; ky++) {
-          memory.copy(dst, src + ky * side * pixel, span);
+          copySpan(dst, src + ky * side * pixel, span);
           dst += span;
         }
       }

@@ -4,15 +4,20 @@
 // same logits, the same parameters and Adam moments after the steps. Adam's state moves to a
 // fresh engine and continues identically, and repeated create/train/dispose cycles do not grow
 // memory or leave tensors.
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { mulberry32 } from '../src/data/batches.js';
+import { prepareImages } from '../src/data/preprocess.js';
 import { StepDivergedError } from '../src/engine/errors.js';
+import { instantiateFusedNet } from '../src/engine/fused/net-kernels.js';
 import { createLeNet, type LeNetOptions } from '../src/engine/lenet.js';
 import { createMlp, type MlpOptions } from '../src/engine/mlp.js';
 import { type EngineModel, engineModel } from '../src/engine/model.js';
 import type { AdamSettings, Engine, Model } from '../src/engine/types.js';
+import { buildLayers } from '../src/model/layers.js';
+import { train } from '../src/train/train.js';
 
 const STEPS = 6;
 const N = 16;
@@ -204,6 +209,62 @@ describe.each(CASES)('$name', ({ make }) => {
 });
 
 describe('generic fused engine', () => {
+  it('trains through train() on the generic kernels, on one thread whatever is asked', async () => {
+    const model = await createLeNet({ activation: 'tanh', pooling: 'avg', resize: 'pad', seed: 4 });
+    const rand = mulberry32(7);
+    const count = 96;
+    const digits = {
+      images: Uint8Array.from({ length: count * 784 }, () => Math.floor(rand() * 256)),
+      labels: Uint8Array.from({ length: count }, () => Math.floor(rand() * 10)),
+      count,
+      height: 28,
+      width: 28,
+    };
+    const history = await train(model, prepareImages(digits, model.preprocessing), {
+      epochs: 1,
+      batchSize: 32,
+      threads: 2,
+      seed: 1,
+    });
+    expect(history.path).toBe('fused');
+    expect(history.threads).toBe(1);
+    expect(history.reason).toMatch(/^generic fused kernels/);
+    expect(model.engine).toMatchObject({ kind: 'fused', kernels: 'generic', threads: 1 });
+    expect(Number.isFinite(history.epochs[0]?.loss)).toBe(true);
+    model.dispose();
+  });
+
+  it('the plain-SIMD build computes what the build the engine runs computes', async () => {
+    // Under vitest Node runs with relaxed SIMD, so the engine runs the relaxed build; the plain
+    // build (what Node 20 users get) is instantiated here directly.
+    const model = engineModel(
+      await createLeNet({ activation: 'tanh', conv2Activation: true, seed: 5 }),
+    );
+    const engine = await model.engineFor();
+    expect(model.engine?.variant).toBe('relaxed-simd');
+    const bytes = readFileSync(new URL('../src/engine/fused/net-simd.wasm', import.meta.url));
+    const plain = await instantiateFusedNet(
+      'simd',
+      await WebAssembly.compile(bytes),
+      buildLayers(model.spec),
+      32,
+    );
+    plain.setParams(engine.getWeights());
+    for (let s = 0; s < 3; s++) {
+      const x = batch(32, N, 40 + s);
+      const a = plain.trainStep(x.images, x.labels, N, ADAM);
+      const b = await engine.trainStep(x, ADAM, true);
+      expect(Math.abs(a.loss - (b?.loss as number))).toBeLessThan(1e-5);
+    }
+    expect(maxError(plain.getParams(), engine.getWeights())).toBeLessThan(1e-5);
+    const probe = batch(32, 3, 9);
+    expect(
+      maxError([plain.forward(probe.images, 3)], [await engine.forward(probe.images, 3)]),
+    ).toBeLessThan(1e-5);
+    plain.dispose();
+    model.dispose();
+  });
+
   it('a diverging step applies nothing and reports it', async () => {
     const model = engineModel(await createMlp({ hidden: [8], seed: 1 }));
     const engine = await model.engineFor();

@@ -204,7 +204,9 @@ export interface TrainOptions extends TrainCallbacks {
    * Threads sharing each fused training step: above 1, each batch is split and its halves'
    * gradients computed in parallel (workers; a browser page with a Content-Security-Policy must
    * allow `worker-src blob:`). About 1.7x faster with 2 threads on 2 cores; the same result up to
-   * float rounding. Only the fused path uses it; the workers stop when `train` returns. Default: 1.
+   * float rounding. Only the default LeNet's fused path uses it (the generic fused kernels of
+   * other models run on one thread, and `history.threads` says 1); the workers stop when `train`
+   * returns. Default: 1.
    */
   threads?: number;
   /**
@@ -387,7 +389,8 @@ export async function train(
     }
     if (path === 'fused') {
       await engine.setThreads(plan.threads);
-      history.threads = plan.threads;
+      // The generic fused kernels (every model but the default LeNet) run on one thread.
+      history.threads = engine.info.threads;
     }
     await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
     while (at.epoch <= plan.epochs) {
