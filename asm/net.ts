@@ -178,23 +178,42 @@ export function parameterBytes(): usize {
 
 // ---- Batch memory (laid out by reserve) --------------------------------------------------
 
+// A batch goes through the layers in chunks of samples whose activations fit in cache
+// (gradients accumulate over the chunks); a model without convolutions takes it in one chunk.
+const CHUNK_BYTES: usize = 1 << 21;
 let capacity: i32 = 0;
+let chunk: usize = 0; // samples per pass through the layers
 let xBuf: usize = 0; // [n][imageFloats]
 let labelBuf: usize = 0; // [n] u8
-let gradA: usize = 0; // gradient ping-pong buffers, [n][largest per-sample size]
-let gradB: usize = 0;
-let dzBuf: usize = 0; // [n][12]
 let logitBuf: usize = 0; // [n][10]
+let gradA: usize = 0; // gradient ping-pong buffers, [chunk][largest per-sample size]
+let gradB: usize = 0;
+let dzBuf: usize = 0; // [chunk][12]
+
+/** Bytes of activations one sample needs in the layers' buffers (a conv's im2col rows too). */
+function sampleBytes(): usize {
+  let bytes: usize = 0;
+  for (let l: i32 = 0; l < layerCount; l++) {
+    const side = field(l, F_OUT_SIDE);
+    bytes += field(l, F_OUT_SIZE) * 4;
+    if (field(l, F_TYPE) === 0) bytes += side * side * field(l, F_K) * 4;
+  }
+  return bytes;
+}
 
 /** Lays out buffers for `cap` samples and grows memory to fit; returns false if it cannot. */
 export function reserve(cap: i32): bool {
   if (cap <= capacity) return true;
-  const c = <usize>cap;
+  const n = <usize>cap;
+  chunk = min(n, max(<usize>4, CHUNK_BYTES / sampleBytes()));
+  const c = chunk;
   let p = batchBase;
   xBuf = p;
-  p = alignUp(p + c * imageFloats * 4);
+  p = alignUp(p + n * imageFloats * 4);
   labelBuf = p;
-  p = alignUp(p + c);
+  p = alignUp(p + n);
+  logitBuf = p;
+  p = alignUp(p + n * CLASSES * 4);
   let largest: usize = 16;
   for (let l: i32 = 0; l < layerCount; l++) {
     const outSize = field(l, F_OUT_SIZE);
@@ -218,8 +237,6 @@ export function reserve(cap: i32): bool {
   p = alignUp(p + c * largest * 4);
   dzBuf = p;
   p = alignUp(p + c * 12 * 4);
-  logitBuf = p;
-  p = alignUp(p + c * CLASSES * 4);
   const have = (<usize>memory.size()) << 16;
   if (p > have && memory.grow(<i32>((p - have + 0xffff) >> 16)) < 0) return false;
   capacity = cap;
@@ -416,12 +433,11 @@ function gemm(
 const TN_CHUNK: usize = 128;
 
 /**
- * C[k][n] = Σ_i A[i][k] · D[i][n] over m rows (a weight gradient), strides `lda` and `n`
+ * C[k][n] += Σ_i A[i][k] · D[i][n] over m rows (a weight gradient), strides `lda` and `n`
  * floats; n is a multiple of 4. The rows are taken in chunks (so each chunk is read from cache
  * by every tile), in tiles of 4 rows of C x 8 columns accumulated in registers.
  */
 function gemmTN(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usize, n: usize): void {
-  memory.fill(c, 0, k * n * 4);
   for (let i0: usize = 0; i0 < m; i0 += TN_CHUNK) {
     const rows = min(TN_CHUNK, m - i0);
     gemmTNChunk(a + i0 * lda * 4, lda, d + i0 * n * 4, c, rows, k, n);
@@ -530,9 +546,8 @@ function gemmTNChunk(a: usize, lda: usize, d: usize, c: usize, m: usize, k: usiz
   }
 }
 
-/** Column sums of D[m][n] into c[n] (a bias gradient); n is a multiple of 4. */
+/** Adds the column sums of D[m][n] to c[n] (a bias gradient); n is a multiple of 4. */
 function columnSums(d: usize, c: usize, m: usize, n: usize): void {
-  memory.fill(c, 0, n * 4);
   for (let i: usize = 0; i < m; i++) {
     const row = d + i * n * 4;
     for (let j: usize = 0; j < n * 4; j += 16) {
@@ -701,10 +716,14 @@ function poolBackward(
   }
 }
 
+/** The first sample of the chunk in the layers' buffers. */
+let chunkStart: usize = 0;
+
 function layerInput(l: i32): usize {
-  return l === 0 ? xBuf : field(l - 1, F_OUT_BUF);
+  return l === 0 ? xBuf + chunkStart * imageFloats * 4 : field(l - 1, F_OUT_BUF);
 }
 
+/** The layers' forward pass on the n samples of the chunk at chunkStart. */
 function forwardLayers(n: usize): void {
   for (let l: i32 = 0; l < layerCount; l++) {
     const type = field(l, F_TYPE);
@@ -747,17 +766,19 @@ function forwardLayers(n: usize): void {
   }
 }
 
-/** Mean softmax cross-entropy; writes d(loss)/d(logits) into dzBuf and counts correct argmaxes. */
-function lossAndGrad(n: usize): f64 {
+/**
+ * Summed softmax cross-entropy of the n samples of the chunk; writes d(mean loss)/d(logits)
+ * into dzBuf (`invN`: 1 / the batch size) and adds the correct argmaxes to lastCorrect.
+ */
+function lossAndGrad(n: usize, invN: f32): f64 {
   const z0 = field(layerCount - 1, F_OUT_BUF);
   const stride: usize = 12 * 4; // 10 classes padded to 12
   let loss: f64 = 0;
   let correct = 0;
-  const invN = <f32>1 / <f32>n;
   for (let s: usize = 0; s < n; s++) {
     const z = z0 + s * stride;
     const dz = dzBuf + s * stride;
-    const label = <usize>load<u8>(labelBuf + s);
+    const label = <usize>load<u8>(labelBuf + chunkStart + s);
     let best = load<f32>(z);
     let arg: usize = 0;
     for (let o: usize = 1; o < CLASSES; o++) {
@@ -781,8 +802,8 @@ function lossAndGrad(n: usize): f64 {
     }
     store<u64>(dz + 40, 0); // padding lanes 10, 11
   }
-  lastCorrect = correct;
-  return loss / <f64>n;
+  lastCorrect += correct;
+  return loss;
 }
 
 /** The gradient buffer that is not `b` (dzBuf counts as neither). */
@@ -790,7 +811,7 @@ function otherBuffer(b: usize): usize {
   return b === gradA ? gradB : gradA;
 }
 
-/** Gradients of the mean loss for every parameter, from dzBuf back through the layers. */
+/** Adds the chunk's share of the mean loss's gradients, from dzBuf back through the layers. */
 function backwardLayers(n: usize): void {
   let g = dzBuf; // gradient of the current layer's output
   for (let l: i32 = layerCount - 1; l >= 0; l--) {
@@ -924,10 +945,18 @@ export function trainStep(
   updateBound: f32,
   decay: f32,
 ): f64 {
-  const m = <usize>n;
-  forwardLayers(m);
-  const loss = lossAndGrad(m);
-  backwardLayers(m);
+  const total = <usize>n;
+  const invN = <f32>1 / <f32>total;
+  memory.fill(gradsPtr, 0, paramBytes);
+  lastCorrect = 0;
+  let sum: f64 = 0;
+  for (chunkStart = 0; chunkStart < total; chunkStart += chunk) {
+    const m = min(chunk, total - chunkStart);
+    forwardLayers(m);
+    sum += lossAndGrad(m, invN);
+    backwardLayers(m);
+  }
+  const loss = sum / <f64>total;
   if (
     !isFinite(loss) ||
     ((updateBound > 1e30 || !gradientsOrdinary()) &&
@@ -941,9 +970,13 @@ export function trainStep(
 
 /** Logits of the n staged images into logitsPtr(), [n][10]. */
 export function forward(n: i32): void {
-  forwardLayers(<usize>n);
+  const total = <usize>n;
   const z = field(layerCount - 1, F_OUT_BUF);
-  for (let s: usize = 0; s < <usize>n; s++) {
-    memory.copy(logitBuf + s * CLASSES * 4, z + s * 48, CLASSES * 4);
+  for (chunkStart = 0; chunkStart < total; chunkStart += chunk) {
+    const m = min(chunk, total - chunkStart);
+    forwardLayers(m);
+    for (let s: usize = 0; s < m; s++) {
+      memory.copy(logitBuf + (chunkStart + s) * CLASSES * 4, z + s * 48, CLASSES * 4);
+    }
   }
 }
