@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/select.js';
 import { mulberry32 } from '../src/data/batches.js';
 import { prepareImages } from '../src/data/preprocess.js';
+import { chooseEngine } from '../src/engine/choose.js';
 import { StepDivergedError } from '../src/engine/errors.js';
 import { instantiateFusedNet, type WasmNet } from '../src/engine/fused/net-kernels.js';
 import { createLeNet, type LeNetOptions } from '../src/engine/lenet.js';
@@ -307,11 +308,21 @@ describe('generic fused engine', () => {
   });
 
   it('too large a model takes tfjs ops and says why', async () => {
-    const model = engineModel(await createLeNet({ inputSize: 132, seed: 1 }));
+    const model = engineModel(await createLeNet({ inputSize: 400, seed: 1 }));
     await model.engineFor();
     expect(model.engine?.kind).toBe('tfjs');
-    expect(model.engine?.reason).toMatch(/132x132 input, which needs .* MiB per sample/);
+    expect(model.engine?.reason).toMatch(/400x400 input, which needs 112\.\d MiB per sample/);
     model.dispose();
+    // A very wide MLP, decided without allocating its weights.
+    const wide = chooseEngine(
+      { kind: 'mlp', inputSize: 28, hidden: [65536, 4096], activation: 'relu' },
+      'wasm',
+      'auto',
+    );
+    expect(wide.kind).toBe('tfjs');
+    expect(wide.reason).toMatch(
+      /^the fused kernels do not cover \d+ parameters, which need \d+ MiB/,
+    );
   });
 
   it('create/train/dispose cycles leave no growth', async () => {

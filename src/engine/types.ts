@@ -11,8 +11,8 @@ export type EngineKind = 'fused' | 'tfjs';
  * ReLU, no activation after conv2) runs on hand-tuned kernels (`kernels: 'lenet'`); every other
  * model {@link createLeNet} and {@link createMlp} build (average pooling, tanh, an activation
  * after conv2, any legal input size and resize mode, any MLP widths) runs on generic kernels
- * (`kernels: 'generic'`, single-threaded), unless its working memory would exceed 2 MiB per
- * training sample (LeNets above an input of about 100x100): then tfjs ops, and
+ * (`kernels: 'generic'`, single-threaded), unless its working memory would exceed 64 MiB per
+ * training sample (LeNets above an input of about 300x300): then tfjs ops, and
  * `model.engine.reason` says so. Other backends (WebGPU) and runtimes without SIMD use tfjs ops.
  *
  * @example

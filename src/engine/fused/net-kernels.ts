@@ -33,10 +33,13 @@ enum Field {
 /** Largest forward batch per call: bounds the module's memory for big inference requests. */
 const FORWARD_CHUNK = 256;
 /**
- * Working memory the kernels may need per training sample; models above it take tfjs ops
- * (a batch of 1,024 then stays within 2 GiB of the 4 GiB a WebAssembly memory can have).
+ * Working memory the kernels may need per sample (activations, im2col rows, gradients); models
+ * above it take tfjs ops. The layers take at least 4 samples at a time, so the working memory
+ * stays within 256 MiB (plus the batch's images) of the 4 GiB a WebAssembly memory can have.
  */
-export const NET_MAX_BYTES_PER_SAMPLE = 2 * 1024 * 1024;
+export const NET_MAX_BYTES_PER_SAMPLE = 64 * 1024 * 1024;
+/** Parameters, gradients, Adam's two moments and one transposed weight: at most 1 GiB. */
+const NET_MAX_PARAMETER_BYTES = 1024 * 1024 * 1024;
 
 /** The module's exports; see the ABI comment at the top of asm/net.ts. */
 interface NetExports {
@@ -77,7 +80,8 @@ function kernelLayers(layers: readonly Layer[]): Exclude<Layer, { type: 'flatten
 /**
  * Why the generic kernels cannot run `layers` on `inputSize`² single-channel images, or
  * `undefined` when they can: only 5x5 convolutions, 2x2 pools on even sides, 10 outputs, at
- * most 24 layers, and at most {@link NET_MAX_BYTES_PER_SAMPLE} of working memory per sample.
+ * most 24 layers, at most {@link NET_MAX_BYTES_PER_SAMPLE} of working memory per sample and
+ * 1 GiB for the parameters and their companions.
  */
 export function netMismatch(layers: readonly Layer[], inputSize: number): string | undefined {
   const run = kernelLayers(layers);
@@ -87,6 +91,7 @@ export function netMismatch(layers: readonly Layer[], inputSize: number): string
   let spatial = true;
   let floats = inputSize * inputSize; // the image
   let largest = 0;
+  let params = 0; // in the padded layout
   for (const layer of run) {
     const inSize = spatial ? side * side * channels : channels;
     if (layer.type === 'conv') {
@@ -94,6 +99,7 @@ export function netMismatch(layers: readonly Layer[], inputSize: number): string
       const k = 25 * channels;
       side -= 4;
       channels = round4(layer.outChannels);
+      params += (k + 1) * channels;
       floats += side * side * (k + channels);
       largest = Math.max(largest, side * side * k);
     } else if (layer.type === 'pool') {
@@ -103,6 +109,7 @@ export function netMismatch(layers: readonly Layer[], inputSize: number): string
     } else {
       spatial = false;
       channels = round4(layer.outUnits);
+      params += (inSize + 1) * channels;
       floats += channels;
     }
     largest = Math.max(largest, inSize, spatial ? side * side * channels : channels);
@@ -110,6 +117,10 @@ export function netMismatch(layers: readonly Layer[], inputSize: number): string
   const last = run[run.length - 1];
   if (last?.type !== 'dense' || last.outUnits !== CLASSES)
     return 'no final dense layer of 10 outputs';
+  const paramBytes = 4 * 5 * params;
+  if (paramBytes > NET_MAX_PARAMETER_BYTES) {
+    return `${params} parameters, which need ${(paramBytes / 2 ** 20).toFixed(0)} MiB in the fused kernels (at most ${NET_MAX_PARAMETER_BYTES / 2 ** 20} MiB)`;
+  }
   const bytes = 4 * (floats + 2 * largest + 22);
   if (bytes > NET_MAX_BYTES_PER_SAMPLE) {
     return `a ${inputSize}x${inputSize} input, which needs ${(bytes / 2 ** 20).toFixed(1)} MiB per sample in the fused kernels (at most ${NET_MAX_BYTES_PER_SAMPLE / 2 ** 20} MiB)`;
