@@ -8,13 +8,13 @@
 // Worker modes (one per process): `node scripts/bench-variants.mjs worker --variant avg
 // --fast-path auto|off`, and scripts/bench-variants-torch.py for PyTorch.
 import { spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { emitResult, median, parseArgs, RESULT_PREFIX, ROOT } from './bench-lib.mjs';
 
 /** The variants: the factory options here, and the same network in bench-variants-torch.py. */
-export const VARIANTS = {
+const VARIANTS = {
   avg: { factory: 'lenet', options: { pooling: 'avg' } },
   tanh: { factory: 'lenet', options: { activation: 'tanh' } },
   conv2act: { factory: 'lenet', options: { conv2Activation: true } },
@@ -158,6 +158,8 @@ async function main() {
     names.map((v) => [v, Object.fromEntries(contenders.map((c) => [c.key, []]))]),
   );
   const engines = {};
+  // Other work on the machine moves every figure: the load averages go with the table.
+  const loadBefore = loadavg()[0];
   for (let r = 0; r < rounds; r++) {
     for (const v of names) {
       // Rotate the order each round, so no contender always runs first (or after another).
@@ -174,7 +176,7 @@ async function main() {
   }
   const fmt = (x) => Math.round(x).toLocaleString('en-US');
   const lines = [
-    `Training samples/s, batch 64, Adam, train() through dist/ (Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}); PyTorch ${'CPU'} 1 and 2 threads; medians of ${rounds} interleaved rounds, fresh processes.`,
+    `Training samples/s, batch 64, Adam, train() through dist/ (Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}); PyTorch CPU (/usr/bin/python3) at 1 and 2 threads; medians of ${rounds} interleaved rounds, fresh processes; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after.`,
     '',
     '| variant | fused (kernels) | tfjs path | PyTorch 1 thread | PyTorch 2 threads | fused / tfjs | fused / PyTorch best |',
     '|---|---|---|---|---|---|---|',
