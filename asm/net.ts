@@ -38,7 +38,7 @@ const F_IN_SIDE: usize = 4; // spatial side of the input (1 for dense)
 const F_IN_C: usize = 5; // padded channels (floats per pixel) of the input
 const F_OUT_SIDE: usize = 6;
 const F_OUT_CP: usize = 7; // padded output channels / units
-const F_K: usize = 8; // conv: 25 * input channels (padded); dense: input floats per sample
+const F_K: usize = 8; // conv: 25 * input channels (unpadded); dense: input floats per sample
 const F_IN_SIZE: usize = 9; // input floats per sample
 const F_OUT_SIZE: usize = 10; // output floats per sample
 const F_W: usize = 11; // byte offset of the weights in a parameter block ([K][outCP])
@@ -46,6 +46,7 @@ const F_B: usize = 12; // byte offset of the bias ([outCP])
 const F_OUT_BUF: usize = 13; // batch buffers (set by reserve)
 const F_COL_BUF: usize = 14; // conv: im2col rows [n * outSide²][K]; pool max: winners
 const F_IN_C_REAL: usize = 15; // channels of the input before padding
+const F_LDA: usize = 16; // conv: floats per im2col row (K rounded up to 4); dense: K
 
 const KERNEL: usize = 5;
 const CLASSES: usize = 10;
@@ -106,16 +107,19 @@ export function configure(layers: i32, side: i32, channels: i32): bool {
       if (!spatial || s < KERNEL) return false;
       const out = field(l, F_OUT);
       const outCP = roundUp4(out);
-      const k = KERNEL * KERNEL * c;
+      // The windows hold only the real channels: no multiply-adds on the padding.
+      const k = KERNEL * KERNEL * cReal;
+      const lda = roundUp4(k);
       s = s - KERNEL + 1;
       setField(l, F_K, k);
+      setField(l, F_LDA, lda);
       setField(l, F_OUT_SIDE, s);
       setField(l, F_OUT_CP, outCP);
       setField(l, F_W, offset);
       offset += k * outCP * 4;
       setField(l, F_B, offset);
       offset += outCP * 4;
-      wtBytes = max(wtBytes, k * outCP * 4);
+      wtBytes = max(wtBytes, lda * outCP * 4);
       c = outCP;
       cReal = out;
     } else if (type === 1) {
@@ -129,6 +133,7 @@ export function configure(layers: i32, side: i32, channels: i32): bool {
       const out = field(l, F_OUT);
       const outCP = roundUp4(out);
       setField(l, F_K, inFloats);
+      setField(l, F_LDA, inFloats);
       setField(l, F_OUT_SIDE, 1);
       setField(l, F_OUT_CP, outCP);
       setField(l, F_W, offset);
@@ -196,7 +201,7 @@ function sampleBytes(): usize {
   for (let l: i32 = 0; l < layerCount; l++) {
     const side = field(l, F_OUT_SIDE);
     bytes += field(l, F_OUT_SIZE) * 4;
-    if (field(l, F_TYPE) === 0) bytes += side * side * field(l, F_K) * 4;
+    if (field(l, F_TYPE) === 0) bytes += side * side * field(l, F_LDA) * 4;
   }
   return bytes;
 }
@@ -224,8 +229,8 @@ export function reserve(cap: i32): bool {
     if (type === 0) {
       const rows = field(l, F_OUT_SIDE) * field(l, F_OUT_SIDE);
       setField(l, F_COL_BUF, p);
-      p = alignUp(p + c * rows * field(l, F_K) * 4);
-      largest = max(largest, rows * field(l, F_K));
+      p = alignUp(p + c * rows * field(l, F_LDA) * 4);
+      largest = max(largest, rows * field(l, F_LDA));
     } else if (type === 1) {
       setField(l, F_COL_BUF, p);
       p = alignUp(p + c * outSize * 4);
@@ -556,11 +561,11 @@ function columnSums(d: usize, c: usize, m: usize, n: usize): void {
   }
 }
 
-/** dst[n][k] = src[k][n]. */
-function transpose(src: usize, dst: usize, k: usize, n: usize): void {
+/** dst[j][r] = src[r][j] for src [k][n], dst rows `ldd` floats apart. */
+function transpose(src: usize, dst: usize, k: usize, n: usize, ldd: usize): void {
   for (let r: usize = 0; r < k; r++) {
     for (let j: usize = 0; j < n; j++) {
-      store<f32>(dst + (j * k + r) * 4, load<f32>(src + (r * n + j) * 4));
+      store<f32>(dst + (j * ldd + r) * 4, load<f32>(src + (r * n + j) * 4));
     }
   }
 }
@@ -577,48 +582,93 @@ function copySpan(dst: usize, src: usize, bytes: usize): void {
   for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(src + o));
 }
 
-/** Rows of the 5x5 windows of `n` NHWC inputs: col[(s, oy, ox)][(ky, kx, c)]. */
-function im2col(x: usize, col: usize, n: usize, side: usize, c: usize): void {
+/**
+ * Rows of the 5x5 windows of `n` NHWC inputs (c floats per pixel, the first `real` of them
+ * channels): col[(s, oy, ox)][(ky, kx, channel)], rows `lda` floats apart.
+ */
+function im2col(
+  x: usize,
+  col: usize,
+  n: usize,
+  side: usize,
+  c: usize,
+  real: usize,
+  lda: usize,
+): void {
   const out = side - KERNEL + 1;
   const pixel = c * 4;
   const span = KERNEL * pixel; // one window row: 5 neighbouring pixels, contiguous in NHWC
-  let dst = col;
+  let row = col;
   for (let s: usize = 0; s < n; s++) {
     const img = x + s * side * side * pixel;
     for (let oy: usize = 0; oy < out; oy++) {
       for (let ox: usize = 0; ox < out; ox++) {
         const src = img + (oy * side + ox) * pixel;
+        let dst = row;
         for (let ky: usize = 0; ky < KERNEL; ky++) {
-          copySpan(dst, src + ky * side * pixel, span);
-          dst += span;
+          const line = src + ky * side * pixel;
+          if (real === c) {
+            copySpan(dst, line, span);
+            dst += span;
+          } else {
+            for (let kx: usize = 0; kx < KERNEL; kx++) {
+              copySpan(dst, line + kx * pixel, real * 4);
+              dst += real * 4;
+            }
+          }
         }
+        row += lda * 4;
       }
     }
   }
 }
 
 /** dx (zeroed first) += the 5x5 windows' gradients dcol, the inverse of im2col. */
-function col2im(dcol: usize, dx: usize, n: usize, side: usize, c: usize): void {
+function col2im(
+  dcol: usize,
+  dx: usize,
+  n: usize,
+  side: usize,
+  c: usize,
+  real: usize,
+  lda: usize,
+): void {
   const out = side - KERNEL + 1;
   const pixel = c * 4;
   const span = KERNEL * pixel;
   memory.fill(dx, 0, n * side * side * pixel);
-  let src = dcol;
+  let row = dcol;
   for (let s: usize = 0; s < n; s++) {
     const img = dx + s * side * side * pixel;
     for (let oy: usize = 0; oy < out; oy++) {
       for (let ox: usize = 0; ox < out; ox++) {
         const base = img + (oy * side + ox) * pixel;
+        let src = row;
         for (let ky: usize = 0; ky < KERNEL; ky++) {
-          const row = base + ky * side * pixel;
-          for (let o: usize = 0; o < span; o += 16) {
-            v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(src + o)));
+          const line = base + ky * side * pixel;
+          if (real === c) {
+            addSpan(line, src, span);
+            src += span;
+          } else {
+            for (let kx: usize = 0; kx < KERNEL; kx++) {
+              addSpan(line + kx * pixel, src, real * 4);
+              src += real * 4;
+            }
           }
-          src += span;
         }
+        row += lda * 4;
       }
     }
   }
+}
+
+/** dst[i] += src[i] for `bytes` (a multiple of 4) bytes; only those bytes change. */
+function addSpan(dst: usize, src: usize, bytes: usize): void {
+  let o: usize = 0;
+  for (; o + 16 <= bytes; o += 16) {
+    v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+  }
+  for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
 }
 
 /**
@@ -733,12 +783,13 @@ function forwardLayers(n: usize): void {
       const col = field(l, F_COL_BUF);
       const side = field(l, F_IN_SIDE);
       const outSide = field(l, F_OUT_SIDE);
-      im2col(x, col, n, side, field(l, F_IN_C));
+      const lda = field(l, F_LDA);
+      im2col(x, col, n, side, field(l, F_IN_C), field(l, F_IN_C_REAL), lda);
       const rows = n * outSide * outSide;
       const cp = field(l, F_OUT_CP);
       gemm(
         col,
-        field(l, F_K),
+        lda,
         paramsPtr + field(l, F_W),
         paramsPtr + field(l, F_B),
         y,
@@ -832,22 +883,25 @@ function backwardLayers(n: usize): void {
     }
     const cp = field(l, F_OUT_CP);
     const k = field(l, F_K);
+    const lda = field(l, F_LDA);
     const rows = type === 0 ? n * field(l, F_OUT_SIDE) * field(l, F_OUT_SIDE) : n;
     const a = type === 0 ? field(l, F_COL_BUF) : layerInput(l);
     activationBackward(g, field(l, F_OUT_BUF), rows * cp, field(l, F_ACT));
-    gemmTN(a, k, g, gradsPtr + field(l, F_W), rows, k, cp);
+    gemmTN(a, lda, g, gradsPtr + field(l, F_W), rows, k, cp);
     columnSums(g, gradsPtr + field(l, F_B), rows, cp);
     if (l === 0) break; // nothing needs the image's gradient
-    transpose(paramsPtr + field(l, F_W), wtPtr, k, cp);
+    // Wt [cp][lda]: the columns past k are zero, so d's rows are whole vectors.
+    memory.fill(wtPtr, 0, cp * lda * 4);
+    transpose(paramsPtr + field(l, F_W), wtPtr, k, cp, lda);
     const d = otherBuffer(g);
-    gemm(g, cp, wtPtr, 0, d, rows, cp, k);
+    gemm(g, cp, wtPtr, 0, d, rows, cp, lda);
     if (type === 2) {
       g = d;
     } else {
       // d holds the windows' gradients; col2im sums them into the input's gradient, in the
       // buffer g used (no longer needed), or the other one when g was the loss gradient.
       const dx = g === dzBuf ? otherBuffer(d) : g;
-      col2im(d, dx, n, field(l, F_IN_SIDE), field(l, F_IN_C));
+      col2im(d, dx, n, field(l, F_IN_SIDE), field(l, F_IN_C), field(l, F_IN_C_REAL), lda);
       g = dx;
     }
   }

@@ -214,8 +214,10 @@ export class WasmNet {
       if (layer.type === 'pool') return [];
       const row = i * TABLE_FIELDS;
       const at = (f: Field) => done[row + f] as number;
-      const paddedChannels = at(Field.InC);
       const channels = at(Field.InCReal);
+      // A convolution's windows hold the real channels only; a dense layer's rows follow the
+      // padded activations it reads.
+      const paddedChannels = layer.type === 'conv' ? channels : at(Field.InC);
       const groups = at(Field.K) / paddedChannels;
       const out = at(Field.Out);
       const paddedOut = at(Field.OutCP);
