@@ -1,5 +1,6 @@
-// Compiles the fused LeNet kernels (asm/lenet.ts, AssemblyScript) into two WebAssembly binaries
-// next to their loader, src/engine/fused/: plain SIMD and relaxed SIMD (fused multiply-add).
+// Compiles the fused kernels (AssemblyScript: asm/lenet.ts, the default LeNet; asm/net.ts, every
+// other model the factories build) into two WebAssembly binaries each next to their loader,
+// src/engine/fused/: plain SIMD and relaxed SIMD (fused multiply-add).
 // Engines without relaxed SIMD reject the second at validation, so the loader keeps both.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -10,7 +11,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'src', 'engine', 'fused');
 
 const common = [
-  join(root, 'asm', 'lenet.ts'),
   '--optimizeLevel',
   '3',
   '--shrinkLevel',
@@ -26,15 +26,19 @@ const common = [
   'simd',
 ];
 
-const variants = [
-  { file: 'lenet-simd.wasm', flags: [] },
-  { file: 'lenet-relaxed-simd.wasm', flags: ['--enable', 'relaxed-simd'] },
-];
+const variants = ['lenet', 'net'].flatMap((name) => [
+  { source: join(root, 'asm', `${name}.ts`), file: `${name}-simd.wasm`, flags: [] },
+  {
+    source: join(root, 'asm', `${name}.ts`),
+    file: `${name}-relaxed-simd.wasm`,
+    flags: ['--enable', 'relaxed-simd'],
+  },
+]);
 
 await mkdir(outDir, { recursive: true });
-for (const { file, flags } of variants) {
+for (const { source, file, flags } of variants) {
   let binary;
-  const { error, stderr } = await asc.main([...common, ...flags, '--outFile', file], {
+  const { error, stderr } = await asc.main([source, ...common, ...flags, '--outFile', file], {
     writeFile(name, contents) {
       if (name === file) binary = contents;
     },

@@ -34,7 +34,12 @@ const assets = {
   'lenet-mnist.weights': 'src/engine/lenet-mnist.weights',
 };
 // The fused kernels, built next to their loader by `npm run build:wasm`.
-for (const file of ['lenet-simd.wasm', 'lenet-relaxed-simd.wasm']) {
+for (const file of [
+  'lenet-simd.wasm',
+  'lenet-relaxed-simd.wasm',
+  'net-simd.wasm',
+  'net-relaxed-simd.wasm',
+]) {
   const from = [join('src/engine/fused', file)].find(existsSync);
   if (from === undefined)
     throw new Error(`finish-build: ${file} is missing: run \`npm run build:wasm\``);

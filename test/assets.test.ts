@@ -12,6 +12,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import {
   ASSET_NAMES,
   AssetError,
+  createMlp,
   createPredictor,
   getBackendInfo,
   initBackend,
@@ -31,7 +32,7 @@ afterAll(() => {
 
 describe('assets', () => {
   test('every asset the package ships is named once', () => {
-    expect(new Set(ASSET_NAMES).size).toBe(7);
+    expect(new Set(ASSET_NAMES).size).toBe(9);
     expect(ASSET_NAMES).toContain('tfjs-backend-wasm-threaded-simd.worker.js');
   });
 
@@ -73,6 +74,23 @@ describe('assets', () => {
     }
     const predictor = await createPredictor(model);
     expect(predictor.path).toBe('fused');
+    model.dispose();
+  });
+
+  test('so is a missing generic fused kernel (every model but the default LeNet)', async () => {
+    await initBackend({ backend: 'wasm' });
+    const model = await createMlp({ seed: 1 });
+    setAssetBase(empty);
+    const err = await createPredictor(model).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AssetError);
+    expect((err as AssetError).asset).toMatch(/^net-(relaxed-)?simd\.wasm$/);
+    expect((err as AssetError).location).toMatch(new RegExp(`^${empty}/net-`));
+    for (const file of ['net-simd.wasm', 'net-relaxed-simd.wasm']) {
+      copyFileSync(join('src/engine/fused', file), join(empty, file));
+    }
+    const predictor = await createPredictor(model);
+    expect(predictor.path).toBe('fused');
+    expect(model.engine?.kernels).toBe('generic');
     model.dispose();
   });
 

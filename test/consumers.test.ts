@@ -59,6 +59,8 @@ const ASSETS = [
   'tfjs-backend-wasm-threaded-simd.worker.js',
   'lenet-simd.wasm',
   'lenet-relaxed-simd.wasm',
+  'net-simd.wasm',
+  'net-relaxed-simd.wasm',
   'lenet-mnist.weights',
 ];
 const BROWSER_ARGS = [

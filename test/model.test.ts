@@ -107,9 +107,10 @@ describe('createLeNet', () => {
     });
     expect(small.summary().find((l) => l.name === 'flatten')?.outputShape).toEqual([1, 256]);
     expect((await logits(small, x, 2)).length).toBe(20);
-    expect(small.engine?.kind).toBe('tfjs');
+    expect(small.engine?.kind).toBe('fused');
+    expect(small.engine?.kernels).toBe('generic');
     expect(small.engine?.reason).toMatch(
-      /default LeNet only; this model has a 28x28 input \(not 32x32\), avg pooling \(not max\), tanh activations \(not ReLU\), an activation after conv2/,
+      /generic fused kernels .*: a 28x28 input \(not 32x32\), avg pooling \(not max\), tanh activations \(not ReLU\), an activation after conv2/,
     );
     small.dispose();
   });

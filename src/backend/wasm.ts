@@ -26,6 +26,8 @@ type BinaryName = Exclude<
   AssetName,
   | 'lenet-simd.wasm'
   | 'lenet-relaxed-simd.wasm'
+  | 'net-simd.wasm'
+  | 'net-relaxed-simd.wasm'
   | 'lenet-mnist.weights'
   | 'tfjs-backend-wasm-threaded-simd.worker.js'
 >;

@@ -1,13 +1,17 @@
 import { detectEnvironment } from '../backend/env.js';
 import { type AdapterSummary, adapterLabel } from '../backend/webgpu.js';
 import { OptionError } from '../errors.js';
+import { buildLayers } from '../model/layers.js';
 import type { ModelSpec } from '../model/types.js';
+import { netMismatch } from './fused/net-kernels.js';
 import { type EngineKind, FAST_PATH_OPTIONS, type FastPathOption } from './types.js';
 import type { Calibration } from './webgpu/calibrate.js';
 
 /** Which engine computes a model, and why: the one place this is decided. */
 export interface EngineChoice {
   readonly kind: EngineKind;
+  /** For the fused engine: the hand-tuned default LeNet kernels or the generic ones. */
+  readonly kernels?: 'lenet' | 'generic';
   readonly reason: string;
   /**
    * Set when `'auto'` on a hardware WebGPU adapter has no calibration yet: `kind` is then the
@@ -25,14 +29,18 @@ export interface ChoiceContext {
 }
 
 /**
- * The fused kernels cover exactly the reference's training network (32x32 input, max pooling,
- * ReLU, no activation after conv2); every other model takes tfjs ops. For the default LeNet,
- * `'auto'` takes the fused WASM kernels on the WASM backend (they need WebAssembly SIMD), and on
- * WebGPU whichever fused engine was faster in calibration, or fused WASM on a software adapter.
- * The reason names what decided.
+ * Which engine computes `spec`. Fused WASM SIMD kernels: the hand-tuned ones for the
+ * reference's training network (32x32 input, max pooling, ReLU, no activation after conv2), the
+ * generic ones for every other model the factories build (unless too large for them). Fused
+ * WebGPU kernels: the default LeNet only. `'auto'` on the WASM backend takes the fused WASM
+ * kernels where the engine has SIMD; on WebGPU, for the default LeNet, whichever fused engine was
+ * faster in calibration (fused WASM on a software adapter); other models on WebGPU take the
+ * generic fused WASM kernels on a software adapter and tfjs ops on the GPU otherwise. The reason
+ * names what decided.
  *
- * @throws {@link OptionError} when `fastPath` forces fused kernels that cannot run here (another
- *   model, no WASM SIMD for `'wasm'`, no active WebGPU backend for `'webgpu'`).
+ * @throws {@link OptionError} when `fastPath` forces fused kernels that cannot run here (no WASM
+ *   SIMD or a model too large for `'wasm'`; another model or no active WebGPU backend for
+ *   `'webgpu'`).
  */
 export function chooseEngine(
   spec: ModelSpec,
@@ -41,36 +49,52 @@ export function chooseEngine(
   context: ChoiceContext = {},
 ): EngineChoice {
   if (fastPath === 'off') return { kind: 'tfjs', reason: "fastPath 'off' asks for tfjs ops" };
-  const mismatch = fusedMismatch(spec);
+  const differences = lenetDifferences(spec);
   const simd = detectEnvironment().wasm.simd;
   if (fastPath === 'wasm' || fastPath === 'webgpu') {
     const refuse = (why: string) =>
       new OptionError('fastPath', `fastPath '${fastPath}' cannot be honoured: ${why}`);
-    if (mismatch !== undefined) {
-      throw refuse(`the fused kernels cover the default LeNet only; this model has ${mismatch}`);
+    if (fastPath === 'webgpu') {
+      if (differences !== undefined) {
+        throw refuse(
+          `the fused WebGPU kernels cover the default LeNet only; this model has ${differences}`,
+        );
+      }
+      if (backend !== 'webgpu') {
+        throw refuse(
+          `the fused WebGPU kernels need the WebGPU backend active (initBackend({ backend: 'webgpu' })); the active backend is ${backend}`,
+        );
+      }
+      return { kind: 'webgpu', reason: "fastPath 'webgpu' asks for the fused WebGPU kernels" };
     }
-    if (fastPath === 'wasm') {
-      if (!simd) throw refuse('this WebAssembly engine has no SIMD, which the fused kernels need');
-      return { kind: 'fused', reason: "fastPath 'wasm' asks for the fused WASM kernels" };
+    if (!simd) throw refuse('this WebAssembly engine has no SIMD, which the fused kernels need');
+    if (differences === undefined) {
+      return {
+        kind: 'fused',
+        kernels: 'lenet',
+        reason: "fastPath 'wasm' asks for the fused WASM kernels",
+      };
     }
-    if (backend !== 'webgpu') {
-      throw refuse(
-        `the fused WebGPU kernels need the WebGPU backend active (initBackend({ backend: 'webgpu' })); the active backend is ${backend}`,
-      );
-    }
-    return { kind: 'webgpu', reason: "fastPath 'webgpu' asks for the fused WebGPU kernels" };
-  }
-  if (mismatch !== undefined) {
+    const tooLarge = netMismatch(buildLayers(spec), spec.inputSize);
+    if (tooLarge !== undefined) throw refuse(`the fused kernels do not cover ${tooLarge}`);
     return {
-      kind: 'tfjs',
-      reason: `the fused kernels cover the default LeNet only; this model has ${mismatch}`,
+      kind: 'fused',
+      kernels: 'generic',
+      reason: `fastPath 'wasm' asks for the fused WASM kernels (generic: ${differences})`,
     };
   }
-  if (backend === 'webgpu') return chooseOnWebGpu(simd, context);
-  if (backend !== 'wasm') {
+  if (backend === 'webgpu') {
+    if (differences === undefined) return chooseOnWebGpu(simd, context);
+    if (context.adapter === undefined || !context.adapter.isFallback) {
+      return {
+        kind: 'tfjs',
+        reason: `the fused WebGPU kernels cover the default LeNet only; this model has ${differences}: tfjs ops on the WebGPU device`,
+      };
+    }
+  } else if (backend !== 'wasm') {
     return {
       kind: 'tfjs',
-      reason: `the fused kernels run on the WASM backend; the active backend is ${backend}`,
+      reason: `the fused kernels run on the WASM or WebGPU backend; the active backend is ${backend}`,
     };
   }
   if (!simd) {
@@ -79,7 +103,26 @@ export function chooseEngine(
       reason: 'this WebAssembly engine has no SIMD, which the fused kernels need',
     };
   }
-  return { kind: 'fused', reason: 'the default LeNet on the WASM backend with SIMD' };
+  if (differences === undefined) {
+    return {
+      kind: 'fused',
+      kernels: 'lenet',
+      reason: 'the default LeNet on the WASM backend with SIMD',
+    };
+  }
+  const tooLarge = netMismatch(buildLayers(spec), spec.inputSize);
+  if (tooLarge !== undefined) {
+    return { kind: 'tfjs', reason: `the fused kernels do not cover ${tooLarge}` };
+  }
+  const where =
+    backend === 'webgpu'
+      ? `(the WebGPU adapter, ${adapterLabel(context.adapter as AdapterSummary)}, is a software fallback adapter, far slower than WASM)`
+      : 'on the WASM backend with SIMD';
+  return {
+    kind: 'fused',
+    kernels: 'generic',
+    reason: `generic fused kernels ${where}: ${differences}`,
+  };
 }
 
 /** `'auto'` for the default LeNet with WebGPU active: by calibration, never on a software adapter. */
@@ -95,12 +138,14 @@ function chooseOnWebGpu(simd: boolean, { adapter, calibration }: ChoiceContext):
     const name = adapter !== undefined ? adapterLabel(adapter) : 'unknown';
     return {
       kind: 'fused',
+      kernels: 'lenet',
       reason: `the fused WASM kernels: the WebGPU adapter (${name}) is a software fallback adapter, far slower than WASM for LeNet (fastPath 'webgpu' forces it)`,
     };
   }
   if (calibration === undefined) {
     return {
       kind: 'fused',
+      kernels: 'lenet',
       reason: `the fused WASM kernels until a calibration against fused WebGPU on ${adapterLabel(adapter)} has run`,
       needsCalibration: true,
     };
@@ -111,10 +156,16 @@ function chooseOnWebGpu(simd: boolean, { adapter, calibration }: ChoiceContext):
   const [fast, slow] = gpuWins ? [webgpu, wasm] : [wasm, webgpu];
   const what = workload === 'training' ? 'training' : 'single-image inference';
   const unit = workload === 'training' ? 'samples/s' : 'images/s';
-  return {
-    kind: gpuWins ? 'webgpu' : 'fused',
-    reason: `${winner}: ${(fast / slow).toFixed(1)}x ${loser} for ${what} in calibration on ${adapterLabel(adapter)} (${round(fast)} vs ${round(slow)} ${unit})`,
-  };
+  return gpuWins
+    ? {
+        kind: 'webgpu',
+        reason: `${winner}: ${(fast / slow).toFixed(1)}x ${loser} for ${what} in calibration on ${adapterLabel(adapter)} (${round(fast)} vs ${round(slow)} ${unit})`,
+      }
+    : {
+        kind: 'fused',
+        kernels: 'lenet',
+        reason: `${winner}: ${(fast / slow).toFixed(1)}x ${loser} for ${what} in calibration on ${adapterLabel(adapter)} (${round(fast)} vs ${round(slow)} ${unit})`,
+      };
 }
 
 function round(rate: number): string {
@@ -137,9 +188,11 @@ export function checkFastPath(value: unknown): FastPathOption {
   return value as FastPathOption;
 }
 
-/** What keeps the fused kernels from computing `spec`, or `undefined` if nothing does. */
-function fusedMismatch(spec: ModelSpec): string | undefined {
-  if (spec.kind !== 'lenet') return `another architecture (${spec.kind})`;
+/** How `spec` differs from the default LeNet, or `undefined` if it is the default LeNet. */
+function lenetDifferences(spec: ModelSpec): string | undefined {
+  if (spec.kind !== 'lenet') {
+    return `an MLP (${[...spec.hidden, 10].join('-')}, ${spec.activation})`;
+  }
   const differences: string[] = [];
   if (spec.inputSize !== 32)
     differences.push(`a ${spec.inputSize}x${spec.inputSize} input (not 32x32)`);

@@ -7,13 +7,27 @@ import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../m
 export type EngineKind = 'fused' | 'webgpu' | 'tfjs';
 
 /**
- * Which fused kernels may compute the default LeNet. `'auto'` (default): on the WASM backend the
- * fused WASM SIMD kernels; on WebGPU with a hardware adapter whichever of fused WebGPU and fused
- * WASM was faster in a short calibration (a few timed training steps each, once per adapter in a
- * session), on a software adapter fused WASM. `'wasm'` forces the fused WASM kernels (any
- * backend), `'webgpu'` the fused WebGPU kernels (needs the WebGPU backend active), `'off'` tfjs
- * ops. Models the fused kernels do not cover take tfjs ops except under `'wasm'`/`'webgpu'`,
- * which then throw an {@link OptionError}.
+ * Which fused kernels may compute a model. `'auto'` (default): on the WASM backend the fused WASM
+ * SIMD kernels; for the default LeNet on WebGPU with a hardware adapter whichever of fused WebGPU
+ * and fused WASM was faster in a short calibration (a few timed training steps each, once per
+ * adapter in a session), on a software adapter fused WASM. `'wasm'` forces the fused WASM kernels
+ * (any backend), `'webgpu'` the fused WebGPU kernels (the default LeNet only; needs the WebGPU
+ * backend active), `'off'` tfjs ops. A forced choice that cannot run here throws an
+ * {@link OptionError}.
+ *
+ * Coverage of the fused WASM kernels (WebAssembly SIMD needed): the default LeNet (32x32, max
+ * pooling, ReLU, no activation after conv2) runs on hand-tuned kernels (`kernels: 'lenet'`, with
+ * data-parallel threads); every other model {@link createLeNet} and {@link createMlp} build
+ * (average pooling, tanh, an activation after conv2, any legal input size and resize mode, any
+ * MLP widths) runs on generic kernels (`kernels: 'generic'`, single-threaded), unless its working
+ * memory would exceed 64 MiB per training sample (LeNets above an input of about 300x300): then
+ * tfjs ops, and `model.engine.reason` says so. Under `'auto'`, models other than the default
+ * LeNet on WebGPU take tfjs ops on the GPU (generic fused WASM on a software adapter).
+ *
+ * @example
+ * ```ts
+ * await train(model, data, { fastPath: 'off' }); // tfjs ops, e.g. to compare with the kernels
+ * ```
  */
 export type FastPathOption = 'auto' | 'off' | 'wasm' | 'webgpu';
 
@@ -27,7 +41,7 @@ export const FAST_PATH_OPTIONS: readonly FastPathOption[] = ['auto', 'off', 'was
  * ```ts
  * const model = await createLeNet();
  * await train(model, data, { epochs: 1 });
- * console.log(model.engine); // { kind: 'fused', backend: 'wasm', variant: 'simd', threads: 1, reason: '...' }
+ * console.log(model.engine); // { kind: 'fused', backend: 'wasm', variant: 'simd', kernels: 'lenet', threads: 1, reason: '...' }
  * ```
  */
 export interface EngineInfo {
@@ -45,6 +59,13 @@ export interface EngineInfo {
    * is the WebGPU engine's compute shaders).
    */
   readonly variant?: 'simd' | 'relaxed-simd' | 'wgsl';
+  /**
+   * For the fused WASM engine: which kernel set computes the model. `'lenet'`: the hand-tuned
+   * kernels of the default LeNet (data-parallel threads available); `'generic'`: the
+   * parameterised kernels for every other LeNet variant and every MLP (one thread). See
+   * {@link FastPathOption}.
+   */
+  readonly kernels?: 'lenet' | 'generic';
   /** Threads sharing each training step (the fused engine's data-parallel workers, plus one). */
   readonly threads: number;
 }
@@ -91,8 +112,9 @@ export interface StepStats {
 /**
  * What training and inference need of a model's computation. An engine owns the model's weights
  * and its optimizer state: reading them goes through it, so what any caller sees is the current
- * state. Implementations: `TfjsEngine` (any model, any backend) and `FusedEngine` (the default
- * LeNet on WASM, single-threaded or data-parallel over workers).
+ * state. Implementations: `TfjsEngine` (any model, any backend), `FusedEngine` (the default
+ * LeNet on WASM, single-threaded or data-parallel over workers) and `FusedNetEngine` (every other
+ * model on WASM, single-threaded).
  */
 export interface Engine {
   readonly info: EngineInfo;

@@ -19,6 +19,8 @@ export type AssetName =
   | 'tfjs-backend-wasm-threaded-simd.worker.js'
   | 'lenet-simd.wasm'
   | 'lenet-relaxed-simd.wasm'
+  | 'net-simd.wasm'
+  | 'net-relaxed-simd.wasm'
   | 'lenet-mnist.weights';
 
 /**
@@ -39,6 +41,8 @@ export const ASSET_NAMES: readonly AssetName[] = [
   'tfjs-backend-wasm-threaded-simd.worker.js',
   'lenet-simd.wasm',
   'lenet-relaxed-simd.wasm',
+  'net-simd.wasm',
+  'net-relaxed-simd.wasm',
   'lenet-mnist.weights',
 ];
 

@@ -45,7 +45,14 @@ export class FusedEngine implements Engine {
   private constructor(compiled: CompiledFusedModule, net: WasmLeNet, reason: string) {
     this.#compiled = compiled;
     this.#net = net;
-    this.#info = { kind: 'fused', backend: 'wasm', reason, variant: compiled.variant, threads: 1 };
+    this.#info = {
+      kind: 'fused',
+      backend: 'wasm',
+      reason,
+      variant: compiled.variant,
+      kernels: 'lenet',
+      threads: 1,
+    };
   }
 
   /** Compiles (once per process) and instantiates the kernels, holding `weights`. */

@@ -581,7 +581,7 @@ export class WasmLeNet {
  * with beta1² < beta2, Cauchy-Schwarz over the moving averages gives
  * |m|/sqrt(v) <= (1 - beta1) / sqrt((1 - beta2)(1 - beta1²/beta2)). +Infinity when no bound holds.
  */
-function adamUpdateBound(
+export function adamUpdateBound(
   lr: number,
   beta1: number,
   beta2: number,

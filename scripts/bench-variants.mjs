@@ -1,0 +1,196 @@
+// Training speed of every model variant the factories build, on the fused path, the tfjs path
+// and PyTorch CPU (1 and 2 threads), through the public API as an app calls it: train(), batch
+// 64, Adam. Interleaved rounds, one fresh process per contender per round; the figure per
+// contender is the median over rounds (each process reports the median of its timed windows).
+//
+//   npm run build && node scripts/bench-variants.mjs [--rounds 3] [--variants avg,mlp] [--batches 60]
+//
+// Worker modes (one per process): `node scripts/bench-variants.mjs worker --variant avg
+// --fast-path auto|off`, and scripts/bench-variants-torch.py for PyTorch.
+import { spawn } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { emitResult, median, parseArgs, RESULT_PREFIX, ROOT } from './bench-lib.mjs';
+
+/** The variants: the factory options here, and the same network in bench-variants-torch.py. */
+const VARIANTS = {
+  avg: { factory: 'lenet', options: { pooling: 'avg' } },
+  tanh: { factory: 'lenet', options: { activation: 'tanh' } },
+  conv2act: { factory: 'lenet', options: { conv2Activation: true } },
+  in28: { factory: 'lenet', options: { inputSize: 28, resize: 'none' } },
+  classic: {
+    factory: 'lenet',
+    options: { activation: 'tanh', pooling: 'avg', conv2Activation: true, resize: 'pad' },
+  },
+  in20: { factory: 'lenet', options: { inputSize: 20 } },
+  mlp: { factory: 'mlp', options: {} },
+  mlpTanh: { factory: 'mlp', options: { hidden: [300, 100], activation: 'tanh' } },
+};
+
+const args = parseArgs(process.argv.slice(2));
+const BATCH = 64;
+
+async function worker() {
+  const variant = VARIANTS[args.variant];
+  if (!variant) throw new Error(`unknown --variant ${args.variant}`);
+  const fastPath = args['fast-path'] ?? 'auto';
+  const batches = Number(args.batches ?? 60);
+  const warmup = Number(args.warmup ?? 5);
+  const windows = Number(args.windows ?? 3);
+  const lib = await import(pathToFileURL(join(ROOT, 'dist', 'index.js')).href);
+  const make = variant.factory === 'mlp' ? lib.createMlp : lib.createLeNet;
+  const model = await make({ ...variant.options, seed: 1 });
+  const mnist = await lib.loadMnist();
+  const set = lib.prepareImages(
+    { ...mnist.train, count: Math.max(warmup, batches) * BATCH },
+    model.preprocessing,
+  );
+  // Warm-up: JIT, the backend's first kernels, the fused module's compile.
+  await train(lib, model, set, warmup, fastPath, 1);
+  const rates = [];
+  let history;
+  for (let w = 0; w < windows; w++) {
+    history = await train(lib, model, set, batches, fastPath, 2 + w);
+    rates.push(history.samplesPerSecond);
+  }
+  emitResult({
+    samplesPerSecond: median(rates),
+    windows: rates,
+    engine: model.engine,
+    lastLoss: history.epochs.at(-1)?.loss,
+  });
+}
+
+function train(lib, model, set, batches, fastPath, seed) {
+  return lib.train(
+    model,
+    { ...set, count: batches * BATCH },
+    { epochs: 1, batchSize: BATCH, learningRate: 1e-3, fastPath, seed },
+  );
+}
+
+/** Runs one worker process and returns its BENCH_RESULT. */
+function run(cmd, argv) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
+      if (code !== 0 || !line) {
+        reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}\n${err.slice(-2000)}`));
+      } else resolve(JSON.parse(line.slice(RESULT_PREFIX.length)));
+    });
+  });
+}
+
+async function main() {
+  const rounds = Number(args.rounds ?? 3);
+  const names = args.variants ? String(args.variants).split(',') : Object.keys(VARIANTS);
+  const batches = String(args.batches ?? 60);
+  // The tfjs path is about 10x slower: fewer batches per window, the same per-sample measure.
+  const tfjsBatches = String(Math.max(10, Math.round(Number(batches) / 4)));
+  const python = args.python ?? '/usr/bin/python3';
+  const contenders = [
+    {
+      key: 'fused',
+      cmd: process.execPath,
+      argv: (v) => [
+        import.meta.filename,
+        'worker',
+        '--variant',
+        v,
+        '--fast-path',
+        'auto',
+        '--batches',
+        batches,
+      ],
+    },
+    {
+      key: 'tfjs',
+      cmd: process.execPath,
+      argv: (v) => [
+        import.meta.filename,
+        'worker',
+        '--variant',
+        v,
+        '--fast-path',
+        'off',
+        '--batches',
+        tfjsBatches,
+      ],
+    },
+    {
+      key: 'torch1',
+      cmd: python,
+      argv: (v) => [
+        join(ROOT, 'scripts', 'bench-variants-torch.py'),
+        '--variant',
+        v,
+        '--threads',
+        '1',
+        '--batches',
+        batches,
+      ],
+    },
+    {
+      key: 'torch2',
+      cmd: python,
+      argv: (v) => [
+        join(ROOT, 'scripts', 'bench-variants-torch.py'),
+        '--variant',
+        v,
+        '--threads',
+        '2',
+        '--batches',
+        batches,
+      ],
+    },
+  ];
+  const results = Object.fromEntries(
+    names.map((v) => [v, Object.fromEntries(contenders.map((c) => [c.key, []]))]),
+  );
+  const engines = {};
+  // Other work on the machine moves every figure: the load averages go with the table.
+  const loadBefore = loadavg()[0];
+  for (let r = 0; r < rounds; r++) {
+    for (const v of names) {
+      // Rotate the order each round, so no contender always runs first (or after another).
+      const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
+      for (const c of order) {
+        const res = await run(c.cmd, c.argv(v));
+        results[v][c.key].push(res.samplesPerSecond);
+        if (c.key === 'fused') engines[v] = res.engine;
+        process.stderr.write(
+          `round ${r + 1} ${v} ${c.key}: ${res.samplesPerSecond.toFixed(0)} samples/s\n`,
+        );
+      }
+    }
+  }
+  const fmt = (x) => Math.round(x).toLocaleString('en-US');
+  const lines = [
+    `Training samples/s, batch 64, Adam, train() through dist/ (Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}); PyTorch CPU (/usr/bin/python3) at 1 and 2 threads; medians of ${rounds} interleaved rounds, fresh processes; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after.`,
+    '',
+    '| variant | fused (kernels) | tfjs path | PyTorch 1 thread | PyTorch 2 threads | fused / tfjs | fused / PyTorch best |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const v of names) {
+    const m = Object.fromEntries(contenders.map((c) => [c.key, median(results[v][c.key])]));
+    const best = Math.max(m.torch1, m.torch2);
+    const e = engines[v];
+    lines.push(
+      `| ${v} | ${fmt(m.fused)} (${e?.kind}${e?.kernels ? `/${e.kernels}` : ''}) | ${fmt(m.tfjs)} | ${fmt(m.torch1)} | ${fmt(m.torch2)} | ${(m.fused / m.tfjs).toFixed(1)}x | ${(m.fused / best).toFixed(2)}x |`,
+    );
+  }
+  console.log(lines.join('\n'));
+}
+
+if (args._[0] === 'worker') await worker();
+else await main();
