@@ -280,6 +280,7 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     });
     expect(slower).toEqual({
       kind: 'fused',
+      kernels: 'lenet',
       reason:
         'fused WASM: 2.6x fused WebGPU for single-image inference in calibration on nvidia ampere (2,300 vs 900 images/s)',
     });
