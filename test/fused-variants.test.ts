@@ -325,6 +325,44 @@ describe('generic fused engine', () => {
     );
   });
 
+  it('fastPath and the WebGPU backend: which engine a variant gets, and why', () => {
+    const avg = {
+      kind: 'lenet',
+      inputSize: 32,
+      pooling: 'avg',
+      activation: 'relu',
+      conv2Activation: false,
+    } as const;
+    const software = {
+      vendor: 'google',
+      architecture: 'swiftshader',
+      description: '',
+      isFallback: true,
+    };
+    const hardware = {
+      vendor: 'nvidia',
+      architecture: 'ampere',
+      description: '',
+      isFallback: false,
+    };
+    // Forced: 'wasm' takes the generic kernels on any backend; 'webgpu' covers the default LeNet only.
+    expect(chooseEngine(avg, 'webgpu', 'wasm')).toMatchObject({
+      kind: 'fused',
+      kernels: 'generic',
+    });
+    expect(() => chooseEngine(avg, 'webgpu', 'webgpu', { adapter: hardware })).toThrow(
+      /fastPath 'webgpu' cannot be honoured: the fused WebGPU kernels cover the default LeNet only; this model has avg pooling/,
+    );
+    // 'auto' on WebGPU: a software adapter is far slower than WASM, a hardware one runs tfjs ops.
+    const onSoftware = chooseEngine(avg, 'webgpu', 'auto', { adapter: software });
+    expect(onSoftware).toMatchObject({ kind: 'fused', kernels: 'generic' });
+    expect(onSoftware.reason).toMatch(/software fallback adapter/);
+    const onHardware = chooseEngine(avg, 'webgpu', 'auto', { adapter: hardware });
+    expect(onHardware.kind).toBe('tfjs');
+    expect(onHardware.reason).toMatch(/tfjs ops on the WebGPU device/);
+    expect(chooseEngine(avg, 'cpu', 'auto').kind).toBe('tfjs');
+  });
+
   it('create/train/dispose cycles leave no growth', async () => {
     const cycle = async () => {
       for (const make of [
