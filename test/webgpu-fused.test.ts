@@ -164,6 +164,10 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     const infer = (engine: TfjsEngine | WebGpuEngine) => () => engine.forward(batch.images, 2);
     const counts = {
       fusedStep: await measure(step(fused)),
+      residentStep: await measure(async () => {
+        expect(fused.bindTrainingSet(makePreparedSet(model, 5, 3))).toBe(true);
+        await fused.trainStepIndexed(Uint32Array.of(4, 1), 2, ADAM, false);
+      }),
       opByOpStep: await measure(step(opByOp)),
       fusedBatch: await measure(infer(fused)),
       opByOpBatch: await measure(infer(opByOp)),
@@ -172,6 +176,16 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     // A training step: one upload (settings, labels, images), four dispatches, one submit, no
     // read; tfjs ops need hundreds of dispatches (forward, gradients, Adam per parameter).
     expect(counts.fusedStep).toMatchObject({ dispatches: 4, submits: 1, writes: 1, reads: 0 });
+    // On a resident set (bound once, here inside the measured run: three writes, the table, 5
+    // labels in 2 words, 5 images), the step's upload is its settings and indices: (16 + 2)
+    // floats, 72 bytes.
+    expect(counts.residentStep).toMatchObject({
+      dispatches: 5,
+      submits: 1,
+      writes: 3 + 1,
+      writeBytes: 256 * 4 + 2 * 4 + 5 * 1024 + 72,
+      reads: 0,
+    });
     expect(counts.fusedStep.dispatches * 10).toBeLessThanOrEqual(counts.opByOpStep.dispatches);
     expect(counts.fusedStep.writes * 10).toBeLessThanOrEqual(counts.opByOpStep.writes);
     // An inference batch: one dispatch, one upload, one read. tfjs already runs LeNet's forward
