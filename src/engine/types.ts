@@ -132,9 +132,9 @@ export interface Engine {
   trainStep(batch: TrainBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined>;
   /**
    * Optional: keeps `set` on the engine (the fused WebGPU engine uploads it once, to the GPU)
-   * until {@link Engine.unbindTrainingSet}, replacing any set bound before. Returns false, keeping
-   * nothing, where it cannot (e.g. larger than the device's buffer limits); the caller then
-   * trains with {@link Engine.trainStep}. The caller must not change the arrays while bound.
+   * until {@link Engine.unbindTrainingSet}, replacing any set bound before. Returns false,
+   * changing nothing, where it cannot (e.g. larger than the device's buffer limits); the caller
+   * then trains with {@link Engine.trainStep}. The caller must not change the arrays while bound.
    */
   bindTrainingSet?(set: ResidentTrainingSet): boolean;
   /**

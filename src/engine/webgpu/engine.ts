@@ -97,7 +97,7 @@ interface BoundSet {
   host: ResidentTrainingSet;
   /** The trainer's normalisation, uploaded with the set so the GPU's floats are the CPU's. */
   table: Float32Array;
-  /** On the GPU: table, labels and pixels (u32-packed bytes); undefined once the device is lost. */
+  /** On the GPU: table, labels and pixels (u32-packed); undefined if bound on a lost device. */
   buffer: Gpu;
   bindGroup: Gpu;
   /** The word where the pixels start. */
@@ -117,11 +117,12 @@ interface HostCopy {
  * bound with {@link WebGpuEngine.bindTrainingSet} (uploaded once) a step uploads only settings
  * and image indices (`16 + n` floats) and gathers and normalises its images on the GPU, a fifth
  * dispatch. Inference is one dispatch and one upload of the normalised images per 1,024 images
- * (a predictor's images are new each time: nothing to keep resident) and one read of the logits. A non-finite step applies nothing, and
- * neither does any later step until the divergence is reported (by the next read: the step's
- * own when asked for, else {@link WebGpuEngine.takeTotals}), naming the step that failed. On a
- * lost device it carries on as the fused WASM engine, from its last host copy (taken at each
- * read, `setWeights`, and every backend snapshot: end of epoch and the periodic timer).
+ * (a predictor's images are new each time: nothing to keep resident) and one read of the
+ * logits. A non-finite step applies nothing, and neither does any later step until the
+ * divergence is reported (by the next read: the step's own when asked for, else
+ * {@link WebGpuEngine.takeTotals}), naming the step that failed. On a lost device it carries on
+ * as the fused WASM engine, from its last host copy (taken at each read, `setWeights`, and every
+ * backend snapshot: end of epoch and the periodic timer).
  */
 export class WebGpuEngine implements Engine {
   #info: EngineInfo;
@@ -245,7 +246,7 @@ export class WebGpuEngine implements Engine {
   /**
    * Keeps `set` on the GPU for {@link WebGpuEngine.trainStepIndexed}: one upload of its 8-bit
    * pixels (4 per u32), labels and the CPU's normalisation table, replacing any set bound
-   * before. False, uploading nothing, when it exceeds the device's `maxStorageBufferBindingSize`
+   * before. False, changing nothing, when it exceeds the device's `maxStorageBufferBindingSize`
    * or `maxBufferSize` (or 2^24 images).
    *
    * @throws {@link FusedLeNetError} when the arrays are shorter than `count` images or a label
