@@ -476,6 +476,8 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     });
     ref.dispose();
 
+    // Unshuffled and not augmented, this trains on the resident set (indexed steps); after the
+    // loss the fallback gets each batch built on the CPU from the bound set.
     const model = await createLeNet({ seed: 16 });
     const losses: number[] = [];
     let saved: Float32Array[] | undefined;
