@@ -16,7 +16,11 @@
 // --tiny (sizes that finish in seconds on SwiftShader) --json (one JSON object).
 //
 // Training is timed without per-step reads (the trainer reads the totals at the epoch's end),
-// so a GPU path is not made to wait on every step.
+// so a GPU path is not made to wait on every step. GPU work is counted in two more train() calls
+// on the timed set, of one and two epochs: their difference is one epoch's work, shown per step
+// (the epoch's end, its totals read and snapshot, spread over its steps); what the one-epoch call
+// did beyond its epoch is the work of one call (Adam's reset, and on fused WebGPU the training
+// set's one upload).
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -98,7 +102,7 @@ const PATHS = {
 
 /** Counts GPU work by wrapping the WebGPU interfaces' methods until `stop()`. */
 function countGpuWork() {
-  const counts = { dispatches: 0, submits: 0, writes: 0, reads: 0 };
+  const counts = { dispatches: 0, submits: 0, writes: 0, writeBytes: 0, reads: 0 };
   const undo = [];
   const wrap = (iface, method, count) => {
     const proto = globalThis[iface]?.prototype;
@@ -114,7 +118,11 @@ function countGpuWork() {
   };
   wrap('GPUComputePassEncoder', 'dispatchWorkgroups', () => counts.dispatches++);
   wrap('GPUQueue', 'submit', () => counts.submits++);
-  wrap('GPUQueue', 'writeBuffer', () => counts.writes++);
+  wrap('GPUQueue', 'writeBuffer', ([, , data, , size]) => {
+    counts.writes++;
+    counts.writeBytes +=
+      size !== undefined ? size * (data.BYTES_PER_ELEMENT ?? 1) : data.byteLength;
+  });
   wrap('GPUDevice', 'createBuffer', ([d]) => {
     if (d?.mappedAtCreation) counts.writes++;
   });
@@ -145,12 +153,23 @@ async function measure(name) {
   if (sizes.warmup > 0) {
     await lib.train(model, setOf(model, sizes.batch * sizes.warmup, 1), { ...common, epochs: 1 });
   }
-  const counter = path.gpu ? countGpuWork() : undefined;
-  const history = await lib.train(model, setOf(model, sizes.batch * sizes.steps, 1), {
-    ...common,
-    epochs: 1,
-  });
-  counter?.stop();
+  const timedSet = setOf(model, sizes.batch * sizes.steps, 1);
+  const history = await lib.train(model, timedSet, { ...common, epochs: 1 });
+  let gpuPerStep;
+  let gpuPerCall;
+  if (path.gpu) {
+    const countedTrain = async (epochs) => {
+      const counter = countGpuWork();
+      await lib.train(model, timedSet, { ...common, epochs });
+      counter.stop();
+      return counter.counts;
+    };
+    const once = await countedTrain(1);
+    const twice = await countedTrain(2);
+    const keys = Object.keys(once);
+    gpuPerStep = Object.fromEntries(keys.map((k) => [k, (twice[k] - once[k]) / sizes.steps]));
+    gpuPerCall = Object.fromEntries(keys.map((k) => [k, 2 * once[k] - twice[k]]));
+  }
 
   // Inference: one large batch (throughput), then single images (latency).
   const infer = setOf(model, sizes.inferBatch, 2);
@@ -181,7 +200,8 @@ async function measure(name) {
     inferImagesPerSec: (sizes.inferBatch * sizes.inferReps) / (inferMs / 1000),
     latencyMsMedian: latencies[Math.floor(latencies.length / 2)],
     finalLoss: history.epochs.at(-1)?.loss,
-    gpuPerStep: counter && per(counter.counts, sizes.steps),
+    gpuPerStep: gpuPerStep && per(gpuPerStep, 1),
+    gpuPerCall: gpuPerCall && per(gpuPerCall, 1),
     gpuPerBatch: batchCounter?.counts,
   };
 }
@@ -218,6 +238,10 @@ if (opts.json) {
     console.log(`  latency   ${r.latencyMsMedian.toFixed(2).padStart(10)} ms per single image`);
     if (r.gpuPerStep)
       console.log(`  GPU work per training step:    ${JSON.stringify(r.gpuPerStep)}`);
+    if (r.gpuPerCall)
+      console.log(
+        `  GPU work per train() call:     ${JSON.stringify(r.gpuPerCall)} (besides its epochs)`,
+      );
     if (r.gpuPerBatch)
       console.log(`  GPU work per inference batch:  ${JSON.stringify(r.gpuPerBatch)}`);
   }

@@ -164,6 +164,10 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     const infer = (engine: TfjsEngine | WebGpuEngine) => () => engine.forward(batch.images, 2);
     const counts = {
       fusedStep: await measure(step(fused)),
+      residentStep: await measure(async () => {
+        expect(fused.bindTrainingSet(makePreparedSet(model, 5, 3))).toBe(true);
+        await fused.trainStepIndexed(Uint32Array.of(4, 1), 2, ADAM, false);
+      }),
       opByOpStep: await measure(step(opByOp)),
       fusedBatch: await measure(infer(fused)),
       opByOpBatch: await measure(infer(opByOp)),
@@ -172,6 +176,16 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     // A training step: one upload (settings, labels, images), four dispatches, one submit, no
     // read; tfjs ops need hundreds of dispatches (forward, gradients, Adam per parameter).
     expect(counts.fusedStep).toMatchObject({ dispatches: 4, submits: 1, writes: 1, reads: 0 });
+    // On a resident set (bound once, here inside the measured run: three writes, the table, 5
+    // labels in 2 words, 5 images), the step's upload is its settings and indices: (16 + 2)
+    // floats, 72 bytes.
+    expect(counts.residentStep).toMatchObject({
+      dispatches: 5,
+      submits: 1,
+      writes: 3 + 1,
+      writeBytes: 256 * 4 + 2 * 4 + 5 * 1024 + 72,
+      reads: 0,
+    });
     expect(counts.fusedStep.dispatches * 10).toBeLessThanOrEqual(counts.opByOpStep.dispatches);
     expect(counts.fusedStep.writes * 10).toBeLessThanOrEqual(counts.opByOpStep.writes);
     // An inference batch: one dispatch, one upload, one read. tfjs already runs LeNet's forward
@@ -182,6 +196,154 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     await fused.dispose();
     await opByOp.dispose();
     model.dispose();
+  });
+
+  test('train() on fused WebGPU keeps the set on the GPU: same batches and results as fused WASM, tiny uploads per step', async () => {
+    const run = async (fastPath: 'wasm' | 'webgpu', augment: boolean, epochs = 2) => {
+      const model = await createLeNet({ seed: 17 });
+      // 7 images in batches of 3: shuffled with the seed, the last batch holds 1.
+      const data = makePreparedSet(model, 7, 4);
+      const losses: number[] = [];
+      const history = await train(model, data, {
+        epochs,
+        batchSize: 3,
+        seed: 5,
+        augment,
+        fastPath,
+        onBatchEnd: (_b, logs) => {
+          losses.push(logs.loss);
+        },
+      });
+      const weights = await model.readWeights();
+      model.dispose();
+      return { losses, weights, history };
+    };
+    for (const augment of [false, true]) {
+      const wasm = await run('wasm', augment);
+      const counter = countGpuWork();
+      // Every upload's size, to tell the set's and Adam's reset from the steps'.
+      const queue = (
+        globalThis as unknown as Record<string, { prototype: Record<string, unknown> }>
+      ).GPUQueue?.prototype as Record<string, (...args: unknown[]) => unknown>;
+      const write = queue.writeBuffer as (...args: unknown[]) => unknown;
+      const sizes: number[] = [];
+      queue.writeBuffer = function (this: unknown, ...args: unknown[]) {
+        const data = args[2] as ArrayBufferView;
+        sizes.push(args[4] !== undefined ? (args[4] as number) : data.byteLength);
+        return write.apply(this, args);
+      };
+      let gpu: Awaited<ReturnType<typeof run>>;
+      try {
+        gpu = await run('webgpu', augment);
+      } finally {
+        queue.writeBuffer = write;
+        counter.stop();
+      }
+      expect(gpu.history.path).toBe('webgpu');
+      expect(gpu.losses).toHaveLength(6);
+      expect(maxAbsDiff(gpu.losses, wasm.losses), `augment ${augment}`).toBeLessThan(1e-4);
+      expect(maxRelDiff(gpu.weights, wasm.weights), `augment ${augment}`).toBeLessThan(1e-4);
+      const { counts } = counter;
+      console.log(
+        `train() on fused WebGPU, augment ${augment}, 6 steps: ${JSON.stringify(counts)}`,
+      );
+      // Besides the steps' uploads: the model's weights and Adam's moments going to the new
+      // engine, Adam's reset by train(), the state's zeroing (32 bytes) at each read of totals.
+      const setup = [61706 * 4, 61706 * 8, 32];
+      expect(sizes.filter((bytes) => bytes === 61706 * 8)).toHaveLength(2);
+      const steps = sizes.filter((bytes) => !setup.includes(bytes));
+      if (!augment) {
+        // Five dispatches a step (gather first). The set goes up once (table, labels, pixels);
+        // each step then uploads its settings and indices only: (16 + 3) floats, 76 bytes (the
+        // last batch of each epoch, 1 image: 68).
+        expect(counts.dispatches).toBe(6 * 5);
+        expect(steps).toEqual([256 * 4, 8, 7 * 1024, 76, 76, 68, 76, 76, 68]);
+      } else {
+        // Distorted images are made on the CPU each batch: each step uploads them (4 dispatches).
+        expect(counts.dispatches).toBe(6 * 4);
+        expect(steps).toEqual([3, 3, 1, 3, 3, 1].map((n) => (16 + n + n * 1024) * 4));
+      }
+    }
+  });
+
+  test('a bound set is uploaded once per train() call and freed after it: no buffer growth', async () => {
+    const model = await createLeNet({ seed: 18 });
+    const data = makePreparedSet(model, 4, 6);
+    const options = { epochs: 2, batchSize: 2, seed: 1, fastPath: 'webgpu' as const };
+    await train(model, data, options); // the engine and its buffers exist from here on
+    const proto = (globalThis as unknown as Record<string, { prototype: Record<string, unknown> }>)
+      .GPUDevice?.prototype as Record<string, (...args: unknown[]) => unknown>;
+    const bufferProto = (
+      globalThis as unknown as Record<string, { prototype: Record<string, unknown> }>
+    ).GPUBuffer?.prototype as Record<string, (...args: unknown[]) => unknown>;
+    const create = proto.createBuffer as (...args: unknown[]) => unknown;
+    const destroy = bufferProto.destroy as (...args: unknown[]) => unknown;
+    const live = new Set<unknown>();
+    let setUploads = 0;
+    proto.createBuffer = function (this: unknown, ...args: unknown[]) {
+      const buffer = create.apply(this, args);
+      live.add(buffer);
+      // The resident set's size: table, labels (4 per word) and pixels of the 4 images.
+      if ((args[0] as { size: number }).size === (256 + 1 + 4 * 256) * 4) setUploads++;
+      return buffer;
+    };
+    bufferProto.destroy = function (this: unknown, ...args: unknown[]) {
+      live.delete(this);
+      return destroy.apply(this, args);
+    };
+    try {
+      for (let call = 1; call <= 3; call++) {
+        await train(model, data, options);
+        expect(setUploads).toBe(call);
+        // Every buffer made during the call is gone (the snapshot's staging buffers too).
+        expect(live.size, `after train() call ${call}`).toBe(0);
+      }
+    } finally {
+      proto.createBuffer = create;
+      bufferProto.destroy = destroy;
+    }
+    model.dispose();
+  });
+
+  test('trainStepIndexed refuses bad input before any work, and a set too large for the device is declined', async () => {
+    const model = await createLeNet({ seed: 19 });
+    const gpu = await WebGpuEngine.create(device(), await model.readWeights(), 'test');
+    model.dispose();
+    const set = makePreparedSet(model, 2, 3);
+    await expect(gpu.trainStepIndexed(Uint32Array.of(0), 1, ADAM, true)).rejects.toThrow(
+      'trainStepIndexed needs a training set: call bindTrainingSet.',
+    );
+    expect(() => gpu.bindTrainingSet({ ...set, labels: Uint8Array.of(1, 10) })).toThrow(
+      'labels[1] is 10; labels must be 0..9.',
+    );
+    expect(() => gpu.bindTrainingSet({ ...set, count: 3 })).toThrow(
+      'the set holds 2 images and 2 labels, fewer than count = 3.',
+    );
+    expect(gpu.bindTrainingSet(set)).toBe(true);
+    await expect(gpu.trainStepIndexed(Uint32Array.of(0, 2), 2, ADAM, true)).rejects.toThrow(
+      "indices[1] is 2, past the set's 2 images.",
+    );
+    await expect(gpu.trainStepIndexed(Uint32Array.of(0), 2, ADAM, true)).rejects.toThrow(
+      'indices holds 1 indices, fewer than n = 2.',
+    );
+    // Nothing ran: still Adam step 0.
+    expect((await gpu.readOptimizerState()).step).toBe(0);
+    const limit = (device() as { limits: { maxStorageBufferBindingSize: number } }).limits
+      .maxStorageBufferBindingSize;
+    const count = Math.floor(limit / 1024) + 1;
+    // Declined on the sizes alone, before the pixels are read: stand-ins of the right lengths.
+    const huge = {
+      ...set,
+      count,
+      images: { length: count * 1024 } as Uint8Array,
+      labels: { length: count } as Uint8Array,
+    };
+    expect(gpu.bindTrainingSet(huge)).toBe(false);
+    // The set bound before stays bound.
+    expect(await gpu.trainStepIndexed(Uint32Array.of(1, 0), 2, ADAM, true)).toMatchObject({
+      correct: expect.any(Number),
+    });
+    await gpu.dispose();
   });
 
   test('a non-finite step applies nothing, and the next read reports it with its step', async () => {
@@ -315,6 +477,8 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     });
     ref.dispose();
 
+    // Unshuffled and not augmented, this trains on the resident set (indexed steps); after the
+    // loss the fallback gets each batch built on the CPU from the bound set.
     const model = await createLeNet({ seed: 16 });
     const losses: number[] = [];
     let saved: Float32Array[] | undefined;

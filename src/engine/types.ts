@@ -103,6 +103,19 @@ export interface TrainBatch {
   readonly n: number;
 }
 
+/**
+ * A training set to keep on the engine for {@link Engine.trainStepIndexed}: raw 8-bit images as
+ * the trainer holds them (`count` x 32 x 32, consecutive), their labels (0..9), and the
+ * normalisation the trainer's batches apply (`(v / 255 - mean) / std`, as `normalizationTable`).
+ */
+export interface ResidentTrainingSet {
+  readonly images: Uint8Array;
+  readonly labels: Uint8Array;
+  readonly count: number;
+  readonly mean: number;
+  readonly std: number;
+}
+
 /** Loss (batch mean) and number of correct predictions of one step. */
 export interface StepStats {
   loss: number;
@@ -139,6 +152,25 @@ export interface Engine {
    * read may stall a GPU); {@link Engine.takeTotals} sums them either way.
    */
   trainStep(batch: TrainBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined>;
+  /**
+   * Optional: keeps `set` on the engine (the fused WebGPU engine uploads it once, to the GPU)
+   * until {@link Engine.unbindTrainingSet}, replacing any set bound before. Returns false,
+   * changing nothing, where it cannot (e.g. larger than the device's buffer limits); the caller
+   * then trains with {@link Engine.trainStep}. The caller must not change the arrays while bound.
+   */
+  bindTrainingSet?(set: ResidentTrainingSet): boolean;
+  /**
+   * Optional, with {@link Engine.bindTrainingSet}: {@link Engine.trainStep} on the bound set's
+   * images `indices[0..n)`, normalised inside the engine exactly as the trainer's batches are.
+   */
+  trainStepIndexed?(
+    indices: Uint32Array,
+    n: number,
+    adam: AdamSettings,
+    read: boolean,
+  ): Promise<StepStats | undefined>;
+  /** Optional, with {@link Engine.bindTrainingSet}: frees the bound set (no-op when none). */
+  unbindTrainingSet?(): void;
   /** Summed per-image loss and correct predictions since the last call. */
   takeTotals(): Promise<{ lossSum: number; correct: number }>;
   /** Copies of the weights, read synchronously (throws on a backend that cannot, e.g. WebGPU in Node). */

@@ -6,7 +6,7 @@ import {
   checkAugmentOptions,
   DEFAULT_AUGMENT,
 } from '../data/augment.js';
-import { batchCount, batches } from '../data/batches.js';
+import { batchCount, batches, shuffledIndices } from '../data/batches.js';
 import { normalizationTable, type PreparedSet } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
@@ -399,6 +399,11 @@ export async function train(
     };
   };
   const context: TrainContext = { checkpoint };
+  /**
+   * Set when the engine keeps the training set (fused WebGPU: uploaded once, steps by index);
+   * never with augmentation, whose images change on the CPU every batch.
+   */
+  let resident: { order: (epoch: number) => Uint32Array } | undefined;
 
   try {
     if (resume !== undefined) {
@@ -425,6 +430,13 @@ export async function train(
     // With workers, the next batch is built while they compute the current step: a fused step
     // copies its batch out before its first await (FusedEngine).
     const overlap = history.threads > 1;
+    if (plan.augment === undefined && engine.bindTrainingSet?.(data) === true) {
+      // The same order as `batches` below (same shuffle, same seed).
+      const unshuffled = Uint32Array.from({ length: data.count }, (_, i) => i);
+      resident = {
+        order: (epoch) => (shuffle ? shuffledIndices(data.count, seed + epoch) : unshuffled),
+      };
+    }
     await options.onTrainBegin?.({ epochs: plan.epochs, batchesPerEpoch: perEpoch, path, reason });
     while (at.epoch <= plan.epochs) {
       const epoch = at.epoch;
@@ -435,6 +447,7 @@ export async function train(
         at.epochStart = now();
       }
       const started = now();
+      const order = resident?.order(epoch);
       const epochBatches = batches(data, {
         batchSize: plan.batchSize,
         shuffle,
@@ -474,7 +487,9 @@ export async function train(
         // The schedule's rate for this step, a pure function of (epoch, batch).
         learningRate = plan.rates[(epoch - 1) * perEpoch + batch.index] as number;
         const adam: AdamSettings = { ...plan.adam, learningRate };
-        const step = trainStep(engine, batch, adam, wanted, perEpoch);
+        const first = batch.index * plan.batchSize;
+        const indices = order?.subarray(first, first + batch.size);
+        const step = trainStep(engine, batch, adam, wanted, perEpoch, indices);
         const following = overlap ? nextBatch() : undefined;
         const stats = await step;
         at.batch = batch.index + 1;
@@ -551,21 +566,29 @@ export async function train(
     await options.onTrainEnd?.(history);
     return history;
   } finally {
+    if (resident !== undefined) engine.unbindTrainingSet?.();
     handle.release();
     // Workers live only while training: a model at rest holds no threads.
     if (!model.isDisposed && path === 'fused') await engine.setThreads(1);
   }
 }
 
-/** One engine step; a diverged step becomes a {@link TrainingDivergedError} naming its batch. */
+/**
+ * One engine step (on the bound set's `indices` when given); a diverged step becomes a
+ * {@link TrainingDivergedError} naming its batch.
+ */
 async function trainStep(
   engine: Engine,
   batch: { images: Float32Array; labels: Uint8Array; size: number },
   adam: AdamSettings,
   read: boolean,
   perEpoch: number,
+  indices: Uint32Array | undefined,
 ) {
   try {
+    if (indices !== undefined && engine.trainStepIndexed !== undefined) {
+      return await engine.trainStepIndexed(indices, batch.size, adam, read);
+    }
     return await engine.trainStep(
       { images: batch.images, labels: batch.labels, n: batch.size },
       adam,

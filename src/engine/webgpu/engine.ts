@@ -1,4 +1,5 @@
 import { addSnapshotSource } from '../../backend/snapshot.js';
+import { normalizationTable } from '../../data/preprocess.js';
 import { StepDivergedError } from '../errors.js';
 import { FusedEngine } from '../fused/engine.js';
 import { FusedLeNetError } from '../fused/kernels.js';
@@ -7,6 +8,7 @@ import type {
   Engine,
   EngineInfo,
   OptimizerState,
+  ResidentTrainingSet,
   StepStats,
   TrainBatch,
 } from '../types.js';
@@ -20,6 +22,8 @@ import {
   PARAM_OFFSETS,
   PARAM_SIZES,
   PARAM_WORKGROUP,
+  SET_PIXELS_PER_WORD,
+  SET_TABLE,
 } from './shaders.js';
 
 // Structural views of the WebGPU objects used here (no ambient GPU types in the declarations).
@@ -33,6 +37,10 @@ const MAP_MODE_READ = 0x1;
 const FORWARD_CHUNK = 1024;
 /** Floats of the state buffer (see the `check` shader). */
 const STATE = 8;
+/** Header slot of a resident set's first pixel word (see the `gather` shader). */
+const SET_PIXELS_SLOT = 12;
+/** Set indices reach the GPU as f32 (in the label slots): exact below 2^24. */
+const MAX_SET_COUNT = 2 ** 24;
 
 /** The compiled pipelines of one device (compiling is slow on software adapters: once each). */
 interface Pipelines {
@@ -42,6 +50,9 @@ interface Pipelines {
   gradients: Gpu;
   check: Gpu;
   adam: Gpu;
+  /** Group 1 of `gather`: the resident training set. */
+  setLayout: Gpu;
+  gather: Gpu;
 }
 const pipelinesByDevice = new WeakMap<object, Promise<Pipelines>>();
 
@@ -62,15 +73,35 @@ function pipelines(device: Gpu): Promise<Pipelines> {
           layout: pipelineLayout,
           compute: { module, entryPoint },
         });
-      const [forward, trainSample, gradients, check, adam] = await Promise.all(
-        ['forward', 'trainSample', 'gradients', 'check', 'adam'].map(make),
-      );
-      return { layout, forward, trainSample, gradients, check, adam };
+      const setLayout = device.createBindGroupLayout({
+        entries: [{ binding: 0, visibility: 4, buffer: { type: 'read-only-storage' } }],
+      });
+      const [forward, trainSample, gradients, check, adam, gather] = await Promise.all([
+        ...['forward', 'trainSample', 'gradients', 'check', 'adam'].map(make),
+        device.createComputePipelineAsync({
+          layout: device.createPipelineLayout({ bindGroupLayouts: [layout, setLayout] }),
+          compute: { module, entryPoint: 'gather' },
+        }),
+      ]);
+      return { layout, forward, trainSample, gradients, check, adam, setLayout, gather };
     })();
     pipelinesByDevice.set(device, made);
     made.catch(() => pipelinesByDevice.delete(device));
   }
   return made;
+}
+
+/** A training set bound by {@link WebGpuEngine.bindTrainingSet}. */
+interface BoundSet {
+  /** The caller's arrays (not copied): a lost device's fallback builds batches from them. */
+  host: ResidentTrainingSet;
+  /** The trainer's normalisation, uploaded with the set so the GPU's floats are the CPU's. */
+  table: Float32Array;
+  /** On the GPU: table, labels and pixels (u32-packed); undefined if bound on a lost device. */
+  buffer: Gpu;
+  bindGroup: Gpu;
+  /** The word where the pixels start. */
+  pixelsAt: number;
 }
 
 /** A host copy of the engine's state, kept so that a lost device does not take it along. */
@@ -82,12 +113,16 @@ interface HostCopy {
 /**
  * The default LeNet as WGSL compute shaders on the device of tfjs' WebGPU backend. Weights and
  * Adam's moments live in GPU buffers; a training step is one `writeBuffer` (settings, labels and
- * images together), one submit of four dispatches, and no read unless asked; inference is one
- * dispatch per 1,024 images and one read of the logits. A non-finite step applies nothing, and
- * neither does any later step until the divergence is reported (by the next read: the step's
- * own when asked for, else {@link WebGpuEngine.takeTotals}), naming the step that failed. On a
- * lost device it carries on as the fused WASM engine, from its last host copy (taken at each
- * read, `setWeights`, and every backend snapshot: end of epoch and the periodic timer).
+ * images together), one submit of four dispatches, and no read unless asked. On a training set
+ * bound with {@link WebGpuEngine.bindTrainingSet} (uploaded once) a step uploads only settings
+ * and image indices (`16 + n` floats) and gathers and normalises its images on the GPU, a fifth
+ * dispatch. Inference is one dispatch and one upload of the normalised images per 1,024 images
+ * (a predictor's images are new each time: nothing to keep resident) and one read of the
+ * logits. A non-finite step applies nothing, and neither does any later step until the
+ * divergence is reported (by the next read: the step's own when asked for, else
+ * {@link WebGpuEngine.takeTotals}), naming the step that failed. On a lost device it carries on
+ * as the fused WASM engine, from its last host copy (taken at each read, `setWeights`, and every
+ * backend snapshot: end of epoch and the periodic timer).
  */
 export class WebGpuEngine implements Engine {
   #info: EngineInfo;
@@ -117,6 +152,7 @@ export class WebGpuEngine implements Engine {
   /** Steps since the last {@link WebGpuEngine.takeTotals}: their totals die with a lost device. */
   #stepsSinceTotals = 0;
   #totalsLost = false;
+  #set: BoundSet | undefined;
   #fallback: FusedEngine | undefined;
   #fallbackStarting: Promise<FusedEngine> | undefined;
   readonly #removeSnapshotSource: () => void;
@@ -199,15 +235,114 @@ export class WebGpuEngine implements Engine {
     checkImages(images, n);
     if (labels.length < n)
       throw new FusedLeNetError(`labels holds ${labels.length} labels, fewer than n = ${n}.`);
+    checkLabels(labels, n);
+    const data = new Float32Array(HEADER + n + n * IMAGE);
+    this.#writeHeader(data, n, adam);
+    for (let i = 0; i < n; i++) data[HEADER + i] = labels[i] as number;
+    data.set(images.subarray(0, n * IMAGE), HEADER + n);
+    return this.#run(data, n, read, undefined);
+  }
+
+  /**
+   * Keeps `set` on the GPU for {@link WebGpuEngine.trainStepIndexed}: one upload of its 8-bit
+   * pixels (4 per u32), labels and the CPU's normalisation table, replacing any set bound
+   * before. False, changing nothing, when it exceeds the device's `maxStorageBufferBindingSize`
+   * or `maxBufferSize` (or 2^24 images).
+   *
+   * @throws {@link FusedLeNetError} when the arrays are shorter than `count` images or a label
+   *   is not 0..9; `OptionError` for a non-finite `mean` or a `std` not above 0.
+   */
+  bindTrainingSet(set: ResidentTrainingSet): boolean {
+    const { images, labels, count, mean, std } = set;
+    if (!Number.isInteger(count) || count < 1)
+      throw new FusedLeNetError(`count must be an integer >= 1, got ${count}.`);
+    if (images.length < count * IMAGE || labels.length < count) {
+      throw new FusedLeNetError(
+        `the set holds ${Math.floor(images.length / IMAGE)} images and ${labels.length} labels, fewer than count = ${count}.`,
+      );
+    }
+    const labelWords = Math.ceil(count / SET_PIXELS_PER_WORD);
+    const pixelsAt = SET_TABLE + labelWords;
+    const bytes = (pixelsAt + (count * IMAGE) / SET_PIXELS_PER_WORD) * 4;
+    const limits = this.#device.limits;
+    if (
+      count > MAX_SET_COUNT ||
+      bytes > limits.maxStorageBufferBindingSize ||
+      bytes > limits.maxBufferSize
+    ) {
+      return false;
+    }
+    checkLabels(labels, count);
+    const table = normalizationTable(mean, std);
+    this.unbindTrainingSet();
+    let buffer: Gpu;
+    let bindGroup: Gpu;
+    if (this.#fallback === undefined && !this.#lost) {
+      buffer = this.#device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_DST });
+      const queue = this.#device.queue;
+      queue.writeBuffer(buffer, 0, table);
+      const paddedLabels = new Uint8Array(labelWords * 4);
+      paddedLabels.set(labels.subarray(0, count));
+      queue.writeBuffer(buffer, SET_TABLE * 4, paddedLabels);
+      queue.writeBuffer(buffer, pixelsAt * 4, images, 0, count * IMAGE);
+      bindGroup = this.#device.createBindGroup({
+        layout: this.#pipes.setLayout,
+        entries: [{ binding: 0, resource: { buffer } }],
+      });
+    }
+    this.#set = { host: set, table, buffer, bindGroup, pixelsAt };
+    return true;
+  }
+
+  /**
+   * {@link WebGpuEngine.trainStep} on images `indices[0..n)` of the bound set: uploads the
+   * settings and indices only. After a device loss, the fallback gets the batch built on the CPU.
+   *
+   * @throws {@link FusedLeNetError} when no set is bound, `n` is not an integer >= 1, or
+   *   `indices` is shorter than `n` or names an image past the set.
+   */
+  async trainStepIndexed(
+    indices: Uint32Array,
+    n: number,
+    adam: AdamSettings,
+    read: boolean,
+  ): Promise<StepStats | undefined> {
+    const set = this.#set;
+    if (set === undefined)
+      throw new FusedLeNetError('trainStepIndexed needs a training set: call bindTrainingSet.');
+    if (!Number.isInteger(n) || n < 1)
+      throw new FusedLeNetError(`n must be an integer >= 1, got ${n}.`);
+    if (indices.length < n)
+      throw new FusedLeNetError(`indices holds ${indices.length} indices, fewer than n = ${n}.`);
     for (let i = 0; i < n; i++) {
-      if ((labels[i] as number) > 9) {
-        throw new FusedLeNetError(`labels[${i}] is ${labels[i]}; labels must be 0..9.`);
+      if ((indices[i] as number) >= set.host.count) {
+        throw new FusedLeNetError(
+          `indices[${i}] is ${indices[i]}, past the set's ${set.host.count} images.`,
+        );
       }
     }
+    const fallback = await this.#fallbackIfLost();
+    if (fallback !== undefined || set.buffer === undefined) {
+      return (fallback ?? this).trainStep(gatherOnCpu(set, indices, n), adam, read);
+    }
+    const data = new Float32Array(HEADER + n);
+    this.#writeHeader(data, n, adam);
+    data[SET_PIXELS_SLOT] = set.pixelsAt;
+    for (let i = 0; i < n; i++) data[HEADER + i] = indices[i] as number;
+    return this.#run(data, n, read, set);
+  }
+
+  /** Frees the bound training set's GPU buffer (no-op when none is bound). */
+  unbindTrainingSet(): void {
+    this.#set?.buffer?.destroy();
+    this.#set = undefined;
+  }
+
+  /** The step settings of the input header; `data` then takes labels or indices from `HEADER`. */
+  #writeHeader(data: Float32Array, n: number, adam: AdamSettings): void {
     const step = this.#step + 1;
     const { learningRate: lr, beta1, beta2, epsilon } = adam;
     const weightDecay = adam.weightDecay ?? 0;
-    const data = new Float32Array(HEADER + n + n * IMAGE);
     data.set([
       n,
       lr,
@@ -222,13 +357,28 @@ export class WebGpuEngine implements Engine {
       1 - beta1,
       1 - beta2,
     ]);
-    for (let i = 0; i < n; i++) data[HEADER + i] = labels[i] as number;
-    data.set(images.subarray(0, n * IMAGE), HEADER + n);
-    this.#ensureCapacity(n, data.length);
+  }
+
+  /**
+   * Uploads `data` (header, then labels and images, or set indices) and queues a step's
+   * dispatches (`set`: gathering its images first); `#writeHeader` numbered it `#step + 1`.
+   */
+  async #run(
+    data: Float32Array,
+    n: number,
+    read: boolean,
+    set: BoundSet | undefined,
+  ): Promise<StepStats | undefined> {
+    this.#ensureCapacity(n, HEADER + n + n * IMAGE);
     this.#device.queue.writeBuffer(this.#input, 0, data);
     const encoder = this.#device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     pass.setBindGroup(0, this.#bindGroup);
+    if (set !== undefined) {
+      pass.setBindGroup(1, set.bindGroup);
+      pass.setPipeline(this.#pipes.gather);
+      pass.dispatchWorkgroups(n);
+    }
     const perParam = Math.ceil(PARAM_COUNT / PARAM_WORKGROUP);
     for (const [pipeline, groups] of [
       [this.#pipes.trainSample, n],
@@ -240,7 +390,7 @@ export class WebGpuEngine implements Engine {
       pass.dispatchWorkgroups(groups);
     }
     pass.end();
-    this.#step = step;
+    this.#step++;
     this.#stepsSinceTotals++;
     this.#hostCurrent = false;
     if (!read) {
@@ -322,6 +472,7 @@ export class WebGpuEngine implements Engine {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#removeSnapshotSource();
+    this.unbindTrainingSet();
     for (const b of [
       this.#params,
       this.#grads,
@@ -490,6 +641,29 @@ function checkImages(images: Float32Array, n: number): void {
       `images holds ${Math.floor(images.length / IMAGE)} images, fewer than n = ${n}.`,
     );
   }
+}
+
+function checkLabels(labels: Uint8Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    if ((labels[i] as number) > 9) {
+      throw new FusedLeNetError(`labels[${i}] is ${labels[i]}; labels must be 0..9.`);
+    }
+  }
+}
+
+/** The batch of `indices[0..n)` built on the CPU as the trainer's batches are (for a fallback). */
+function gatherOnCpu(set: BoundSet, indices: Uint32Array, n: number): TrainBatch {
+  const { images: pixels, labels: setLabels } = set.host;
+  const images = new Float32Array(n * IMAGE);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = indices[i] as number;
+    labels[i] = setLabels[j] as number;
+    for (let p = 0; p < IMAGE; p++) {
+      images[i * IMAGE + p] = set.table[pixels[j * IMAGE + p] as number] as number;
+    }
+  }
+  return { images, labels, n };
 }
 
 function split(flat: Float32Array): Float32Array[] {

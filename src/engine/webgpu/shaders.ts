@@ -3,7 +3,8 @@
 // dense [in, out], NHWC flatten. A training step is four dispatches: `trainSample` (one
 // workgroup per image: forward, loss and backward down to pool1, in workgroup memory),
 // `gradients` (one thread per parameter, summing over the batch), `check` (one workgroup:
-// finiteness guard and running totals) and `adam`. Inference is one dispatch, `forward`.
+// finiteness guard and running totals) and `adam`; on a training set resident on the GPU a fifth,
+// `gather`, comes first and builds the batch from indices. Inference is one dispatch, `forward`.
 
 /** Offsets of the parameters in the flat parameter buffer (the weights file's order). */
 export const PARAM_OFFSETS = [0, 150, 156, 2556, 2572, 50572, 50692, 60772, 60856, 61696] as const;
@@ -18,6 +19,10 @@ export const IDX_STRIDE = 1576;
 export const IMAGE = 1024;
 export const WORKGROUP = 256;
 export const PARAM_WORKGROUP = 64;
+/** u32 words before the labels in a resident training set: the 256-entry normalisation table. */
+export const SET_TABLE = 256;
+/** Pixels per u32 word of a resident training set (raw 8-bit, little-endian). */
+export const SET_PIXELS_PER_WORD = 4;
 
 export const LENET_WGSL = /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
@@ -25,13 +30,18 @@ export const LENET_WGSL = /* wgsl */ `
 // Adam's first moments at [0, P), second moments at [P, 2P).
 @group(0) @binding(2) var<storage, read_write> moments: array<f32>;
 // Header (n, lr, beta1, beta2, eps, decay, step, lr / bc1, bc2, image offset, 1 - beta1,
-// 1 - beta2), labels, images.
+// 1 - beta2, resident set's pixel offset), labels (or, before gather, set indices), images.
 @group(0) @binding(3) var<storage, read_write> input: array<f32>;
 // Training: per-image activations and deltas (stride ACTS). Inference: logits [n, 10].
 @group(0) @binding(4) var<storage, read_write> acts: array<f32>;
 @group(0) @binding(5) var<storage, read_write> idx: array<u32>;
 // lossSum, correctSum, first diverged step (0: none), last loss, last correct, apply flag.
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
+
+// A training set resident on the GPU (bound only for gather): the normalisation table (f32
+// bits, 256 words), the labels (4 per word) from word 256, the pixels (4 per word) from the word
+// in header 12.
+@group(1) @binding(0) var<storage, read> trainingSet: array<u32>;
 
 const P: u32 = 61706u;
 const C1W: u32 = 0u; const C1B: u32 = 150u; const C2W: u32 = 156u; const C2B: u32 = 2556u;
@@ -203,6 +213,28 @@ fn trainSample(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   if (t < 120u) { acts[base + A_H1 + t] = h1[t]; acts[base + A_DH1 + t] = dh1[t]; }
   if (t < 84u) { acts[base + A_H2 + t] = h2[t]; acts[base + A_DH2 + t] = dh2[t]; }
   if (t < 10u) { acts[base + A_DL + t] = dl[t]; }
+}
+
+var<workgroup> gathered: u32;
+
+// A step on the resident set: image s of the batch is the set's image whose index the label slot
+// holds (as f32, exact below 2^24); it is normalised through the CPU's own table into the image
+// area and its label replaces the index. The other dispatches then run as on uploaded images.
+@compute @workgroup_size(256)
+fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let s = wg.x;
+  // One thread reads the index (and later overwrites it): no other thread touches the slot.
+  if (t == 0u) { gathered = u32(input[16u + s]); }
+  let j = workgroupUniformLoad(&gathered);
+  let word = trainingSet[u32(header(12u)) + j * 256u + t];
+  let out = u32(header(9u)) + s * 1024u + t * 4u;
+  for (var k = 0u; k < 4u; k++) {
+    input[out + k] = bitcast<f32>(trainingSet[(word >> (8u * k)) & 255u]);
+  }
+  if (t == 0u) {
+    let labels = trainingSet[256u + j / 4u];
+    input[16u + s] = f32((labels >> (8u * (j % 4u))) & 255u);
+  }
 }
 
 // One thread per parameter: its gradient, summed over the batch.
