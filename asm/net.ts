@@ -575,18 +575,20 @@ function transpose(src: usize, dst: usize, k: usize, n: usize, ldd: usize): void
 // ---- Layers ------------------------------------------------------------------------------
 
 /**
- * Copies `bytes` (a multiple of 4) with vector moves: the spans are short (20 bytes for one
- * channel), where a call to memory.copy costs more than the copy.
+ * Copies `bytes` rounded up to whole vectors: up to 12 bytes past the span are written (and read)
+ * too. im2col writes its spans in order, so the next span overwrites that tail; the last span's
+ * tail lands in the row's padding (lda = roundUp4(K) leaves exactly room for it, as 25 * real is
+ * real mod 4), which no GEMM reads. Reads stay inside module memory: past a pixel's real
+ * channels come its padding channels, past the last image of a batch the labels.
  */
-function copySpan(dst: usize, src: usize, bytes: usize): void {
-  let o: usize = 0;
-  for (; o + 16 <= bytes; o += 16) v128.store(dst + o, v128.load(src + o));
-  for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(src + o));
+function copyVectors(dst: usize, src: usize, bytes: usize): void {
+  for (let o: usize = 0; o < bytes; o += 16) v128.store(dst + o, v128.load(src + o));
 }
 
 /**
  * Rows of the 5x5 windows of `n` NHWC inputs (c floats per pixel, the first `real` of them
- * channels): col[(s, oy, ox)][(ky, kx, channel)], rows `lda` floats apart.
+ * channels): col[(s, oy, ox)][(ky, kx, channel)], rows `lda` floats apart. The row padding past
+ * K holds whatever copyVectors left there.
  */
 function im2col(
   x: usize,
@@ -610,11 +612,11 @@ function im2col(
         for (let ky: usize = 0; ky < KERNEL; ky++) {
           const line = src + ky * side * pixel;
           if (real === c) {
-            copySpan(dst, line, span);
+            copyVectors(dst, line, span);
             dst += span;
           } else {
             for (let kx: usize = 0; kx < KERNEL; kx++) {
-              copySpan(dst, line + kx * pixel, real * 4);
+              copyVectors(dst, line + kx * pixel, real * 4);
               dst += real * 4;
             }
           }
