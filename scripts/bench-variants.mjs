@@ -4,11 +4,12 @@
 // contender is the median over rounds (each process reports the median of its timed windows).
 //
 //   npm run build && node scripts/bench-variants.mjs [--rounds 3] [--variants avg,mlp] [--batches 60]
-//     [--threads auto|N] [--relaxed]
+//     [--threads auto|N] [--relaxed] [--baseline-dist DIR]
 //
 // `--threads` is train()'s setting for the fused and tfjs workers (default: train()'s default,
 // 'auto'); `--relaxed` runs them with `--experimental-wasm-relaxed-simd` (the relaxed-SIMD
-// build, as Node 22+ and Chromium get it). Worker modes (one per process): `node
+// build, as Node 22+ and Chromium get it). `--baseline-dist DIR` adds a column for another build
+// (e.g. main's dist/, built elsewhere) run by the same worker, interleaved with the others. Worker modes (one per process): `node
 // scripts/bench-variants.mjs worker --variant avg --fast-path auto|off [--threads N]`, and
 // scripts/bench-variants-torch.py for PyTorch. Workers load the build from $LENET_MNIST_DIST when
 // set (the bench harness's snapshot, or another build to compare), else dist/. Importing this
@@ -84,9 +85,9 @@ function train(lib, model, set, batches, fastPath, seed, threads) {
 }
 
 /** Runs one worker process and returns its BENCH_RESULT. */
-function run(cmd, argv) {
+function run(cmd, argv, env = process.env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => {
@@ -173,6 +174,15 @@ async function main() {
       ],
     },
   ];
+  const baseline = args['baseline-dist'];
+  if (baseline) {
+    const fused = contenders[0];
+    contenders.push({
+      ...fused,
+      key: 'baseline',
+      env: { ...process.env, LENET_MNIST_DIST: String(baseline) },
+    });
+  }
   const results = Object.fromEntries(
     names.map((v) => [v, Object.fromEntries(contenders.map((c) => [c.key, []]))]),
   );
@@ -184,7 +194,7 @@ async function main() {
       // Rotate the order each round, so no contender always runs first (or after another).
       const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
       for (const c of order) {
-        const res = await run(c.cmd, c.argv(v));
+        const res = await run(c.cmd, c.argv(v), c.env);
         results[v][c.key].push(res.samplesPerSecond);
         if (c.key === 'fused') engines[v] = { ...res.engine, threads: res.threads };
         process.stderr.write(
@@ -197,15 +207,16 @@ async function main() {
   const lines = [
     `Training samples/s, batch 64, Adam, train() through ${process.env.LENET_MNIST_DIST ?? 'dist/'} (threads ${args.threads ?? "train()'s default"}${args.relaxed ? ', --experimental-wasm-relaxed-simd' : ''}; Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}); PyTorch CPU (/usr/bin/python3) at 1 and 2 threads; medians of ${rounds} interleaved rounds, fresh processes; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after.`,
     '',
-    '| variant | fused (kernels) | tfjs path | PyTorch 1 thread | PyTorch 2 threads | fused / tfjs | fused / PyTorch best |',
-    '|---|---|---|---|---|---|---|',
+    `| variant | fused (kernels) | tfjs path | PyTorch 1 thread | PyTorch 2 threads | fused / tfjs | fused / PyTorch best |${baseline ? ' baseline build | fused / baseline |' : ''}`,
+    `|---|---|---|---|---|---|---|${baseline ? '---|---|' : ''}`,
   ];
+  if (baseline) lines.splice(1, 0, `Baseline build: ${baseline}.`);
   for (const v of names) {
     const m = Object.fromEntries(contenders.map((c) => [c.key, median(results[v][c.key])]));
     const best = Math.max(m.torch1, m.torch2);
     const e = engines[v];
     lines.push(
-      `| ${v} | ${fmt(m.fused)} (${e?.kind}${e?.kernels ? `/${e.kernels}` : ''}${e?.variant ? ` ${e.variant}` : ''}, ${e?.threads} thr) | ${fmt(m.tfjs)} | ${fmt(m.torch1)} | ${fmt(m.torch2)} | ${(m.fused / m.tfjs).toFixed(1)}x | ${(m.fused / best).toFixed(2)}x |`,
+      `| ${v} | ${fmt(m.fused)} (${e?.kind}${e?.kernels ? `/${e.kernels}` : ''}${e?.variant ? ` ${e.variant}` : ''}, ${e?.threads} thr) | ${fmt(m.tfjs)} | ${fmt(m.torch1)} | ${fmt(m.torch2)} | ${(m.fused / m.tfjs).toFixed(1)}x | ${(m.fused / best).toFixed(2)}x |${baseline ? ` ${fmt(m.baseline)} | ${(m.fused / m.baseline).toFixed(2)}x |` : ''}`,
     );
   }
   console.log(lines.join('\n'));
