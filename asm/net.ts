@@ -71,6 +71,7 @@ let paramsPtr: usize = 0;
 let gradsPtr: usize = 0;
 let adamM: usize = 0;
 let adamV: usize = 0;
+let peerGrads: usize = 0; // another instance's gradients, for mixGradients
 let wtPtr: usize = 0; // transposed weights of one layer, for input gradients
 let batchBase: usize = 0;
 let imageFloats: usize = 0;
@@ -156,7 +157,8 @@ export function configure(layers: i32, side: i32, channels: i32): bool {
   gradsPtr = paramsPtr + paramBytes;
   adamM = gradsPtr + paramBytes;
   adamV = adamM + paramBytes;
-  wtPtr = adamV + paramBytes;
+  peerGrads = adamV + paramBytes;
+  wtPtr = peerGrads + paramBytes;
   batchBase = alignUp(wtPtr + wtBytes);
   capacity = 0;
   const have = (<usize>memory.size()) << 16;
@@ -573,18 +575,20 @@ function transpose(src: usize, dst: usize, k: usize, n: usize, ldd: usize): void
 // ---- Layers ------------------------------------------------------------------------------
 
 /**
- * Copies `bytes` (a multiple of 4) with vector moves: the spans are short (20 bytes for one
- * channel), where a call to memory.copy costs more than the copy.
+ * Copies `bytes` rounded up to whole vectors: up to 12 bytes past the span are written (and read)
+ * too. im2col writes its spans in order, so the next span overwrites that tail; the last span's
+ * tail lands in the row's padding (lda = roundUp4(K) leaves exactly room for it, as 25 * real is
+ * real mod 4), which no GEMM reads. Reads stay inside module memory: past a pixel's real
+ * channels come its padding channels, past the last image of a batch the labels.
  */
-function copySpan(dst: usize, src: usize, bytes: usize): void {
-  let o: usize = 0;
-  for (; o + 16 <= bytes; o += 16) v128.store(dst + o, v128.load(src + o));
-  for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(src + o));
+function copyVectors(dst: usize, src: usize, bytes: usize): void {
+  for (let o: usize = 0; o < bytes; o += 16) v128.store(dst + o, v128.load(src + o));
 }
 
 /**
  * Rows of the 5x5 windows of `n` NHWC inputs (c floats per pixel, the first `real` of them
- * channels): col[(s, oy, ox)][(ky, kx, channel)], rows `lda` floats apart.
+ * channels): col[(s, oy, ox)][(ky, kx, channel)], rows `lda` floats apart. The row padding past
+ * K holds whatever copyVectors left there.
  */
 function im2col(
   x: usize,
@@ -608,11 +612,11 @@ function im2col(
         for (let ky: usize = 0; ky < KERNEL; ky++) {
           const line = src + ky * side * pixel;
           if (real === c) {
-            copySpan(dst, line, span);
+            copyVectors(dst, line, span);
             dst += span;
           } else {
             for (let kx: usize = 0; kx < KERNEL; kx++) {
-              copySpan(dst, line + kx * pixel, real * 4);
+              copyVectors(dst, line + kx * pixel, real * 4);
               dst += real * 4;
             }
           }
@@ -982,11 +986,53 @@ function adamStaysFinite(
 // ---- Entry points ------------------------------------------------------------------------
 
 /**
- * One training step on the n staged samples (`decay`: see adam()): returns the mean loss, or
- * NaN without updating anything when the loss or a gradient is not finite, or when the update
- * would leave a parameter or moment non-finite. `updateBound` is the caller's bound on any
- * parameter's step (+Inf when there is none); only when it or a gradient is huge does the step
- * spend a dry pass proving the update finite.
+ * Forward and backward on the n staged samples, without Adam: leaves the gradients of their mean
+ * loss at gradientsAddress() and returns that mean loss.
+ */
+export function gradientStep(n: i32): f64 {
+  const total = <usize>n;
+  const invN = <f32>1 / <f32>total;
+  memory.fill(gradsPtr, 0, paramBytes);
+  lastCorrect = 0;
+  let sum: f64 = 0;
+  for (chunkStart = 0; chunkStart < total; chunkStart += chunk) {
+    const m = min(chunk, total - chunkStart);
+    forwardLayers(m);
+    sum += lossAndGrad(m, invN);
+    backwardLayers(m);
+  }
+  return sum / <f64>total;
+}
+
+/**
+ * One Adam update with the gradients at gradientsAddress() (`decay`: see adam()), unless it
+ * would leave a parameter or moment non-finite: then nothing changes and it returns false.
+ * `updateBound` is the caller's bound on any parameter's step (+Inf when there is none); only
+ * when it or a gradient is huge does the update spend a dry pass proving itself finite.
+ */
+export function adamGuarded(
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  bc1: f32,
+  bc2: f32,
+  updateBound: f32,
+  decay: f32,
+): bool {
+  if (
+    (updateBound > 1e30 || !gradientsOrdinary()) &&
+    !adamStaysFinite(lr, beta1, beta2, eps, bc1, bc2, decay)
+  ) {
+    return false;
+  }
+  adam(lr, beta1, beta2, eps, bc1, bc2, decay);
+  return true;
+}
+
+/**
+ * One training step on the n staged samples (gradientStep, then adamGuarded): returns the mean
+ * loss, or NaN without updating anything when the loss is not finite or adamGuarded refuses.
  */
 export function trainStep(
   n: i32,
@@ -999,27 +1045,32 @@ export function trainStep(
   updateBound: f32,
   decay: f32,
 ): f64 {
-  const total = <usize>n;
-  const invN = <f32>1 / <f32>total;
-  memory.fill(gradsPtr, 0, paramBytes);
-  lastCorrect = 0;
-  let sum: f64 = 0;
-  for (chunkStart = 0; chunkStart < total; chunkStart += chunk) {
-    const m = min(chunk, total - chunkStart);
-    forwardLayers(m);
-    sum += lossAndGrad(m, invN);
-    backwardLayers(m);
-  }
-  const loss = sum / <f64>total;
-  if (
-    !isFinite(loss) ||
-    ((updateBound > 1e30 || !gradientsOrdinary()) &&
-      !adamStaysFinite(lr, beta1, beta2, eps, bc1, bc2, decay))
-  ) {
+  const loss = gradientStep(n);
+  if (!isFinite(loss) || !adamGuarded(lr, beta1, beta2, eps, bc1, bc2, updateBound, decay)) {
     return NaN;
   }
-  adam(lr, beta1, beta2, eps, bc1, bc2, decay);
   return loss;
+}
+
+// ---- Data-parallel training (src/engine/fused/workers.ts) ------------------------------
+
+// As in asm/lenet.ts: each instance runs gradientStep on its share of a batch, one of them sums
+// the gradients (weighted by share sizes) with mixGradients and runs adamGuarded. Parameters and
+// gradients travel between instances in the internal layout, parameterBytes() long.
+
+/** Where another instance's gradients go for mixGradients, parameterBytes() long. */
+export function peerGradientsAddress(): usize {
+  return peerGrads;
+}
+
+/** gradients = selfWeight * gradients + peerWeight * (the gradients at peerGradientsAddress()). */
+export function mixGradients(selfWeight: f32, peerWeight: f32): void {
+  const a = f32x4.splat(selfWeight);
+  const b = f32x4.splat(peerWeight);
+  for (let o: usize = 0; o < paramBytes; o += 16) {
+    const p = gradsPtr + o;
+    v128.store(p, f32x4.add(f32x4.mul(a, v128.load(p)), f32x4.mul(b, v128.load(peerGrads + o))));
+  }
 }
 
 /** Logits of the n staged images into logitsPtr(), [n][10]. */

@@ -19,7 +19,7 @@ export type EngineKind = 'fused' | 'webgpu' | 'tfjs';
  * pooling, ReLU, no activation after conv2) runs on hand-tuned kernels (`kernels: 'lenet'`, with
  * data-parallel threads); every other model {@link createLeNet} and {@link createMlp} build
  * (average pooling, tanh, an activation after conv2, any legal input size and resize mode, any
- * MLP widths) runs on generic kernels (`kernels: 'generic'`, single-threaded), unless its working
+ * MLP widths) runs on generic kernels (`kernels: 'generic'`, also with data-parallel threads), unless its working
  * memory would exceed 64 MiB per training sample (LeNets above an input of about 300x300): then
  * tfjs ops, and `model.engine.reason` says so. Under `'auto'`, models other than the default
  * LeNet on WebGPU take tfjs ops on the GPU (generic fused WASM on a software adapter).
@@ -61,8 +61,8 @@ export interface EngineInfo {
   readonly variant?: 'simd' | 'relaxed-simd' | 'wgsl';
   /**
    * For the fused WASM engine: which kernel set computes the model. `'lenet'`: the hand-tuned
-   * kernels of the default LeNet (data-parallel threads available); `'generic'`: the
-   * parameterised kernels for every other LeNet variant and every MLP (one thread). See
+   * kernels of the default LeNet; `'generic'`: the parameterised kernels for every other LeNet
+   * variant and every MLP. Both take data-parallel threads. See
    * {@link FastPathOption}.
    */
   readonly kernels?: 'lenet' | 'generic';
@@ -126,8 +126,8 @@ export interface StepStats {
  * What training and inference need of a model's computation. An engine owns the model's weights
  * and its optimizer state: reading them goes through it, so what any caller sees is the current
  * state. Implementations: `TfjsEngine` (any model, any backend), `FusedEngine` (the default
- * LeNet on WASM, single-threaded or data-parallel over workers) and `FusedNetEngine` (every other
- * model on WASM, single-threaded).
+ * LeNet on WASM) and `FusedNetEngine` (every other model on WASM), each single-threaded or
+ * data-parallel over workers.
  */
 export interface Engine {
   readonly info: EngineInfo;

@@ -219,9 +219,9 @@ export interface TrainOptions extends TrainCallbacks {
    * are close to (tested: losses within 1e-4 per step, weights within 1e-5 after several steps),
    * not bit-identical with, a 1-thread run; `threads: 1` gives the exact single-threaded results
    * of earlier versions. A run with a given count is deterministic (a resume is exact). A
-   * browser page with a Content-Security-Policy must allow `worker-src blob:`. Only the fused path of the default LeNet
-   * uses threads (the generic fused kernels of other models run on one thread, and
-   * `history.threads` says 1); the workers stop when `train` returns. Default: `'auto'`.
+   * browser page with a Content-Security-Policy must allow `worker-src blob:`. Threads apply to
+   * the fused WASM path (the default LeNet's kernels and the generic ones of every other model);
+   * the workers stop when `train` returns. Default: `'auto'`.
    */
   threads?: ThreadsOption;
   /**
@@ -420,10 +420,6 @@ export async function train(
         // 'auto' trains anyway (e.g. a page whose Content-Security-Policy forbids blob: workers).
         await engine.setThreads(1);
         history.threadsReason = `workers could not start (${(err as Error).message})`;
-      }
-      if (engine.info.kernels === 'generic' && plan.threads.threads > 1) {
-        history.threadsReason =
-          'the generic fused kernels (every model but the default LeNet) run on one thread';
       }
       history.threads = engine.info.threads;
     }

@@ -174,6 +174,7 @@ export class FusedEngine implements Engine {
         threads,
         this.#compiled.variant,
         this.#compiled.module,
+        { kind: 'lenet' },
         paramBytes,
       );
     }

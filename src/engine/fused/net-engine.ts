@@ -12,7 +12,11 @@ import type {
   TrainBatch,
 } from '../types.js';
 import { FusedLeNetError, type FusedVariant } from './kernels.js';
-import { instantiateFusedNet, type WasmNet } from './net-kernels.js';
+import { instantiateFusedNet, type KernelSet, type WasmNet } from './net-kernels.js';
+import { WorkerPool } from './workers.js';
+
+/** The fewest images a forward pass splits over the workers: below it, posting costs more. */
+const MIN_PARALLEL_FORWARD = 256;
 
 const compiled = new Map<FusedVariant, Promise<WebAssembly.Module>>();
 
@@ -54,17 +58,30 @@ async function compile(variant: FusedVariant): Promise<WebAssembly.Module> {
  * Every model the factories build other than the default LeNet (whose kernels are
  * hand-tuned, engine.ts), on the generic fused WASM SIMD kernels (asm/net.ts): the weights and
  * Adam's state live in one WebAssembly instance's memory, and a training step or forward pass
- * is one call into it. Single-threaded: `setThreads` records the request but steps run on one
- * thread, and `info.threads` says 1.
+ * is one call into it. With more than one thread, workers share each training step and large
+ * forward passes exactly as for the default LeNet (workers.ts, engine.ts), each with its own
+ * instance configured with the same layers.
  */
 export class FusedNetEngine implements Engine {
-  readonly #info: EngineInfo;
+  #info: EngineInfo;
+  readonly #module: WebAssembly.Module;
+  readonly #kernels: KernelSet;
   #net: WasmNet | undefined;
+  #pool: WorkerPool | undefined;
+  /** A step waiting for workers: nothing else may touch the instance until it settles. */
+  #busy = false;
   #lossSum = 0;
   #correct = 0;
 
-  private constructor(net: WasmNet, reason: string) {
+  private constructor(
+    net: WasmNet,
+    module: WebAssembly.Module,
+    kernels: KernelSet,
+    reason: string,
+  ) {
     this.#net = net;
+    this.#module = module;
+    this.#kernels = kernels;
     this.#info = {
       kind: 'fused',
       backend: 'wasm',
@@ -82,9 +99,14 @@ export class FusedNetEngine implements Engine {
     reason: string,
   ): Promise<FusedNetEngine> {
     const { variant, module } = await compileNet();
-    const net = await instantiateFusedNet(variant, module, buildLayers(spec), spec.inputSize);
+    const kernels: KernelSet = {
+      kind: 'generic',
+      layers: buildLayers(spec),
+      inputSize: spec.inputSize,
+    };
+    const net = await instantiateFusedNet(variant, module, kernels.layers, kernels.inputSize);
     net.setParams(weights);
-    return new FusedNetEngine(net, reason);
+    return new FusedNetEngine(net, module, kernels, reason);
   }
 
   get info(): EngineInfo {
@@ -92,7 +114,15 @@ export class FusedNetEngine implements Engine {
   }
 
   async forward(images: Float32Array, n: number): Promise<Float32Array> {
-    return this.#live().forward(images, n);
+    const net = this.#idle();
+    // While training with workers (the trainer's evaluation), large passes are split over them.
+    if (this.#pool === undefined || n < MIN_PARALLEL_FORWARD) return net.forward(images, n);
+    this.#busy = true;
+    try {
+      return await this.#pool.forward(net, images, n);
+    } finally {
+      this.#busy = false;
+    }
   }
 
   async trainStep(
@@ -100,9 +130,21 @@ export class FusedNetEngine implements Engine {
     adam: AdamSettings,
     read: boolean,
   ): Promise<StepStats | undefined> {
-    const net = this.#live();
+    const net = this.#idle();
     const { images, labels, n } = batch;
-    const stats = net.trainStep(images, labels, n, adam);
+    let stats: StepStats;
+    if (this.#pool === undefined) {
+      // The single-threaded step checks its batch itself.
+      stats = net.trainStep(images, labels, n, adam);
+    } else {
+      const checked = net.checkBatch(images, labels, n);
+      this.#busy = true;
+      try {
+        stats = await this.#pool.trainStep(net, images, checked, n, adam);
+      } finally {
+        this.#busy = false;
+      }
+    }
     if (Number.isNaN(stats.loss)) {
       // The kernels applied nothing: the weights and Adam's state are still the last finite ones.
       throw new StepDivergedError(net.adamStep + 1);
@@ -120,7 +162,7 @@ export class FusedNetEngine implements Engine {
   }
 
   getWeights(): Float32Array[] {
-    return this.#live().getParams();
+    return this.#idle().getParams();
   }
 
   async readWeights(): Promise<Float32Array[]> {
@@ -128,29 +170,52 @@ export class FusedNetEngine implements Engine {
   }
 
   setWeights(weights: readonly Float32Array[]): void {
-    this.#live().setParams(weights);
+    this.#idle().setParams(weights);
   }
 
   async readOptimizerState(): Promise<OptimizerState> {
-    return this.#live().getOptimizerState();
+    return this.#idle().getOptimizerState();
   }
 
   setOptimizerState(state: OptimizerState | undefined): void {
-    this.#live().setOptimizerState(state);
+    this.#idle().setOptimizerState(state);
   }
 
-  /** The generic kernels run single-threaded: any count is accepted and runs on one thread. */
-  async setThreads(_threads: number): Promise<void> {
-    this.#live();
+  async setThreads(threads: number): Promise<void> {
+    const net = this.#idle();
+    if (threads === this.#info.threads) return;
+    await this.#pool?.stop();
+    this.#pool = undefined;
+    if (threads > 1) {
+      const paramBytes = net.parameterBytes().byteLength;
+      const { variant } = net;
+      this.#pool = await WorkerPool.start(
+        threads,
+        variant,
+        this.#module,
+        this.#kernels,
+        paramBytes,
+      );
+    }
+    this.#info = { ...this.#info, threads };
   }
 
   async dispose(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
     this.#net?.dispose();
     this.#net = undefined;
+    await pool?.stop();
   }
 
-  #live(): WasmNet {
+  /** The instance, when no data-parallel step is in flight (a step reads and writes it). */
+  #idle(): WasmNet {
     if (this.#net === undefined) throw new FusedLeNetError('This fused engine has been disposed.');
+    if (this.#busy) {
+      throw new FusedLeNetError(
+        'A training step is in progress: wait for it before using the model.',
+      );
+    }
     return this.#net;
   }
 }

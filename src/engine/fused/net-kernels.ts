@@ -38,7 +38,10 @@ const FORWARD_CHUNK = 256;
  * stays within 256 MiB (plus the batch's images) of the 4 GiB a WebAssembly memory can have.
  */
 export const NET_MAX_BYTES_PER_SAMPLE = 64 * 1024 * 1024;
-/** Parameters, gradients, Adam's two moments and one transposed weight: at most 1 GiB. */
+/**
+ * Parameters, gradients, Adam's two moments, a peer's gradients (data-parallel steps) and one
+ * transposed weight: at most 1 GiB.
+ */
 const NET_MAX_PARAMETER_BYTES = 1024 * 1024 * 1024;
 
 /** The module's exports; see the ABI comment at the top of asm/net.ts. */
@@ -68,6 +71,19 @@ interface NetExports {
     decay: number,
   ): number;
   forward(n: number): void;
+  gradientStep(n: number): number;
+  adamGuarded(
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+    updateBound: number,
+    decay: number,
+  ): number;
+  peerGradientsAddress(): number;
+  mixGradients(selfWeight: number, peerWeight: number): void;
 }
 
 const round4 = (v: number) => Math.ceil(v / 4) * 4;
@@ -117,7 +133,7 @@ export function netMismatch(layers: readonly Layer[], inputSize: number): string
   const last = run[run.length - 1];
   if (last?.type !== 'dense' || last.outUnits !== CLASSES)
     return 'no final dense layer of 10 outputs';
-  const paramBytes = 4 * 5 * params;
+  const paramBytes = 4 * 6 * params;
   if (paramBytes > NET_MAX_PARAMETER_BYTES) {
     return `${params} parameters, which need ${(paramBytes / 2 ** 20).toFixed(0)} MiB in the fused kernels (at most ${NET_MAX_PARAMETER_BYTES / 2 ** 20} MiB)`;
   }
@@ -126,6 +142,19 @@ export function netMismatch(layers: readonly Layer[], inputSize: number): string
     return `a ${inputSize}x${inputSize} input, which needs ${(bytes / 2 ** 20).toFixed(1)} MiB per sample in the fused kernels (at most ${NET_MAX_BYTES_PER_SAMPLE / 2 ** 20} MiB)`;
   }
   return undefined;
+}
+
+/**
+ * Which kernels a pool's instances run: the default LeNet's (asm/lenet.ts, 32x32 images) or the
+ * generic ones (asm/net.ts) configured with a model's layers for `inputSize`² images.
+ */
+export type KernelSet =
+  | { kind: 'lenet' }
+  | { kind: 'generic'; layers: readonly Layer[]; inputSize: number };
+
+/** Floats per image of a kernel set's input. */
+export function imageFloatsOf(kernels: KernelSet): number {
+  return kernels.kind === 'lenet' ? 32 * 32 : kernels.inputSize * kernels.inputSize;
 }
 
 /** Where one parameter lives inside a block, and how its tfjs layout maps onto it. */
@@ -329,6 +358,66 @@ export class WasmNet {
     return logits;
   }
 
+  /** Floats per image (`inputSize`²): the size of one image in `images` arguments. */
+  get imageFloats(): number {
+    return this.#imageFloats;
+  }
+
+  /** The parameters in the module's internal layout, as bytes (a view: copy it before growing). */
+  parameterBytes(): Uint8Array {
+    const k = this.#live();
+    return new Uint8Array(k.memory.buffer, k.paramsAddress(), k.parameterBytes());
+  }
+
+  /** Sets the parameters from bytes in the internal layout (another instance's `parameterBytes`). */
+  setParameterBytes(bytes: Uint8Array): void {
+    this.parameterBytes().set(bytes);
+  }
+
+  /** The last step's gradients in the internal layout, as bytes (a view, like `parameterBytes`). */
+  gradientBytes(): Uint8Array {
+    const k = this.#live();
+    return new Uint8Array(k.memory.buffer, k.gradientsAddress(), k.parameterBytes());
+  }
+
+  /**
+   * Forward and backward on the first `n` images of a checked batch, without Adam: leaves the
+   * share's mean-loss gradients in the module and returns the share's summed loss and hits
+   * (`n` = 0 just zeroes the gradients).
+   */
+  gradientStep(images: Float32Array, labels: Uint8Array, n: number): FusedStepResult {
+    const k = this.#live();
+    if (n === 0) {
+      this.#block('grads').fill(0);
+      return { loss: 0, correct: 0 };
+    }
+    this.#stage(images, labels, n);
+    return { loss: k.gradientStep(n) * n, correct: k.correctCount() };
+  }
+
+  /** gradients = selfWeight * gradients + peerWeight * peer (bytes in the internal layout). */
+  mixGradients(peer: ArrayBuffer, selfWeight: number, peerWeight: number): void {
+    const k = this.#live();
+    new Uint8Array(k.memory.buffer, k.peerGradientsAddress(), k.parameterBytes()).set(
+      new Uint8Array(peer, 0, k.parameterBytes()),
+    );
+    k.mixGradients(selfWeight, peerWeight);
+  }
+
+  /**
+   * One Adam update with the gradients in the module, unless the update would make a parameter
+   * or moment non-finite: then nothing changes and it returns false.
+   */
+  applyAdam(hp: AdamHyperparameters = {}): boolean {
+    const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
+    const step = this.#step + 1;
+    const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
+    const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
+    if (!this.#live().adamGuarded(lr, beta1, beta2, eps, bc1, bc2, bound, decay)) return false;
+    this.#step = step;
+    return true;
+  }
+
   /** Validates a training batch of `n` (sizes, labels 0..9) and returns its labels. */
   checkBatch(images: Float32Array, labels: Uint8Array, n: number): Uint8Array {
     this.#live();
@@ -374,7 +463,7 @@ export class WasmNet {
     this.reserve(n);
     const size = this.#imageFloats;
     this.#floats(k.inputPtr(), n * size).set(images.subarray(0, n * size));
-    new Uint8Array(k.memory.buffer, k.labelsPtr(), n).set(labels);
+    new Uint8Array(k.memory.buffer, k.labelsPtr(), n).set(labels.subarray(0, n));
     return k;
   }
 

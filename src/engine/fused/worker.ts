@@ -2,10 +2,12 @@
 // `?worker-source` import in workers.ts (scripts/worker-source.mjs) and started by the platform
 // layer, so the worker calls the kernels through the same typed module as the main thread.
 import { FusedLeNetError, instantiateFusedLeNet, type WasmLeNet } from './kernels.js';
+import { imageFloatsOf, instantiateFusedNet, type WasmNet } from './net-kernels.js';
 import type { WorkerReply, WorkerRequest } from './workers.js';
 
 /**
- * Answers `init` with an instance of the posted compiled module, each `step` with the share's
+ * Answers `init` with an instance of the posted compiled module (the default LeNet's kernels or
+ * the generic ones configured with the posted layers), each `step` with the share's
  * summed loss, correct count and gradients (written into the parameter buffer it brought), and
  * each `forward` with the share's logits under the parameters it brought.
  */
@@ -13,11 +15,17 @@ export function serveFusedWorker(
   post: (reply: WorkerReply, transfer?: ArrayBuffer[]) => void,
   listen: (handler: (request: WorkerRequest) => void) => void,
 ): void {
-  let net: WasmLeNet | undefined;
+  let net: WasmLeNet | WasmNet | undefined;
+  let imageFloats = 0;
   listen(async (request) => {
     try {
       if (request.type === 'init') {
-        net = await instantiateFusedLeNet(request.variant, request.module);
+        const { variant, module, kernels } = request;
+        net =
+          kernels.kind === 'lenet'
+            ? await instantiateFusedLeNet(variant, module)
+            : await instantiateFusedNet(variant, module, kernels.layers, kernels.inputSize);
+        imageFloats = imageFloatsOf(kernels);
         post({ type: 'ready' });
         return;
       }
@@ -25,7 +33,7 @@ export function serveFusedWorker(
       if (request.type === 'forward') {
         const { n, params, images } = request;
         net.setParameterBytes(new Uint8Array(params));
-        const logits = net.forward(new Float32Array(images, 0, n * 1024), n);
+        const logits = net.forward(new Float32Array(images, 0, n * imageFloats), n);
         post({ type: 'forward', logits: logits.buffer as ArrayBuffer, params, images }, [
           logits.buffer as ArrayBuffer,
           params,
@@ -37,7 +45,7 @@ export function serveFusedWorker(
       net.reserve(n); // first: growing memory detaches the views below
       net.parameterBytes().set(new Uint8Array(params));
       const { loss, correct } = net.gradientStep(
-        new Float32Array(images, 0, n * 1024),
+        new Float32Array(images, 0, n * imageFloats),
         new Uint8Array(labels, 0, n),
         n,
       );

@@ -1,7 +1,7 @@
-// Data-parallel training steps for the fused engine: a batch is split over the calling thread's
-// instance (which holds the parameters and Adam's state) and one instance per worker thread,
-// all of the same compiled module. Each runs forward and backward on its share
-// (`WasmLeNet.gradientStep`); the calling thread sums the gradients, each weighted by its share
+// Data-parallel training steps for the fused engines (the default LeNet's kernels and the
+// generic ones): a batch is split over the calling thread's instance (which holds the parameters
+// and Adam's state) and one instance per worker thread, all of the same compiled module and
+// layer table. Each runs forward and backward on its share (`gradientStep`); the calling thread sums the gradients, each weighted by its share
 // of the batch because each is a mean over its share, and applies one Adam update. Parameters
 // therefore follow the single-threaded `trainStep` up to the order of float additions.
 //
@@ -15,13 +15,23 @@ import {
   FusedLeNetError,
   type FusedStepResult,
   type FusedVariant,
-  type WasmLeNet,
 } from './kernels.js';
+import { imageFloatsOf, type KernelSet } from './net-kernels.js';
 import workerSource from './worker.ts?worker-source';
+
+/** What a pool needs of the calling thread's instance (`WasmLeNet` and `WasmNet` both have it). */
+export interface DataParallelNet {
+  reserve(n: number): void;
+  parameterBytes(): Uint8Array;
+  gradientStep(images: Float32Array, labels: Uint8Array, n: number): FusedStepResult;
+  mixGradients(peer: ArrayBuffer, selfWeight: number, peerWeight: number): void;
+  applyAdam(hp: AdamHyperparameters): boolean;
+  forward(images: Float32Array, n: number, out?: Float32Array): Float32Array;
+}
 
 /** What the main thread sends a worker. */
 export type WorkerRequest =
-  | { type: 'init'; variant: FusedVariant; module: WebAssembly.Module }
+  | { type: 'init'; variant: FusedVariant; module: WebAssembly.Module; kernels: KernelSet }
   | { type: 'step'; n: number; params: ArrayBuffer; images: ArrayBuffer; labels: ArrayBuffer }
   | { type: 'forward'; n: number; params: ArrayBuffer; images: ArrayBuffer };
 
@@ -51,7 +61,6 @@ export type WorkerReply =
   | ForwardReply
   | { type: 'error'; message: string };
 
-const IMAGE_SIZE = 32 * 32;
 const CLASSES = 10;
 
 /** One worker thread with its reusable buffers and the reply it is waiting for. */
@@ -63,7 +72,10 @@ class Helper {
   #pending: { resolve(reply: WorkerReply): void; reject(err: Error): void } | undefined;
   #failure: Error | undefined;
 
-  constructor(paramBytes: number) {
+  readonly #imageFloats: number;
+
+  constructor(paramBytes: number, imageFloats: number) {
+    this.#imageFloats = imageFloats;
     this.params = new ArrayBuffer(paramBytes);
     this.handle = platform.startWorker(workerSource);
     this.handle.onMessage((message) => {
@@ -83,9 +95,8 @@ class Helper {
   /** This worker's image buffer, grown to hold `m` images (it travels with each request). */
   imagesFor(m: number): ArrayBuffer {
     const have = this.images;
-    return have && have.byteLength >= m * IMAGE_SIZE * 4
-      ? have
-      : new ArrayBuffer(m * IMAGE_SIZE * 4);
+    const bytes = m * this.#imageFloats * 4;
+    return have && have.byteLength >= bytes ? have : new ArrayBuffer(bytes);
   }
 
   request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
@@ -100,28 +111,32 @@ class Helper {
 /** `threads - 1` workers that share training steps with a main instance. */
 export class WorkerPool {
   readonly threads: number;
+  readonly #imageFloats: number;
   #helpers: Helper[];
 
-  private constructor(helpers: Helper[]) {
+  private constructor(helpers: Helper[], imageFloats: number) {
     this.#helpers = helpers;
+    this.#imageFloats = imageFloats;
     this.threads = helpers.length + 1;
   }
 
   /**
-   * Starts `threads - 1` workers, each with an instance of `module`. Rejects with
+   * Starts `threads - 1` workers, each with an instance of `module` running `kernels`. Rejects with
    * {@link FusedLeNetError} (and stops those that started) when a worker cannot start.
    */
   static async start(
     threads: number,
     variant: FusedVariant,
     module: WebAssembly.Module,
+    kernels: KernelSet,
     paramBytes: number,
   ): Promise<WorkerPool> {
     const helpers: Helper[] = [];
+    const imageFloats = imageFloatsOf(kernels);
     try {
-      for (let i = 1; i < threads; i++) helpers.push(new Helper(paramBytes));
+      for (let i = 1; i < threads; i++) helpers.push(new Helper(paramBytes, imageFloats));
       const ready = await Promise.all(
-        helpers.map((h) => h.request({ type: 'init', variant, module })),
+        helpers.map((h) => h.request({ type: 'init', variant, module, kernels })),
       );
       if (ready.some((r) => r.type !== 'ready')) throw new FusedLeNetError('Worker did not start.');
     } catch (err) {
@@ -132,15 +147,15 @@ export class WorkerPool {
         cause: err,
       });
     }
-    return new WorkerPool(helpers);
+    return new WorkerPool(helpers, imageFloats);
   }
 
   /**
-   * One data-parallel Adam step of `main` on a checked batch (see `WasmLeNet.checkBatch`). The
+   * One data-parallel Adam step of `main` on a checked batch (see `checkBatch`). The
    * calling thread takes the smallest share, as it also sums the gradients and runs Adam.
    */
   async trainStep(
-    main: WasmLeNet,
+    main: DataParallelNet,
     images: Float32Array,
     labels: Uint8Array,
     n: number,
@@ -148,6 +163,7 @@ export class WorkerPool {
   ): Promise<FusedStepResult> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
+    const size = this.#imageFloats;
     // Grow memory first: growing detaches the parameter view made below.
     main.reserve(Math.max(own, 1));
     const paramView = main.parameterBytes();
@@ -162,8 +178,8 @@ export class WorkerPool {
         const hImages = h.imagesFor(m);
         let hLabels = h.labels;
         if (!hLabels || hLabels.byteLength < m) hLabels = new ArrayBuffer(m);
-        new Float32Array(hImages, 0, m * IMAGE_SIZE).set(
-          images.subarray(start * IMAGE_SIZE, (start + m) * IMAGE_SIZE),
+        new Float32Array(hImages, 0, m * size).set(
+          images.subarray(start * size, (start + m) * size),
         );
         new Uint8Array(hLabels, 0, m).set(labels.subarray(start, start + m));
         h.params = undefined;
@@ -206,13 +222,14 @@ export class WorkerPool {
   }
 
   /**
-   * Logits of `n` images (`n * 1024` normalised floats), split like a training step: each
+   * Logits of `n` normalised images, split like a training step: each
    * worker gets the current parameters and its share, the calling thread runs the first share.
    * Each image's logits are computed alone, so they equal `main.forward`'s bit for bit.
    */
-  async forward(main: WasmLeNet, images: Float32Array, n: number): Promise<Float32Array> {
+  async forward(main: DataParallelNet, images: Float32Array, n: number): Promise<Float32Array> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
+    const size = this.#imageFloats;
     const logits = new Float32Array(n * CLASSES);
     // Used only before main.forward, which may grow memory and so detach it.
     const paramView = main.parameterBytes();
@@ -225,8 +242,8 @@ export class WorkerPool {
         const params = h.params ?? new ArrayBuffer(paramView.byteLength);
         new Uint8Array(params).set(paramView);
         const hImages = h.imagesFor(m);
-        new Float32Array(hImages, 0, m * IMAGE_SIZE).set(
-          images.subarray(start * IMAGE_SIZE, (start + m) * IMAGE_SIZE),
+        new Float32Array(hImages, 0, m * size).set(
+          images.subarray(start * size, (start + m) * size),
         );
         h.params = undefined;
         h.images = undefined;
