@@ -12,7 +12,6 @@ import {
 import { chooseEngine, type EngineChoice } from './choose.js';
 import { ModelDisposedError } from './errors.js';
 import { FusedEngine } from './fused/engine.js';
-import { FusedNetEngine } from './fused/net-engine.js';
 import { TfjsEngine } from './tfjs/engine.js';
 import type { Engine, EngineInfo, FastPathOption, Model, OptimizerState } from './types.js';
 import { calibrate, type Workload } from './webgpu/calibrate.js';
@@ -270,7 +269,7 @@ export class EngineModel implements Model {
         : choice.kind === 'webgpu'
           ? await WebGpuEngine.create(gpuDevice(), weights, choice.reason)
           : choice.kernels === 'generic'
-            ? await FusedNetEngine.create(this.spec, weights, choice.reason)
+            ? await FusedEngine.createGeneric(this.spec, weights, choice.reason)
             : await FusedEngine.create(weights, choice.reason);
     if (optimizer !== undefined && optimizer.step > 0) next.setOptimizerState(optimizer);
     if (this.#disposed) {

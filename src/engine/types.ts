@@ -125,9 +125,9 @@ export interface StepStats {
 /**
  * What training and inference need of a model's computation. An engine owns the model's weights
  * and its optimizer state: reading them goes through it, so what any caller sees is the current
- * state. Implementations: `TfjsEngine` (any model, any backend), `FusedEngine` (the default
- * LeNet on WASM) and `FusedNetEngine` (every other model on WASM), each single-threaded or
- * data-parallel over workers.
+ * state. Implementations: `TfjsEngine` (any model, any backend), `FusedEngine` (every model the
+ * factories build, on WASM: the default LeNet on hand-tuned kernels, the others on generic ones;
+ * single-threaded or data-parallel over workers) and `WebGpuEngine` (the default LeNet in WGSL).
  */
 export interface Engine {
   readonly info: EngineInfo;

@@ -1,5 +1,6 @@
 import { normalizationTable, precomputeCoefficients } from '../../data/preprocess.js';
-import type { Preprocessing } from '../../model/types.js';
+import { buildLayers } from '../../model/layers.js';
+import type { ModelSpec, Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import type {
   AdamSettings,
@@ -9,22 +10,20 @@ import type {
   StepStats,
   TrainBatch,
 } from '../types.js';
-import {
-  FusedLeNetError,
-  instantiateFusedLeNet,
-  type PixelTables,
-  type WasmLeNet,
-} from './kernels.js';
+import { FusedLeNetError, instantiateFusedLeNet, type PixelTables, WasmLeNet } from './kernels.js';
 import { type CompiledFusedModule, compileFusedModule } from './load.js';
+import { instantiateFusedNet, type KernelSet, type WasmNet } from './net-kernels.js';
 import { WorkerPool } from './workers.js';
 
 /** The fewest images a forward pass splits over the workers: below it, posting costs more. */
 const MIN_PARALLEL_FORWARD = 256;
 
 /**
- * The default LeNet on the fused WASM SIMD kernels. The weights and Adam's state live in one
- * WebAssembly instance's memory (the only copy); a training step or forward pass is one call
- * into it. With more than one thread, workers share each training step (workers.ts) and the
+ * A model on the fused WASM SIMD kernels: the default LeNet on its hand-tuned kernels
+ * (asm/lenet.ts), every other model the factories build on the generic layer-table kernels
+ * (asm/net.ts). The weights and Adam's state live in one WebAssembly instance's memory (the only
+ * copy); a training step or forward pass is one call into it. With more than one thread, workers
+ * share each training step (workers.ts, each with its own instance of the same kernels) and the
  * instance applies the summed gradients; they also share large forward passes (evaluation).
  * A training step copies its batch out (into the module and the workers' buffers) before its
  * first `await`, so the caller may build the next batch while the workers compute.
@@ -32,7 +31,8 @@ const MIN_PARALLEL_FORWARD = 256;
 export class FusedEngine implements Engine {
   #info: EngineInfo;
   readonly #compiled: CompiledFusedModule;
-  #net: WasmLeNet | undefined;
+  readonly #kernels: KernelSet;
+  #net: WasmLeNet | WasmNet | undefined;
   #pool: WorkerPool | undefined;
   /** A step waiting for workers: nothing else may touch the instance until it settles. */
   #busy = false;
@@ -42,25 +42,56 @@ export class FusedEngine implements Engine {
   #normKey = '';
   #resizeSide = 0;
 
-  private constructor(compiled: CompiledFusedModule, net: WasmLeNet, reason: string) {
+  private constructor(
+    compiled: CompiledFusedModule,
+    kernels: KernelSet,
+    net: WasmLeNet | WasmNet,
+    reason: string,
+  ) {
     this.#compiled = compiled;
+    this.#kernels = kernels;
     this.#net = net;
     this.#info = {
       kind: 'fused',
       backend: 'wasm',
       reason,
       variant: compiled.variant,
-      kernels: 'lenet',
+      kernels: kernels.kind,
       threads: 1,
     };
   }
 
-  /** Compiles (once per process) and instantiates the kernels, holding `weights`. */
+  /**
+   * The default LeNet on its hand-tuned kernels, holding `weights`; the module is compiled once
+   * per process.
+   */
   static async create(weights: readonly Float32Array[], reason: string): Promise<FusedEngine> {
     const compiled = await compileFusedModule();
     const net = await instantiateFusedLeNet(compiled.variant, compiled.module);
     net.setParams(weights);
-    return new FusedEngine(compiled, net, reason);
+    return new FusedEngine(compiled, { kind: 'lenet' }, net, reason);
+  }
+
+  /** Any other model the factories build (`spec`) on the generic kernels, holding `weights`. */
+  static async createGeneric(
+    spec: ModelSpec,
+    weights: readonly Float32Array[],
+    reason: string,
+  ): Promise<FusedEngine> {
+    const compiled = await compileFusedModule({ kernels: 'generic' });
+    const kernels: KernelSet = {
+      kind: 'generic',
+      layers: buildLayers(spec),
+      inputSize: spec.inputSize,
+    };
+    const net = await instantiateFusedNet(
+      compiled.variant,
+      compiled.module,
+      kernels.layers,
+      kernels.inputSize,
+    );
+    net.setParams(weights);
+    return new FusedEngine(compiled, kernels, net, reason);
   }
 
   get info(): EngineInfo {
@@ -87,6 +118,8 @@ export class FusedEngine implements Engine {
     out: Float32Array,
   ): boolean {
     const net = this.#idle();
+    // Only the default LeNet's kernels resize and normalise raw pixels themselves.
+    if (!(net instanceof WasmLeNet)) return false;
     const { size, resize, mean, std } = preprocessing;
     // The kernels take 32x32 input: as is, or Pillow's bilinear resize of a smaller square.
     if (size !== 32 || side > 32 || (side !== 32 && resize !== 'bilinear')) return false;
@@ -174,7 +207,7 @@ export class FusedEngine implements Engine {
         threads,
         this.#compiled.variant,
         this.#compiled.module,
-        { kind: 'lenet' },
+        this.#kernels,
         paramBytes,
       );
     }
@@ -190,7 +223,7 @@ export class FusedEngine implements Engine {
   }
 
   /** The instance, when no data-parallel step is in flight (a step reads and writes it). */
-  #idle(): WasmLeNet {
+  #idle(): WasmLeNet | WasmNet {
     if (this.#net === undefined) throw new FusedLeNetError('This fused engine has been disposed.');
     if (this.#busy) {
       throw new FusedLeNetError(

@@ -1,13 +1,14 @@
 // Finds and compiles the fused kernels' WebAssembly for this runtime. Host-specific (reads an
 // asset through the platform layer), so it stays out of kernels.ts, which workers also load.
 import { detectEnvironment } from '../../backend/env.js';
-import { readAsset } from '../../platform/assets.js';
+import { type AssetName, readAsset } from '../../platform/assets.js';
 import {
   FusedLeNetError,
   type FusedVariant,
   instantiateFusedLeNet,
   type WasmLeNet,
 } from './kernels.js';
+import type { KernelSet } from './net-kernels.js';
 
 /** A compiled fused module: instances (one per thread) are made from it. */
 export interface CompiledFusedModule {
@@ -15,7 +16,13 @@ export interface CompiledFusedModule {
   readonly module: WebAssembly.Module;
 }
 
-const compiled = new Map<FusedVariant, Promise<CompiledFusedModule>>();
+/**
+ * Which kernel set: `'lenet'`, the default LeNet's hand-tuned kernels (asm/lenet.ts);
+ * `'generic'`, the layer-table kernels of every other model (asm/net.ts).
+ */
+type KernelSetKind = KernelSet['kind'];
+
+const compiled = new Map<string, Promise<CompiledFusedModule>>();
 
 /**
  * Compiles the build this engine runs: relaxed SIMD (fused multiply-add) where the runtime has
@@ -24,7 +31,7 @@ const compiled = new Map<FusedVariant, Promise<CompiledFusedModule>>();
  * compiled rejects with an `AssetError` naming the location, or a {@link FusedLeNetError}.
  */
 export function compileFusedModule(
-  options: { relaxedSimd?: boolean | 'auto' } = {},
+  options: { relaxedSimd?: boolean | 'auto'; kernels?: KernelSetKind } = {},
 ): Promise<CompiledFusedModule> {
   const { simd, relaxedSimd } = detectEnvironment().wasm;
   if (!simd) {
@@ -41,32 +48,48 @@ export function compileFusedModule(
     );
   }
   const variant: FusedVariant = wanted !== false && relaxedSimd ? 'relaxed-simd' : 'simd';
-  let pending = compiled.get(variant);
+  const kernels = options.kernels ?? 'lenet';
+  const key = `${kernels} ${variant}`;
+  let pending = compiled.get(key);
   if (pending === undefined) {
-    pending = compile(variant);
-    compiled.set(variant, pending);
+    pending = compile(kernels, variant);
+    compiled.set(key, pending);
     // A failure must not stick: the next model tries again.
-    pending.catch(() => compiled.delete(variant));
+    pending.catch(() => compiled.delete(key));
   }
   return pending;
 }
 
-async function compile(variant: FusedVariant): Promise<CompiledFusedModule> {
-  // Literal `new URL` calls so that bundlers which understand them also emit the assets; an
-  // app can relocate them (initBackend({ assetBase })). A missing file is an AssetError.
-  const name = variant === 'relaxed-simd' ? 'lenet-relaxed-simd.wasm' : 'lenet-simd.wasm';
-  const bytes =
-    variant === 'relaxed-simd'
-      ? await readAsset(name, new URL('./lenet-relaxed-simd.wasm', import.meta.url))
-      : await readAsset(name, new URL('./lenet-simd.wasm', import.meta.url));
+async function compile(
+  kernels: KernelSetKind,
+  variant: FusedVariant,
+): Promise<CompiledFusedModule> {
+  const name: AssetName = `${kernels === 'lenet' ? 'lenet' : 'net'}-${variant}.wasm`;
+  const bytes = await readAsset(name, assetUrl(kernels, variant));
   try {
     return { variant, module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>) };
   } catch (err) {
-    throw new FusedLeNetError(
-      `Cannot compile the fused kernels (${name}): ${(err as Error).message}`,
-      { cause: err },
-    );
+    const what = kernels === 'lenet' ? 'fused kernels' : 'generic fused kernels';
+    throw new FusedLeNetError(`Cannot compile the ${what} (${name}): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
+}
+
+/**
+ * Where a build is, beside this module. Literal `new URL` calls so that bundlers which
+ * understand them also emit the assets; an app can relocate them (initBackend({ assetBase })).
+ * A missing file is an AssetError.
+ */
+function assetUrl(kernels: KernelSetKind, variant: FusedVariant): URL {
+  if (kernels === 'lenet') {
+    return variant === 'relaxed-simd'
+      ? new URL('./lenet-relaxed-simd.wasm', import.meta.url)
+      : new URL('./lenet-simd.wasm', import.meta.url);
+  }
+  return variant === 'relaxed-simd'
+    ? new URL('./net-relaxed-simd.wasm', import.meta.url)
+    : new URL('./net-simd.wasm', import.meta.url);
 }
 
 /** A fresh fused LeNet instance (tests, benchmarks). */
