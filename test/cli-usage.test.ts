@@ -63,6 +63,11 @@ describe('bad usage exits 2 with one line, before any work', () => {
       /--backend must be auto, wasm or webgpu, got 'cuda'/,
     ],
     [
+      '--fast-path gpu',
+      ['train', '--fast-path', 'gpu'],
+      /--fast-path must be auto, off, wasm or webgpu, got 'gpu'/,
+    ],
+    [
       '--dataset emnist',
       ['train', '--dataset', 'emnist'],
       /--dataset must be mnist or fashion-mnist/,

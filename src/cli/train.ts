@@ -14,7 +14,7 @@ import { chooseEngine } from '../engine/choose.js';
 import { loadModelFile, saveModelFile } from '../engine/io.js';
 import { createLeNet } from '../engine/lenet.js';
 import { createMlp } from '../engine/mlp.js';
-import type { Model } from '../engine/types.js';
+import { FAST_PATH_OPTIONS, type FastPathOption, type Model } from '../engine/types.js';
 import { platform } from '../platform/index.js';
 import { createPredictor } from '../predict/predictor.js';
 import { type BatchPoint, plotHistory } from '../report/plot.js';
@@ -109,8 +109,8 @@ export const trainCommand: Command = {
     ...BACKEND_OPTION,
     'fast-path': {
       type: 'string',
-      value: 'auto|off',
-      description: 'fused WASM SIMD kernels',
+      value: 'auto|wasm|webgpu|off',
+      description: 'fused kernels: auto, forced WASM SIMD or WebGPU, or tfjs ops (off)',
       default: 'auto',
     },
     'log-every': {
@@ -180,7 +180,7 @@ interface TrainPlan {
   seedGiven: boolean;
   threads: ThreadsOption;
   backend: 'auto' | 'wasm' | 'webgpu';
-  fastPath: 'auto' | 'off';
+  fastPath: FastPathOption;
   logEvery: number;
   out: string;
   plot: string;
@@ -256,7 +256,7 @@ async function readTrainOptions(args: Checker): Promise<TrainPlan> {
       ? 'auto'
       : (args.int('threads', 1, 64) as number);
   const backend = readBackendOption(args);
-  const fastPath = args.choice('fast-path', ['auto', 'off'] as const) ?? 'auto';
+  const fastPath = args.choice('fast-path', FAST_PATH_OPTIONS) ?? 'auto';
   const logEvery = args.int('log-every', 1) ?? 100;
   const out = args.string('out') ?? DEFAULT_OUT;
   const plot = args.string('plot') ?? siblingPath(out, '.svg');
