@@ -264,12 +264,10 @@ export class WasmLeNet {
     n: number,
     hp: AdamHyperparameters = {},
   ): FusedStepResult {
-    const k = this.#stage(images, this.checkBatch(images, labels, n), n);
-    const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
     const step = this.#step + 1;
-    const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
-    const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
-    const loss = k.trainStep(n, lr, beta1, beta2, eps, bc1, bc2, bound, decay);
+    const adam = adamStepArguments(hp, step);
+    const k = this.#stage(images, this.checkBatch(images, labels, n), n);
+    const loss = k.trainStep(n, ...adam);
     // NaN: the loss or a gradient was not finite and the module applied nothing.
     if (!Number.isNaN(loss)) this.#step = step;
     return { loss, correct: k.correctCount() };
@@ -510,13 +508,8 @@ export class WasmLeNet {
    * and it returns false.
    */
   applyAdam(hp: AdamHyperparameters = {}): boolean {
-    const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
     const step = this.#step + 1;
-    const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
-    const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
-    if (!this.#live().stageAdamGuarded(lr, beta1, beta2, eps, bc1, bc2, bound, decay)) {
-      return false;
-    }
+    if (!this.#live().stageAdamGuarded(...adamStepArguments(hp, step))) return false;
     this.#step = step;
     return true;
   }
@@ -581,7 +574,7 @@ export class WasmLeNet {
  * with beta1² < beta2, Cauchy-Schwarz over the moving averages gives
  * |m|/sqrt(v) <= (1 - beta1) / sqrt((1 - beta2)(1 - beta1²/beta2)). +Infinity when no bound holds.
  */
-export function adamUpdateBound(
+function adamUpdateBound(
   lr: number,
   beta1: number,
   beta2: number,
@@ -621,4 +614,17 @@ export function adamSettings(hp: AdamHyperparameters): {
     );
   }
   return { lr, beta1, beta2, eps, decay: wd > 0 ? 1 - lr * wd : 1 };
+}
+
+/**
+ * The kernels' Adam arguments for step `step` (1-based), in their order: `lr, beta1, beta2, eps,
+ * bc1, bc2, updateBound, decay` (bias corrections and the bound of a finite update included).
+ */
+export function adamStepArguments(
+  hp: AdamHyperparameters,
+  step: number,
+): [number, number, number, number, number, number, number, number] {
+  const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
+  const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
+  return [lr, beta1, beta2, eps, bc1, bc2, adamUpdateBound(lr, beta1, beta2, bc1, bc2), decay];
 }

@@ -7,8 +7,7 @@
 import type { Layer } from '../../model/layers.js';
 import {
   type AdamHyperparameters,
-  adamSettings,
-  adamUpdateBound,
+  adamStepArguments,
   FusedLeNetError,
   type FusedStepResult,
   type FusedVariant,
@@ -322,12 +321,10 @@ export class WasmNet {
     n: number,
     hp: AdamHyperparameters = {},
   ): FusedStepResult {
-    const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
-    const k = this.#stage(images, this.checkBatch(images, labels, n), n);
     const step = this.#step + 1;
-    const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
-    const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
-    const loss = k.trainStep(n, lr, beta1, beta2, eps, bc1, bc2, bound, decay);
+    const adam = adamStepArguments(hp, step);
+    const k = this.#stage(images, this.checkBatch(images, labels, n), n);
+    const loss = k.trainStep(n, ...adam);
     if (!Number.isNaN(loss)) this.#step = step;
     return { loss, correct: k.correctCount() };
   }
@@ -409,11 +406,8 @@ export class WasmNet {
    * or moment non-finite: then nothing changes and it returns false.
    */
   applyAdam(hp: AdamHyperparameters = {}): boolean {
-    const { lr, beta1, beta2, eps, decay } = adamSettings(hp);
     const step = this.#step + 1;
-    const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
-    const bound = adamUpdateBound(lr, beta1, beta2, bc1, bc2);
-    if (!this.#live().adamGuarded(lr, beta1, beta2, eps, bc1, bc2, bound, decay)) return false;
+    if (!this.#live().adamGuarded(...adamStepArguments(hp, step))) return false;
     this.#step = step;
     return true;
   }
