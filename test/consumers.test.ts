@@ -447,6 +447,7 @@ describe('browser apps, production builds, in headless Chromium', () => {
       if (variant === 'plain')
         expect(info.reason).toMatch(/1 thread: WASM threads need a cross-origin isolated page/);
       expect(result.path).toBe('fused');
+      expect(result.generic).toEqual({ kind: 'fused', kernels: 'generic', finite: true });
       const labels = result.labels as number[];
       expect(labels.filter((l, i) => l === digits.labels[i]).length).toBeGreaterThanOrEqual(19);
       expect(result.error).toEqual({

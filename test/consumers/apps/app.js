@@ -1,6 +1,7 @@
 // A browser app as a user writes it: the whole library (backend, pretrained weights, predictor).
 // The consumer test opens it in Chromium and calls window.lenetRun with real MNIST test digits.
 import {
+  createMlp,
   createPredictor,
   formatBackendInfo,
   IdxFormatError,
@@ -27,8 +28,18 @@ window.lenetRun = async (digits, threads) => {
       isLenetMnistError: err instanceof LenetMnistError,
     };
   }
+  // Any other model runs on the generic kernels: their .wasm must have been emitted too.
+  const mlp = await createMlp({ seed: 1 });
+  const mlpPredictions = await (await createPredictor(mlp)).predictBatch(
+    digits.map((d) => Uint8Array.from(d)),
+  );
   return {
     info,
+    generic: {
+      kind: mlp.engine?.kind,
+      kernels: mlp.engine?.kernels,
+      finite: mlpPredictions.every((p) => p.probabilities.every(Number.isFinite)),
+    },
     formatted: formatBackendInfo(info),
     labels: predictions.map((p) => p.label),
     path: predictor.path,
