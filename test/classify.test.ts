@@ -129,12 +129,17 @@ describe('preprocessing inside the fused module', () => {
     const engine = await engineModel(model).engineFor();
     const digits = mnist.test.images.subarray(0, N * 784);
     const out = new Float32Array(N * 10);
-    expect(engine.forwardPixels?.(digits, 28, N, model.preprocessing, out)).toBe(true);
+    await engine.forwardPixels(digits, 28, N, model.preprocessing, out);
     const reference = await engine.forward(prepareInJs(digits, 28, N), N);
     expect(Array.from(out)).toEqual(Array.from(reference));
-    // A resize the module does not do (zero padding) is left to the caller.
+    // A resize the module does not do (zero padding) is done on the CPU, inside the engine too.
     const padded = { ...model.preprocessing, resize: 'pad' as const };
-    expect(engine.forwardPixels?.(digits, 28, N, padded, out)).toBe(false);
+    await engine.forwardPixels(digits, 28, N, padded, out);
+    const set = { images: digits, labels: new Uint8Array(N), count: N, height: 28, width: 28 };
+    const floats = new Float32Array(N * 1024);
+    const table = normalizationTable(MNIST_MEAN, MNIST_STD);
+    normalizeInto(prepareImages(set, { resize: 'pad' }).images, floats, table);
+    expect(Array.from(out)).toEqual(Array.from(await engine.forward(floats, N)));
     predictor.dispose();
   });
 });

@@ -22,6 +22,7 @@ import type { AdamSettings, Engine, Model } from '../src/engine/types.js';
 import { buildLayers } from '../src/model/layers.js';
 import { evaluateOn } from '../src/train/evaluate.js';
 import { train } from '../src/train/train.js';
+import { trainOnFloats } from './helpers/float-step.js';
 import { countWorkers } from './helpers/workers.js';
 
 const workers = countWorkers();
@@ -122,7 +123,7 @@ async function steps(
   const losses: number[] = [];
   const correct: number[] = [];
   for (let s = from; s < from + count; s++) {
-    const stats = await engine.trainStep(batch(side, N, 500 + s), adam(s), true);
+    const stats = await trainOnFloats(engine, batch(side, N, 500 + s), adam(s), true);
     losses.push(stats?.loss as number);
     correct.push(stats?.correct as number);
   }
@@ -174,8 +175,8 @@ describe.each(CASES)('$name', ({ make }) => {
         ref.setOptimizerState(await fused.readOptimizerState());
         const x = batch(side, N, 500 + s);
         const [sa, sb] = [
-          await fused.trainStep(x, adam(s % STEPS), true),
-          await ref.trainStep(x, adam(s % STEPS), true),
+          await trainOnFloats(fused, x, adam(s % STEPS), true),
+          await trainOnFloats(ref, x, adam(s % STEPS), true),
         ];
         expect(Math.abs((sa?.loss as number) - (sb?.loss as number))).toBeLessThan(1e-5);
         expect(sa?.correct).toBe(sb?.correct);
@@ -290,7 +291,7 @@ describe('generic fused engine', () => {
     const before = engine.getWeights();
     const bad = batch(28, 4, 1);
     bad.images[3] = Number.NaN;
-    await expect(engine.trainStep(bad, ADAM, true)).rejects.toBeInstanceOf(StepDivergedError);
+    await expect(trainOnFloats(engine, bad, ADAM, true)).rejects.toBeInstanceOf(StepDivergedError);
     expect(maxError(engine.getWeights(), before)).toBe(0);
     expect((await engine.readOptimizerState()).step).toBe(0);
     model.dispose();
@@ -301,8 +302,8 @@ describe('generic fused engine', () => {
     const engine = await model.engineFor();
     const b = batch(32, 2, 1);
     b.labels[1] = 10;
-    await expect(engine.trainStep(b, ADAM, true)).rejects.toThrow(/labels\[1\] = 10/);
-    await expect(engine.trainStep({ ...b, n: 3 }, ADAM, true)).rejects.toThrow(/fewer than n/);
+    await expect(trainOnFloats(engine, b, ADAM, true)).rejects.toThrow(/labels\[1\] = 10/);
+    await expect(trainOnFloats(engine, { ...b, n: 3 }, ADAM, true)).rejects.toThrow(/fewer than n/);
     expect((await engine.readOptimizerState()).step).toBe(0);
     model.dispose();
   });
@@ -420,7 +421,10 @@ describe.each(CASES)('$name on threads', ({ make }) => {
       for (let s = 0; s < STEPS; s++) {
         const x = batch(side, n, 700 + s);
         const adam = ADAMW(s);
-        const [a, b] = [await one.trainStep(x, adam, true), await many.trainStep(x, adam, true)];
+        const [a, b] = [
+          await trainOnFloats(one, x, adam, true),
+          await trainOnFloats(many, x, adam, true),
+        ];
         const loss = a?.loss as number;
         expect(Math.abs(loss - (b?.loss as number))).toBeLessThan(1e-4 * Math.max(1, loss));
         expect(b?.correct).toBe(a?.correct);

@@ -37,8 +37,8 @@ interface Step {
 function recordSteps(): Step[] {
   const steps: Step[] = [];
   for (const proto of [FusedEngine.prototype, TfjsEngine.prototype]) {
-    const original = proto.trainStep;
-    vi.spyOn(proto, 'trainStep').mockImplementation(function (
+    const original = proto.trainBatch;
+    vi.spyOn(proto, 'trainBatch').mockImplementation(function (
       this: FusedEngine | TfjsEngine,
       batch: TrainBatch,
       adam: AdamSettings,

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type BackendChangeEvent, initBackend, onBackendChange } from '../src/backend/select.js';
 import { DEFAULT_LENET_SPEC } from '../src/cli/models.js';
+import { checkAugmentOptions, DEFAULT_AUGMENT } from '../src/data/augment.js';
 import { chooseEngine } from '../src/engine/choose.js';
 import { StepDivergedError } from '../src/engine/errors.js';
 import { FusedEngine } from '../src/engine/fused/engine.js';
@@ -108,8 +109,8 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
         const batch = batchOf(4, step + 1);
         // Steps 0 and 3 read nothing back: the totals still count them.
         const read = step !== 0 && step !== 3;
-        const a = await gpu.trainStep(batch, settings(step), read);
-        const b = (await wasm.trainStep(batch, settings(step), true)) as {
+        const a = await gpu.trainBatch(batch, settings(step), read);
+        const b = (await wasm.trainBatch(batch, settings(step), true)) as {
           loss: number;
           correct: number;
         };
@@ -159,14 +160,14 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
       return counter.counts;
     };
     const step = (engine: TfjsEngine | WebGpuEngine) => async () => {
-      await engine.trainStep(batch, ADAM, false);
+      await engine.trainBatch(batch, ADAM, false);
     };
     const infer = (engine: TfjsEngine | WebGpuEngine) => () => engine.forward(batch.images, 2);
     const counts = {
       fusedStep: await measure(step(fused)),
       residentStep: await measure(async () => {
-        expect(fused.bindTrainingSet(makePreparedSet(model, 5, 3))).toBe(true);
-        await fused.trainStepIndexed(Uint32Array.of(4, 1), 2, ADAM, false);
+        expect(fused.bindTrainingSet({ data: makePreparedSet(model, 5, 3) })).toBe(true);
+        await fused.trainStep({ indices: Uint32Array.of(4, 1), epoch: 1, batch: 0 }, ADAM, false);
       }),
       opByOpStep: await measure(step(opByOp)),
       fusedBatch: await measure(infer(fused)),
@@ -305,26 +306,31 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     model.dispose();
   });
 
-  test('trainStepIndexed refuses bad input before any work, and a set too large for the device is declined', async () => {
+  test('trainStep refuses bad input before any work, and a set too large for the device stays on the CPU', async () => {
     const model = await createLeNet({ seed: 19 });
     const gpu = await WebGpuEngine.create(device(), await model.readWeights(), 'test');
     model.dispose();
     const set = makePreparedSet(model, 2, 3);
-    await expect(gpu.trainStepIndexed(Uint32Array.of(0), 1, ADAM, true)).rejects.toThrow(
-      'trainStepIndexed needs a training set: call bindTrainingSet.',
+    const at = (...indices: number[]) => ({
+      indices: Uint32Array.from(indices),
+      epoch: 1,
+      batch: 0,
+    });
+    await expect(gpu.trainStep(at(0), ADAM, true)).rejects.toThrow(
+      'trainStep needs a training set: call bindTrainingSet.',
     );
-    expect(() => gpu.bindTrainingSet({ ...set, labels: Uint8Array.of(1, 10) })).toThrow(
+    expect(() => gpu.bindTrainingSet({ data: { ...set, labels: Uint8Array.of(1, 10) } })).toThrow(
       'labels[1] is 10; labels must be 0..9.',
     );
-    expect(() => gpu.bindTrainingSet({ ...set, count: 3 })).toThrow(
+    expect(() => gpu.bindTrainingSet({ data: { ...set, count: 3 } })).toThrow(
       'the set holds 2 images and 2 labels, fewer than count = 3.',
     );
-    expect(gpu.bindTrainingSet(set)).toBe(true);
-    await expect(gpu.trainStepIndexed(Uint32Array.of(0, 2), 2, ADAM, true)).rejects.toThrow(
+    expect(gpu.bindTrainingSet({ data: set })).toBe(true);
+    await expect(gpu.trainStep(at(0, 2), ADAM, true)).rejects.toThrow(
       "indices[1] is 2, past the set's 2 images.",
     );
-    await expect(gpu.trainStepIndexed(Uint32Array.of(0), 2, ADAM, true)).rejects.toThrow(
-      'indices holds 1 indices, fewer than n = 2.',
+    await expect(gpu.trainStep(at(), ADAM, true)).rejects.toThrow(
+      'n must be an integer >= 1, got 0.',
     );
     // Nothing ran: still Adam step 0.
     expect((await gpu.readOptimizerState()).step).toBe(0);
@@ -338,9 +344,11 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
       images: { length: count * 1024 } as Uint8Array,
       labels: { length: count } as Uint8Array,
     };
-    expect(gpu.bindTrainingSet(huge)).toBe(false);
-    // The set bound before stays bound.
-    expect(await gpu.trainStepIndexed(Uint32Array.of(1, 0), 2, ADAM, true)).toMatchObject({
+    expect(gpu.bindTrainingSet({ data: huge })).toBe(false);
+    // A real set that stays on the CPU (augmented) trains through the gatherer and the float step.
+    const augment = { options: checkAugmentOptions(DEFAULT_AUGMENT), seed: 1 };
+    expect(gpu.bindTrainingSet({ data: set, augment })).toBe(false);
+    expect(await gpu.trainStep(at(1, 0), ADAM, true)).toMatchObject({
       correct: expect.any(Number),
     });
     await gpu.dispose();
@@ -356,11 +364,11 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
       ...batchOf(2, 2),
       images: batchOf(2, 2).images.fill(Number.POSITIVE_INFINITY, 0, 5),
     };
-    await gpu.trainStep(good, ADAM, false);
-    await wasm.trainStep(good, ADAM, true);
+    await gpu.trainBatch(good, ADAM, false);
+    await wasm.trainBatch(good, ADAM, true);
     // Not read: the GPU skips this step and every later one until the divergence is reported.
-    expect(await gpu.trainStep(poisoned, ADAM, false)).toBeUndefined();
-    await gpu.trainStep(good, ADAM, false);
+    expect(await gpu.trainBatch(poisoned, ADAM, false)).toBeUndefined();
+    await gpu.trainBatch(good, ADAM, false);
     const thrown = await gpu.takeTotals().catch((err: unknown) => err);
     expect(thrown).toBeInstanceOf(StepDivergedError);
     expect((thrown as StepDivergedError).step).toBe(2);
@@ -370,10 +378,10 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
     expect(gpu.getWeights()).toEqual(await gpu.readWeights());
     expect((await gpu.readOptimizerState()).step).toBe(1);
     // Read at once, a divergence throws from the step itself; training then goes on.
-    await expect(gpu.trainStep(poisoned, ADAM, true)).rejects.toThrow(StepDivergedError);
-    const next = await gpu.trainStep(good, ADAM, true);
+    await expect(gpu.trainBatch(poisoned, ADAM, true)).rejects.toThrow(StepDivergedError);
+    const next = await gpu.trainBatch(good, ADAM, true);
     expect(() => gpu.getWeights()).toThrow(/use await model\.readWeights\(\)/);
-    const reference = await wasm.trainStep(good, ADAM, true);
+    const reference = await wasm.trainBatch(good, ADAM, true);
     expect(Math.abs((next?.loss as number) - (reference?.loss as number))).toBeLessThan(1e-4);
     expect((await gpu.readOptimizerState()).step).toBe(2);
     await gpu.dispose();

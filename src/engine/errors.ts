@@ -57,3 +57,21 @@ export class StepDivergedError extends LenetMnistError {
     super(`training step ${step}: the loss or a gradient is not finite`);
   }
 }
+
+/**
+ * The fused WASM SIMD kernels could not load (their `.wasm` file could not be read or compiled,
+ * or a worker of a data-parallel step failed) or were called wrongly. Where the kernels do not
+ * apply at all (another architecture or backend, no WebAssembly SIMD), the library uses tfjs
+ * ops instead and says why in `model.engine.reason`; this error means they applied and failed.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await train(model, data);
+ * } catch (err) {
+ *   if (err instanceof FusedLeNetError) await train(model, data, { fastPath: 'off' }); // tfjs ops
+ *   else throw err;
+ * }
+ * ```
+ */
+export class FusedLeNetError extends LenetMnistError {}

@@ -1,3 +1,5 @@
+import type { AugmentOptions } from '../data/augment.js';
+import type { PreparedSet } from '../data/preprocess.js';
 import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../model/types.js';
 
 /**
@@ -96,7 +98,7 @@ export interface OptimizerState {
   readonly secondMoment: readonly Float32Array[];
 }
 
-/** A training batch: `n` normalised NHWC images and their labels (0..9). */
+/** A batch of floats: `n` normalised NHWC images and their labels (0..9), as the CPU gatherer builds it. */
 export interface TrainBatch {
   readonly images: Float32Array;
   readonly labels: Uint8Array;
@@ -104,16 +106,29 @@ export interface TrainBatch {
 }
 
 /**
- * A training set to keep on the engine for {@link Engine.trainStepIndexed}: raw 8-bit images as
- * the trainer holds them (`count` x 32 x 32, consecutive), their labels (0..9), and the
- * normalisation the trainer's batches apply (`(v / 255 - mean) / std`, as `normalizationTable`).
+ * The training set an engine keeps while `train` runs: the prepared 8-bit images (their labels
+ * and normalisation with them, as {@link prepareImages} gives them), and the distortion to apply
+ * per batch, if any. Engines normalise (and distort) each batch exactly as the shared CPU
+ * gatherer (`engine/gather.ts`) does, so every engine sees the same floats.
  */
-export interface ResidentTrainingSet {
-  readonly images: Uint8Array;
-  readonly labels: Uint8Array;
-  readonly count: number;
-  readonly mean: number;
-  readonly std: number;
+export interface TrainingSet {
+  readonly data: PreparedSet;
+  /**
+   * Distortions drawn per image from the run's seed and each step's epoch and batch (as
+   * `augmentBatch`); undefined: none.
+   */
+  readonly augment?: { readonly options: Required<AugmentOptions>; readonly seed: number };
+}
+
+/**
+ * One training step's batch of the bound {@link TrainingSet}: its images `indices` (their count
+ * is the batch size), and where the step is in the run (1-based epoch, 0-based batch), which
+ * keys the augmentation.
+ */
+export interface StepBatch {
+  readonly indices: Uint32Array;
+  readonly epoch: number;
+  readonly batch: number;
 }
 
 /** Loss (batch mean) and number of correct predictions of one step. */
@@ -122,57 +137,67 @@ export interface StepStats {
   correct: number;
 }
 
+/** What an engine summed since the last {@link Engine.takeTotals}. */
+export interface StepTotals {
+  /** Summed per-image loss. */
+  lossSum: number;
+  /** Correct predictions. */
+  correct: number;
+  /** Seconds spent distorting images on the CPU (0 without augmentation). */
+  augmentSeconds: number;
+}
+
 /**
  * What training and inference need of a model's computation. An engine owns the model's weights
- * and its optimizer state: reading them goes through it, so what any caller sees is the current
- * state. Implementations: `TfjsEngine` (any model, any backend), `FusedEngine` (every model the
- * factories build, on WASM: the default LeNet on hand-tuned kernels, the others on generic ones;
- * single-threaded or data-parallel over workers) and `WebGpuEngine` (the default LeNet in WGSL).
+ * and its optimizer state, and where its data live: it receives 8-bit pixels (a bound training
+ * set, or digits to classify) plus the model's preprocessing, and makes the floats itself (in its
+ * module, on its device, or through the shared CPU gatherer). Reading state goes through it, so
+ * what any caller sees is the current state. Implementations: `TfjsEngine` (any model, any
+ * backend), `FusedEngine` (every model the factories build, on WASM: the default LeNet on
+ * hand-tuned kernels, the others on generic ones; single-threaded or data-parallel over workers)
+ * and `WebGpuEngine` (the default LeNet in WGSL). Every member is required: callers never ask
+ * which engine they hold.
  */
 export interface Engine {
   readonly info: EngineInfo;
-  /** Logits `[n, 10]`, row-major, for `n` normalised NHWC images. */
+  /** Logits `[n, 10]`, row-major, for `n` normalised NHWC images (evaluation of a prepared set). */
   forward(images: Float32Array, n: number): Promise<Float32Array>;
   /**
-   * Optional, for a predictor's hot path: logits of `n` raw 8-bit digits (`side` x `side` each,
-   * consecutive in `pixels`, white on black) into `out` (`[n, 10]`), prepared inside the engine
-   * exactly as `preprocessing` prescribes (resize, normalisation). Returns false, computing
-   * nothing, where the engine cannot prepare such images itself; the caller then prepares
-   * floats for {@link Engine.forward}.
+   * Logits of `n` raw 8-bit digits (`side` x `side` each, consecutive in `pixels`, white on
+   * black) into `out` (`[n, 10]`), prepared exactly as `preprocessing` prescribes (resize,
+   * normalisation): inside the fused module where it can, else on the CPU (`engine/pixels.ts`).
+   * `pixels` is read before the first `await`, so the caller may reuse it once this returns.
+   *
+   * @throws `OptionError` when a `side` x `side` digit cannot be resized to the model's input.
    */
-  forwardPixels?(
+  forwardPixels(
     pixels: Uint8Array,
     side: number,
     n: number,
     preprocessing: Preprocessing,
     out: Float32Array,
-  ): boolean;
+  ): Promise<void>;
   /**
-   * One Adam step on a batch. Resolves with the step's statistics only when `read` is true (a
-   * read may stall a GPU); {@link Engine.takeTotals} sums them either way.
+   * Keeps `set` for {@link Engine.trainStep} until {@link Engine.unbindTrainingSet}, replacing
+   * any set bound before (the fused WebGPU engine uploads it once to the GPU where it fits and no
+   * augmentation applies). The caller must not change the arrays while bound.
    */
-  trainStep(batch: TrainBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined>;
+  bindTrainingSet(set: TrainingSet): void;
   /**
-   * Optional: keeps `set` on the engine (the fused WebGPU engine uploads it once, to the GPU)
-   * until {@link Engine.unbindTrainingSet}, replacing any set bound before. Returns false,
-   * changing nothing, where it cannot (e.g. larger than the device's buffer limits); the caller
-   * then trains with {@link Engine.trainStep}. The caller must not change the arrays while bound.
+   * Builds `step`'s batch ahead, while the step before it runs (the CPU gatherer's engines; a
+   * no-op where the batch is gathered on the device).
    */
-  bindTrainingSet?(set: ResidentTrainingSet): boolean;
+  prepareStep(step: StepBatch): void;
   /**
-   * Optional, with {@link Engine.bindTrainingSet}: {@link Engine.trainStep} on the bound set's
-   * images `indices[0..n)`, normalised inside the engine exactly as the trainer's batches are.
+   * One Adam step on the bound set's images `step.indices`, normalised (and distorted) inside the
+   * engine. Resolves with the step's statistics only when `read` is true (a read may stall a
+   * GPU); {@link Engine.takeTotals} sums them either way.
    */
-  trainStepIndexed?(
-    indices: Uint32Array,
-    n: number,
-    adam: AdamSettings,
-    read: boolean,
-  ): Promise<StepStats | undefined>;
-  /** Optional, with {@link Engine.bindTrainingSet}: frees the bound set (no-op when none). */
-  unbindTrainingSet?(): void;
-  /** Summed per-image loss and correct predictions since the last call. */
-  takeTotals(): Promise<{ lossSum: number; correct: number }>;
+  trainStep(step: StepBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined>;
+  /** Frees the bound set (no-op when none). */
+  unbindTrainingSet(): void;
+  /** What the steps summed since the last call. */
+  takeTotals(): Promise<StepTotals>;
   /** Copies of the weights, read synchronously (throws on a backend that cannot, e.g. WebGPU in Node). */
   getWeights(): Float32Array[];
   /** Copies of the weights, read asynchronously. */
@@ -183,9 +208,13 @@ export interface Engine {
   readOptimizerState(): Promise<OptimizerState>;
   /** Replaces Adam's state; `undefined` resets it (moments zero, step 0). */
   setOptimizerState(state: OptimizerState | undefined): void;
-  /** Threads for training steps: the fused engine starts or stops workers; tfjs ignores it. */
-  setThreads(threads: number): Promise<void>;
-  /** Frees the weights, optimizer state and any workers. */
+  /**
+   * Threads for training steps: the fused WASM engine starts or stops workers. Resolves with
+   * undefined when the engine uses the threads asked, else with why it uses one (the engines
+   * that do not split steps).
+   */
+  setThreads(threads: number): Promise<string | undefined>;
+  /** Frees the weights, optimizer state, bound set and any workers. */
   dispose(): Promise<void>;
 }
 

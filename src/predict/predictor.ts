@@ -1,4 +1,4 @@
-import { normalizationTable, prepareImages } from '../data/preprocess.js';
+import { prepareImages } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import { argmaxRow, softmaxRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
@@ -197,15 +197,13 @@ export async function createPredictor(
   // Bound now, so the first prediction is not the one that loads the kernels.
   await owner.engineFor(request);
   const pre = model.preprocessing;
-  const table = normalizationTable(pre.mean, pre.std);
-  const inputSize = pre.size * pre.size;
+  /** Digit sides known to resize to the model's input (checked once, for a typed error). */
+  const checkedSides = new Set<number>([pre.size]);
   // Grayscale arrays that need no conversion are read as they are (invert off, its default).
   const readsGrayAsIs = options.invert === undefined || options.invert === false;
-  // Scratch reused by every call: raw digits of one batch, their floats (engines that take
-  // only floats), and logits.
+  // Scratch reused by every call: raw digits of one batch (the engine reads them before its
+  // first await).
   let pixels = new Uint8Array(0);
-  let floats = new Float32Array(0);
-  let logits = new Float32Array(0);
 
   const engineNow = async () => owner.boundEngine(request) ?? (await owner.engineFor(request));
 
@@ -222,21 +220,14 @@ export async function createPredictor(
     first: number,
     take: (rows: Float32Array) => void,
   ) => {
-    if (logits.length < n * 10) logits = new Float32Array(n * 10);
-    if (engine.forwardPixels?.(src, side, n, pre, logits)) {
-      take(logits);
-      return;
+    if (!checkedSides.has(side)) {
+      toModelSide(new Uint8Array(side * side), side, pre, `image ${first}`);
+      checkedSides.add(side);
     }
-    if (floats.length < n * inputSize) floats = new Float32Array(n * inputSize);
-    const bytes = side * side;
-    for (let i = 0; i < n; i++) {
-      const digit = src.subarray(i * bytes, (i + 1) * bytes);
-      const sized = toModelSide(digit, side, pre, `image ${first + i}`);
-      const at = i * inputSize;
-      for (let j = 0; j < inputSize; j++) floats[at + j] = table[sized[j] as number] as number;
-    }
-    // The engine copies the floats before it awaits anything; its logits are a fresh array.
-    take(await engine.forward(floats, n));
+    // Per call: calls may overlap, and the engine may await before writing the logits.
+    const logits = new Float32Array(n * 10);
+    await engine.forwardPixels(src, side, n, pre, logits);
+    take(logits);
   };
 
   /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */

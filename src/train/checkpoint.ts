@@ -3,7 +3,7 @@ import { LenetMnistError } from '../errors.js';
 import type { ModelSpec, Preprocessing } from '../model/types.js';
 import { expectedTensors, validateSpec } from '../model/weights.js';
 import { platform } from '../platform/index.js';
-import type { EpochLogs } from './train.js';
+import type { EpochLogs } from './logs.js';
 
 /**
  * Everything needed to continue an interrupted {@link train} run exactly: the weights, Adam's

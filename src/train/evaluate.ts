@@ -81,7 +81,7 @@ export async function evaluate(
   return evaluateOn(engine, data, batchSize, options.signal);
 }
 
-/** Images per forward pass when a fused engine splits them over its workers. */
+/** Images per forward pass when an engine splits them over its workers. */
 const PARALLEL_BATCH = 1024;
 
 /** {@link evaluate} on an engine (the trainer's, for validation), on checked data. */
@@ -94,10 +94,10 @@ export async function evaluateOn(
   const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
   let lossSum = 0;
   let correct = 0;
-  // A fused engine with workers (the trainer's validation) splits each pass over them: larger
-  // passes (results do not depend on the size) amortise the posting, and the next batch is built
-  // while they run, as the engine copies a batch out before its first await.
-  const parallel = engine.info.kind === 'fused' && engine.info.threads > 1;
+  // An engine with workers (the trainer's validation on the fused engine) splits each pass over
+  // them: larger passes (results do not depend on the size) amortise the posting, and the next
+  // batch is built while they run, as the engine copies a batch out before its first await.
+  const parallel = engine.info.threads > 1;
   const size = parallel ? Math.max(batchSize, PARALLEL_BATCH) : batchSize;
   const iterator = batches(data, { batchSize: size, reuseBuffers: true })[Symbol.iterator]();
   let next = iterator.next();

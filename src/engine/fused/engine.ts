@@ -2,13 +2,18 @@ import { normalizationTable, precomputeCoefficients } from '../../data/preproces
 import { buildLayers } from '../../model/layers.js';
 import type { ModelSpec, Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
+import { CpuTrainingFeed } from '../gather.js';
+import { pixelsToFloats } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
   EngineInfo,
   OptimizerState,
+  StepBatch,
   StepStats,
+  StepTotals,
   TrainBatch,
+  TrainingSet,
 } from '../types.js';
 import { FusedLeNetError, instantiateFusedLeNet, type PixelTables, WasmLeNet } from './kernels.js';
 import { type CompiledFusedModule, compileFusedModule } from './load.js';
@@ -41,6 +46,8 @@ export class FusedEngine implements Engine {
   /** The normalisation (mean, std) and resize source side whose tables the instance holds. */
   #normKey = '';
   #resizeSide = 0;
+  /** The bound training set's batches, built on the CPU. */
+  readonly #feed = new CpuTrainingFeed();
 
   private constructor(
     compiled: CompiledFusedModule,
@@ -110,7 +117,23 @@ export class FusedEngine implements Engine {
     }
   }
 
-  forwardPixels(
+  async forwardPixels(
+    pixels: Uint8Array,
+    side: number,
+    n: number,
+    preprocessing: Preprocessing,
+    out: Float32Array,
+  ): Promise<void> {
+    if (this.#forwardPixelsInModule(pixels, side, n, preprocessing, out)) return;
+    const floats = pixelsToFloats(pixels, side, n, preprocessing);
+    out.set(await this.forward(floats, n));
+  }
+
+  /**
+   * The default LeNet's kernels resize and normalise raw pixels themselves (one call); false,
+   * computing nothing, where they cannot (other kernels, other preprocessing).
+   */
+  #forwardPixelsInModule(
     pixels: Uint8Array,
     side: number,
     n: number,
@@ -118,7 +141,6 @@ export class FusedEngine implements Engine {
     out: Float32Array,
   ): boolean {
     const net = this.#idle();
-    // Only the default LeNet's kernels resize and normalise raw pixels themselves.
     if (!(net instanceof WasmLeNet)) return false;
     const { size, resize, mean, std } = preprocessing;
     // The kernels take 32x32 input: as is, or Pillow's bilinear resize of a smaller square.
@@ -140,7 +162,28 @@ export class FusedEngine implements Engine {
     return true;
   }
 
-  async trainStep(
+  bindTrainingSet(set: TrainingSet): void {
+    this.#feed.bind(set);
+  }
+
+  prepareStep(step: StepBatch): void {
+    this.#feed.prepare(step);
+  }
+
+  unbindTrainingSet(): void {
+    this.#feed.unbind();
+  }
+
+  /** {@link FusedEngine.trainBatch} on the bound set's batch, built by the CPU gatherer. */
+  trainStep(step: StepBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined> {
+    return this.trainBatch(this.#feed.batch(step), adam, read);
+  }
+
+  /**
+   * One Adam step on a batch of floats (the gatherer's, or a test's). The batch is copied out
+   * (into the module and the workers' buffers) before the first `await`.
+   */
+  async trainBatch(
     batch: TrainBatch,
     adam: AdamSettings,
     read: boolean,
@@ -169,8 +212,12 @@ export class FusedEngine implements Engine {
     return read ? stats : undefined;
   }
 
-  async takeTotals(): Promise<{ lossSum: number; correct: number }> {
-    const totals = { lossSum: this.#lossSum, correct: this.#correct };
+  async takeTotals(): Promise<StepTotals> {
+    const totals = {
+      lossSum: this.#lossSum,
+      correct: this.#correct,
+      augmentSeconds: this.#feed.takeAugmentSeconds(),
+    };
     this.#lossSum = 0;
     this.#correct = 0;
     return totals;
@@ -196,9 +243,9 @@ export class FusedEngine implements Engine {
     this.#idle().setOptimizerState(state);
   }
 
-  async setThreads(threads: number): Promise<void> {
+  async setThreads(threads: number): Promise<undefined> {
     const net = this.#idle();
-    if (threads === this.#info.threads) return;
+    if (threads === this.#info.threads) return undefined;
     await this.#pool?.stop();
     this.#pool = undefined;
     if (threads > 1) {
@@ -212,11 +259,13 @@ export class FusedEngine implements Engine {
       );
     }
     this.#info = { ...this.#info, threads };
+    return undefined;
   }
 
   async dispose(): Promise<void> {
     const pool = this.#pool;
     this.#pool = undefined;
+    this.#feed.unbind();
     this.#net?.dispose();
     this.#net = undefined;
     await pool?.stop();

@@ -5,7 +5,7 @@
 // conv kernels, [in, out] dense kernels). This module is the one typed view of the kernels'
 // ABI: the main thread (load.ts, engine.ts) and the data-parallel workers (worker.ts) both use
 // it. It imports nothing host-specific, so the worker bundle stays small.
-import { LenetMnistError } from '../../errors.js';
+import { FusedLeNetError } from '../errors.js';
 
 /** Which binary is running: relaxed SIMD uses fused multiply-add (`f32x4.relaxed_madd`). */
 export type FusedVariant = 'relaxed-simd' | 'simd';
@@ -41,23 +41,8 @@ export type FusedStage =
   | 'conv1 backward'
   | 'adam';
 
-/**
- * The fused WASM SIMD kernels could not load (their `.wasm` file could not be read or compiled,
- * or a worker of a data-parallel step failed) or were called wrongly. Where the kernels do not
- * apply at all (another architecture or backend, no WebAssembly SIMD), the library uses tfjs
- * ops instead and says why in `model.engine.reason`; this error means they applied and failed.
- *
- * @example
- * ```ts
- * try {
- *   await train(model, data);
- * } catch (err) {
- *   if (err instanceof FusedLeNetError) await train(model, data, { fastPath: 'off' }); // tfjs ops
- *   else throw err;
- * }
- * ```
- */
-export class FusedLeNetError extends LenetMnistError {}
+// Defined with the engine's other errors; re-exported for the kernel wrappers' importers.
+export { FusedLeNetError } from '../errors.js';
 
 /** Element counts of the parameters, in tfjs order. */
 const PARAM_SIZES = [150, 6, 2400, 16, 48000, 120, 10080, 84, 840, 10] as const;

@@ -2,15 +2,20 @@
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
 import { buildLayers, layerParameterShapes } from '../../model/layers.js';
-import type { ModelSpec } from '../../model/types.js';
+import type { ModelSpec, Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
+import { CpuTrainingFeed } from '../gather.js';
+import { pixelsToFloats } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
   EngineInfo,
   OptimizerState,
+  StepBatch,
   StepStats,
+  StepTotals,
   TrainBatch,
+  TrainingSet,
 } from '../types.js';
 import { applyLayers } from './layers.js';
 
@@ -48,6 +53,8 @@ export class TfjsEngine implements Engine {
   /** Some of the totals since the last {@link TfjsEngine.takeTotals} were lost with a device. */
   #totalsLost = false;
   #disposed = false;
+  /** The bound training set's batches, built on the CPU. */
+  readonly #feed = new CpuTrainingFeed();
 
   constructor(spec: ModelSpec, size: number, weights: readonly Float32Array[], reason: string) {
     this.info = { kind: 'tfjs', backend: tf.getBackend(), reason, threads: 1 };
@@ -95,7 +102,35 @@ export class TfjsEngine implements Engine {
     }
   }
 
-  async trainStep(
+  async forwardPixels(
+    pixels: Uint8Array,
+    side: number,
+    n: number,
+    preprocessing: Preprocessing,
+    out: Float32Array,
+  ): Promise<void> {
+    out.set(await this.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
+  }
+
+  bindTrainingSet(set: TrainingSet): void {
+    this.#feed.bind(set);
+  }
+
+  prepareStep(step: StepBatch): void {
+    this.#feed.prepare(step);
+  }
+
+  unbindTrainingSet(): void {
+    this.#feed.unbind();
+  }
+
+  /** {@link TfjsEngine.trainBatch} on the bound set's batch, built by the CPU gatherer. */
+  trainStep(step: StepBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined> {
+    return this.trainBatch(this.#feed.batch(step), adam, read);
+  }
+
+  /** One Adam step on a batch of floats (the gatherer's, or a test's). */
+  async trainBatch(
     batch: TrainBatch,
     adam: AdamSettings,
     read: boolean,
@@ -186,7 +221,12 @@ export class TfjsEngine implements Engine {
     return out;
   }
 
-  async takeTotals(): Promise<{ lossSum: number; correct: number }> {
+  async takeTotals(): Promise<StepTotals> {
+    const augmentSeconds = this.#feed.takeAugmentSeconds();
+    return { ...(await this.#takeSums()), augmentSeconds };
+  }
+
+  async #takeSums(): Promise<{ lossSum: number; correct: number }> {
     this.#dropLostTotals();
     const lossSum = this.#lossSum;
     const correct = this.#correct;
@@ -236,11 +276,14 @@ export class TfjsEngine implements Engine {
     this.#setStep(state.step);
   }
 
-  async setThreads(): Promise<void> {}
+  async setThreads(): Promise<string> {
+    return 'the tfjs path trains on one thread';
+  }
 
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#feed.unbind();
     tf.dispose([...this.#vars, ...this.#m, ...this.#v, this.#stepVar]);
     this.#dropLostTotals();
     tf.dispose([this.#lossSum, this.#correct]);

@@ -74,14 +74,17 @@ function syntheticBatch(n: number) {
   return { images, labels, n };
 }
 
-async function trainingRate(engine: Engine, sizes: CalibrationSizes): Promise<number> {
+async function trainingRate(
+  engine: FusedEngine | WebGpuEngine,
+  sizes: CalibrationSizes,
+): Promise<number> {
   const { batch = 64, warmup = 1, steps = 5 } = sizes;
   const data = syntheticBatch(batch);
   const adam = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
-  for (let i = 0; i < warmup; i++) await engine.trainStep(data, adam, false);
+  for (let i = 0; i < warmup; i++) await engine.trainBatch(data, adam, false);
   await engine.takeTotals();
   const start = performance.now();
-  for (let i = 0; i < steps; i++) await engine.trainStep(data, adam, false);
+  for (let i = 0; i < steps; i++) await engine.trainBatch(data, adam, false);
   await engine.takeTotals();
   return (batch * steps) / ((performance.now() - start) / 1000);
 }

@@ -1,16 +1,21 @@
 import { addSnapshotSource } from '../../backend/snapshot.js';
-import { normalizationTable } from '../../data/preprocess.js';
+import { normalizationTable, type PreparedSet } from '../../data/preprocess.js';
+import type { Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import { FusedEngine } from '../fused/engine.js';
 import { FusedLeNetError } from '../fused/kernels.js';
+import { CpuTrainingFeed } from '../gather.js';
+import { pixelsToFloats } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
   EngineInfo,
   OptimizerState,
-  ResidentTrainingSet,
+  StepBatch,
   StepStats,
+  StepTotals,
   TrainBatch,
+  TrainingSet,
 } from '../types.js';
 import {
   ACTS_STRIDE,
@@ -91,10 +96,10 @@ function pipelines(device: Gpu): Promise<Pipelines> {
   return made;
 }
 
-/** A training set bound by {@link WebGpuEngine.bindTrainingSet}. */
+/** A training set kept on the GPU by {@link WebGpuEngine.bindTrainingSet}. */
 interface BoundSet {
-  /** The caller's arrays (not copied): a lost device's fallback builds batches from them. */
-  host: ResidentTrainingSet;
+  /** The caller's set (not copied). */
+  host: PreparedSet;
   /** The trainer's normalisation, uploaded with the set so the GPU's floats are the CPU's. */
   table: Float32Array;
   /** On the GPU: table, labels and pixels (u32-packed); undefined if bound on a lost device. */
@@ -152,7 +157,10 @@ export class WebGpuEngine implements Engine {
   /** Steps since the last {@link WebGpuEngine.takeTotals}: their totals die with a lost device. */
   #stepsSinceTotals = 0;
   #totalsLost = false;
+  /** The bound set on the GPU: steps gather their images there. */
   #set: BoundSet | undefined;
+  /** The bound set on the CPU: batches for augmentation, a set too large, or a lost device. */
+  readonly #feed = new CpuTrainingFeed();
   #fallback: FusedEngine | undefined;
   #fallbackStarting: Promise<FusedEngine> | undefined;
   readonly #removeSnapshotSource: () => void;
@@ -224,13 +232,24 @@ export class WebGpuEngine implements Engine {
     return out;
   }
 
-  async trainStep(
+  async forwardPixels(
+    pixels: Uint8Array,
+    side: number,
+    n: number,
+    preprocessing: Preprocessing,
+    out: Float32Array,
+  ): Promise<void> {
+    out.set(await this.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
+  }
+
+  /** One Adam step on a batch of floats, uploaded with the settings (four dispatches). */
+  async trainBatch(
     batch: TrainBatch,
     adam: AdamSettings,
     read: boolean,
   ): Promise<StepStats | undefined> {
     const fallback = await this.#fallbackIfLost();
-    if (fallback !== undefined) return fallback.trainStep(batch, adam, read);
+    if (fallback !== undefined) return fallback.trainBatch(batch, adam, read);
     const { images, labels, n } = batch;
     checkImages(images, n);
     if (labels.length < n)
@@ -244,16 +263,17 @@ export class WebGpuEngine implements Engine {
   }
 
   /**
-   * Keeps `set` on the GPU for {@link WebGpuEngine.trainStepIndexed}: one upload of its 8-bit
-   * pixels (4 per u32), labels and the CPU's normalisation table, replacing any set bound
-   * before. False, changing nothing, when it exceeds the device's `maxStorageBufferBindingSize`
-   * or `maxBufferSize` (or 2^24 images).
+   * Keeps `set` for {@link WebGpuEngine.trainStep}: without augmentation, on the GPU (one upload
+   * of its 8-bit pixels, 4 per u32, labels and the CPU's normalisation table), where steps then
+   * gather their images; with augmentation, or when the set exceeds the device's
+   * `maxStorageBufferBindingSize` or `maxBufferSize` (or 2^24 images), on the CPU, whose gatherer
+   * builds each batch's floats. Replaces any set bound before. True when the set is on the GPU.
    *
    * @throws {@link FusedLeNetError} when the arrays are shorter than `count` images or a label
    *   is not 0..9; `OptionError` for a non-finite `mean` or a `std` not above 0.
    */
-  bindTrainingSet(set: ResidentTrainingSet): boolean {
-    const { images, labels, count, mean, std } = set;
+  bindTrainingSet(set: TrainingSet): boolean {
+    const { images, labels, count } = set.data;
     if (!Number.isInteger(count) || count < 1)
       throw new FusedLeNetError(`count must be an integer >= 1, got ${count}.`);
     if (images.length < count * IMAGE || labels.length < count) {
@@ -261,20 +281,37 @@ export class WebGpuEngine implements Engine {
         `the set holds ${Math.floor(images.length / IMAGE)} images and ${labels.length} labels, fewer than count = ${count}.`,
       );
     }
+    // Declined on the sizes alone, before the pixels are read.
+    const onDevice = set.augment === undefined && this.#fitsDevice(count);
+    if (onDevice) checkLabels(labels, count);
+    this.unbindTrainingSet();
+    this.#feed.bind(set);
+    if (onDevice) this.#set = this.#upload(set.data);
+    return onDevice;
+  }
+
+  /** The bytes of a set of `count` images on the GPU: table, labels, packed pixels. */
+  #setLayout(count: number) {
     const labelWords = Math.ceil(count / SET_PIXELS_PER_WORD);
     const pixelsAt = SET_TABLE + labelWords;
-    const bytes = (pixelsAt + (count * IMAGE) / SET_PIXELS_PER_WORD) * 4;
+    return { labelWords, pixelsAt, bytes: (pixelsAt + (count * IMAGE) / SET_PIXELS_PER_WORD) * 4 };
+  }
+
+  #fitsDevice(count: number): boolean {
+    const { bytes } = this.#setLayout(count);
     const limits = this.#device.limits;
-    if (
-      count > MAX_SET_COUNT ||
-      bytes > limits.maxStorageBufferBindingSize ||
-      bytes > limits.maxBufferSize
-    ) {
-      return false;
-    }
-    checkLabels(labels, count);
+    return (
+      count <= MAX_SET_COUNT &&
+      bytes <= limits.maxStorageBufferBindingSize &&
+      bytes <= limits.maxBufferSize
+    );
+  }
+
+  /** One upload of the set (none on a lost device: the fallback gathers on the CPU). */
+  #upload(set: PreparedSet): BoundSet {
+    const { images, labels, count, mean, std } = set;
+    const { labelWords, pixelsAt, bytes } = this.#setLayout(count);
     const table = normalizationTable(mean, std);
-    this.unbindTrainingSet();
     let buffer: Gpu;
     let bindGroup: Gpu;
     if (this.#fallback === undefined && !this.#lost) {
@@ -290,30 +327,32 @@ export class WebGpuEngine implements Engine {
         entries: [{ binding: 0, resource: { buffer } }],
       });
     }
-    this.#set = { host: set, table, buffer, bindGroup, pixelsAt };
-    return true;
+    return { host: set, table, buffer, bindGroup, pixelsAt };
+  }
+
+  /** Builds `step`'s batch on the CPU ahead, where the set is not on the GPU. */
+  prepareStep(step: StepBatch): void {
+    if (this.#set === undefined) this.#feed.prepare(step);
   }
 
   /**
-   * {@link WebGpuEngine.trainStep} on images `indices[0..n)` of the bound set: uploads the
-   * settings and indices only. After a device loss, the fallback gets the batch built on the CPU.
+   * One Adam step on images `step.indices` of the bound set: on the GPU set, an upload of the
+   * settings and indices only; otherwise (or after a device loss) on the batch the CPU gatherer
+   * builds.
    *
-   * @throws {@link FusedLeNetError} when no set is bound, `n` is not an integer >= 1, or
-   *   `indices` is shorter than `n` or names an image past the set.
+   * @throws {@link FusedLeNetError} when no set is bound, `indices` is empty or names an image
+   *   past the set.
    */
-  async trainStepIndexed(
-    indices: Uint32Array,
-    n: number,
+  async trainStep(
+    step: StepBatch,
     adam: AdamSettings,
     read: boolean,
   ): Promise<StepStats | undefined> {
     const set = this.#set;
-    if (set === undefined)
-      throw new FusedLeNetError('trainStepIndexed needs a training set: call bindTrainingSet.');
-    if (!Number.isInteger(n) || n < 1)
-      throw new FusedLeNetError(`n must be an integer >= 1, got ${n}.`);
-    if (indices.length < n)
-      throw new FusedLeNetError(`indices holds ${indices.length} indices, fewer than n = ${n}.`);
+    if (set === undefined) return this.trainBatch(this.#feed.batch(step), adam, read);
+    const { indices } = step;
+    const n = indices.length;
+    if (n < 1) throw new FusedLeNetError(`n must be an integer >= 1, got ${n}.`);
     for (let i = 0; i < n; i++) {
       if ((indices[i] as number) >= set.host.count) {
         throw new FusedLeNetError(
@@ -323,7 +362,7 @@ export class WebGpuEngine implements Engine {
     }
     const fallback = await this.#fallbackIfLost();
     if (fallback !== undefined || set.buffer === undefined) {
-      return (fallback ?? this).trainStep(gatherOnCpu(set, indices, n), adam, read);
+      return (fallback ?? this).trainBatch(this.#feed.batch(step), adam, read);
     }
     const data = new Float32Array(HEADER + n);
     this.#writeHeader(data, n, adam);
@@ -336,6 +375,7 @@ export class WebGpuEngine implements Engine {
   unbindTrainingSet(): void {
     this.#set?.buffer?.destroy();
     this.#set = undefined;
+    this.#feed.unbind();
   }
 
   /** The step settings of the input header; `data` then takes labels or indices from `HEADER`. */
@@ -402,20 +442,21 @@ export class WebGpuEngine implements Engine {
     return { loss: state[3] as number, correct: state[4] as number };
   }
 
-  async takeTotals(): Promise<{ lossSum: number; correct: number }> {
+  async takeTotals(): Promise<StepTotals> {
+    const augmentSeconds = this.#feed.takeAugmentSeconds();
     const fallback = await this.#fallbackIfLost();
     if (fallback !== undefined) {
       const totals = await fallback.takeTotals();
-      if (!this.#totalsLost) return totals;
+      if (!this.#totalsLost) return { ...totals, augmentSeconds };
       // Part of the period ran on the lost device: its sums are gone, the rest would mislead.
       this.#totalsLost = false;
-      return { lossSum: Number.NaN, correct: Number.NaN };
+      return { lossSum: Number.NaN, correct: Number.NaN, augmentSeconds };
     }
     this.#stepsSinceTotals = 0;
     const state = await this.#read(this.#device.createCommandEncoder(), this.#state, STATE);
     this.#device.queue.writeBuffer(this.#state, 0, new Float32Array(STATE));
     this.#settle(state);
-    return { lossSum: state[0] as number, correct: state[1] as number };
+    return { lossSum: state[0] as number, correct: state[1] as number, augmentSeconds };
   }
 
   /**
@@ -464,8 +505,9 @@ export class WebGpuEngine implements Engine {
     this.#host.optimizer = next;
   }
 
-  async setThreads(threads: number): Promise<void> {
-    await this.#fallback?.setThreads(threads);
+  /** The shaders split no step over threads (nor does the fallback it may carry on as). */
+  async setThreads(): Promise<string> {
+    return 'the fused WebGPU engine trains on one thread';
   }
 
   async dispose(): Promise<void> {
@@ -652,20 +694,6 @@ function checkLabels(labels: Uint8Array, n: number): void {
 }
 
 /** The batch of `indices[0..n)` built on the CPU as the trainer's batches are (for a fallback). */
-function gatherOnCpu(set: BoundSet, indices: Uint32Array, n: number): TrainBatch {
-  const { images: pixels, labels: setLabels } = set.host;
-  const images = new Float32Array(n * IMAGE);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const j = indices[i] as number;
-    labels[i] = setLabels[j] as number;
-    for (let p = 0; p < IMAGE; p++) {
-      images[i * IMAGE + p] = set.table[pixels[j * IMAGE + p] as number] as number;
-    }
-  }
-  return { images, labels, n };
-}
-
 function split(flat: Float32Array): Float32Array[] {
   return PARAM_OFFSETS.map((offset, i) => flat.slice(offset, offset + (PARAM_SIZES[i] as number)));
 }
