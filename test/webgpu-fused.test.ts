@@ -126,7 +126,7 @@ describe.skipIf(SKIP_WEBGPU)('fused WebGPU engine (Dawn over SwiftShader)', () =
       const totals = await gpu.takeTotals();
       expect(Math.abs(totals.lossSum - lossSum)).toBeLessThan(1e-4 * lossSum);
       expect(totals.correct).toBe(correct);
-      expect(await gpu.takeTotals()).toEqual({ lossSum: 0, correct: 0 });
+      expect(await gpu.takeTotals()).toEqual({ lossSum: 0, correct: 0, augmentSeconds: 0 });
       const paramError = maxRelDiff(await gpu.readWeights(), await wasm.readWeights());
       expect(paramError).toBeLessThan(1e-4);
       const [sa, sb] = [await gpu.readOptimizerState(), await wasm.readOptimizerState()];

@@ -201,3 +201,12 @@ function lenetDifferences(spec: ModelSpec): string | undefined {
   if (spec.conv2Activation) differences.push('an activation after conv2');
   return differences.length > 0 ? differences.join(', ') : undefined;
 }
+
+/**
+ * Whether reading each training step's loss back is cheap: two numbers from the fused WASM
+ * module's memory, where tfjs ops and the GPU make every read wait for the backend. The CLI then
+ * reads every step (for its progress bar and plot) instead of every n-th.
+ */
+export function stepReadsAreCheap(spec: ModelSpec, backend: string, fastPath: FastPathOption) {
+  return chooseEngine(spec, backend, fastPath).kind === 'fused';
+}

@@ -84,12 +84,16 @@ export async function evaluate(
 /** Images per forward pass when an engine splits them over its workers. */
 const PARALLEL_BATCH = 1024;
 
-/** {@link evaluate} on an engine (the trainer's, for validation), on checked data. */
+/**
+ * {@link evaluate} on an engine (the trainer's, for validation), on checked data; each image's
+ * predicted digit goes to `predictions` when given.
+ */
 export async function evaluateOn(
   engine: Engine,
   data: PreparedSet,
   batchSize: number,
   signal?: AbortSignal,
+  predictions?: Uint8Array,
 ): Promise<Evaluation> {
   const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
   let lossSum = 0;
@@ -108,9 +112,11 @@ export async function evaluateOn(
     if (parallel) next = iterator.next();
     const logits = await pending;
     if (!parallel) next = iterator.next();
+    const first = batch.index * size;
     for (let i = 0; i < batch.size; i++) {
       const label = batch.labels[i] as number;
       const { loss, argmax } = crossEntropyRow(logits, i * 10, label);
+      if (predictions) predictions[first + i] = argmax;
       lossSum += loss;
       if (argmax === label) correct++;
       const row = confusion[label] as number[];

@@ -7,14 +7,15 @@
  */
 import { type BackendInfo, type InitBackendOptions, initBackend } from '../backend/select.js';
 import type { ImageSet } from '../data/mnist.js';
-import type { PreparedSet } from '../data/preprocess.js';
+import { type PreparedSet, prepareImages } from '../data/preprocess.js';
 import { loadModel } from '../engine/io.js';
+import { engineModel } from '../engine/model.js';
 import type { Model } from '../engine/types.js';
 import { LenetMnistError, OptionError } from '../errors.js';
 import { type AssetBase, absoluteUrl, setAssetBase } from '../platform/assets.js';
 import { platform } from '../platform/index.js';
-import { createPredictor } from '../predict/predictor.js';
 import type { TrainCheckpoint } from './checkpoint.js';
+import { evaluateOn } from './evaluate.js';
 import {
   type BatchLogs,
   type EpochLogs,
@@ -388,34 +389,22 @@ export function serveTrainingWorker(scope: {
   });
 }
 
+/**
+ * Scores the raw test images as a predictor would see them: prepared exactly as the model's
+ * preprocessing prescribes (the fused kernels' in-module preparation is the same, bit for bit),
+ * then evaluated, each image's predicted digit kept.
+ */
 async function classifyTestSet(model: Model, set: ImageSet): Promise<WorkerTestResult> {
-  const predictor = await createPredictor(model);
-  const size = set.height * set.width;
+  const { size, resize, mean, std } = model.preprocessing;
+  const prepared = prepareImages(set, { size, resize, mean, std });
+  const engine = await engineModel(model).engineFor({ workload: 'inference' });
   const predictions = new Uint8Array(set.count);
-  const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
-  let correct = 0;
-  try {
-    for (let start = 0; start < set.count; start += TEST_BATCH) {
-      const end = Math.min(set.count, start + TEST_BATCH);
-      const images = [];
-      for (let i = start; i < end; i++) images.push(set.images.subarray(i * size, (i + 1) * size));
-      const out = await predictor.predictBatch(images);
-      out.forEach((p, k) => {
-        const i = start + k;
-        const actual = set.labels[i] as number;
-        predictions[i] = p.label;
-        (confusion[actual] as number[])[p.label] =
-          ((confusion[actual] as number[])[p.label] ?? 0) + 1;
-        if (p.label === actual) correct++;
-      });
-    }
-  } finally {
-    predictor.dispose();
-  }
-  return {
-    accuracy: set.count ? correct / set.count : Number.NaN,
-    count: set.count,
-    confusion,
+  const { accuracy, count, confusion } = await evaluateOn(
+    engine,
+    prepared,
+    TEST_BATCH,
+    undefined,
     predictions,
-  };
+  );
+  return { accuracy, count, confusion, predictions };
 }
