@@ -188,52 +188,143 @@ export async function createPredictor(
   model: Model,
   options: PredictorOptions = {},
 ): Promise<Predictor> {
-  const owner = engineModel(model);
   const fastPath = checkFastPath(options.fastPath);
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new OptionError('batchSize', `batchSize must be a positive integer, got ${batchSize}`);
-  const request = { fastPath, workload: 'inference' as const };
+  const predictor = new EnginePredictor(model, options, fastPath, batchSize);
   // Bound now, so the first prediction is not the one that loads the kernels.
-  await owner.engineFor(request);
-  const pre = model.preprocessing;
-  /** Digit sides known to resize to the model's input (checked once, for a typed error). */
-  const checkedSides = new Set<number>([pre.size]);
-  // Grayscale arrays that need no conversion are read as they are (invert off, its default).
-  const readsGrayAsIs = options.invert === undefined || options.invert === false;
-  // Scratch reused by every call: raw digits of one batch (the engine reads them before its
-  // first await).
-  let pixels = new Uint8Array(0);
+  await predictor.engineNow();
+  return predictor;
+}
 
-  const engineNow = async () => owner.boundEngine(request) ?? (await owner.engineFor(request));
+/** A digit as 8-bit pixels, `side` x `side`. */
+interface Digit {
+  pixels: Uint8Array;
+  side: number;
+}
+
+/** Receives a batch's logits: row `row` of `rows` is image `index`. */
+type TakeRow = (rows: Float32Array, row: number, index: number) => void;
+
+/**
+ * The {@link Predictor} {@link createPredictor} makes: it converts inputs to 8-bit digits and
+ * hands them, in batches of one side, to the model's engine, which prepares them as the model's
+ * preprocessing prescribes (the one home of preprocessing) and computes the logits.
+ */
+class EnginePredictor implements Predictor {
+  readonly #owner: ReturnType<typeof engineModel>;
+  readonly #options: PredictorOptions;
+  readonly #request: { fastPath: FastPathOption; workload: 'inference' };
+  readonly #batchSize: number;
+  readonly #pre: Preprocessing;
+  /** Digit sides known to resize to the model's input (checked once, for a typed error). */
+  readonly #checkedSides: Set<number>;
+  /** Grayscale arrays that need no conversion are read as they are (invert off, its default). */
+  readonly #readsGrayAsIs: boolean;
+  /** Scratch for one batch's digits (the engine reads them before its first await). */
+  #pixels = new Uint8Array(0);
+
+  constructor(
+    model: Model,
+    options: PredictorOptions,
+    fastPath: FastPathOption,
+    batchSize: number,
+  ) {
+    this.#owner = engineModel(model);
+    this.#options = options;
+    this.#request = { fastPath, workload: 'inference' };
+    this.#batchSize = batchSize;
+    this.#pre = model.preprocessing;
+    this.#checkedSides = new Set([model.preprocessing.size]);
+    this.#readsGrayAsIs = options.invert === undefined || options.invert === false;
+  }
+
+  get path(): EngineKind {
+    return this.#owner.engine?.kind ?? 'tfjs';
+  }
+
+  /** The model's engine now (bound again if the backend changed). */
+  async engineNow(): Promise<Engine> {
+    return this.#owner.boundEngine(this.#request) ?? (await this.#owner.engineFor(this.#request));
+  }
+
+  async predict(image: DigitImage): Promise<Prediction> {
+    const { pixels, side } = this.#grayOf(image, 'image');
+    const logits = await this.#classify(await this.engineNow(), pixels, side, 1, 0);
+    return toPrediction(logits, 0);
+  }
+
+  async predictBatch(images: readonly DigitImage[]): Promise<Prediction[]> {
+    if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
+    const out: Prediction[] = new Array(images.length);
+    await this.#runDigits(this.#convertAll(images), (rows, row, index) => {
+      out[index] = toPrediction(rows, row);
+    });
+    return out;
+  }
+
+  async classifyInto(
+    images: Uint8Array | PixelBatch | readonly DigitImage[],
+    out: ClassifyOutput,
+  ): Promise<number> {
+    const n = countOf(images);
+    const { labels, probabilities } = checkOutput(out, n);
+    const write: TakeRow = (rows, row, index) => {
+      const { argmax, max } = argmaxRow(rows, row * 10);
+      labels[index] = argmax;
+      if (probabilities) softmaxRow(rows, row * 10, max, probabilities, index * 10);
+    };
+    if (Array.isArray(images)) {
+      checkConversionOptions(this.#options, 'images');
+      await this.#runDigits(this.#convertAll(images), write);
+      return n;
+    }
+    const batch = images instanceof Uint8Array ? null : (images as PixelBatch);
+    const src = batch ? batch.images : (images as Uint8Array);
+    await this.#classifyPacked(src, batch ? batch.height : 28, n, write);
+    return n;
+  }
+
+  dispose(): void {}
+
+  /** `n` consecutive digits of one side, in batches (converted one by one when inverting). */
+  async #classifyPacked(src: Uint8Array, side: number, n: number, write: TakeRow) {
+    const bytes = side * side;
+    if (!this.#readsGrayAsIs) {
+      // Inverting needs a converted copy of each digit: the per-image path.
+      const digits = Array.from({ length: n }, (_, i) =>
+        toGrayDigit(src.subarray(i * bytes, (i + 1) * bytes), this.#options, `image ${i}`),
+      );
+      await this.#runDigits(digits, write);
+      return;
+    }
+    for (let first = 0; first < n; first += this.#batchSize) {
+      const m = Math.min(this.#batchSize, n - first);
+      const digits = src.subarray(first * bytes, (first + m) * bytes);
+      const rows = await this.#classify(await this.engineNow(), digits, side, m, first);
+      for (let i = 0; i < m; i++) write(rows, i, first + i);
+    }
+  }
 
   /**
-   * Computes the logits of `n` digits of `side` x `side`, consecutive in `src`, and hands them
-   * to `take` at once: they may sit in scratch that the next call reuses. Calls may overlap, so
-   * scratch is filled and read only between awaits.
+   * The logits of `n` digits of `side` x `side`, consecutive in `src` (image `first` onwards,
+   * for error messages), in a fresh array: calls may overlap.
    */
-  const classify = async (
-    engine: Engine,
-    src: Uint8Array,
-    side: number,
-    n: number,
-    first: number,
-    take: (rows: Float32Array) => void,
-  ) => {
-    if (!checkedSides.has(side)) {
-      toModelSide(new Uint8Array(side * side), side, pre, `image ${first}`);
-      checkedSides.add(side);
+  async #classify(engine: Engine, src: Uint8Array, side: number, n: number, first: number) {
+    if (!this.#checkedSides.has(side)) {
+      toModelSide(new Uint8Array(side * side), side, this.#pre, `image ${first}`);
+      this.#checkedSides.add(side);
     }
-    // Per call: calls may overlap, and the engine may await before writing the logits.
     const logits = new Float32Array(n * 10);
-    await engine.forwardPixels(src, side, n, pre, logits);
-    take(logits);
-  };
+    await engine.forwardPixels(src, side, n, this.#pre, logits);
+    return logits;
+  }
 
   /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */
-  const grayOf = (image: DigitImage, what: string): { pixels: Uint8Array; side: number } => {
+  #grayOf(image: DigitImage, what: string): Digit {
     if (
-      readsGrayAsIs &&
+      this.#readsGrayAsIs &&
       (image instanceof Uint8Array || image instanceof Uint8ClampedArray) &&
       (image.length === 784 || image.length === 1024)
     ) {
@@ -241,107 +332,40 @@ export async function createPredictor(
       if (image instanceof Uint8Array) return { pixels: image, side };
       return { pixels: new Uint8Array(image.buffer, image.byteOffset, image.length), side };
     }
-    return toGrayDigit(image, options, what);
-  };
+    return toGrayDigit(image, this.#options, what);
+  }
 
-  /**
-   * Classifies `digits` (already converted) from index `first` in batches, runs of one side at
-   * a time, handing each batch's logits to `take(logits, row, index)`.
-   */
-  const runDigits = async (
-    digits: ArrayLike<{ pixels: Uint8Array; side: number }>,
-    take: (rows: Float32Array, row: number, index: number) => void,
-  ) => {
+  /** Converts every image of an array (the first bad one throws), before any work. */
+  #convertAll(images: readonly DigitImage[]): Digit[] {
+    const digits: Digit[] = new Array(images.length);
+    // An index loop, not map: a hole in a sparse array must fail as a missing image.
+    for (let i = 0; i < images.length; i++) {
+      digits[i] = this.#grayOf(images[i] as DigitImage, `image ${i}`);
+    }
+    return digits;
+  }
+
+  /** Classifies converted digits in batches, runs of one side at a time. */
+  async #runDigits(digits: ArrayLike<Digit>, take: TakeRow): Promise<void> {
     for (let first = 0; first < digits.length; ) {
-      const side = (digits[first] as { side: number }).side;
+      const side = (digits[first] as Digit).side;
       let n = 0;
       while (
-        n < batchSize &&
+        n < this.#batchSize &&
         first + n < digits.length &&
-        (digits[first + n] as { side: number }).side === side
+        (digits[first + n] as Digit).side === side
       ) {
         n++;
       }
       const bytes = side * side;
-      const engine = await engineNow();
-      if (pixels.length < n * bytes) pixels = new Uint8Array(batchSize * 1024);
-      for (let i = 0; i < n; i++) {
-        pixels.set((digits[first + i] as { pixels: Uint8Array }).pixels, i * bytes);
-      }
-      const at = first;
-      await classify(engine, pixels, side, n, at, (rows) => {
-        for (let i = 0; i < n; i++) take(rows, i, at + i);
-      });
+      const engine = await this.engineNow();
+      if (this.#pixels.length < n * bytes) this.#pixels = new Uint8Array(this.#batchSize * 1024);
+      for (let i = 0; i < n; i++) this.#pixels.set((digits[first + i] as Digit).pixels, i * bytes);
+      const rows = await this.#classify(engine, this.#pixels, side, n, first);
+      for (let i = 0; i < n; i++) take(rows, i, first + i);
       first += n;
     }
-  };
-
-  /** Converts every image of an array (the first bad one throws), before any work. */
-  const convertAll = (images: readonly DigitImage[]) => {
-    const digits: { pixels: Uint8Array; side: number }[] = new Array(images.length);
-    // An index loop, not map: a hole in a sparse array must fail as a missing image.
-    for (let i = 0; i < images.length; i++) {
-      digits[i] = grayOf(images[i] as DigitImage, `image ${i}`);
-    }
-    return digits;
-  };
-
-  return {
-    get path() {
-      return owner.engine?.kind ?? 'tfjs';
-    },
-    async predict(image) {
-      const { pixels: digit, side } = grayOf(image, 'image');
-      let prediction: Prediction | undefined;
-      await classify(await engineNow(), digit, side, 1, 0, (rows) => {
-        prediction = toPrediction(rows, 0);
-      });
-      return prediction as Prediction;
-    },
-    async predictBatch(images) {
-      if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
-      const out: Prediction[] = new Array(images.length);
-      await runDigits(convertAll(images), (rows, row, index) => {
-        out[index] = toPrediction(rows, row);
-      });
-      return out;
-    },
-    async classifyInto(images, out) {
-      const n = countOf(images);
-      const { labels, probabilities } = checkOutput(out, n);
-      const write = (rows: Float32Array, row: number, index: number) => {
-        const { argmax, max } = argmaxRow(rows, row * 10);
-        labels[index] = argmax;
-        if (probabilities) softmaxRow(rows, row * 10, max, probabilities, index * 10);
-      };
-      if (Array.isArray(images)) {
-        checkConversionOptions(options, 'images');
-        await runDigits(convertAll(images), write);
-        return n;
-      }
-      const batch = images instanceof Uint8Array ? null : (images as PixelBatch);
-      const src = batch ? batch.images : (images as Uint8Array);
-      const side = batch ? batch.height : 28;
-      const bytes = side * side;
-      if (!readsGrayAsIs) {
-        // Inverting needs a converted copy of each digit: the per-image path.
-        const digits = Array.from({ length: n }, (_, i) =>
-          toGrayDigit(src.subarray(i * bytes, (i + 1) * bytes), options, `image ${i}`),
-        );
-        await runDigits(digits, write);
-        return n;
-      }
-      for (let first = 0; first < n; first += batchSize) {
-        const m = Math.min(batchSize, n - first);
-        const digits = src.subarray(first * bytes, (first + m) * bytes);
-        await classify(await engineNow(), digits, side, m, first, (rows) => {
-          for (let i = 0; i < m; i++) write(rows, i, first + i);
-        });
-      }
-      return n;
-    },
-    dispose: () => {},
-  };
+  }
 }
 
 /** The number of images in `classifyInto`'s input, checking its shape. */
