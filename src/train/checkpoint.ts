@@ -10,7 +10,7 @@ import type { EpochLogs } from './logs.js';
  * state, where in the run it stopped, the run's shuffle seed and settings, and the history so
  * far. Take one from a training callback (`context.checkpoint()`), or from
  * `history.checkpoint` after an abort; pass it back as `resumeFrom`. Serialise it with
- * {@link encodeCheckpoint} or {@link saveCheckpointFile}.
+ * `encodeCheckpoint` or {@link saveCheckpointFile}.
  *
  * @example
  * ```ts
@@ -73,7 +73,7 @@ export class CheckpointFormatError extends LenetMnistError {}
 /** First bytes of a checkpoint file. */
 const MAGIC = 'LNMC';
 /**
- * Checkpoint format version written by {@link encodeCheckpoint}; {@link decodeCheckpoint}
+ * Checkpoint format version written by `encodeCheckpoint`; `decodeCheckpoint`
  * refuses others.
  *
  * @example
@@ -143,7 +143,7 @@ export function encodeCheckpoint(checkpoint: TrainCheckpoint): Uint8Array {
 }
 
 /**
- * Reads the bytes of {@link encodeCheckpoint}, validating everything before allocating the
+ * Reads the bytes of `encodeCheckpoint`, validating everything before allocating the
  * arrays: magic, version, header fields and ranges, array sizes against the architecture,
  * finite values.
  *
