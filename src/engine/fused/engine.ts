@@ -2,18 +2,16 @@ import { normalizationTable, precomputeCoefficients } from '../../data/preproces
 import { buildLayers } from '../../model/layers.js';
 import type { ModelSpec, Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
-import { CpuTrainingFeed } from '../gather.js';
+import { CpuFedEngine } from '../gather.js';
 import { pixelsToFloats } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
   EngineInfo,
   OptimizerState,
-  StepBatch,
   StepStats,
   StepTotals,
   TrainBatch,
-  TrainingSet,
 } from '../types.js';
 import { FusedLeNetError, instantiateFusedLeNet, type PixelTables, WasmLeNet } from './kernels.js';
 import { type CompiledFusedModule, compileFusedModule } from './load.js';
@@ -33,7 +31,7 @@ const MIN_PARALLEL_FORWARD = 256;
  * A training step copies its batch out (into the module and the workers' buffers) before its
  * first `await`, so the caller may build the next batch while the workers compute.
  */
-export class FusedEngine implements Engine {
+export class FusedEngine extends CpuFedEngine implements Engine {
   #info: EngineInfo;
   readonly #compiled: CompiledFusedModule;
   readonly #kernels: KernelSet;
@@ -46,8 +44,6 @@ export class FusedEngine implements Engine {
   /** The normalisation (mean, std) and resize source side whose tables the instance holds. */
   #normKey = '';
   #resizeSide = 0;
-  /** The bound training set's batches, built on the CPU. */
-  readonly #feed = new CpuTrainingFeed();
 
   private constructor(
     compiled: CompiledFusedModule,
@@ -55,6 +51,7 @@ export class FusedEngine implements Engine {
     net: WasmLeNet | WasmNet,
     reason: string,
   ) {
+    super();
     this.#compiled = compiled;
     this.#kernels = kernels;
     this.#net = net;
@@ -162,23 +159,6 @@ export class FusedEngine implements Engine {
     return true;
   }
 
-  bindTrainingSet(set: TrainingSet): void {
-    this.#feed.bind(set);
-  }
-
-  prepareStep(step: StepBatch): void {
-    this.#feed.prepare(step);
-  }
-
-  unbindTrainingSet(): void {
-    this.#feed.unbind();
-  }
-
-  /** {@link FusedEngine.trainBatch} on the bound set's batch, built by the CPU gatherer. */
-  trainStep(step: StepBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined> {
-    return this.trainBatch(this.#feed.batch(step), adam, read);
-  }
-
   /**
    * One Adam step on a batch of floats (the gatherer's, or a test's). The batch is copied out
    * (into the module and the workers' buffers) before the first `await`.
@@ -216,7 +196,7 @@ export class FusedEngine implements Engine {
     const totals = {
       lossSum: this.#lossSum,
       correct: this.#correct,
-      augmentSeconds: this.#feed.takeAugmentSeconds(),
+      augmentSeconds: this.feed.takeAugmentSeconds(),
     };
     this.#lossSum = 0;
     this.#correct = 0;
@@ -265,7 +245,7 @@ export class FusedEngine implements Engine {
   async dispose(): Promise<void> {
     const pool = this.#pool;
     this.#pool = undefined;
-    this.#feed.unbind();
+    this.feed.unbind();
     this.#net?.dispose();
     this.#net = undefined;
     await pool?.stop();
