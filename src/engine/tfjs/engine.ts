@@ -2,10 +2,10 @@
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
 import { buildLayers, layerParameterShapes } from '../../model/layers.js';
-import type { ModelSpec, Preprocessing } from '../../model/types.js';
+import type { ModelSpec } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import { CpuFedEngine } from '../gather.js';
-import { pixelsToFloats } from '../pixels.js';
+import { forwardPixelsOnCpu } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
@@ -99,15 +99,8 @@ export class TfjsEngine extends CpuFedEngine implements Engine {
     }
   }
 
-  async forwardPixels(
-    pixels: Uint8Array,
-    side: number,
-    n: number,
-    preprocessing: Preprocessing,
-    out: Float32Array,
-  ): Promise<void> {
-    out.set(await this.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
-  }
+  /** Digits prepared on the CPU, then {@link TfjsEngine.forward}. */
+  readonly forwardPixels = forwardPixelsOnCpu;
 
   /** One Adam step on a batch of floats (the gatherer's, or a test's). */
   async trainBatch(
