@@ -85,6 +85,11 @@ export {
   setAssetBase,
 } from './platform/assets.js';
 export {
+  type ExtractedDigit,
+  type ExtractOptions,
+  extractDigit,
+} from './predict/extract.js';
+export {
   type DigitImage,
   frameLikeMnist,
   type ImageConversionOptions,

@@ -6,8 +6,10 @@ import type { Engine, EngineKind, FastPathOption, Model } from '../engine/types.
 import { OptionError } from '../errors.js';
 import type { Preprocessing } from '../model/types.js';
 import {
+  arrayDigit,
   checkConversionOptions,
   type DigitImage,
+  type GrayDigit,
   type ImageConversionOptions,
   InputError,
   toGrayDigit,
@@ -27,6 +29,12 @@ export interface Prediction {
   label: number;
   /** Softmax probabilities of the 10 classes, indexed by digit; they sum to 1. */
   probabilities: Float32Array;
+  /**
+   * No digit was found: a blank sheet, a uniform or gradient background, paper noise (for
+   * MNIST-style arrays: fewer than 5 pixels at half intensity). `label` and `probabilities` are
+   * still the model's reading of the (blank) input; apps should say "no digit" instead.
+   */
+  empty: boolean;
 }
 
 /**
@@ -240,15 +248,15 @@ export async function createPredictor(
   };
 
   /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */
-  const grayOf = (image: DigitImage, what: string): { pixels: Uint8Array; side: number } => {
+  const grayOf = (image: DigitImage, what: string): GrayDigit => {
     if (
       readsGrayAsIs &&
       (image instanceof Uint8Array || image instanceof Uint8ClampedArray) &&
       (image.length === 784 || image.length === 1024)
     ) {
       const side = image.length === 784 ? 28 : 32;
-      if (image instanceof Uint8Array) return { pixels: image, side };
-      return { pixels: new Uint8Array(image.buffer, image.byteOffset, image.length), side };
+      if (image instanceof Uint8Array) return arrayDigit(image, side);
+      return arrayDigit(new Uint8Array(image.buffer, image.byteOffset, image.length), side);
     }
     return toGrayDigit(image, options, what);
   };
@@ -258,7 +266,7 @@ export async function createPredictor(
    * a time, handing each batch's logits to `take(logits, row, index)`.
    */
   const runDigits = async (
-    digits: ArrayLike<{ pixels: Uint8Array; side: number }>,
+    digits: ArrayLike<GrayDigit>,
     take: (rows: Float32Array, row: number, index: number) => void,
   ) => {
     for (let first = 0; first < digits.length; ) {
@@ -287,7 +295,7 @@ export async function createPredictor(
 
   /** Converts every image of an array (the first bad one throws), before any work. */
   const convertAll = (images: readonly DigitImage[]) => {
-    const digits: { pixels: Uint8Array; side: number }[] = new Array(images.length);
+    const digits: GrayDigit[] = new Array(images.length);
     // An index loop, not map: a hole in a sparse array must fail as a missing image.
     for (let i = 0; i < images.length; i++) {
       digits[i] = grayOf(images[i] as DigitImage, `image ${i}`);
@@ -300,18 +308,19 @@ export async function createPredictor(
       return owner.engine?.kind ?? 'tfjs';
     },
     async predict(image) {
-      const { pixels: digit, side } = grayOf(image, 'image');
+      const { pixels: digit, side, empty } = grayOf(image, 'image');
       let prediction: Prediction | undefined;
       await classify(await engineNow(), digit, side, 1, 0, (rows) => {
-        prediction = toPrediction(rows, 0);
+        prediction = toPrediction(rows, 0, empty);
       });
       return prediction as Prediction;
     },
     async predictBatch(images) {
       if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
       const out: Prediction[] = new Array(images.length);
-      await runDigits(convertAll(images), (rows, row, index) => {
-        out[index] = toPrediction(rows, row);
+      const digits = convertAll(images);
+      await runDigits(digits, (rows, row, index) => {
+        out[index] = toPrediction(rows, row, (digits[index] as GrayDigit).empty);
       });
       return out;
     },
@@ -444,9 +453,9 @@ function toModelSide(
 
 const ONE_LABEL = new Uint8Array(1);
 
-function toPrediction(logits: Float32Array, row: number): Prediction {
+function toPrediction(logits: Float32Array, row: number, empty: boolean): Prediction {
   const { argmax, max } = argmaxRow(logits, row * 10);
   const probabilities = new Float32Array(10);
   softmaxRow(logits, row * 10, max, probabilities);
-  return { label: argmax, probabilities };
+  return { label: argmax, probabilities, empty };
 }
