@@ -72,12 +72,20 @@ const histogram = new Int32Array(511);
 
 /** Cells per side of the opening's structuring element, each way from the centre. */
 const OPEN_RADIUS = 5;
+/** Below this skewness (of the pixels around their regions' means) polarity is unsure. */
+const SURE_SKEW = 1;
+/** The large opening's radius in cells (see paperGrid). */
+const OPEN_RADIUS_LARGE = 12;
+/** Levels by which the two openings must differ to count as shading or a blob. */
+const SHADING_STEP = 12;
 /** Cells along the longer working side. */
 const CELLS = 40;
 /** The least ink contrast (of 255) that counts as a digit's stroke. */
 const MIN_CONTRAST = 24;
 /** The least mean contrast (of 255) of a digit's main stroke: below it, shading or stains. */
 const MIN_STROKE_CONTRAST = 56;
+/** Noise deviations above the paper's median where the stroke's grey ramp starts. */
+const RAMP_NOISE_K = 2;
 /** Noise deviations above the paper's median that a stroke must reach. */
 const NOISE_K = 5;
 
@@ -134,9 +142,12 @@ export function extractInto(
 
   // 2. Polarity: third central moment around coarse means (about 4x4 regions of the image).
   let darkOnLight: boolean;
+  let sure = true;
   if (invert === 'auto') {
     const span = Math.max(1, Math.ceil(Math.max(gw, gh) / 4));
     let m3 = 0;
+    let m2 = 0;
+    let total = 0;
     for (let sy = 0; sy < gh; sy += span) {
       for (let sx = 0; sx < gw; sx += span) {
         let s1 = 0;
@@ -154,21 +165,94 @@ export function extractInto(
         }
         const mu = s1 / cnt;
         m3 += s3 - 3 * mu * s2 + 3 * mu * mu * s1 - cnt * mu * mu * mu;
+        m2 += s2 - mu * s1;
+        total += cnt;
       }
     }
     darkOnLight = m3 < 0;
+    // Ink that fills much of a region (a thick digit filling the frame) weakens or flips the
+    // skew: then both polarities are tried and the one that finds more ink wins.
+    const sd = Math.sqrt(m2 / total);
+    sure = sd > 0 && Math.abs(m3 / total) / (sd * sd * sd) > SURE_SKEW;
   } else {
     darkOnLight = invert;
   }
+  const cells = { c, gw, gh, cellSum, cellCount };
+  let a = analyse(ww, wh, cells, darkOnLight);
+  if (!sure) {
+    const massA = a.picked?.mass ?? 0;
+    const b = analyse(ww, wh, cells, !darkOnLight);
+    if ((b.picked?.mass ?? 0) > massA) {
+      a = b;
+      darkOnLight = !darkOnLight;
+    } else {
+      a = analyse(ww, wh, cells, darkOnLight); // the scratch now holds b's
+    }
+  }
+  const { median, sigma, picked, found } = a;
+  const polarity = darkOnLight ? 'dark-on-light' : 'light-on-dark';
+  if (picked === null) return { empty: true, polarity, box: null };
 
+  // 7. Stroke profile: soft threshold at half the ink contrast, only on the digit's pixels and
+  // their fringe; then framed like MNIST.
+  const { x0, y0, x1, y1, keep } = picked;
+  const ink = inkLevel(signal, ww, x0, y0, x1, y1, keep, found.rootOf);
+  const lo = median + Math.min(RAMP_NOISE_K * sigma, 0.5 * (ink - median));
+  const span = Math.max(1, ink - lo);
+  const cw = x1 - x0 + 1;
+  const ch = y1 - y0 + 1;
+  crop = grow(crop, cw * ch, (k) => new Uint8Array(k));
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      const p = y * ww + x;
+      const s = signal[p] as number;
+      let v = 0;
+      if (s > lo && nearKept(p, x, y, ww, wh, keep, found.rootOf)) {
+        const t = (s - lo) / span;
+        v = t >= 1 ? 255 : Math.round(t * 255);
+      }
+      crop[(y - y0) * cw + (x - x0)] = v;
+    }
+  }
+  frameCrop(crop, cw, ch, out);
+  return {
+    empty: false,
+    polarity,
+    box: {
+      x: x0 * f,
+      y: y0 * f,
+      width: Math.min(width - x0 * f, cw * f),
+      height: Math.min(height - y0 * f, ch * f),
+    },
+  };
+}
+
+interface CellGrid {
+  c: number;
+  gw: number;
+  gh: number;
+  cellSum: Float64Array;
+  cellCount: Float64Array;
+}
+
+/**
+ * Steps 3 to 6 for one polarity: the paper, the ink signal (into `signal`), the threshold and
+ * the digit's components (labels into `labels`).
+ */
+function analyse(
+  ww: number,
+  wh: number,
+  { c, gw, gh, cellSum, cellCount }: CellGrid,
+  darkOnLight: boolean,
+): { median: number; sigma: number; found: Components; picked: Picked | null } {
+  const n = ww * wh;
   // 3. Paper: cell means with the ink pointing up, opened (min then max over the element).
   const paper = new Float32Array(gw * gh);
   for (let k = 0; k < paper.length; k++) {
     const mean = (cellSum[k] as number) / (cellCount[k] as number);
     paper[k] = darkOnLight ? 255 - mean : mean;
   }
-  const r = Math.min(OPEN_RADIUS, Math.max(gw, gh));
-  openGrid(paper, gw, gh, r);
+  paperGrid(paper, gw, gh);
 
   // 4. Ink signal, from the paper interpolated between cell centres; its histogram.
   signal = grow(signal, n, (k) => new Int16Array(k));
@@ -221,42 +305,8 @@ export function extractInto(
   // 6. Components of the ink mask.
   labels = grow(labels, n, (k) => new Int32Array(k));
   const found = components(signal, ww, wh, threshold);
-  const polarity = darkOnLight ? 'dark-on-light' : 'light-on-dark';
   const picked = pickDigit(found, ww, wh, median, threshold);
-  if (picked === null) return { empty: true, polarity, box: null };
-
-  // 7. Stroke profile: soft threshold at half the ink contrast, only on the digit's pixels and
-  // their fringe; then framed like MNIST.
-  const { x0, y0, x1, y1, keep } = picked;
-  const ink = inkLevel(signal, ww, x0, y0, x1, y1, keep, found.rootOf);
-  const mid = median + 0.5 * (ink - median);
-  const half = Math.max(1, 0.2 * (ink - median));
-  const cw = x1 - x0 + 1;
-  const ch = y1 - y0 + 1;
-  crop = grow(crop, cw * ch, (k) => new Uint8Array(k));
-  for (let y = y0; y <= y1; y++) {
-    for (let x = x0; x <= x1; x++) {
-      const p = y * ww + x;
-      const s = signal[p] as number;
-      let v = 0;
-      if (s > mid - half && nearKept(p, x, y, ww, wh, keep, found.rootOf)) {
-        const t = (s - (mid - half)) / (2 * half);
-        v = t >= 1 ? 255 : Math.round(t * 255);
-      }
-      crop[(y - y0) * cw + (x - x0)] = v;
-    }
-  }
-  frameCrop(crop, cw, ch, out);
-  return {
-    empty: false,
-    polarity,
-    box: {
-      x: x0 * f,
-      y: y0 * f,
-      width: Math.min(width - x0 * f, cw * f),
-      height: Math.min(height - y0 * f, ch * f),
-    },
-  };
+  return { median, sigma, found, picked };
 }
 
 function toWorkingGray(
@@ -314,6 +364,45 @@ function toWorkingGray(
       out[y * ww + x] = (sum / cnt + 0.5) | 0;
     }
   }
+}
+
+/**
+ * The paper under the ink, on the cell grid (ink pointing up), in place. A small opening
+ * follows shading (gradients, vignettes, the edge of a shadow) but also swallows ink blobs wider
+ * than its element (a thick marker's junctions, a filled loop); a large one keeps blobs but
+ * misses shading. Where they differ, shading reaches the border of the picture (light falls
+ * from outside it), while a blob of ink sits inside the paper: regions of difference connected
+ * to the border take the small opening, the others the large one.
+ */
+function paperGrid(grid: Float32Array, gw: number, gh: number): void {
+  const large = grid.slice();
+  openGrid(grid, gw, gh, Math.min(OPEN_RADIUS, Math.max(gw, gh)));
+  openGrid(large, gw, gh, Math.min(OPEN_RADIUS_LARGE, Math.max(gw, gh)));
+  const differs = new Uint8Array(gw * gh);
+  for (let k = 0; k < differs.length; k++) {
+    differs[k] = (grid[k] as number) - (large[k] as number) > SHADING_STEP ? 1 : 0;
+  }
+  // Flood from the border through differing cells: what it reaches is shading (marked 2).
+  const stack: number[] = [];
+  for (let k = 0; k < differs.length; k++) {
+    const x = k % gw;
+    const y = (k / gw) | 0;
+    if (differs[k] === 1 && (x === 0 || y === 0 || x === gw - 1 || y === gh - 1)) {
+      differs[k] = 2;
+      stack.push(k);
+    }
+  }
+  while (stack.length > 0) {
+    const k = stack.pop() as number;
+    const x = k % gw;
+    for (const q of [x > 0 ? k - 1 : -1, x < gw - 1 ? k + 1 : -1, k - gw, k + gw]) {
+      if (q >= 0 && q < differs.length && differs[q] === 1) {
+        differs[q] = 2;
+        stack.push(q);
+      }
+    }
+  }
+  for (let k = 0; k < differs.length; k++) if (differs[k] === 1) grid[k] = large[k] as number;
 }
 
 /**
@@ -492,6 +581,8 @@ function components(sig: Int16Array, ww: number, wh: number, threshold: number):
 }
 
 interface Picked {
+  /** The kept components' ink above the threshold. */
+  mass: number;
   x0: number;
   y0: number;
   x1: number;
@@ -530,6 +621,7 @@ function pickDigit(
   if (side < Math.max(6, 0.03 * Math.max(ww, wh))) return null;
   const keep = new Uint8Array(count);
   keep[best] = 1;
+  let total = mass[best] as number;
   const margin = 0.3 * side;
   const ax0 = x0 - margin;
   const ax1 = x1 + margin;
@@ -540,6 +632,7 @@ function pickDigit(
     if ((maxX[k] as number) < ax0 || (minX[k] as number) > ax1) continue;
     if ((maxY[k] as number) < ay0 || (minY[k] as number) > ay1) continue;
     keep[k] = 1;
+    total += mass[k] as number;
     x0 = Math.min(x0, minX[k] as number);
     x1 = Math.max(x1, maxX[k] as number);
     y0 = Math.min(y0, minY[k] as number);
@@ -547,6 +640,7 @@ function pickDigit(
   }
   // One pixel of fringe each way for the anti-aliased edge.
   return {
+    mass: total,
     x0: Math.max(0, x0 - 1),
     y0: Math.max(0, y0 - 1),
     x1: Math.min(ww - 1, x1 + 1),
