@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { type ImageDataLike, InputError } from './input.js';
+import { describe, type ImageDataLike, InputError } from './input.js';
 
 /** The longest working side: larger images are box-averaged down to it first. */
 export const WORK_MAX = 320;
@@ -64,10 +64,14 @@ export interface ExtractOptions {
 
 // Scratch reused by every call (extraction is synchronous, so one set serves all callers).
 let gray = new Uint8Array(0);
-let signal = new Int16Array(0);
-let labels = new Int32Array(0);
+/** Two sets of ink signal and component labels: one per polarity when both are tried. */
+const slots = [
+  { signal: new Int16Array(0), labels: new Int32Array(0) },
+  { signal: new Int16Array(0), labels: new Int32Array(0) },
+];
 let parent = new Int32Array(0);
 let crop = new Uint8Array(0);
+let rowSums = new Float64Array(0);
 const histogram = new Int32Array(511);
 
 /** Cells per side of the opening's structuring element, each way from the centre. */
@@ -110,13 +114,16 @@ export function extractInto(
   out: Uint8Array,
 ): Omit<ExtractedDigit, 'pixels'> {
   out.fill(0);
+  // One element type in the hot loops, whichever array the caller has.
+  const bytes =
+    data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.length);
   // 1. Working grayscale, box-averaged by an integer factor.
   const f = Math.max(1, Math.ceil(Math.max(width, height) / WORK_MAX));
   const ww = Math.max(1, Math.floor(width / f));
   const wh = Math.max(1, Math.floor(height / f));
   const n = ww * wh;
   gray = grow(gray, n, (k) => new Uint8Array(k));
-  toWorkingGray(data, width, height, channels, f, ww, wh, gray);
+  toWorkingGray(bytes, width, height, channels, f, ww, wh, gray);
 
   // Cell grid and its sums (for the paper and the polarity).
   const c = Math.max(2, Math.round(Math.max(ww, wh) / CELLS));
@@ -178,18 +185,15 @@ export function extractInto(
     darkOnLight = invert;
   }
   const cells = { c, gw, gh, cellSum, cellCount };
-  let a = analyse(ww, wh, cells, darkOnLight);
+  let a = analyse(ww, wh, cells, darkOnLight, 0);
   if (!sure) {
-    const massA = a.picked?.mass ?? 0;
-    const b = analyse(ww, wh, cells, !darkOnLight);
-    if ((b.picked?.mass ?? 0) > massA) {
+    const b = analyse(ww, wh, cells, !darkOnLight, 1);
+    if ((b.picked?.mass ?? 0) > (a.picked?.mass ?? 0)) {
       a = b;
       darkOnLight = !darkOnLight;
-    } else {
-      a = analyse(ww, wh, cells, darkOnLight); // the scratch now holds b's
     }
   }
-  const { median, sigma, picked, found } = a;
+  const { median, sigma, picked, found, signal } = a;
   const polarity = darkOnLight ? 'dark-on-light' : 'light-on-dark';
   if (picked === null) return { empty: true, polarity, box: null };
 
@@ -244,8 +248,13 @@ function analyse(
   wh: number,
   { c, gw, gh, cellSum, cellCount }: CellGrid,
   darkOnLight: boolean,
-): { median: number; sigma: number; found: Components; picked: Picked | null } {
+  slot: 0 | 1,
+): { median: number; sigma: number; found: Components; picked: Picked | null; signal: Int16Array } {
   const n = ww * wh;
+  const buffers = slots[slot] as (typeof slots)[0];
+  buffers.signal = grow(buffers.signal, n, (k) => new Int16Array(k));
+  buffers.labels = grow(buffers.labels, n, (k) => new Int32Array(k));
+  const { signal, labels } = buffers;
   // 3. Paper: cell means with the ink pointing up, opened (min then max over the element).
   const paper = new Float32Array(gw * gh);
   for (let k = 0; k < paper.length; k++) {
@@ -254,33 +263,29 @@ function analyse(
   }
   paperGrid(paper, gw, gh);
 
-  // 4. Ink signal, from the paper interpolated between cell centres; its histogram.
-  signal = grow(signal, n, (k) => new Int16Array(k));
+  // 4. Ink signal, from the paper interpolated between cell centres; its histogram. The grid
+  // rows are interpolated along x once, then each pixel row blends two of them.
   histogram.fill(0);
-  const col0 = new Int32Array(ww);
-  const col1 = new Int32Array(ww);
-  const colW = new Float32Array(ww);
+  const rowsX = new Float32Array(gh * ww);
   for (let x = 0; x < ww; x++) {
     const t = Math.min(gw - 1, Math.max(0, (x + 0.5) / c - 0.5));
-    col0[x] = t | 0;
-    col1[x] = Math.min(gw - 1, (t | 0) + 1);
-    colW[x] = t - (t | 0);
+    const x0 = t | 0;
+    const x1 = Math.min(gw - 1, x0 + 1);
+    const wx = t - x0;
+    for (let gy = 0; gy < gh; gy++) {
+      const p0 = paper[gy * gw + x0] as number;
+      rowsX[gy * ww + x] = p0 + ((paper[gy * gw + x1] as number) - p0) * wx;
+    }
   }
   for (let y = 0; y < wh; y++) {
     const t = Math.min(gh - 1, Math.max(0, (y + 0.5) / c - 0.5));
-    const r0 = (t | 0) * gw;
-    const r1 = Math.min(gh - 1, (t | 0) + 1) * gw;
+    const r0 = (t | 0) * ww;
+    const r1 = Math.min(gh - 1, (t | 0) + 1) * ww;
     const wy = t - (t | 0);
     const at = y * ww;
     for (let x = 0; x < ww; x++) {
-      const a = col0[x] as number;
-      const b = col1[x] as number;
-      const wx = colW[x] as number;
-      const top =
-        (paper[r0 + a] as number) + ((paper[r0 + b] as number) - (paper[r0 + a] as number)) * wx;
-      const bottom =
-        (paper[r1 + a] as number) + ((paper[r1 + b] as number) - (paper[r1 + a] as number)) * wx;
-      const bg = top + (bottom - top) * wy;
+      const top = rowsX[r0 + x] as number;
+      const bg = top + ((rowsX[r1 + x] as number) - top) * wy;
       const g = gray[at + x] as number;
       let s: number;
       if (darkOnLight) {
@@ -290,27 +295,35 @@ function analyse(
       } else {
         s = g - bg;
       }
-      const q = s < -255 ? -255 : s > 255 ? 255 : Math.round(s);
-      signal[at + x] = q;
-      histogram[q + 255] = (histogram[q + 255] as number) + 1;
+      // Rounded to nearest; signals stay within -255..255.
+      signal[at + x] = s <= -255 ? -255 : s >= 255 ? 255 : ((s + 255.5) | 0) - 255;
+    }
+  }
+  // The paper's statistics from a sample of one pixel in 2x2: plenty for a median and a spread,
+  // and a histogram update per pixel would cost as much as the rest of this step.
+  let sampled = 0;
+  for (let y = 0; y < wh; y += 2) {
+    for (let p = y * ww, end = p + ww; p < end; p += 2) {
+      const b = (signal[p] as number) + 255;
+      histogram[b] = (histogram[b] as number) + 1;
+      sampled++;
     }
   }
 
   // 5. Threshold from the paper's median and its noise (the side away from the ink).
-  const median = quantile(histogram, n, 0.5);
-  const low = quantile(histogram, n, 0.1587);
+  const median = quantile(histogram, sampled, 0.5);
+  const low = quantile(histogram, sampled, 0.1587);
   const sigma = Math.max(1, median - low);
   const threshold = median + Math.max(NOISE_K * sigma, MIN_CONTRAST);
 
   // 6. Components of the ink mask.
-  labels = grow(labels, n, (k) => new Int32Array(k));
-  const found = components(signal, ww, wh, threshold);
+  const found = components(signal, labels, ww, wh, threshold);
   const picked = pickDigit(found, ww, wh, median, threshold);
-  return { median, sigma, found, picked };
+  return { median, sigma, found, picked, signal };
 }
 
 function toWorkingGray(
-  data: Uint8Array | Uint8ClampedArray,
+  data: Uint8Array,
   width: number,
   height: number,
   channels: 1 | 4,
@@ -337,32 +350,38 @@ function toWorkingGray(
     }
     return;
   }
+  // Box-average f x f blocks (blocks have f columns, or the whole width when it is under f).
+  const bw = Math.min(f, width);
+  rowSums = rowSums.length >= ww ? rowSums : new Float64Array(ww);
   for (let y = 0; y < wh; y++) {
+    rowSums.fill(0, 0, ww);
     const yEnd = Math.min(height, y * f + f);
-    for (let x = 0; x < ww; x++) {
-      const xEnd = Math.min(width, x * f + f);
-      let sum = 0;
-      let cnt = 0;
-      for (let sy = y * f; sy < yEnd; sy++) {
-        let p = (sy * width + x * f) * channels;
-        for (let sx = x * f; sx < xEnd; sx++, p += channels) {
-          if (channels === 1) {
-            sum += data[p] as number;
-          } else {
-            const luma =
-              (77 * (data[p] as number) +
-                150 * (data[p + 1] as number) +
-                29 * (data[p + 2] as number) +
-                128) >>
-              8;
+    for (let sy = y * f; sy < yEnd; sy++) {
+      let p = sy * width * channels;
+      if (channels === 4) {
+        for (let x = 0; x < ww; x++) {
+          let sum = 0;
+          for (let k = 0; k < bw; k++, p += 4) {
+            // Luma times 256; transparent pixels composited over white.
+            const l =
+              77 * (data[p] as number) +
+              150 * (data[p + 1] as number) +
+              29 * (data[p + 2] as number);
             const a = data[p + 3] as number;
-            sum += a === 255 ? luma : 255 - ((255 - luma) * a) / 255;
+            sum += a === 255 ? l : 65280 - ((65280 - l) * a) / 255;
           }
-          cnt++;
+          rowSums[x] = (rowSums[x] as number) + sum;
+        }
+      } else {
+        for (let x = 0; x < ww; x++) {
+          let sum = 0;
+          for (let k = 0; k < bw; k++, p++) sum += data[p] as number;
+          rowSums[x] = (rowSums[x] as number) + sum * 256;
         }
       }
-      out[y * ww + x] = (sum / cnt + 0.5) | 0;
     }
+    const scale = 1 / (256 * bw * (yEnd - y * f));
+    for (let x = 0; x < ww; x++) out[y * ww + x] = ((rowSums[x] as number) * scale + 0.5) | 0;
   }
 }
 
@@ -375,12 +394,25 @@ function toWorkingGray(
  * to the border take the small opening, the others the large one.
  */
 function paperGrid(grid: Float32Array, gw: number, gh: number): void {
-  const large = grid.slice();
+  // The large opening runs on cells merged 2x2 (it only needs the coarse shape of big blobs).
+  const cw = Math.ceil(gw / 2);
+  const ch = Math.ceil(gh / 2);
+  const coarse = new Float32Array(cw * ch);
+  const counts = new Float32Array(cw * ch);
+  for (let y = 0; y < gh; y++) {
+    for (let x = 0; x < gw; x++) {
+      const k = (y >> 1) * cw + (x >> 1);
+      coarse[k] = (coarse[k] as number) + (grid[y * gw + x] as number);
+      counts[k] = (counts[k] as number) + 1;
+    }
+  }
+  for (let k = 0; k < coarse.length; k++) coarse[k] = (coarse[k] as number) / (counts[k] as number);
   openGrid(grid, gw, gh, Math.min(OPEN_RADIUS, Math.max(gw, gh)));
-  openGrid(large, gw, gh, Math.min(OPEN_RADIUS_LARGE, Math.max(gw, gh)));
+  openGrid(coarse, cw, ch, Math.min(OPEN_RADIUS_LARGE >> 1, Math.max(cw, ch)));
   const differs = new Uint8Array(gw * gh);
+  const largeAt = (k: number) => coarse[(((k / gw) | 0) >> 1) * cw + ((k % gw) >> 1)] as number;
   for (let k = 0; k < differs.length; k++) {
-    differs[k] = (grid[k] as number) - (large[k] as number) > SHADING_STEP ? 1 : 0;
+    differs[k] = (grid[k] as number) - largeAt(k) > SHADING_STEP ? 1 : 0;
   }
   // Flood from the border through differing cells: what it reaches is shading (marked 2).
   const stack: number[] = [];
@@ -392,17 +424,21 @@ function paperGrid(grid: Float32Array, gw: number, gh: number): void {
       stack.push(k);
     }
   }
+  const visit = (q: number) => {
+    if (differs[q] === 1) {
+      differs[q] = 2;
+      stack.push(q);
+    }
+  };
   while (stack.length > 0) {
     const k = stack.pop() as number;
     const x = k % gw;
-    for (const q of [x > 0 ? k - 1 : -1, x < gw - 1 ? k + 1 : -1, k - gw, k + gw]) {
-      if (q >= 0 && q < differs.length && differs[q] === 1) {
-        differs[q] = 2;
-        stack.push(q);
-      }
-    }
+    if (x > 0) visit(k - 1);
+    if (x < gw - 1) visit(k + 1);
+    if (k >= gw) visit(k - gw);
+    if (k + gw < differs.length) visit(k + gw);
   }
-  for (let k = 0; k < differs.length; k++) if (differs[k] === 1) grid[k] = large[k] as number;
+  for (let k = 0; k < differs.length; k++) if (differs[k] === 1) grid[k] = largeAt(k);
 }
 
 /**
@@ -416,55 +452,82 @@ function openGrid(grid: Float32Array, gw: number, gh: number, r: number): void {
   const pw = gw + 2 * pad;
   const ph = gh + 2 * pad;
   const a = new Float32Array(pw * ph);
-  const b = new Float32Array(pw * ph);
-  const reflect = (i: number, n: number) =>
-    i < 0 ? [0, Math.min(n - 1, -i)] : i >= n ? [n - 1, Math.max(0, 2 * (n - 1) - i)] : [i, i];
   for (let y = 0; y < ph; y++) {
-    const [ey, iy] = reflect(y - pad, gh) as [number, number];
+    const yy = y - pad;
+    const ey = yy < 0 ? 0 : yy >= gh ? gh - 1 : yy; // the edge row (or yy itself inside)
+    const iy = yy < 0 ? Math.min(gh - 1, -yy) : yy >= gh ? Math.max(0, 2 * (gh - 1) - yy) : yy;
     for (let x = 0; x < pw; x++) {
-      const [ex, ix] = reflect(x - pad, gw) as [number, number];
-      // Reflect through the edge cell in each direction that is outside.
+      const xx = x - pad;
+      const ex = xx < 0 ? 0 : xx >= gw ? gw - 1 : xx;
+      const ix = xx < 0 ? Math.min(gw - 1, -xx) : xx >= gw ? Math.max(0, 2 * (gw - 1) - xx) : xx;
+      // Point reflection through the edge cell, in each direction that is outside.
       const edge = grid[ey * gw + ex] as number;
-      const inside = grid[iy * gw + ix] as number;
-      const cornerX = grid[ey * gw + ix] as number;
-      const cornerY = grid[iy * gw + ex] as number;
-      a[y * pw + x] =
-        ix === ex && iy === ey
-          ? edge
-          : ix === ex
-            ? 2 * edge - cornerY
-            : iy === ey
-              ? 2 * edge - cornerX
-              : 2 * edge - inside;
+      let v: number;
+      if (ex === ix && ey === iy) v = edge;
+      else if (ex === ix) v = 2 * edge - (grid[iy * gw + ex] as number);
+      else if (ey === iy) v = 2 * edge - (grid[ey * gw + ix] as number);
+      else v = 2 * edge - (grid[iy * gw + ix] as number);
+      a[y * pw + x] = v;
     }
   }
-  pass(a, b, pw, ph, r, 1, Math.min);
-  pass(b, a, pw, ph, r, pw, Math.min);
-  pass(a, b, pw, ph, r, 1, Math.max);
-  pass(b, a, pw, ph, r, pw, Math.max);
+  const w = 2 * r + 1;
+  const line = new Float32Array(Math.max(pw, ph) + w);
+  const fwd = new Float32Array(line.length);
+  const bwd = new Float32Array(line.length);
+  for (const min of [true, false]) {
+    for (let y = 0; y < ph; y++) filterLine(a, y * pw, 1, pw, r, min, line, fwd, bwd);
+    for (let x = 0; x < pw; x++) filterLine(a, x, pw, ph, r, min, line, fwd, bwd);
+  }
   for (let y = 0; y < gh; y++) {
     for (let x = 0; x < gw; x++) grid[y * gw + x] = a[(y + pad) * pw + x + pad] as number;
   }
 }
 
-/** One direction (`step` 1: rows, `pw`: columns) of a min or max filter of radius r. */
-function pass(
-  src: Float32Array,
-  dst: Float32Array,
-  pw: number,
-  ph: number,
-  r: number,
+/**
+ * A running min (or max) of radius r along one line of `n` values (`data[start + i * step]`),
+ * in place, by van Herk / Gil-Werman: block-wise prefix and suffix extremes, three comparisons a
+ * value whatever r. Windows are clipped at the line's ends.
+ */
+function filterLine(
+  data: Float32Array,
+  start: number,
   step: number,
-  op: (a: number, b: number) => number,
+  n: number,
+  r: number,
+  min: boolean,
+  line: Float32Array,
+  fwd: Float32Array,
+  bwd: Float32Array,
 ): void {
-  const along = step === 1 ? pw : ph;
-  for (let p = 0; p < pw * ph; p++) {
-    const i = step === 1 ? p % pw : (p / pw) | 0;
-    let v = src[p] as number;
-    for (let d = Math.max(0, i - r); d <= Math.min(along - 1, i + r); d++) {
-      v = op(v, src[p + (d - i) * step] as number);
+  const w = 2 * r + 1;
+  const fill = min ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+  // line[j] = value at i = j - r, padded with the neutral value.
+  const len = n + 2 * r;
+  for (let j = 0; j < len; j++) {
+    const i = j - r;
+    line[j] = i < 0 || i >= n ? fill : (data[start + i * step] as number);
+  }
+  for (let j = 0; j < len; j++) {
+    const v = line[j] as number;
+    if (j % w === 0) fwd[j] = v;
+    else {
+      const p = fwd[j - 1] as number;
+      fwd[j] = min ? Math.min(v, p) : Math.max(v, p);
     }
-    dst[p] = v;
+  }
+  for (let j = len - 1; j >= 0; j--) {
+    const v = line[j] as number;
+    if (j === len - 1 || (j + 1) % w === 0) bwd[j] = v;
+    else {
+      const p = bwd[j + 1] as number;
+      bwd[j] = min ? Math.min(v, p) : Math.max(v, p);
+    }
+  }
+  // The window [i - r, i + r] is line[i .. i + 2r]: bwd at its start, fwd at its end.
+  for (let i = 0; i < n; i++) {
+    const x = bwd[i] as number;
+    const y = fwd[i + w - 1] as number;
+    data[start + i * step] = min ? Math.min(x, y) : Math.max(x, y);
   }
 }
 
@@ -515,8 +578,20 @@ function union(a: number, b: number): number {
   return rb;
 }
 
+/** The label of a pixel that touches labels `l` (0: none yet) and `lq` (0: not ink). */
+function join(l: number, lq: number): number {
+  if (lq <= 0) return l;
+  return l === 0 ? lq : union(l, lq);
+}
+
 /** 8-connected components of `signal > threshold` (two passes, union-find). */
-function components(sig: Int16Array, ww: number, wh: number, threshold: number): Components {
+function components(
+  sig: Int16Array,
+  labels: Int32Array,
+  ww: number,
+  wh: number,
+  threshold: number,
+): Components {
   parent = grow(parent, ((ww * wh) >> 1) + 2, (k) => new Int32Array(k));
   let next = 1;
   for (let y = 0; y < wh; y++) {
@@ -531,11 +606,9 @@ function components(sig: Int16Array, ww: number, wh: number, threshold: number):
       if (x > 0 && (labels[p - 1] as number) > 0) l = labels[p - 1] as number;
       if (y > 0) {
         const up = p - ww;
-        for (const q of [x > 0 ? up - 1 : -1, up, x + 1 < ww ? up + 1 : -1]) {
-          if (q < 0) continue;
-          const lq = labels[q] as number;
-          if (lq > 0) l = l === 0 ? lq : union(l, lq);
-        }
+        if (x > 0) l = join(l, labels[up - 1] as number);
+        l = join(l, labels[up] as number);
+        if (x + 1 < ww) l = join(l, labels[up + 1] as number);
       }
       if (l === 0) {
         if (next >= parent.length) parent = grow(parent, next + 1, (k) => new Int32Array(k));
@@ -802,7 +875,7 @@ export function extractDigit(image: ImageDataLike, options: ExtractOptions = {})
   const invert = options.invert ?? 'auto';
   if (invert !== true && invert !== false && invert !== 'auto') {
     throw new InputError(
-      `extractDigit: invert must be true, false or 'auto', got ${String(invert)}`,
+      `extractDigit: invert must be true, false or 'auto', got ${typeof invert === 'string' ? JSON.stringify(invert) : describe(invert)}`,
     );
   }
   const pixels = new Uint8Array(784);
@@ -827,7 +900,7 @@ export function checkImage(
 ): { data: Uint8Array | Uint8ClampedArray; width: number; height: number; channels: 1 | 4 } {
   if (typeof image !== 'object' || image === null) {
     throw new InputError(
-      `${what}: expected an image { data, width, height }, got ${image === null ? 'null' : typeof image}`,
+      `${what}: expected an image { data, width, height }, got ${describe(image)}`,
     );
   }
   const { data, width, height } = image;
@@ -839,23 +912,16 @@ export function checkImage(
     width * height > 1 << 26
   ) {
     throw new InputError(
-      `${what}: width/height must be positive integers (at most 2^26 pixels), found ${String(width)}x${String(height)}`,
+      `${what}: width/height must be positive integers (at most 2^26 pixels), found ${describe(width)}x${describe(height)}`,
     );
   }
   const isBytes = data instanceof Uint8ClampedArray || data instanceof Uint8Array;
-  if (isBytes && data.byteLength === 0 && data.buffer.byteLength === 0 && width * height > 0) {
-    throw new InputError(`${what}: the image's data buffer is empty or detached`);
-  }
   if (isBytes && data.length === width * height * 4) return { data, width, height, channels: 4 };
   if (isBytes && data.length === width * height) return { data, width, height, channels: 1 };
-  const found = isBytes
-    ? `${data.constructor.name}(${data.length})`
-    : data === null
-      ? 'null'
-      : typeof data === 'object'
-        ? ((data as object).constructor?.name ?? 'object')
-        : typeof data;
+  // A transferred (detached) buffer reads as length 0.
+  const detached =
+    isBytes && data.buffer.byteLength === 0 ? ' (its buffer is detached or empty)' : '';
   throw new InputError(
-    `${what}: RGBA data must be ${width * height * 4} bytes (${width}x${height}x4), or ${width * height} for grayscale, found ${found}`,
+    `${what}: RGBA data must be ${width * height * 4} bytes (${width}x${height}x4), or ${width * height} for grayscale, found ${describe(data)}${detached}`,
   );
 }

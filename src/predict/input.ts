@@ -146,7 +146,8 @@ export function toGrayDigit(
   );
 }
 
-function describe(v: unknown): string {
+/** A short, throw-proof description of a value for error messages. */
+export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (ArrayBuffer.isView(v)) {
     const type = Object.prototype.toString.call(v).slice(8, -1);
