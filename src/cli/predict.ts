@@ -1,6 +1,7 @@
 /** `lenet-mnist predict`: classify PNG/JPEG files, or a test-set digit. */
 import { imageAt } from '../data/mnist.js';
 import { formatDigitAscii } from '../data/render.js';
+import { extractDigit } from '../predict/extract.js';
 import type { Prediction } from '../predict/predictor.js';
 import { createPredictor } from '../predict/predictor.js';
 import { checkReadable, UsageError } from './args.js';
@@ -41,16 +42,22 @@ export const predictCommand: Command = {
       default: 'auto',
     },
     index: { type: 'string', value: 'N', description: 'predict test-set image N and draw it' },
+    show: {
+      type: 'boolean',
+      description:
+        'draw the 28x28 digit the model read from each file (what the photo pipeline found)',
+    },
     ...DATA_OPTIONS,
     ...BACKEND_OPTION,
   },
   details:
-    'Images are framed like MNIST (cropped to the ink, scaled to 20 pixels, centred by mass in 28x28).\nWith --json: one object per file with file, label, probability (and top with --top).',
+    'Photos, scans and drawings go through the photo pipeline: paper and shading estimated, ink separated, specks removed, the digit found and framed like MNIST (20x20 box, centre of mass at the centre). A file with no digit (a blank sheet) prints "no digit found" (exit 0).\nWith --json: one object per file with file, label, probability, empty (and top with --top).',
   async run({ args, positionals, out, signal }) {
     const weights = await readWeightsOption(args);
     const top = args.int('top', 1, 10) ?? 1;
     const invertChoice = args.choice('invert', ['auto', 'yes', 'no'] as const) ?? 'auto';
     const index = args.int('index', 0);
+    const show = args.flag('show');
     const backend = readBackendOption(args);
     // --dataset also names the classes of files (Fashion-MNIST weights: 'Ankle boot', ...).
     const data = await readDataOptions(args);
@@ -70,7 +77,12 @@ export const predictCommand: Command = {
         signal.throwIfAborted();
         let prediction: Prediction;
         try {
-          prediction = await predictor.predict(await readImageFile(file));
+          const image = await readImageFile(file);
+          prediction = await predictor.predict(image);
+          if (show && !out.json) {
+            const { pixels, empty } = extractDigit(image, { invert });
+            if (!empty) out.line(formatDigitAscii(pixels, 28, 28));
+          }
         } catch (err) {
           failed++;
           const message = (err as Error).message;
@@ -110,6 +122,7 @@ export const predictCommand: Command = {
           file,
           label: p.label,
           probability: p.probabilities[p.label],
+          empty: p.empty,
         };
         if (names[p.label] !== String(p.label)) record.class = names[p.label];
         if (top > 1) record.top = ranked;
@@ -118,6 +131,10 @@ export const predictCommand: Command = {
         return;
       }
       const s = out.style;
+      if (p.empty) {
+        out.line(`${file}: no digit found`);
+        return;
+      }
       const best = `${s.bold(String(p.label))}${name(p.label)} (p = ${(p.probabilities[p.label] as number).toFixed(4)})`;
       const more =
         top > 1
