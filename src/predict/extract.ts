@@ -64,11 +64,8 @@ export interface ExtractOptions {
 
 // Scratch reused by every call (extraction is synchronous, so one set serves all callers).
 let gray = new Uint8Array(0);
-/** Two sets of ink signal and component labels: one per polarity when both are tried. */
-const slots = [
-  { signal: new Int16Array(0), labels: new Int32Array(0) },
-  { signal: new Int16Array(0), labels: new Int32Array(0) },
-];
+/** The ink signal and component labels of the working image. */
+const buffers = { signal: new Int16Array(0), labels: new Int32Array(0) };
 let parent = new Int32Array(0);
 let crop = new Uint8Array(0);
 let rowSums = new Float64Array(0);
@@ -178,22 +175,15 @@ export function extractInto(
     }
     darkOnLight = m3 < 0;
     // Ink that fills much of a region (a thick digit filling the frame) weakens or flips the
-    // skew: then both polarities are tried and the one that finds more ink wins.
+    // skew: then the median decides (see paperIsLight).
     const sd = Math.sqrt(m2 / total);
     sure = sd > 0 && Math.abs(m3 / total) / (sd * sd * sd) > SURE_SKEW;
   } else {
     darkOnLight = invert;
   }
+  if (!sure) darkOnLight = paperIsLight(gray, n);
   const cells = { c, gw, gh, cellSum, cellCount };
-  let a = analyse(ww, wh, cells, darkOnLight, 0);
-  if (!sure) {
-    const b = analyse(ww, wh, cells, !darkOnLight, 1);
-    if ((b.picked?.mass ?? 0) > (a.picked?.mass ?? 0)) {
-      a = b;
-      darkOnLight = !darkOnLight;
-    }
-  }
-  const { median, sigma, picked, found, signal } = a;
+  const { median, sigma, picked, found, signal } = analyse(ww, wh, cells, darkOnLight);
   const polarity = darkOnLight ? 'dark-on-light' : 'light-on-dark';
   if (picked === null) return { empty: true, polarity, box: null };
 
@@ -231,6 +221,29 @@ export function extractInto(
   };
 }
 
+/**
+ * The polarity when the skew cannot tell: paper is most of a picture even when ink is not a
+ * small minority, so the median pixel sits nearer the paper's end of the range (2nd to 98th
+ * percentile) than the ink's.
+ */
+function paperIsLight(g: Uint8Array, n: number): boolean {
+  const hist = new Int32Array(256);
+  for (let i = 0; i < n; i += 2) hist[g[i] as number] = (hist[g[i] as number] as number) + 1;
+  const count = (n + 1) >> 1;
+  const at = (q: number) => {
+    let acc = 0;
+    for (let v = 0; v < 256; v++) {
+      acc += hist[v] as number;
+      if (acc >= q * count) return v;
+    }
+    return 255;
+  };
+  const low = at(0.02);
+  const mid = at(0.5);
+  const high = at(0.98);
+  return high - mid < mid - low;
+}
+
 interface CellGrid {
   c: number;
   gw: number;
@@ -248,10 +261,8 @@ function analyse(
   wh: number,
   { c, gw, gh, cellSum, cellCount }: CellGrid,
   darkOnLight: boolean,
-  slot: 0 | 1,
 ): { median: number; sigma: number; found: Components; picked: Picked | null; signal: Int16Array } {
   const n = ww * wh;
-  const buffers = slots[slot] as (typeof slots)[0];
   buffers.signal = grow(buffers.signal, n, (k) => new Int16Array(k));
   buffers.labels = grow(buffers.labels, n, (k) => new Int32Array(k));
   const { signal, labels } = buffers;
@@ -696,12 +707,14 @@ function pickDigit(
   keep[best] = 1;
   let total = mass[best] as number;
   const margin = 0.3 * side;
+  const nearSpeck = Math.max(2, speck >> 2);
   const ax0 = x0 - margin;
   const ax1 = x1 + margin;
   const ay0 = y0 - margin;
   const ay1 = y1 + margin;
   for (let k = 0; k < count; k++) {
-    if (k === best || (area[k] as number) < speck) continue;
+    // Pieces near the digit count from a smaller size than lone specks (a 9 with a broken tail).
+    if (k === best || (area[k] as number) < nearSpeck) continue;
     if ((maxX[k] as number) < ax0 || (minX[k] as number) > ax1) continue;
     if ((maxY[k] as number) < ay0 || (minY[k] as number) > ay1) continue;
     keep[k] = 1;
