@@ -64,8 +64,11 @@ export interface ExtractOptions {
 
 // Scratch reused by every call (extraction is synchronous, so one set serves all callers).
 let gray = new Uint8Array(0);
-/** The ink signal and component labels of the working image. */
-const buffers = { signal: new Int16Array(0), labels: new Int32Array(0) };
+/** Two sets of ink signal and component labels: one per polarity when both are tried. */
+const slots = [
+  { signal: new Int16Array(0), labels: new Int32Array(0) },
+  { signal: new Int16Array(0), labels: new Int32Array(0) },
+];
 let parent = new Int32Array(0);
 let crop = new Uint8Array(0);
 let rowSums = new Float64Array(0);
@@ -75,6 +78,8 @@ const histogram = new Int32Array(511);
 const OPEN_RADIUS = 5;
 /** Below this skewness (of the pixels around their regions' means) polarity is unsure. */
 const SURE_SKEW = 1;
+/** How much more ink the polarity against the border's prior must find to win. */
+const OTHER_POLARITY_MARGIN = 1.5;
 /** The large opening's radius in cells (see paperGrid). */
 const OPEN_RADIUS_LARGE = 12;
 /** Levels by which the two openings must differ to count as shading or a blob. */
@@ -174,16 +179,27 @@ export function extractInto(
       }
     }
     darkOnLight = m3 < 0;
-    // Ink that fills much of a region (a thick digit filling the frame) weakens or flips the
-    // skew: then the median decides (see paperIsLight).
+    // Ink that fills much of a region (a thick digit filling the frame) or a big shadow weakens
+    // or flips the skew: then the border gives a prior and both polarities are analysed.
     const sd = Math.sqrt(m2 / total);
     sure = sd > 0 && Math.abs(m3 / total) / (sd * sd * sd) > SURE_SKEW;
   } else {
     darkOnLight = invert;
   }
-  if (!sure) darkOnLight = paperIsLight(gray, n);
   const cells = { c, gw, gh, cellSum, cellCount };
-  const { median, sigma, picked, found, signal } = analyse(ww, wh, cells, darkOnLight);
+  if (!sure) darkOnLight = paperIsLight(gray, ww, wh);
+  let a = analyse(ww, wh, cells, darkOnLight, 0);
+  if (!sure) {
+    // The border is only a prior: the other polarity wins if it finds clearly more ink (a big
+    // shadow over the border). Not merely more: dark ink's signal is a ratio and light ink's a
+    // difference, so the hole of a big light 0 can outweigh its ring by a little.
+    const b = analyse(ww, wh, cells, !darkOnLight, 1);
+    if ((b.picked?.mass ?? 0) > OTHER_POLARITY_MARGIN * (a.picked?.mass ?? 0)) {
+      a = b;
+      darkOnLight = !darkOnLight;
+    }
+  }
+  const { median, sigma, picked, found, signal } = a;
   const polarity = darkOnLight ? 'dark-on-light' : 'light-on-dark';
   if (picked === null) return { empty: true, polarity, box: null };
 
@@ -222,26 +238,30 @@ export function extractInto(
 }
 
 /**
- * The polarity when the skew cannot tell: paper is most of a picture even when ink is not a
- * small minority, so the median pixel sits nearer the paper's end of the range (2nd to 98th
- * percentile) than the ink's.
+ * The prior polarity when the skew cannot tell (ink is not the minority everywhere: a thick
+ * digit filling the frame, a big shadow): the picture's border is paper far more often than ink, so a
+ * light border means dark ink. The middle of the range of the picture's own values is the
+ * boundary, not a fixed 128, so grey paper under a shadow still counts as light.
  */
-function paperIsLight(g: Uint8Array, n: number): boolean {
-  const hist = new Int32Array(256);
-  for (let i = 0; i < n; i += 2) hist[g[i] as number] = (hist[g[i] as number] as number) + 1;
-  const count = (n + 1) >> 1;
-  const at = (q: number) => {
-    let acc = 0;
-    for (let v = 0; v < 256; v++) {
-      acc += hist[v] as number;
-      if (acc >= q * count) return v;
-    }
-    return 255;
-  };
-  const low = at(0.02);
-  const mid = at(0.5);
-  const high = at(0.98);
-  return high - mid < mid - low;
+function paperIsLight(g: Uint8Array, ww: number, wh: number): boolean {
+  let lo = 255;
+  let hi = 0;
+  for (let i = 0; i < ww * wh; i += 3) {
+    const v = g[i] as number;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  let sum = 0;
+  let count = 0;
+  for (let x = 0; x < ww; x++) {
+    sum += (g[x] as number) + (g[(wh - 1) * ww + x] as number);
+    count += 2;
+  }
+  for (let y = 1; y < wh - 1; y++) {
+    sum += (g[y * ww] as number) + (g[y * ww + ww - 1] as number);
+    count += 2;
+  }
+  return sum / count > (lo + hi) / 2;
 }
 
 interface CellGrid {
@@ -261,8 +281,10 @@ function analyse(
   wh: number,
   { c, gw, gh, cellSum, cellCount }: CellGrid,
   darkOnLight: boolean,
+  slot: 0 | 1,
 ): { median: number; sigma: number; found: Components; picked: Picked | null; signal: Int16Array } {
   const n = ww * wh;
+  const buffers = slots[slot] as (typeof slots)[0];
   buffers.signal = grow(buffers.signal, n, (k) => new Int16Array(k));
   buffers.labels = grow(buffers.labels, n, (k) => new Int32Array(k));
   const { signal, labels } = buffers;
