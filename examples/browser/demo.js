@@ -448,6 +448,9 @@ async function startTraining() {
         started.t = performance.now();
         state.trainingSpan = { clicked, start: started.t, end: undefined };
       },
+      onTrainEnd: () => {
+        state.trainingSpan.trainEnd = performance.now();
+      },
       onBatchEnd: (_batch, logs) => {
         state.trainingSpan.lastBatch = performance.now();
         step++;
@@ -481,6 +484,7 @@ async function startTraining() {
       showConfusion(result.test.confusion);
       await nextTask();
       showMistakes(mnist.test, result.test.predictions);
+      state.trainingSpan.shown = performance.now();
       await nextTask();
     }
     await setTrained(result.model, result.history.aborted ? 'trained (stopped early)' : 'trained');

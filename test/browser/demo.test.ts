@@ -320,6 +320,8 @@ describe('the browser demo in Chromium', () => {
             end: number;
             lastBatch: number;
             modelReady: number;
+            trainEnd?: number;
+            shown?: number;
           };
         };
       };
@@ -333,7 +335,7 @@ describe('the browser demo in Chromium', () => {
     );
     expect(span.end - span.start).toBeGreaterThan(100);
     console.log(
-      `click to trained model ${Math.round(span.modelReady - span.clicked)} ms (training ${Math.round(span.end - span.start)} ms, last batch at +${Math.round(span.lastBatch - span.start)} ms), long tasks in it at [start, ms]: ${JSON.stringify(during.map((t) => [Math.round(t.start - span.clicked), t.duration]))}, on the page overall: ${longTasks.length}`,
+      `click to trained model ${Math.round(span.modelReady - span.clicked)} ms (training from +${Math.round(span.start - span.clicked)} for ${Math.round(span.end - span.start)} ms, last batch at +${Math.round(span.lastBatch - span.clicked)}, worker done at +${Math.round((span.trainEnd ?? 0) - span.clicked)}, results shown at +${Math.round((span.shown ?? 0) - span.clicked)}), long tasks in it at [start, ms]: ${JSON.stringify(during.map((t) => [Math.round(t.start - span.clicked), t.duration]))}, on the page overall: ${longTasks.length}`,
     );
     expect(during, `long tasks while training: ${JSON.stringify(during)}`).toEqual([]);
     expect(await page.$$eval('#confusion td', (tds) => tds.length)).toBe(100);
