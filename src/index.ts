@@ -98,6 +98,11 @@ export { type EvaluateOptions, type Evaluation, evaluate } from './train/evaluat
 // 5. Predict: digits from arrays, IDX batches or canvases.
 
 export {
+  type ExtractedDigit,
+  type ExtractOptions,
+  extractDigit,
+} from './predict/extract.js';
+export {
   type DigitImage,
   frameLikeMnist,
   type ImageConversionOptions,

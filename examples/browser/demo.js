@@ -4,14 +4,13 @@
 import {
   createLeNet,
   createPredictor,
+  extractDigit,
   formatBackendInfo,
   initBackend,
-  loadMnist,
   loadModel,
   loadModelFromIndexedDB,
   loadPretrained,
   onBackendChange,
-  prepareImages,
   saveModelToIndexedDB,
   trainInWorker,
   weightsDownloadUrl,
@@ -58,7 +57,9 @@ async function setTrained(model, name) {
   state.trained?.dispose();
   state.trainedPredictor?.dispose();
   state.trained = model;
+  await nextTask();
   state.trainedPredictor = await createPredictor(model);
+  await nextTask();
   $('use-trained').disabled = false;
   $('download').disabled = false;
   $('save-idb').disabled = false;
@@ -164,6 +165,101 @@ $('clear').addEventListener('click', clearPad);
 $('use-trained').addEventListener('change', () => {
   $('model-name').textContent = `Model: ${$('use-trained').checked ? 'trained' : 'pretrained'}`;
   classify();
+});
+
+// ---- Photos and the camera -----------------------------------------------------------------
+/** Reads a digit from an image, a video frame or a bitmap of `width` x `height`. */
+async function readPhoto(source, width, height) {
+  const predictor = activePredictor();
+  if (!predictor || !width || !height) return;
+  // Phone photos are large: 1024 pixels a side is plenty for a digit.
+  const scale = Math.min(1, 1024 / Math.max(width, height));
+  const w = Math.max(1, Math.round(width * scale));
+  const h = Math.max(1, Math.round(height * scale));
+  const canvas = document.createElement('canvas');
+  canvas.width = w;
+  canvas.height = h;
+  const c = canvas.getContext('2d', { willReadFrequently: true });
+  c.drawImage(source, 0, 0, w, h);
+  const image = c.getImageData(0, 0, w, h);
+  // The same pipeline the predictor runs, to show what the model read.
+  const extracted = extractDigit(image);
+  const { label, probabilities, empty } = await predictor.predict(image);
+
+  const view = $('photo-view');
+  view.width = Math.min(640, w);
+  view.height = Math.round((view.width * h) / w);
+  const v = view.getContext('2d');
+  v.drawImage(canvas, 0, 0, view.width, view.height);
+  if (extracted.box) {
+    const k = view.width / w;
+    v.strokeStyle = '#e22';
+    v.lineWidth = 2;
+    const b = extracted.box;
+    v.strokeRect(b.x * k, b.y * k, b.width * k, b.height * k);
+  }
+  const digit = $('photo-digit').getContext('2d');
+  const pixels = digit.createImageData(28, 28);
+  for (let i = 0; i < 784; i++) {
+    const g = extracted.pixels[i];
+    pixels.data.set([g, g, g, 255], i * 4);
+  }
+  digit.putImageData(pixels, 0, 0);
+  $('photo-label').textContent = empty ? 'no digit found' : String(label);
+  $('photo-detail').textContent = empty
+    ? `${w}x${h}: no digit found (a blank sheet?)`
+    : `${w}x${h}, ${extracted.polarity}: ${label} with p = ${probabilities[label].toFixed(3)}`;
+  state.lastPhoto = {
+    label,
+    empty,
+    probability: probabilities[label],
+    polarity: extracted.polarity,
+  };
+}
+
+$('photo-file').addEventListener('change', async (e) => {
+  const file = e.target.files?.[0];
+  if (!file) return;
+  try {
+    const bitmap = await createImageBitmap(file);
+    await readPhoto(bitmap, bitmap.width, bitmap.height);
+    bitmap.close();
+  } catch (err) {
+    $('photo-detail').textContent = `Cannot read ${file.name}: ${err.message}`;
+  }
+});
+
+let stream;
+function stopCamera() {
+  for (const track of stream?.getTracks() ?? []) track.stop();
+  stream = undefined;
+  $('camera-view').hidden = true;
+  $('camera').textContent = 'Camera';
+  $('snap').disabled = true;
+}
+$('camera').addEventListener('click', async () => {
+  if (stream) {
+    stopCamera();
+    return;
+  }
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: 'environment' },
+    });
+  } catch (err) {
+    $('photo-detail').textContent = `No camera: ${err.message}`;
+    return;
+  }
+  const video = $('camera-view');
+  video.srcObject = stream;
+  video.hidden = false;
+  await video.play();
+  $('camera').textContent = 'Stop camera';
+  $('snap').disabled = false;
+});
+$('snap').addEventListener('click', () => {
+  const video = $('camera-view');
+  return readPhoto(video, video.videoWidth, video.videoHeight);
 });
 
 // ---- Charts ----------------------------------------------------------------------------------
@@ -278,7 +374,41 @@ function readSettings() {
   };
 }
 
+/** Resolves in a later task: lets the page paint and handle input in between. */
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/**
+ * MNIST for a run, loaded and prepared in a Worker (data-worker.js) so that the page has no long
+ * task between the click on Train and the trained model.
+ */
+function loadDataInWorker(size) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./data-worker.js', import.meta.url), {
+      type: 'module',
+      name: 'lenet-mnist demo data',
+    });
+    worker.addEventListener('message', (event) => {
+      const m = event.data;
+      if (m.type === 'progress') {
+        const p = m.progress;
+        $('status').textContent =
+          `Loading ${p.file}: ${Math.round(p.loaded / 1024)} KB${p.from === 'cache' ? ' (from cache)' : ''}`;
+        return;
+      }
+      worker.terminate();
+      if (m.type === 'ready') resolve(m);
+      else reject(new Error(m.message));
+    });
+    worker.addEventListener('error', (e) => {
+      worker.terminate();
+      reject(new Error(e.message || 'the data worker failed'));
+    });
+    worker.postMessage({ size, testCount: TEST_COUNT, base: location.href });
+  });
+}
+
 async function startTraining() {
+  const clicked = performance.now();
   const settings = readSettings();
   const controller = new AbortController();
   state.controller = controller;
@@ -294,22 +424,10 @@ async function startTraining() {
   progress.value = 0;
   try {
     $('status').textContent = 'Loading MNIST…';
-    const url = (file, count) => new URL(`/mnist/${file}?count=${count}`, location.href).href;
-    const mnist = await loadMnist({
-      files: {
-        trainImages: url('train-images-idx3-ubyte', settings.size),
-        trainLabels: url('train-labels-idx1-ubyte', settings.size),
-        testImages: url('t10k-images-idx3-ubyte', TEST_COUNT),
-        testLabels: url('t10k-labels-idx1-ubyte', TEST_COUNT),
-      },
-      cacheDir: 'lenet-mnist-demo',
-      onProgress: (p) => {
-        $('status').textContent =
-          `Loading ${p.file}: ${Math.round(p.loaded / 1024)} KB${p.from === 'cache' ? ' (from cache)' : ''}`;
-      },
-    });
-    const prepared = prepareImages(mnist.train);
-    const validation = prepareImages(mnist.test);
+    const data = await loadDataInWorker(settings.size);
+    const prepared = data.train;
+    const validation = data.validation;
+    const mnist = { test: data.test };
     const started = { t: 0, seen: 0 };
     let batchesPerEpoch = 1;
     let step = 0;
@@ -328,7 +446,10 @@ async function startTraining() {
         series.total = info.epochs * info.batchesPerEpoch;
         progress.max = series.total;
         started.t = performance.now();
-        state.trainingSpan = { start: started.t, end: undefined };
+        state.trainingSpan = { clicked, start: started.t, end: undefined };
+      },
+      onTrainEnd: () => {
+        state.trainingSpan.trainEnd = performance.now();
       },
       onBatchEnd: (_batch, logs) => {
         state.trainingSpan.lastBatch = performance.now();
@@ -358,10 +479,16 @@ async function startTraining() {
       $('test-accuracy').textContent = `${(result.test.accuracy * 100).toFixed(2)}%`;
       $('status').textContent =
         `Done: ${result.history.epochs.length} epochs on ${prepared.count} images.`;
+      // Separate tasks, so that no one of them holds the page for long.
+      await nextTask();
       showConfusion(result.test.confusion);
+      await nextTask();
       showMistakes(mnist.test, result.test.predictions);
+      state.trainingSpan.shown = performance.now();
+      await nextTask();
     }
     await setTrained(result.model, result.history.aborted ? 'trained (stopped early)' : 'trained');
+    state.trainingSpan.modelReady = performance.now();
   } catch (err) {
     if (controller.signal.aborted) $('status').textContent = 'Stopped.';
     else {

@@ -1,6 +1,7 @@
 /** `lenet-mnist predict`: classify PNG/JPEG files, or a test-set digit. */
 import { imageAt } from '../data/mnist.js';
 import { formatDigitAscii } from '../data/render.js';
+import { extractDigit } from '../predict/extract.js';
 import { createPredictor, type Prediction, type Predictor } from '../predict/predictor.js';
 import { checkReadable, UsageError } from './args.js';
 import type { Command } from './command.js';
@@ -42,16 +43,22 @@ export const predictCommand: Command = {
       default: 'auto',
     },
     index: { type: 'string', value: 'N', description: 'predict test-set image N and draw it' },
+    show: {
+      type: 'boolean',
+      description:
+        'draw the 28x28 digit the model read from each file (what the photo pipeline found)',
+    },
     ...DATA_OPTIONS,
     ...BACKEND_OPTION,
   },
   details:
-    'Images are framed like MNIST (cropped to the ink, scaled to 20 pixels, centred by mass in 28x28).\nWith --json: one object per file with file, label, probability (and top with --top).',
+    'Photos, scans and drawings go through the photo pipeline: paper and shading estimated, ink separated, specks removed, the digit found and framed like MNIST (20x20 box, centre of mass at the centre). A file with no digit (a blank sheet) prints "no digit found" (exit 0).\nWith --json: one object per file with file, label, probability, empty (and top with --top).',
   async run({ args, positionals, out, signal }) {
     const weights = await readWeightsOption(args);
     const top = args.int('top', 1, 10) ?? 1;
     const invertChoice = args.choice('invert', ['auto', 'yes', 'no'] as const) ?? 'auto';
     const index = args.int('index', 0);
+    const showDigit = args.flag('show');
     const backend = readBackendOption(args);
     // --dataset also names the classes of files (Fashion-MNIST weights: 'Ankle boot', ...).
     const data = await readDataOptions(args);
@@ -62,11 +69,12 @@ export const predictCommand: Command = {
 
     await startBackend(backend, out);
     const model = await loadWeights(weights);
-    const invert = invertChoice === 'auto' ? 'auto' : invertChoice === 'yes';
+    const invert: 'auto' | boolean = invertChoice === 'auto' ? 'auto' : invertChoice === 'yes';
     const predictor = await createPredictor(model, { invert });
     const report = reporter(out, top, data.preset.classNames);
     try {
-      const failed = await predictFiles(positionals, predictor, out, signal, report);
+      const show = showDigit && !out.json ? { invert } : undefined;
+      const failed = await predictFiles(positionals, predictor, out, signal, report, show);
       if (index !== undefined) await predictTestDigit(index, data, predictor, out, signal, report);
       return failed > 0 ? 1 : 0;
     } finally {
@@ -85,13 +93,20 @@ async function predictFiles(
   out: Output,
   signal: AbortSignal,
   report: Report,
+  show?: { invert: 'auto' | boolean },
 ): Promise<number> {
   let failed = 0;
   for (const file of files) {
     signal.throwIfAborted();
     let prediction: Prediction;
     try {
-      prediction = await predictor.predict(await readImageFile(file));
+      const image = await readImageFile(file);
+      prediction = await predictor.predict(image);
+      if (show) {
+        // --show: the 28x28 digit the pipeline made of the file, as the model read it.
+        const { pixels, empty } = extractDigit(image, show);
+        if (!empty) out.line(formatDigitAscii(pixels, 28, 28));
+      }
     } catch (err) {
       failed++;
       const message = (err as Error).message;
@@ -139,6 +154,7 @@ function reporter(out: Output, top: number, names: readonly string[]): Report {
         file,
         label: p.label,
         probability: p.probabilities[p.label],
+        empty: p.empty,
       };
       if (names[p.label] !== String(p.label)) record.class = names[p.label];
       if (top > 1) record.top = ranked;
@@ -147,6 +163,10 @@ function reporter(out: Output, top: number, names: readonly string[]): Report {
       return;
     }
     const s = out.style;
+    if (p.empty) {
+      out.line(`${file}: no digit found`);
+      return;
+    }
     const best = `${s.bold(String(p.label))}${name(p.label)} (p = ${(p.probabilities[p.label] as number).toFixed(4)})`;
     const more =
       top > 1

@@ -1,4 +1,5 @@
 import { LenetMnistError } from '../errors.js';
+import { checkImage, extractInto, resampleArea } from './extract.js';
 
 /**
  * An RGBA image as a canvas gives it (`ctx.getImageData(...)`), or anything shaped like one.
@@ -109,7 +110,7 @@ export function toGrayDigit(
   image: DigitImage,
   options: ImageConversionOptions = {},
   what = 'image',
-): { pixels: Uint8Array; side: number } {
+): GrayDigit {
   checkConversionOptions(options, what);
   if (image instanceof Float32Array) {
     const side = squareSide(image.length, what);
@@ -123,12 +124,12 @@ export function toGrayDigit(
       }
       pixels[i] = Math.round(v * 255);
     }
-    return { pixels: maybeInvert(pixels, side, options.invert ?? false), side };
+    return arrayDigit(maybeInvert(pixels, side, options.invert ?? false), side);
   }
   if (image instanceof Uint8Array || image instanceof Uint8ClampedArray) {
     const side = squareSide(image.length, what);
     const pixels = new Uint8Array(image.buffer, image.byteOffset, image.length);
-    return { pixels: maybeInvert(pixels, side, options.invert ?? false), side };
+    return arrayDigit(maybeInvert(pixels, side, options.invert ?? false), side);
   }
   if (
     image !== null &&
@@ -145,7 +146,8 @@ export function toGrayDigit(
   );
 }
 
-function describe(v: unknown): string {
+/** A short, throw-proof description of a value for error messages. */
+export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (ArrayBuffer.isView(v)) {
     const type = Object.prototype.toString.call(v).slice(8, -1);
@@ -178,12 +180,12 @@ function describe(v: unknown): string {
 export function toGrayDigits(
   images: readonly DigitImage[],
   options: ImageConversionOptions = {},
-): { pixels: Uint8Array; side: number }[] {
+): GrayDigit[] {
   if (!Array.isArray(images)) {
     throw new InputError(`images: expected an array of images, got ${describe(images)}`);
   }
   checkConversionOptions(options, 'images');
-  const out: { pixels: Uint8Array; side: number }[] = [];
+  const out: GrayDigit[] = [];
   for (let i = 0; i < images.length; i++) {
     if (!(i in images)) {
       throw new InputError(
@@ -225,39 +227,53 @@ function maybeInvert(pixels: Uint8Array, side: number, invert: boolean | 'auto')
   return out;
 }
 
-function fromRgba(
-  image: ImageDataLike,
-  options: ImageConversionOptions,
-  what: string,
-): { pixels: Uint8Array; side: number } {
-  const { data, width, height } = image;
-  checkSize(width, height, what);
-  if (
-    !(data instanceof Uint8ClampedArray || data instanceof Uint8Array) ||
-    data.length !== width * height * 4
-  ) {
-    throw new InputError(
-      `${what}: RGBA data must be ${width * height * 4} bytes (${width}x${height}x4), found ${describe(data)}`,
-    );
-  }
-  // Transparent pixels are paper: composite over white, then decide which way the ink runs.
-  const gray = new Uint8Array(width * height);
-  for (let i = 0, p = 0; i < gray.length; i++, p += 4) {
-    const a = (data[p + 3] as number) / 255;
-    const luma =
-      0.299 * (data[p] as number) +
-      0.587 * (data[p + 1] as number) +
-      0.114 * (data[p + 2] as number);
-    gray[i] = Math.round(luma * a + 255 * (1 - a));
-  }
+function fromRgba(image: ImageDataLike, options: ImageConversionOptions, what: string): GrayDigit {
+  const { data, width, height, channels } = checkImage(image, what);
   const invert = options.invert ?? 'auto';
-  const flip = invert === 'auto' ? borderMean(gray, width, height) > 127 : invert;
-  if (flip) for (let i = 0; i < gray.length; i++) gray[i] = 255 - (gray[i] as number);
   if (options.frame === false) {
-    if ((width === 28 || width === 32) && width === height) return { pixels: gray, side: width };
-    return { pixels: resampleArea(gray, width, 0, 0, width, height, 28, 28), side: 28 };
+    // Already framed by the caller: only grayscale, polarity and size change.
+    const gray = new Uint8Array(width * height);
+    for (let i = 0, p = 0; i < gray.length; i++, p += channels) {
+      if (channels === 1) {
+        gray[i] = data[p] as number;
+        continue;
+      }
+      const a = (data[p + 3] as number) / 255;
+      const luma =
+        0.299 * (data[p] as number) +
+        0.587 * (data[p + 1] as number) +
+        0.114 * (data[p + 2] as number);
+      gray[i] = Math.round(luma * a + 255 * (1 - a));
+    }
+    const flip = invert === 'auto' ? borderMean(gray, width, height) > 127 : invert;
+    if (flip) for (let i = 0; i < gray.length; i++) gray[i] = 255 - (gray[i] as number);
+    if ((width === 28 || width === 32) && width === height) return arrayDigit(gray, width);
+    return arrayDigit(resampleArea(gray, width, 0, 0, width, height, 28, 28), 28);
   }
-  return { pixels: frameLikeMnist(gray, width, height), side: 28 };
+  const pixels = new Uint8Array(784);
+  const { empty } = extractInto(data, width, height, channels, invert, pixels);
+  return { pixels, side: 28, empty };
+}
+
+/**
+ * A digit that is already MNIST style (an array, or a caller-framed image): empty when fewer
+ * than {@link MIN_INK_PIXELS} pixels reach half intensity. MNIST's thinnest 1s have dozens.
+ */
+export function arrayDigit(pixels: Uint8Array, side: number): GrayDigit {
+  let ink = 0;
+  for (let i = 0; i < pixels.length; i++) if ((pixels[i] as number) >= 128) ink++;
+  return { pixels, side, empty: ink < MIN_INK_PIXELS };
+}
+
+/** The fewest half-intensity pixels an MNIST-style array needs to hold a digit. */
+export const MIN_INK_PIXELS = 5;
+
+/** A digit as the model reads it: 8-bit pixels, white on black, `side` x `side`. */
+export interface GrayDigit {
+  pixels: Uint8Array;
+  side: number;
+  /** No digit was found in the input. */
+  empty: boolean;
 }
 
 function checkSize(width: unknown, height: unknown, what: string): void {
@@ -345,45 +361,6 @@ export function frameLikeMnist(gray: Uint8Array, width: number, height: number):
     for (let x = 0; x < tw; x++) {
       const ox = x + offX;
       if (ox >= 0 && ox < 28) out[oy * 28 + ox] = digit[y * tw + x] as number;
-    }
-  }
-  return out;
-}
-
-/**
- * Box-filter (area-average) resampling of a `bw`x`bh` window at (x0, y0) of a `stride`-wide
- * image to `tw`x`th`: the right filter for shrinking canvas drawings without aliasing.
- */
-function resampleArea(
-  src: Uint8Array,
-  stride: number,
-  x0: number,
-  y0: number,
-  bw: number,
-  bh: number,
-  tw: number,
-  th: number,
-): Uint8Array {
-  const out = new Uint8Array(tw * th);
-  const sx = bw / tw;
-  const sy = bh / th;
-  for (let ty = 0; ty < th; ty++) {
-    const fy0 = ty * sy;
-    const fy1 = fy0 + sy;
-    for (let tx = 0; tx < tw; tx++) {
-      const fx0 = tx * sx;
-      const fx1 = fx0 + sx;
-      let sum = 0;
-      let area = 0;
-      for (let y = Math.floor(fy0); y < Math.ceil(fy1); y++) {
-        const wy = Math.min(fy1, y + 1) - Math.max(fy0, y);
-        for (let x = Math.floor(fx0); x < Math.ceil(fx1); x++) {
-          const w = wy * (Math.min(fx1, x + 1) - Math.max(fx0, x));
-          sum += w * (src[(y0 + y) * stride + x0 + x] as number);
-          area += w;
-        }
-      }
-      out[ty * tw + tx] = Math.round(sum / area);
     }
   }
   return out;

@@ -6,8 +6,10 @@ import type { Engine, EngineKind, FastPathOption, Model } from '../engine/types.
 import { OptionError } from '../errors.js';
 import type { Preprocessing } from '../model/types.js';
 import {
+  arrayDigit,
   checkConversionOptions,
   type DigitImage,
+  type GrayDigit,
   type ImageConversionOptions,
   InputError,
   toGrayDigit,
@@ -27,6 +29,12 @@ export interface Prediction {
   label: number;
   /** Softmax probabilities of the 10 classes, indexed by digit; they sum to 1. */
   probabilities: Float32Array;
+  /**
+   * No digit was found: a blank sheet, a uniform or gradient background, paper noise (for
+   * MNIST-style arrays: fewer than 5 pixels at half intensity). `label` and `probabilities` are
+   * still the model's reading of the (blank) input; apps should say "no digit" instead.
+   */
+  empty: boolean;
 }
 
 /**
@@ -198,11 +206,8 @@ export async function createPredictor(
   return predictor;
 }
 
-/** A digit as 8-bit pixels, `side` x `side`. */
-interface Digit {
-  pixels: Uint8Array;
-  side: number;
-}
+/** A digit as 8-bit pixels, `side` x `side`, and whether it holds any ink. */
+type Digit = GrayDigit;
 
 /** Receives a batch's logits: row `row` of `rows` is image `index`. */
 type TakeRow = (rows: Float32Array, row: number, index: number) => void;
@@ -250,16 +255,17 @@ class EnginePredictor implements Predictor {
   }
 
   async predict(image: DigitImage): Promise<Prediction> {
-    const { pixels, side } = this.#grayOf(image, 'image');
+    const { pixels, side, empty } = this.#grayOf(image, 'image');
     const logits = await this.#classify(await this.engineNow(), pixels, side, 1, 0);
-    return toPrediction(logits, 0);
+    return toPrediction(logits, 0, empty);
   }
 
   async predictBatch(images: readonly DigitImage[]): Promise<Prediction[]> {
     if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
     const out: Prediction[] = new Array(images.length);
-    await this.#runDigits(this.#convertAll(images), (rows, row, index) => {
-      out[index] = toPrediction(rows, row);
+    const digits = this.#convertAll(images);
+    await this.#runDigits(digits, (rows, row, index) => {
+      out[index] = toPrediction(rows, row, (digits[index] as Digit).empty);
     });
     return out;
   }
@@ -329,8 +335,8 @@ class EnginePredictor implements Predictor {
       (image.length === 784 || image.length === 1024)
     ) {
       const side = image.length === 784 ? 28 : 32;
-      if (image instanceof Uint8Array) return { pixels: image, side };
-      return { pixels: new Uint8Array(image.buffer, image.byteOffset, image.length), side };
+      if (image instanceof Uint8Array) return arrayDigit(image, side);
+      return arrayDigit(new Uint8Array(image.buffer, image.byteOffset, image.length), side);
     }
     return toGrayDigit(image, this.#options, what);
   }
@@ -459,9 +465,9 @@ function toModelSide(
 
 const ONE_LABEL = new Uint8Array(1);
 
-function toPrediction(logits: Float32Array, row: number): Prediction {
+function toPrediction(logits: Float32Array, row: number, empty: boolean): Prediction {
   const { argmax, max } = argmaxRow(logits, row * 10);
   const probabilities = new Float32Array(10);
   softmaxRow(logits, row * 10, max, probabilities);
-  return { label: argmax, probabilities };
+  return { label: argmax, probabilities, empty };
 }

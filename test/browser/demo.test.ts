@@ -6,14 +6,18 @@
  * Screenshots go to $LENET_DEMO_SHOTS (default /tmp/lenet-demo-shots).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import pngjs from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blankSample, photoSample } from '../../scripts/photo-set.mjs';
+import { loadMnist, type Mnist } from '../../src/data/mnist.js';
 import { CHROMIUM, requireChromium } from '../helpers/webgpu-env.js';
 
 const SHOTS = process.env.LENET_DEMO_SHOTS ?? '/tmp/lenet-demo-shots';
-const PORT = 18_000 + (process.pid % 1000);
+const CAMERA_DIGIT = 0; // MNIST test digit 0, a 7, is what Chromium's fake camera films
 const ARGS = [
   '--no-sandbox',
   '--disable-quic',
@@ -27,6 +31,35 @@ const ARGS = [
 let server: ChildProcess;
 let browser: Browser;
 let url: string;
+let mnist: Mnist;
+
+/**
+ * A Y4M video (Chromium's fake camera file) of a test digit written dark on grey paper, a little
+ * off centre, with a gradient: 640x480, two frames, 4:2:0 with neutral chroma.
+ */
+function cameraFile(digit: Uint8Array): string {
+  const w = 640;
+  const h = 480;
+  const frame = Buffer.alloc((w * h * 3) / 2, 128);
+  const scale = 9;
+  const left = 260;
+  const top = 100;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const paper = 150 + (70 * x) / w;
+      const sx = Math.floor((x - left) / scale);
+      const sy = Math.floor((y - top) / scale);
+      const ink =
+        sx >= 0 && sy >= 0 && sx < 28 && sy < 28 ? (digit[sy * 28 + sx] as number) / 255 : 0;
+      frame[y * w + x] = Math.round(paper * (1 - ink) + 25 * ink);
+    }
+  }
+  const header = Buffer.from(`YUV4MPEG2 W${w} H${h} F30:1 Ip A1:1 C420jpeg\n`);
+  const marker = Buffer.from('FRAME\n');
+  const file = join(mkdtempSync(join(tmpdir(), 'lenet-demo-camera-')), 'digit.y4m');
+  writeFileSync(file, Buffer.concat([header, marker, frame, marker, frame]));
+  return file;
+}
 const problems: string[] = [];
 
 function watch(page: Page): void {
@@ -106,7 +139,9 @@ describe('the browser demo in Chromium', () => {
   beforeAll(async () => {
     requireChromium('The demo tests');
     mkdirSync(SHOTS, { recursive: true });
-    server = spawn(process.execPath, ['examples/serve.mjs', String(PORT)], {
+    mnist = await loadMnist();
+    // Port 0: any free port; the server prints the URL it got.
+    server = spawn(process.execPath, ['examples/serve.mjs', '0'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     url = await new Promise<string>((resolve, reject) => {
@@ -116,15 +151,30 @@ describe('the browser demo in Chromium', () => {
         if (found) resolve(found[0]);
       });
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const camera = cameraFile(
+      mnist.test.images.subarray(CAMERA_DIGIT * 784, (CAMERA_DIGIT + 1) * 784),
+    );
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        ...ARGS,
+        '--use-fake-device-for-media-stream',
+        '--use-fake-ui-for-media-stream',
+        `--use-file-for-fake-video-capture=${camera}`,
+      ],
+    });
   });
   afterAll(async () => {
     await browser?.close();
     server?.kill();
   });
 
-  it('serves the page on the port given and prints its URL', () => {
-    expect(url).toBe(`http://127.0.0.1:${PORT}/examples/browser/`);
+  it('serves the page on a free port (0 given), prints its URL, and sends COOP/COEP', async () => {
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*\/examples\/browser\/$/);
+    const response = await fetch(url);
+    expect(response.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+    expect(response.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
   });
 
   it("trainInWorker: epoch checkpoints, no batch checkpoints, the caller's model untouched, a clear error for a missing worker", async () => {
@@ -263,14 +313,29 @@ describe('the browser demo in Chromium', () => {
     const { longTasks, span } = await page.evaluate(() => {
       const w = window as unknown as {
         longTasks: { start: number; duration: number }[];
-        lenetDemo: { trainingSpan: { start: number; end: number; lastBatch: number } };
+        lenetDemo: {
+          trainingSpan: {
+            clicked: number;
+            start: number;
+            end: number;
+            lastBatch: number;
+            modelReady: number;
+            trainEnd?: number;
+            shown?: number;
+          };
+        };
       };
       return { longTasks: w.longTasks, span: w.lenetDemo.trainingSpan };
     });
-    const during = longTasks.filter((t) => t.start + t.duration > span.start && t.start < span.end);
+    // From the click on Train (data loaded and prepared in a Worker) to the trained model on the
+    // page.
+    expect(span.modelReady).toBeGreaterThan(span.end);
+    const during = longTasks.filter(
+      (t) => t.start + t.duration > span.clicked && t.start < span.modelReady,
+    );
     expect(span.end - span.start).toBeGreaterThan(100);
     console.log(
-      `training span ${Math.round(span.end - span.start)} ms (last batch at +${Math.round(span.lastBatch - span.start)} ms), long tasks in it at [start, ms]: ${JSON.stringify(during.map((t) => [Math.round(t.start - span.start), t.duration]))}, on the page overall: ${longTasks.length}`,
+      `click to trained model ${Math.round(span.modelReady - span.clicked)} ms (training from +${Math.round(span.start - span.clicked)} for ${Math.round(span.end - span.start)} ms, last batch at +${Math.round(span.lastBatch - span.clicked)}, worker done at +${Math.round((span.trainEnd ?? 0) - span.clicked)}, results shown at +${Math.round((span.shown ?? 0) - span.clicked)}), long tasks in it at [start, ms]: ${JSON.stringify(during.map((t) => [Math.round(t.start - span.clicked), t.duration]))}, on the page overall: ${longTasks.length}`,
     );
     expect(during, `long tasks while training: ${JSON.stringify(during)}`).toEqual([]);
     expect(await page.$$eval('#confusion td', (tds) => tds.length)).toBe(100);
@@ -329,6 +394,66 @@ describe('the browser demo in Chromium', () => {
       expect(p).toBeCloseTo(trainedProbs[d] as number, 5);
     }
 
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+  it('reads a photo file and a camera frame, showing the 28x28 digit it read; a blank photo is "no digit found"', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
+    watch(page);
+    await open(page);
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    const png = (image: { data: Uint8ClampedArray; width: number; height: number }) =>
+      pngjs.PNG.sync.write(
+        Object.assign(new pngjs.PNG({ width: image.width, height: image.height }), {
+          data: Buffer.from(image.data),
+        }),
+      );
+    const readFile = async (name: string, buffer: Buffer) => {
+      await page.evaluate(() => {
+        (window as unknown as { lenetDemo: { lastPhoto?: unknown } }).lenetDemo.lastPhoto =
+          undefined;
+      });
+      await page.setInputFiles('#photo-file', { name, mimeType: 'image/png', buffer });
+      await page.waitForFunction(
+        () => (window as unknown as { lenetDemo: { lastPhoto?: unknown } }).lenetDemo.lastPhoto,
+      );
+      return (await page.textContent('#photo-label')) ?? '';
+    };
+    for (const [style, i] of [
+      ['grey-paper', 3],
+      ['chalkboard', 4],
+      ['shadow', 5],
+    ] as const) {
+      const sample = photoSample(mnist.test, style, i);
+      expect(await readFile(`${style}.png`, png(sample.image)), style).toBe(String(sample.label));
+    }
+    // The extracted digit is on the page: white strokes on black, framed in 28x28.
+    const ink = await page.$eval('#photo-digit', (c) => {
+      const d = (c as HTMLCanvasElement).getContext('2d')?.getImageData(0, 0, 28, 28).data;
+      let n = 0;
+      for (let k = 0; d && k < d.length; k += 4) if ((d[k] as number) > 128) n++;
+      return n;
+    });
+    expect(ink).toBeGreaterThan(20);
+    await page.locator('.photo').screenshot({ path: join(SHOTS, 'photo.png') });
+    expect(await readFile('blank.png', png(blankSample(3).image))).toBe('no digit found');
+
+    // The camera (Chromium's fake device films a test digit on grey paper).
+    await page.click('#camera');
+    await page.waitForFunction(
+      () => !(document.getElementById('snap') as HTMLButtonElement).disabled,
+    );
+    await page.evaluate(() => {
+      (window as unknown as { lenetDemo: { lastPhoto?: unknown } }).lenetDemo.lastPhoto = undefined;
+    });
+    await page.click('#snap');
+    await page.waitForFunction(
+      () => (window as unknown as { lenetDemo: { lastPhoto?: unknown } }).lenetDemo.lastPhoto,
+    );
+    expect(await page.textContent('#photo-label')).toBe(String(mnist.test.labels[CAMERA_DIGIT]));
+    await page.locator('.photo').screenshot({ path: join(SHOTS, 'camera.png') });
+    await page.click('#camera'); // stops it
+    expect(await page.isDisabled('#snap')).toBe(true);
     await page.close();
     expect(problems).toEqual([]);
   });

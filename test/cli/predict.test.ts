@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
 import { beforeAll, expect, test } from 'vitest';
+import { blankSample, photoSample } from '../../scripts/photo-set.mjs';
 import { imageAt, loadMnist, type Mnist } from '../../src/data/mnist.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -137,4 +138,45 @@ test('predict --index draws a test digit and names the actual label; a file that
     .map((line) => JSON.parse(line));
   expect(records[0]).toEqual({ file: notImage, error: `${notImage}: not a PNG or JPEG file` });
   expect(records[1]).toMatchObject({ file: good, label: 7 });
+});
+
+test('predict reads photographed digits (PNG and JPEG) through the photo pipeline, says "no digit found" for a blank sheet, and --show draws what it read', async () => {
+  const write = (
+    name: string,
+    image: { data: Uint8ClampedArray; width: number; height: number },
+  ) => {
+    const file = join(dir, name);
+    const bytes = name.endsWith('.png')
+      ? pngjs.PNG.sync.write(
+          Object.assign(new pngjs.PNG({ width: image.width, height: image.height }), {
+            data: Buffer.from(image.data),
+          }),
+        )
+      : jpeg.encode({ ...image, data: Buffer.from(image.data) }, 85).data;
+    writeFileSync(file, bytes);
+    return file;
+  };
+  const photos = ['grey-paper', 'chalkboard', 'shadow', 'small-in-large'].map((style, i) => {
+    const sample = photoSample(mnist.test, style, i);
+    return { file: write(`${style}.${i % 2 ? 'jpg' : 'png'}`, sample.image), label: sample.label };
+  });
+  const blank = write('blank.png', blankSample(1).image);
+  const r = await runCli(['predict', '--json', ...photos.map((p) => p.file), blank]);
+  expect(r.code).toBe(0);
+  const records = r.stdout
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  expect(records.slice(0, 4).map((x) => [x.label, x.empty])).toEqual(
+    photos.map((p) => [p.label, false]),
+  );
+  expect(records[4]).toMatchObject({ file: blank, empty: true });
+  expect(records[4].probability).toBeGreaterThan(0);
+
+  const text = await runCli(['predict', '--show', photos[0]?.file as string, blank]);
+  expect(text.code).toBe(0);
+  const lines = text.stdout.trimEnd().split('\n');
+  expect(lines.slice(0, 28).every((l) => l.length === 28)).toBe(true);
+  expect(lines[28]).toMatch(new RegExp(`^${photos[0]?.file}: ${photos[0]?.label} \\(p = `));
+  expect(lines[29]).toBe(`${blank}: no digit found`);
 });
