@@ -214,7 +214,7 @@ export async function createPredictor(
    * to `take` at once: they may sit in scratch that the next call reuses. Calls may overlap, so
    * scratch is filled and read only between awaits.
    */
-  const classify = async (
+  const classifyNow = async (
     engine: Engine,
     src: Uint8Array,
     side: number,
@@ -237,6 +237,12 @@ export async function createPredictor(
     }
     // The engine copies the floats before it awaits anything; its logits are a fresh array.
     take(await engine.forward(floats, n));
+  };
+  // In turn with a trainer's steps, when the model is being trained (never under a step); a
+  // call that must wait keeps its own copy of the digits (the caller's scratch moves on).
+  const classify: typeof classifyNow = (engine, src, ...rest) => {
+    const digits = owner.mustWait() ? src.slice() : src;
+    return owner.exclusive(() => classifyNow(engine, digits, ...rest));
   };
 
   /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */

@@ -327,8 +327,9 @@ export async function train(
 ): Promise<TrainHistory> {
   const plan = checkTrainOptions(model, data, options);
   const resume = plan.resume;
-  const handle = await engineModel(model).holdEngine({ fastPath: plan.fastPath });
-  const { engine } = handle;
+  // One trainer per model (a second call is a ModelBusyError); steps run through the lease.
+  const lease = await engineModel(model).beginTraining({ fastPath: plan.fastPath });
+  const { engine } = lease;
   const { reason } = engine.info;
   const path: EngineKind = engine.info.kind;
   const seed = options.seed ?? resume?.run.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -376,6 +377,7 @@ export async function train(
     at.correct += totals.correct;
   };
   const checkpoint = async (): Promise<TrainCheckpoint> => {
+    lease.check();
     await drainTotals();
     const [weights, optimizer] = await Promise.all([
       engine.readWeights(),
@@ -485,7 +487,8 @@ export async function train(
         const adam: AdamSettings = { ...plan.adam, learningRate };
         const first = batch.index * plan.batchSize;
         const indices = order?.subarray(first, first + batch.size);
-        const step = trainStep(engine, batch, adam, wanted, perEpoch, indices);
+        const current = batch;
+        const step = lease.run(() => trainStep(engine, current, adam, wanted, perEpoch, indices));
         const following = overlap ? nextBatch() : undefined;
         const stats = await step;
         at.batch = batch.index + 1;
@@ -523,7 +526,8 @@ export async function train(
         break;
       }
       if (options.validationData) {
-        const val = await evaluateOn(engine, options.validationData, plan.validationBatchSize);
+        const validation = options.validationData;
+        const val = await lease.run(() => evaluateOn(engine, validation, plan.validationBatchSize));
         logs.valLoss = val.loss;
         logs.valAccuracy = val.accuracy;
       }
@@ -562,10 +566,14 @@ export async function train(
     await options.onTrainEnd?.(history);
     return history;
   } finally {
-    if (resident !== undefined) engine.unbindTrainingSet?.();
-    handle.release();
-    // Workers live only while training: a model at rest holds no threads.
-    if (!model.isDisposed && path === 'fused') await engine.setThreads(1);
+    try {
+      if (resident !== undefined) engine.unbindTrainingSet?.();
+      // Workers live only while training: a model at rest holds no threads.
+      if (!model.isDisposed && path === 'fused') await engine.setThreads(1);
+    } finally {
+      // A model disposed during the run has its engine, and workers, freed here.
+      await lease.release();
+    }
   }
 }
 
