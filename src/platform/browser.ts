@@ -8,6 +8,13 @@ import {
 
 /** Reads a URL with `fetch`, honouring the signal and the size limit (also up front). */
 async function fetchBytes(input: string | URL, options: ReadFileOptions = {}): Promise<Uint8Array> {
+  const bytes = await fetchAll(input, options);
+  // A URL is checked once read (a download's first bytes are not worth a second request).
+  options.head?.check(bytes.subarray(0, options.head.bytes), bytes.length);
+  return bytes;
+}
+
+async function fetchAll(input: string | URL, options: ReadFileOptions): Promise<Uint8Array> {
   const { signal, maxBytes = Number.POSITIVE_INFINITY } = options;
   const url = String(input);
   const res = await fetch(input, { signal });

@@ -4,6 +4,7 @@ import {
   constants as fsConstants,
   fstat as fsFstat,
   open as fsOpen,
+  read as fsRead,
 } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -19,6 +20,7 @@ import {
   type ByteCache,
   FileTooLargeError,
   type NavigatorGpuResult,
+  NotRegularFileError,
   type Platform,
   type ReadFileOptions,
   type WorkerHandle,
@@ -28,6 +30,7 @@ import { vulkanUnavailable } from './vulkan.js';
 const openFd = promisify(fsOpen);
 const fstatFd = promisify(fsFstat);
 const closeFd = promisify(fsClose);
+const readFd = promisify(fsRead);
 
 function toPath(path: string | URL): string {
   if (path instanceof URL) return fileURLToPath(path);
@@ -91,14 +94,25 @@ async function readRemote(url: string, options: ReadFileOptions): Promise<Uint8A
     await res.body?.cancel().catch(() => {});
     throw new FileTooLargeError(url, length, maxBytes);
   }
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  const declared = Number.isFinite(length) ? length : undefined;
+  if (!res.body) {
+    const whole = new Uint8Array(await res.arrayBuffer());
+    checkHead(options, [whole], whole.length, whole.length, true);
+    return whole;
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
+  let headChecked = options.head === undefined;
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     total += chunk.length;
     if (total > maxBytes) throw new FileTooLargeError(url, undefined, maxBytes);
     chunks.push(chunk);
+    if (!headChecked && total >= (options.head?.bytes ?? 0)) {
+      headChecked = true;
+      checkHead(options, chunks, total, declared, true);
+    }
   }
+  if (!headChecked) checkHead(options, chunks, total, total, true);
   return concatChunks(chunks, total);
 }
 
@@ -127,6 +141,17 @@ async function readLocal(path: string, options: ReadFileOptions): Promise<Uint8A
     const stat = await fstatFd(fd);
     if (stat.isFile()) {
       if (stat.size > maxBytes) throw new FileTooLargeError(path, stat.size, maxBytes);
+      if (options.head !== undefined) {
+        // The caller checks the first bytes (magic, declared sizes) before the rest is read.
+        const head = new Uint8Array(Math.min(options.head.bytes, stat.size));
+        let got = 0;
+        while (got < head.length) {
+          const { bytesRead } = await readFd(fd, head, got, head.length - got, got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        options.head.check(head.subarray(0, got), stat.size);
+      }
       const buf = await readFile(path, signal ? { signal } : {});
       if (buf.length > maxBytes) throw new FileTooLargeError(path, buf.length, maxBytes);
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -136,11 +161,41 @@ async function readLocal(path: string, options: ReadFileOptions): Promise<Uint8A
         code: 'EISDIR',
       });
     }
+    const streamable = stat.isFIFO() || stat.isSocket();
+    if (!streamable || options.regularOnly) {
+      throw new NotRegularFileError(path, fileKind(stat));
+    }
     owned = false; // the socket closes the descriptor
     return await readStream(new Socket({ fd, readable: true, writable: false }), path, options);
   } finally {
     if (owned) await closeFd(fd).catch(() => {});
   }
+}
+
+function fileKind(stat: {
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): string {
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  return 'not a file';
+}
+
+/** Runs a head check on what a stream or a download has read so far (see ReadFileOptions.head). */
+function checkHead(
+  options: ReadFileOptions,
+  chunks: readonly Uint8Array[],
+  total: number,
+  size: number | undefined,
+  done: boolean,
+): void {
+  const head = options.head;
+  if (head === undefined || (!done && total < head.bytes)) return;
+  head.check(concatChunks(chunks, total).subarray(0, Math.min(head.bytes, total)), size);
 }
 
 function readStream(socket: Socket, path: string, options: ReadFileOptions): Promise<Uint8Array> {
@@ -157,12 +212,28 @@ function readStream(socket: Socket, path: string, options: ReadFileOptions): Pro
     const onAbort = () => finish(signal?.reason);
     if (signal?.aborted) return finish(signal.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
+    let headChecked = options.head === undefined;
     socket.on('data', (chunk: Buffer) => {
       total += chunk.length;
       if (total > maxBytes) return finish(new FileTooLargeError(path, undefined, maxBytes));
       chunks.push(chunk);
+      if (!headChecked && total >= (options.head?.bytes ?? 0)) {
+        headChecked = true;
+        try {
+          checkHead(options, chunks, total, undefined, true);
+        } catch (err) {
+          finish(err);
+        }
+      }
     });
-    socket.on('end', () => finish(undefined, concatChunks(chunks, total)));
+    socket.on('end', () => {
+      try {
+        if (!headChecked) checkHead(options, chunks, total, total, true);
+      } catch (err) {
+        return finish(err);
+      }
+      finish(undefined, concatChunks(chunks, total));
+    });
     socket.on('error', (err) => finish(err));
   });
 }

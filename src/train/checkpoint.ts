@@ -3,6 +3,7 @@ import { LenetMnistError } from '../errors.js';
 import type { ModelSpec, Preprocessing } from '../model/types.js';
 import { expectedTensors, validateSpec } from '../model/weights.js';
 import { platform } from '../platform/index.js';
+import { NotRegularFileError } from '../platform/types.js';
 import type { EpochLogs } from './train.js';
 
 /**
@@ -161,7 +162,48 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Trai
     throw new CheckpointFormatError(`${source}: ${msg}`);
   };
   if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array');
-  if (bytes.length < 12) fail(`truncated: ${bytes.length} bytes, the fixed header needs 12`);
+  const { checked, sizes, dataStart } = parseCheckpointHeader(bytes, bytes.length, fail);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = dataStart;
+  const readGroup = (what: string): Float32Array[] =>
+    sizes.map((n, p) => {
+      const arr = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = view.getFloat32(offset + i * 4, true);
+        if (!Number.isFinite(v)) fail(`${what}[${p}][${i}] is ${v}; values must be finite`);
+        arr[i] = v;
+      }
+      offset += n * 4;
+      return arr;
+    });
+  const weights = readGroup('weights');
+  const firstMoment = readGroup('firstMoment');
+  const secondMoment = readGroup('secondMoment');
+  return {
+    spec: checked.spec,
+    preprocessing: checked.preprocessing,
+    weights,
+    optimizer: { step: checked.step, firstMoment, secondMoment },
+    next: checked.next,
+    run: checked.run,
+    partialEpoch: checked.partialEpoch,
+    epochs: checked.epochs,
+  };
+}
+
+/** Bytes that hold any valid checkpoint's fixed header and JSON header. */
+const CHECKPOINT_PREFIX_BYTES = 12 + MAX_HEADER_BYTES;
+
+/**
+ * Validates the fixed and JSON headers of a checkpoint of `fileLength` bytes that starts with
+ * `bytes`, and that the length is exactly what its architecture needs.
+ */
+function parseCheckpointHeader(
+  bytes: Uint8Array,
+  fileLength: number,
+  fail: (msg: string) => never,
+): { checked: Header; sizes: number[]; dataStart: number } {
+  if (fileLength < 12) fail(`truncated: ${fileLength} bytes, the fixed header needs 12`);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic !== MAGIC)
     fail(`not a checkpoint: magic ${JSON.stringify(magic)}, expected "${MAGIC}"`);
@@ -172,7 +214,8 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Trai
   }
   const headerBytes = view.getUint32(8, true);
   if (headerBytes > MAX_HEADER_BYTES) fail(`header of ${headerBytes} bytes is implausibly large`);
-  if (12 + headerBytes > bytes.length) fail(`truncated header: ${headerBytes} bytes announced`);
+  if (12 + headerBytes > fileLength) fail(`truncated header: ${headerBytes} bytes announced`);
+  if (12 + headerBytes > bytes.length) fail(`only ${bytes.length - 12} header bytes given`);
   let raw: unknown;
   try {
     raw = JSON.parse(
@@ -218,34 +261,10 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Trai
   const total = sizes.reduce((a, b) => a + b, 0);
   const dataStart = align4(12 + headerBytes);
   const expectedBytes = dataStart + total * 3 * 4;
-  if (bytes.length !== expectedBytes) {
-    fail(`${bytes.length} bytes, the header's architecture needs ${expectedBytes}`);
+  if (fileLength !== expectedBytes) {
+    fail(`${fileLength} bytes, the header's architecture needs ${expectedBytes}`);
   }
-  let offset = dataStart;
-  const readGroup = (what: string): Float32Array[] =>
-    sizes.map((n, p) => {
-      const arr = new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = view.getFloat32(offset + i * 4, true);
-        if (!Number.isFinite(v)) fail(`${what}[${p}][${i}] is ${v}; values must be finite`);
-        arr[i] = v;
-      }
-      offset += n * 4;
-      return arr;
-    });
-  const weights = readGroup('weights');
-  const firstMoment = readGroup('firstMoment');
-  const secondMoment = readGroup('secondMoment');
-  return {
-    spec: checked.spec,
-    preprocessing: checked.preprocessing,
-    weights,
-    optimizer: { step: checked.step, firstMoment, secondMoment },
-    next: checked.next,
-    run: checked.run,
-    partialEpoch: checked.partialEpoch,
-    epochs: checked.epochs,
-  };
+  return { checked, sizes, dataStart };
 }
 
 /**
@@ -272,10 +291,33 @@ export async function saveCheckpointFile(path: string, checkpoint: TrainCheckpoi
  * ```ts
  * const history = await train(model, data, { resumeFrom: await loadCheckpointFile('run.ckpt') });
  * ```
- * @throws {@link CheckpointFormatError} for invalid bytes; the host's error if it cannot be read.
+ * @throws {@link CheckpointFormatError} for invalid bytes (magic, header and size are checked
+ *   before the rest is read) or a path that is not a regular file (a device, a FIFO); the host's
+ *   error if it cannot be read.
  */
 export async function loadCheckpointFile(path: string | URL): Promise<TrainCheckpoint> {
-  return decodeCheckpoint(await platform.readFile(path), String(path));
+  const source = String(path);
+  const fail = (msg: string): never => {
+    throw new CheckpointFormatError(`${source}: ${msg}`);
+  };
+  let bytes: Uint8Array;
+  try {
+    // Magic, header and exact size are checked before the arrays are read; devices, FIFOs and
+    // sockets are refused.
+    bytes = await platform.readFile(path, {
+      regularOnly: true,
+      head: {
+        bytes: CHECKPOINT_PREFIX_BYTES,
+        check: (head, size) => {
+          if (size !== undefined) parseCheckpointHeader(head, size, fail);
+        },
+      },
+    });
+  } catch (err) {
+    if (err instanceof NotRegularFileError) fail(`${err.kind}, not a checkpoint file`);
+    throw err;
+  }
+  return decodeCheckpoint(bytes, source);
 }
 
 function checkSizes(spec: ModelSpec, checkpoint: TrainCheckpoint): number[] {
