@@ -106,6 +106,7 @@ export {
   decodeCheckpoint,
   encodeCheckpoint,
   loadCheckpointFile,
+  type RunSettings,
   saveCheckpointFile,
   type TrainCheckpoint,
 } from './train/checkpoint.js';

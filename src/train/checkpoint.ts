@@ -42,6 +42,12 @@ export interface TrainCheckpoint {
     readonly shuffle: boolean;
     /** Images in the training set; resuming on another set is refused. */
     readonly dataCount: number;
+    /**
+     * The other settings that change the result (format 2 and later; absent in checkpoints of
+     * format 1, which are then resumed without comparing them). Resuming with different ones is
+     * refused unless `allowChangedOptions: true`.
+     */
+    readonly settings?: RunSettings;
   };
   /** Sums over the batches of the interrupted epoch that ran, so its logs come out whole. */
   readonly partialEpoch: {
@@ -53,6 +59,32 @@ export interface TrainCheckpoint {
   };
   /** The logs of the epochs that finished before the checkpoint. */
   readonly epochs: readonly EpochLogs[];
+}
+
+/**
+ * The settings of a run that change its result besides those of {@link TrainCheckpoint.run}
+ * (seed, batch size, shuffle, data size), as a checkpoint records them for `resumeFrom` to
+ * compare.
+ *
+ * @example
+ * ```ts
+ * const { settings } = (await context.checkpoint()).run;
+ * console.log(settings?.recipe, settings?.weightDecay, settings?.augment); // 'reference' 0 null
+ * ```
+ */
+export interface RunSettings {
+  /** The recipe (`'reference'` or `'best'`). */
+  readonly recipe: string;
+  /** A fingerprint of the learning rates of the steps taken before the checkpoint. */
+  readonly learningRate: string;
+  readonly weightDecay: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  /** The augmentation ranges as JSON, or `null` for none. */
+  readonly augment: string | null;
+  /** A fingerprint of the training set (size, labels and pixels). */
+  readonly data: string;
 }
 
 /**
@@ -74,8 +106,8 @@ export class CheckpointFormatError extends LenetMnistError {}
 /** First bytes of a checkpoint file. */
 const MAGIC = 'LNMC';
 /**
- * Checkpoint format version written by {@link encodeCheckpoint}; {@link decodeCheckpoint}
- * refuses others.
+ * Checkpoint format version written by {@link encodeCheckpoint}: 2 records the run's settings
+ * (`run.settings`). {@link decodeCheckpoint} also reads version 1 (without them).
  *
  * @example
  * ```ts
@@ -83,7 +115,9 @@ const MAGIC = 'LNMC';
  * console.log(new DataView(bytes.buffer).getUint32(4, true) === CHECKPOINT_FORMAT_VERSION); // true
  * ```
  */
-export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FORMAT_VERSION = 2;
+/** Format versions {@link decodeCheckpoint} reads: 1 (no recorded settings) and 2. */
+const READABLE_VERSIONS = [1, 2];
 /** Header sizes beyond this are refused before parsing (a real one is a few KB). */
 const MAX_HEADER_BYTES = 1 << 20;
 
@@ -209,8 +243,8 @@ function parseCheckpointHeader(
     fail(`not a checkpoint: magic ${JSON.stringify(magic)}, expected "${MAGIC}"`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(4, true);
-  if (version !== CHECKPOINT_FORMAT_VERSION) {
-    fail(`format version ${version}, this library reads ${CHECKPOINT_FORMAT_VERSION}`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    fail(`format version ${version}, this library reads ${READABLE_VERSIONS.join(' and ')}`);
   }
   const headerBytes = view.getUint32(8, true);
   if (headerBytes > MAX_HEADER_BYTES) fail(`header of ${headerBytes} bytes is implausibly large`);
@@ -247,6 +281,9 @@ function parseCheckpointHeader(
       shuffle:
         typeof run.shuffle === 'boolean' ? run.shuffle : fail('run.shuffle must be a boolean'),
       dataCount: checkInt(run.dataCount, 'run.dataCount', 1, fail),
+      ...(version >= 2 && run.settings !== undefined
+        ? { settings: checkSettings(run.settings, fail) }
+        : {}),
     },
     partialEpoch: {
       lossSum: checkNumber(partial.lossSum, 'partialEpoch.lossSum', fail),
@@ -257,6 +294,12 @@ function parseCheckpointHeader(
     },
     epochs: checkEpochs(header.epochs, fail),
   };
+  // The finished epochs are the ones before `next.epoch`: a run resumes after them.
+  if (checked.epochs.length !== checked.next.epoch - 1) {
+    fail(
+      `next.epoch ${checked.next.epoch} follows ${checked.epochs.length} finished epoch(s); expected next.epoch ${checked.epochs.length + 1}`,
+    );
+  }
   const sizes = expectedTensors(spec).map((t) => t.shape.reduce((a, b) => a * b, 1));
   const total = sizes.reduce((a, b) => a + b, 0);
   const dataStart = align4(12 + headerBytes);
@@ -360,6 +403,22 @@ function checkPreprocessing(
   const std = checkNumber(p.std, 'preprocessing.std', fail);
   if (!(std > 0)) fail(`preprocessing.std ${std} must be above 0`);
   return { size: spec.inputSize, resize: p.resize as Preprocessing['resize'], mean, std };
+}
+
+function checkSettings(raw: unknown, fail: (msg: string) => never): RunSettings {
+  const s = checkObject(raw, 'run.settings', fail);
+  const text = (k: string) =>
+    typeof s[k] === 'string' ? (s[k] as string) : fail(`run.settings.${k} must be a string`);
+  return {
+    recipe: text('recipe'),
+    learningRate: text('learningRate'),
+    weightDecay: checkNumber(s.weightDecay, 'run.settings.weightDecay', fail),
+    beta1: checkNumber(s.beta1, 'run.settings.beta1', fail),
+    beta2: checkNumber(s.beta2, 'run.settings.beta2', fail),
+    epsilon: checkNumber(s.epsilon, 'run.settings.epsilon', fail),
+    augment: s.augment === null ? null : text('augment'),
+    data: text('data'),
+  };
 }
 
 function checkEpochs(raw: unknown, fail: (msg: string) => never): EpochLogs[] {

@@ -14,10 +14,11 @@ import { engineModel } from '../engine/model.js';
 import type { AdamSettings, Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
 import { platform } from '../platform/index.js';
-import { CheckpointFormatError, decodeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
+import type { TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
 import { evaluateOn } from './evaluate.js';
 import { type TrainingRecipe, trainingRecipe } from './recipe.js';
+import { checkResume, dataFingerprint, runSettings } from './resume.js';
 import type { LearningRateSchedule } from './schedule.js';
 
 /** Statistics of one batch, passed to `onBatchEnd`. */
@@ -231,8 +232,22 @@ export interface TrainOptions extends TrainCallbacks {
    * interrupted (bit for bit on the fused engine when both parts run on the same number of
    * threads, and on tfjs' cpu and wasm backends; WebGPU sums in a nondeterministic order). The
    * checkpoint's seed is used when `seed` is not given.
+   *
+   * An object is validated exactly as bytes are ({@link decodeCheckpoint}: sizes, fields,
+   * ranges, finite values). A checkpoint records the settings that change the result (recipe,
+   * the learning rates of the steps taken, weight decay, Adam's betas and epsilon,
+   * augmentation, and a fingerprint of the data); resuming with other ones is a
+   * {@link CheckpointFormatError} naming each, unless `allowChangedOptions` is `true`.
+   * Checkpoints of format 1 recorded none: they resume without that comparison.
    */
   resumeFrom?: TrainCheckpoint | Uint8Array;
+  /**
+   * Resume from `resumeFrom` even where this call's recipe, learning rates, weight decay,
+   * betas, epsilon, augmentation or data differ from the checkpoint's run (the result then
+   * matches no uninterrupted run). Architecture, preprocessing, data size, batch size, shuffle
+   * and seed must still match. Default `false`.
+   */
+  allowChangedOptions?: boolean;
   /**
    * Stop when the validation figure has not improved for `patience` epochs (needs
    * `validationData`), and by default restore the best epoch's weights. Off by default.
@@ -376,6 +391,11 @@ export async function train(
     at.lossSum += totals.lossSum;
     at.correct += totals.correct;
   };
+  let fingerprint: string | undefined;
+  const fingerprintOfData = () => {
+    fingerprint ??= dataFingerprint(data);
+    return fingerprint;
+  };
   const checkpoint = async (): Promise<TrainCheckpoint> => {
     lease.check();
     await drainTotals();
@@ -389,7 +409,14 @@ export async function train(
       weights,
       optimizer,
       next: { epoch: at.epoch, batch: at.batch },
-      run: { seed, batchSize: plan.batchSize, shuffle, dataCount: data.count },
+      run: {
+        seed,
+        batchSize: plan.batchSize,
+        shuffle,
+        dataCount: data.count,
+        // What else changes the result, for a resume to compare (fingerprinted once per run).
+        settings: runSettings(plan, (at.epoch - 1) * perEpoch + at.batch, fingerprintOfData()),
+      },
       partialEpoch: {
         lossSum: at.lossSum,
         correct: at.correct,
@@ -632,6 +659,7 @@ function asTrainingError(err: unknown, perEpoch: number): unknown {
 const YIELD_EVERY_MS = 50;
 
 interface TrainPlan {
+  recipe: TrainingRecipe;
   epochs: number;
   batchSize: number;
   logEvery: number;
@@ -740,8 +768,13 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   if (options.validationData)
     assertCompatible(model, options.validationData, 'train (validationData)');
   const earlyStopping = checkEarlyStopping(options);
-  const resume = checkResume(model, data, options, batchSize);
+  const adam = weightDecay > 0 ? { beta1, beta2, epsilon, weightDecay } : { beta1, beta2, epsilon };
+  const settingsSource = { recipe: recipeName, rates, adam, augment };
+  const resume = checkResume(model, data, options, batchSize, (steps) =>
+    runSettings(settingsSource, steps, dataFingerprint(data)),
+  );
   return {
+    recipe: recipeName,
     epochs,
     batchSize,
     logEvery,
@@ -751,7 +784,7 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
     fastPath,
     batchesPerEpoch,
     rates,
-    adam: weightDecay > 0 ? { beta1, beta2, epsilon, weightDecay } : { beta1, beta2, epsilon },
+    adam,
     augment,
     resume,
     earlyStopping,
@@ -797,47 +830,6 @@ function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOption
     minDelta,
     restoreBestWeights,
   };
-}
-
-/** A checkpoint to resume from, decoded and checked against this model, data and options. */
-function checkResume(
-  model: Model,
-  data: PreparedSet,
-  options: TrainOptions,
-  batchSize: number,
-): TrainCheckpoint | undefined {
-  const raw = options.resumeFrom;
-  if (raw === undefined) return undefined;
-  const cp = raw instanceof Uint8Array ? decodeCheckpoint(raw, 'resumeFrom') : raw;
-  if (cp === null || typeof cp !== 'object' || !Array.isArray(cp.weights)) {
-    throw new OptionError('resumeFrom', 'resumeFrom must be a TrainCheckpoint or its bytes');
-  }
-  const fail = (msg: string): never => {
-    throw new CheckpointFormatError(`resumeFrom: ${msg}`);
-  };
-  if (JSON.stringify(cp.spec) !== JSON.stringify(model.spec)) {
-    fail(
-      `the checkpoint is of ${JSON.stringify(cp.spec)}, the model is ${JSON.stringify(model.spec)}`,
-    );
-  }
-  if (JSON.stringify(cp.preprocessing) !== JSON.stringify(model.preprocessing)) {
-    fail('the checkpoint was trained with other preprocessing than the model has');
-  }
-  if (cp.run.dataCount !== data.count) {
-    fail(`the checkpoint's run had ${cp.run.dataCount} images, this data has ${data.count}`);
-  }
-  if (cp.run.batchSize !== batchSize) {
-    fail(`the checkpoint's run used batchSize ${cp.run.batchSize}, this call ${batchSize}`);
-  }
-  if (cp.run.shuffle !== (options.shuffle ?? true))
-    fail("the checkpoint's run shuffled differently");
-  if (options.seed !== undefined && options.seed !== cp.run.seed) {
-    fail(`the checkpoint's run used seed ${cp.run.seed}, this call ${options.seed}`);
-  }
-  if (cp.next.batch > batchCount(data, batchSize)) {
-    fail(`next.batch ${cp.next.batch} is past the end of an epoch`);
-  }
-  return cp;
 }
 
 const CALLBACKS = [
