@@ -38,7 +38,7 @@ export {
   weightsDownloadUrl,
 } from './browser/storage.js';
 export * from './data/index.js';
-export { ModelDisposedError, TrainingDivergedError } from './engine/errors.js';
+export { ModelBusyError, ModelDisposedError, TrainingDivergedError } from './engine/errors.js';
 export { FusedLeNetError } from './engine/fused/kernels.js';
 export { loadModel, loadModelFile, saveModelFile } from './engine/io.js';
 export { createLeNet, type LeNetOptions } from './engine/lenet.js';
