@@ -77,9 +77,13 @@ export interface RunSettings {
   readonly recipe: string;
   /** A fingerprint of the learning rates of the steps taken before the checkpoint. */
   readonly learningRate: string;
+  /** Decoupled weight decay (0: plain Adam). */
   readonly weightDecay: number;
+  /** Adam's decay rate of the gradient average. */
   readonly beta1: number;
+  /** Adam's decay rate of the squared-gradient average. */
   readonly beta2: number;
+  /** Adam's term added to the denominator. */
   readonly epsilon: number;
   /** The augmentation ranges as JSON, or `null` for none. */
   readonly augment: string | null;
