@@ -59,6 +59,7 @@ export { type BatchPoint, type PlotHistoryOptions, plotHistory } from './report/
 export {
   CheckpointFormatError,
   loadCheckpointFile,
+  type RunSettings,
   saveCheckpointFile,
   type TrainCheckpoint,
 } from './train/checkpoint.js';
@@ -161,7 +162,12 @@ export {
   IdxFormatError,
   type IdxFormatErrorDetails,
 } from './data/errors.js';
-export { FusedLeNetError, ModelDisposedError, TrainingDivergedError } from './engine/errors.js';
+export {
+  FusedLeNetError,
+  ModelBusyError,
+  ModelDisposedError,
+  TrainingDivergedError,
+} from './engine/errors.js';
 export { LenetMnistError, OptionError } from './errors.js';
 
 export { VERSION } from './version.js';

@@ -5,9 +5,14 @@
 import { loadModelFile } from '../engine/io.js';
 import { loadPretrained } from '../engine/pretrained.js';
 import type { Model } from '../engine/types.js';
+import { InteropFormatError } from '../interop/errors.js';
 import { exportOnnx } from '../interop/onnx.js';
 import { exportPyTorchStateDict, importPyTorchStateDict } from '../interop/pytorch.js';
-import { exportSafetensors, importSafetensors } from '../interop/safetensors.js';
+import {
+  exportSafetensors,
+  importSafetensors,
+  looksLikeSafetensors,
+} from '../interop/safetensors.js';
 import { looksLikeZip } from '../interop/zip.js';
 import { platform } from '../platform/index.js';
 import { checkReadable, checkWritable, UsageError } from './args.js';
@@ -87,6 +92,11 @@ export const importCommand: Command = {
     const bytes = await platform.readFile(path);
     const pytorch =
       format === 'pytorch' || (format === 'auto' && (looksLikeZip(bytes) || bytes[0] === 0x80));
+    if (format === 'auto' && !pytorch && !looksLikeSafetensors(bytes)) {
+      throw new InteropFormatError(
+        `${path}: neither a PyTorch file (a zip archive or a pickle) nor a safetensors file (an 8-byte header length, then a JSON header)`,
+      );
+    }
     const model = pytorch
       ? await importPyTorchStateDict(bytes, options)
       : await importSafetensors(bytes, options);

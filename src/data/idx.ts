@@ -431,12 +431,12 @@ export async function gunzipIdx(
       ({ headerSize, total: declared } = size);
       if (declared > maxBytes) {
         throw new IdxFormatError(
-          `${where(source)}: the header declares ${declared} bytes (shape [${size.shape.join(', ')}]), more than the ${maxBytes}-byte limit (maxBytes)`,
+          `${where(source)}: the header declares ${size.exact} bytes (shape [${size.shape.join(', ')}]), more than the ${maxBytes}-byte limit (maxBytes)`,
           {
             source,
             offset: 4,
             expected: `at most ${maxBytes} bytes (maxBytes)`,
-            found: `${declared} bytes`,
+            found: `${size.exact} bytes`,
           },
         );
       }
@@ -444,11 +444,11 @@ export async function gunzipIdx(
         // No deflate stream expands more than 1032:1, so the data cannot hold what the header
         // declares: refuse before allocating it.
         throw new IdxFormatError(
-          `${where(source)}: truncated payload: the header declares ${declared} bytes (shape [${size.shape.join(', ')}]), but ${bytes.length} bytes of gzip data inflate to at most ${MAX_DEFLATE_RATIO * bytes.length}`,
+          `${where(source)}: truncated payload: the header declares ${size.exact} bytes (shape [${size.shape.join(', ')}]), but ${bytes.length} bytes of gzip data inflate to at most ${MAX_DEFLATE_RATIO * bytes.length}`,
           {
             source,
             offset: headerSize,
-            expected: `${declared - headerSize} payload bytes`,
+            expected: `${size.exact - BigInt(headerSize)} payload bytes`,
             found: `at most ${MAX_DEFLATE_RATIO * bytes.length - headerSize} byte(s)`,
           },
         );
@@ -483,7 +483,7 @@ function declaredSize(
   chunks: readonly Uint8Array[],
   length: number,
   source: string | undefined,
-): { headerSize: number; total: number; shape: number[] } | undefined {
+): { headerSize: number; total: number; exact: bigint; shape: number[] } | undefined {
   if (length < 4) return undefined;
   const head = concatBytes(chunks, length);
   const ndims = head[3] as number;
@@ -507,6 +507,8 @@ function declaredSize(
   return {
     headerSize,
     total: total > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER + 1 : Number(total),
+    // Messages report the exact size (`total` saturates above 2^53).
+    exact: total,
     shape,
   };
 }

@@ -75,3 +75,23 @@ export class StepDivergedError extends LenetMnistError {
  * ```
  */
 export class FusedLeNetError extends LenetMnistError {}
+
+/**
+ * A model was asked for something its current owner forbids: a second {@link train} while one
+ * is running on it, or a synchronous read or a weight change while a training step is in
+ * flight. A model has one trainer at a time; `getWeights` and `setWeights` work between steps
+ * (from training callbacks, or after `train` settles), and asynchronous reads (`readWeights`,
+ * `save`, `evaluate`, predictors) wait for the step in flight instead of failing.
+ *
+ * @example
+ * ```ts
+ * const first = train(model, data);
+ * try {
+ *   await train(model, data); // the same model, while the first run trains it
+ * } catch (err) {
+ *   if (err instanceof ModelBusyError) console.log('one trainer at a time: wait for the first');
+ * }
+ * await first;
+ * ```
+ */
+export class ModelBusyError extends LenetMnistError {}

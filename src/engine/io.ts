@@ -1,6 +1,13 @@
 import { OptionError } from '../errors.js';
-import { checkMetadata, decodeWeights } from '../model/weights.js';
+import {
+  checkMetadata,
+  checkWeightsPrefix,
+  decodeWeights,
+  WEIGHTS_PREFIX_BYTES,
+  WeightsFormatError,
+} from '../model/weights.js';
 import { platform } from '../platform/index.js';
+import { NotRegularFileError } from '../platform/types.js';
 import { EngineModel } from './model.js';
 import type { Model } from './types.js';
 
@@ -73,13 +80,32 @@ export async function saveModelFile(
  * ```
  * @param path - A file path (Node, Deno, Bun) or a URL (fetched; browsers take URLs only).
  * @returns The model, as {@link loadModel} rebuilds it.
- * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file;
- *   {@link OptionError} if `path` is not a non-empty string or a URL; the host's error (or an
+ * @throws {@link WeightsFormatError} for a corrupt, truncated or mismatched file (its magic,
+ *   header and size are checked before the rest is read), or a path that is not a regular file
+ *   (a device, a FIFO); {@link OptionError} if `path` is not a non-empty string or a URL; the host's error (or an
  *   `Error` naming the HTTP status) if it cannot be read.
  */
 export async function loadModelFile(path: string | URL): Promise<Model> {
   if (!((typeof path === 'string' && path !== '') || path instanceof URL)) {
     throw new OptionError('path', 'loadModelFile: path must be a non-empty string or a URL');
   }
-  return loadModel(await platform.readFile(path), String(path));
+  const source = String(path);
+  let bytes: Uint8Array;
+  try {
+    // Magic, header and exact size are checked before the payload is read; devices, FIFOs and
+    // sockets are refused (a weights file is a file).
+    bytes = await platform.readFile(path, {
+      regularOnly: true,
+      head: {
+        bytes: WEIGHTS_PREFIX_BYTES,
+        check: (head, size) => checkWeightsPrefix(head, size, source),
+      },
+    });
+  } catch (err) {
+    if (err instanceof NotRegularFileError) {
+      throw new WeightsFormatError(`${source}: ${err.kind}, not a weights file`, { cause: err });
+    }
+    throw err;
+  }
+  return loadModel(bytes, source);
 }

@@ -12,6 +12,7 @@ import {
 import { chooseEngine, type EngineChoice } from './choose.js';
 import { ModelDisposedError } from './errors.js';
 import { FusedEngine } from './fused/engine.js';
+import { busyStep, busyTraining, EngineQueue, TrainingLease } from './ownership.js';
 import { TfjsEngine } from './tfjs/engine.js';
 import type { Engine, EngineInfo, FastPathOption, Model, OptimizerState } from './types.js';
 import { calibrate, type Workload } from './webgpu/calibrate.js';
@@ -48,8 +49,12 @@ export class EngineModel implements Model {
   #unbound: Float32Array[] | undefined;
   /** Binds are queued: two concurrent first uses must not build two engines. */
   #queue: Promise<unknown> = Promise.resolve();
-  /** Trainers hold the engine: while held, it is not replaced (a step may be in flight). */
-  #holds = 0;
+  /** The trainer's lease: while held, the engine is not replaced (a step may be in flight). */
+  #lease: TrainingLease | undefined;
+  /** Set from the start of `beginTraining` (before its engine is bound) to the lease's end. */
+  #training = false;
+  /** Engine work while a trainer holds the engine: steps, validation, outside reads, in turn. */
+  readonly #work = new EngineQueue();
   /** Choices by backend, fast-path option and workload: deciding reads the runtime environment. */
   #choices = new Map<string, EngineChoice>();
   /** The tfjs backend that was active when the engine was bound. */
@@ -129,16 +134,18 @@ export class EngineModel implements Model {
 
   getWeights(): Float32Array[] {
     this.#assertUsable();
+    if (this.#lease !== undefined && this.#work.busy) throw busyStep('getWeights()');
     return this.#engine?.getWeights() ?? this.#copyUnbound();
   }
 
   async readWeights(): Promise<Float32Array[]> {
     this.#assertUsable();
-    return (await this.#engine?.readWeights()) ?? this.#copyUnbound();
+    return this.exclusive(async () => (await this.#engine?.readWeights()) ?? this.#copyUnbound());
   }
 
   setWeights(weights: readonly Float32Array[]): void {
     this.#assertUsable();
+    if (this.#lease !== undefined && this.#work.busy) throw busyStep('setWeights()');
     this.#validate(weights);
     if (this.#engine !== undefined) this.#engine.setWeights(weights);
     else this.#unbound = weights.map((w) => w.slice());
@@ -150,6 +157,8 @@ export class EngineModel implements Model {
     const engine = this.#engine;
     this.#engine = undefined;
     this.#unbound = undefined;
+    // A trainer stops at its next step and frees the engine then (never under a step in flight).
+    if (this.#lease !== undefined) return;
     // Frees tensors and WebAssembly memory at once; only stopping workers is asynchronous.
     void engine?.dispose();
   }
@@ -174,23 +183,55 @@ export class EngineModel implements Model {
   boundEngine(request: EngineRequest = {}): Engine | undefined {
     this.#assertUsable();
     const current = this.#engine;
-    return current !== undefined && (this.#holds > 0 || this.#fits(current, request))
+    return current !== undefined && (this.#lease !== undefined || this.#fits(current, request))
       ? current
       : undefined;
   }
 
-  /** {@link EngineModel.engineFor}, kept bound until `release()` (see `train`). */
-  async holdEngine(request: EngineRequest = {}): Promise<{ engine: Engine; release(): void }> {
-    const engine = await this.engineFor(request);
-    this.#holds++;
-    let released = false;
-    return {
-      engine,
-      release: () => {
-        if (!released) this.#holds--;
-        released = true;
-      },
-    };
+  /**
+   * Makes the caller the model's one trainer: binds the engine and keeps it bound until the
+   * lease is released (see {@link TrainingLease}).
+   *
+   * @throws {@link ModelBusyError} while another trainer holds the model;
+   *   {@link ModelDisposedError} for a disposed model.
+   */
+  async beginTraining(request: EngineRequest = {}): Promise<TrainingLease> {
+    this.#assertUsable();
+    if (this.#training) throw busyTraining();
+    this.#training = true;
+    try {
+      const engine = await this.engineFor(request);
+      this.#assertUsable();
+      const lease = new TrainingLease(engine, this.#leaseOwner, this.#work);
+      this.#lease = lease;
+      return lease;
+    } catch (err) {
+      this.#training = false;
+      throw err;
+    }
+  }
+
+  readonly #leaseOwner = ((model: EngineModel) => ({
+    get isDisposed() {
+      return model.#disposed;
+    },
+    endLease(lease: TrainingLease) {
+      if (model.#lease === lease) model.#lease = undefined;
+      model.#training = false;
+    },
+  }))(this);
+
+  /**
+   * Runs engine work in turn with the trainer's steps (at once when no trainer holds the model),
+   * so that it never overlaps a step in flight.
+   */
+  /** True when {@link EngineModel.exclusive} would queue its work behind a step in flight. */
+  mustWait(): boolean {
+    return this.#lease !== undefined && this.#work.busy;
+  }
+
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.#lease !== undefined ? this.#work.run(work) : work();
   }
 
   #fits(engine: Engine, request: EngineRequest): boolean {
@@ -240,7 +281,7 @@ export class EngineModel implements Model {
     await ensureBackend();
     this.#assertUsable();
     const previous = this.#engine;
-    if (previous !== undefined && (this.#holds > 0 || this.#fits(previous, request))) {
+    if (previous !== undefined && (this.#lease !== undefined || this.#fits(previous, request))) {
       return previous;
     }
     const backend = tf.getBackend();

@@ -2,6 +2,7 @@ import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
 import { checkPreprocessing } from '../engine/lenet.js';
 import { EngineModel } from '../engine/model.js';
 import type { Model } from '../engine/types.js';
+import { OptionError } from '../errors.js';
 import type { Activation, ModelSpec, Preprocessing } from '../model/types.js';
 import { expectedTensors, validateSpec } from '../model/weights.js';
 import { StateDictError } from './errors.js';
@@ -200,8 +201,10 @@ function inferSpec(
     );
   };
   const architecture = options.architecture ?? (tensors.has('conv1.weight') ? 'lenet' : 'mlp');
+  // What the file implies is not a buildable model (17 hidden layers, a width of 0): the file's
+  // fault, named by the first weight that shows it.
   const fail = (msg: string): never => {
-    throw new RangeError(`${source}: ${msg}`);
+    throw new StateDictError('fc1.weight', 'shape', `${source}: ${msg}`);
   };
   if (architecture === 'lenet') {
     const fc1 = shapeOf('fc1.weight');
@@ -220,8 +223,12 @@ function inferSpec(
       fail,
     );
   }
-  if (architecture !== 'mlp')
-    fail(`architecture ${JSON.stringify(architecture)}: expected "lenet" or "mlp"`);
+  if (architecture !== 'mlp') {
+    throw new OptionError(
+      'architecture',
+      `architecture ${JSON.stringify(architecture)}: expected "lenet" or "mlp"`,
+    );
+  }
   const hidden: number[] = [];
   let layers = 0;
   while (tensors.has(`fc${layers + 1}.weight`)) layers++;
@@ -229,7 +236,15 @@ function inferSpec(
   for (let i = 1; i <= layers; i++) {
     const shape = shapeOf(`fc${i}.weight`);
     if (shape.length !== 2) badShape(`fc${i}.weight`, '[out, in]');
+    if (shape.some((d) => d === 0)) badShape(`fc${i}.weight`, 'no side of 0');
     if (i < layers) hidden.push(shape[0] as number);
+  }
+  if (hidden.length > 16) {
+    throw new StateDictError(
+      `fc${layers}.weight`,
+      'unknown-key',
+      `${source}: an MLP of ${layers} linear layers (${hidden.length} hidden); at most 16 hidden layers are supported`,
+    );
   }
   const inputSize = Math.sqrt(shapeOf('fc1.weight')[1] as number);
   if (!Number.isInteger(inputSize)) badShape('fc1.weight', '[out, s * s] for a square s x s input');

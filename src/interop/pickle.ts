@@ -119,7 +119,7 @@ export function readPickle(
     }
   };
   const push = (v: PyValue) => {
-    if (stack.length >= MAX_STACK) fail('stack too deep');
+    if (stack.length >= MAX_STACK) fail(`stack too deep (over ${MAX_STACK} entries)`);
     stack.push(v);
   };
   const pop = (): PyValue => {
@@ -189,6 +189,9 @@ export function readPickle(
         if (marks.length > 0 || stack.length !== 1) fail('STOP with a malformed stack');
         return { value: pop(), end: p };
       case 0x28: // MARK
+        // A mark is a stack entry too: counted against the same limit.
+        if (stack.length >= MAX_STACK)
+          fail(`stack too deep (over ${MAX_STACK} entries, marks included)`);
         marks.push(stack.length);
         stack.push(MARK);
         break;

@@ -102,8 +102,16 @@ function stateDictGlobals(fail: (msg: string) => never) {
   return globals;
 }
 
-/** Copies a (possibly strided) float32 tensor out of its storage, with bounds checks. */
-function materialise(name: string, ref: TensorRef, fail: (msg: string) => never): StateDictTensor {
+/**
+ * Copies a (possibly strided) float32 tensor out of its storage, with bounds checks;
+ * `reserve(bytes)` is called before the copy is allocated (it throws to refuse).
+ */
+function materialise(
+  name: string,
+  ref: TensorRef,
+  fail: (msg: string) => never,
+  reserve: (bytes: number) => void,
+): StateDictTensor {
   const { storage, offset, shape, stride } = ref;
   const count = shape.reduce((a, b) => a * b, 1);
   if (storage.bytes === undefined) fail(`'${name}': storage ${storage.key} has no data`);
@@ -121,6 +129,7 @@ function materialise(name: string, ref: TensorRef, fail: (msg: string) => never)
     }
   }
   if (storage.dtype !== 'float32') return { name, dtype: storage.dtype, shape, data: undefined };
+  reserve(count * 4);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const data = new Float32Array(count);
   const index = new Array<number>(shape.length).fill(0);
@@ -186,13 +195,32 @@ export function readPyTorchStateDict(bytes: Uint8Array, source = 'state_dict'): 
   };
   const toTensors = (value: PyValue): StateDictTensor[] => {
     if (!(value instanceof PyDict)) return fail('the pickle holds no dict: not a state_dict');
+    // Keys that view the same storage the same way share one copy; copies of distinct views may
+    // total at most the file's size (views that overlap could otherwise multiply it).
+    const copies = new Map<string, Float32Array | undefined>();
+    let copied = 0;
+    const reserve = (n: number) => {
+      copied += n;
+      if (copied > bytes.length) {
+        fail(
+          `its tensors' views overlap: copying them would take more than the file's ${bytes.length} bytes`,
+        );
+      }
+    };
     return [...value.entries].map(([name, t]) => {
       if (typeof name !== 'string') return fail(`key ${name} is not a string`);
       if (!(t instanceof PyOpaque) || t.kind !== 'tensor')
         return fail(
           `'${name}' is not a tensor: not a flat state_dict (a checkpoint? save model.state_dict())`,
         );
-      return materialise(name, t.value as TensorRef, fail);
+      const ref = t.value as TensorRef;
+      const same = `${ref.storage.key}|${ref.offset}|${ref.shape}|${ref.stride}`;
+      if (copies.has(same)) {
+        return { name, dtype: ref.storage.dtype, shape: ref.shape, data: copies.get(same) };
+      }
+      const tensor = materialise(name, ref, fail, reserve);
+      copies.set(same, tensor.data);
+      return tensor;
     });
   };
 

@@ -23,11 +23,54 @@ const DTYPES: Record<string, [dtype: string, bytes: number]> = {
   U8: ['uint8', 1],
   BOOL: ['bool', 1],
 };
-const MAX_HEADER = 100_000_000;
+/**
+ * Largest JSON header read: 8 MiB (a state_dict this library imports has a header of a few KB;
+ * large language models' headers stay under 2 MiB). Checked before the header is decoded.
+ */
+export const MAX_SAFETENSORS_HEADER = 8 * 2 ** 20;
+/**
+ * Deepest nesting of arrays and objects a header may have: the header object, a tensor's
+ * object, its `shape` or `data_offsets` list. Checked by a scan before `JSON.parse`, so a
+ * header of nested brackets costs no more than its bytes.
+ */
+const MAX_HEADER_DEPTH = 3;
+
+/** True if `bytes` start like a safetensors file: a plausible header length, then `{`. */
+export function looksLikeSafetensors(bytes: Uint8Array): boolean {
+  if (bytes.length < 10 || bytes[8] !== 0x7b) return false;
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(
+    0,
+    true,
+  );
+  return length >= 2n && length <= BigInt(Math.min(MAX_SAFETENSORS_HEADER, bytes.length - 8));
+}
+
+/** The deepest nesting of `[` and `{` outside strings in JSON text, stopping past `limit`. */
+function jsonDepth(bytes: Uint8Array, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i] as number;
+    if (inString) {
+      if (c === 0x5c)
+        i++; // a backslash escapes the next byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+      if (deepest > limit) return deepest;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
 
 /**
  * Reads the tensors of a safetensors file, in PyTorch's layouts (as `safetensors.torch.save_file`
- * writes a `state_dict`). Validates the header, every offset and size.
+ * writes a `state_dict`). Validates the header (at most 8 MiB, no
+ * deeper than a header needs), every offset and size, and that the tensors' byte ranges cover
+ * the data exactly, without overlap or gap, as the format requires.
  *
  * @param bytes - The file's bytes.
  * @param source - A name for the file in error messages. Default: `'safetensors'`.
@@ -46,19 +89,27 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): Stat
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(Math.min(MAX_HEADER, bytes.length - 8)))
-    fail(`header length ${headerLength} exceeds the ${bytes.length - 8} bytes that follow`);
+  if (headerLength > BigInt(bytes.length - 8) || bytes[8] !== 0x7b) {
+    fail(
+      `not a safetensors file: it must start with an 8-byte header length and a JSON object, but its first 8 bytes read as ${headerLength} and ${bytes.length - 8} bytes follow${bytes[8] === 0x7b ? '' : ' (no "{")'}`,
+    );
+  }
+  if (headerLength > BigInt(MAX_SAFETENSORS_HEADER))
+    fail(`header of ${headerLength} bytes, more than the ${MAX_SAFETENSORS_HEADER} allowed`);
   const start = 8 + Number(headerLength);
+  const headerBytes = bytes.subarray(8, start);
+  if (jsonDepth(headerBytes, MAX_HEADER_DEPTH) > MAX_HEADER_DEPTH)
+    fail(`header nests arrays or objects deeper than the ${MAX_HEADER_DEPTH} levels a header has`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, start)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (err) {
     fail(`header is not UTF-8 JSON (${(err as Error).message})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header))
     fail('header is not a JSON object');
   const dataLength = bytes.length - start;
-  const out: StateDictTensor[] = [];
+  const listed: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
@@ -84,14 +135,32 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): Stat
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (end - begin !== count * elementBytes)
       fail(`'${name}': ${end - begin} bytes for shape [${shape}] of ${dtype}`);
+    listed.push({ name, dtype, shape: shape as number[], begin, end });
+  }
+  // As the format requires: the tensors' byte ranges tile the data exactly, without overlap or
+  // gap, so each byte belongs to one tensor (and copies total at most the file's size).
+  const byOffset = [...listed].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  for (const t of byOffset) {
+    if (t.begin < covered)
+      fail(`'${t.name}': data_offsets [${t.begin}, ${t.end}] overlap another tensor's bytes`);
+    if (t.begin > covered)
+      fail(
+        `'${t.name}': data_offsets [${t.begin}, ${t.end}] leave bytes ${covered}..${t.begin} unused`,
+      );
+    covered = t.end;
+  }
+  if (covered !== dataLength)
+    fail(`the tensors cover ${covered} of the ${dataLength} data bytes; the rest is unused`);
+  return listed.map(({ name, dtype, shape, begin }) => {
     let data: Float32Array | undefined;
     if (dtype === 'float32') {
+      const count = shape.reduce((a, b) => a * b, 1);
       data = new Float32Array(count);
       for (let i = 0; i < count; i++) data[i] = view.getFloat32(start + begin + i * 4, true);
     }
-    out.push({ name, dtype, shape: shape as number[], data });
-  }
-  return out;
+    return { name, dtype, shape, data };
+  });
 }
 
 /**

@@ -41,8 +41,9 @@ export function looksLikeZip(bytes: Uint8Array): boolean {
  * Reads the entries of a zip archive whose entries are stored (not compressed), as PyTorch
  * writes them. The entries are views into `bytes`, not copies.
  *
- * @throws `InteropFormatError` for a truncated or corrupt archive, a compressed or
- *   encrypted entry, a duplicate name, or a CRC mismatch.
+ * @throws {@link InteropFormatError} for a truncated or corrupt archive, a compressed or
+ *   encrypted entry, a duplicate name, entries whose bytes overlap, or a CRC mismatch (checked
+ *   last, so the work is bounded by the file's size).
  */
 export function readZip(bytes: Uint8Array, source = 'zip'): Map<string, Uint8Array> {
   const fail = (msg: string): never => {
@@ -92,7 +93,11 @@ export function readZip(bytes: Uint8Array, source = 'zip'): Map<string, Uint8Arr
   if (count > MAX_ENTRIES) fail(`${count} entries: more than the ${MAX_ENTRIES} allowed`);
   need(cdOffset, cdSize, 'the central directory');
 
-  const entries = new Map<string, Uint8Array>();
+  // First every record is parsed and checked cheaply (names, methods, bounds); duplicate names
+  // and entries whose data overlap are refused before any CRC is computed, so the CRC work is
+  // bounded by the file's size (records pointing at one entry are not each checked).
+  const records: { name: string; crc: number; start: number; end: number; local: number }[] = [];
+  const names = new Set<string>();
   const decoder = new TextDecoder('utf-8', { fatal: false });
   let p = cdOffset;
   for (let i = 0; i < count; i++) {
@@ -110,6 +115,8 @@ export function readZip(bytes: Uint8Array, source = 'zip'): Map<string, Uint8Arr
     let local = u32(p + 42);
     need(p + 46, nameLength + extraLength + commentLength, `central directory entry ${i}`);
     const name = decoder.decode(bytes.subarray(p + 46, p + 46 + nameLength));
+    if (names.has(name)) fail(`duplicate entry '${name}'`);
+    names.add(name);
     // Zip64 extra field: the 64-bit values of the fields that are 0xffffffff, in this order.
     let e = p + 46 + nameLength;
     const extraEnd = e + extraLength;
@@ -144,9 +151,21 @@ export function readZip(bytes: Uint8Array, source = 'zip'): Map<string, Uint8Arr
     if (u32(local) !== LOCAL_SIG) fail(`entry '${name}': no local header at offset ${local}`);
     const start = local + 30 + u16(local + 26) + u16(local + 28);
     need(start, size, `the data of '${name}'`);
-    const data = bytes.subarray(start, start + size);
+    records.push({ name, crc, start, end: start + size, local });
+  }
+  // Each entry owns its local header and data: two records over the same bytes are refused.
+  const byOffset = [...records].sort((x, y) => x.local - y.local);
+  for (let i = 1; i < byOffset.length; i++) {
+    const before = byOffset[i - 1] as (typeof records)[number];
+    const after = byOffset[i] as (typeof records)[number];
+    if (after.local < before.end) {
+      fail(`entries '${before.name}' and '${after.name}' overlap (a zip whose records share data)`);
+    }
+  }
+  const entries = new Map<string, Uint8Array>();
+  for (const { name, crc, start, end } of records) {
+    const data = bytes.subarray(start, end);
     if (crc32(data) !== crc) fail(`entry '${name}': CRC-32 mismatch (corrupt data)`);
-    if (entries.has(name)) fail(`duplicate entry '${name}'`);
     entries.set(name, data);
   }
   return entries;

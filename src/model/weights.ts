@@ -241,8 +241,60 @@ export function decodeWeights(bytes: Uint8Array | ArrayBuffer, source = 'weights
   const fail: (msg: string) => never = (msg) => {
     throw new WeightsFormatError(`${source}: ${msg}`);
   };
-  if (bytes.length < PREAMBLE_BYTES)
-    fail(`truncated: ${bytes.length} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
+  const { header, spec, expected, dataStart } = parseWeightsHeader(bytes, bytes.length, fail);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = dataStart;
+  const tensors = expected.map((t) => {
+    const n = size(t.shape);
+    const arr = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = view.getFloat32(offset + i * 4, true);
+      if (!Number.isFinite(v))
+        fail(`${t.name}[${i}] is ${v} (offset ${offset + i * 4}); weights must be finite`);
+      arr[i] = v;
+    }
+    offset += n * 4;
+    return arr;
+  });
+  return { header: { ...header, spec }, tensors };
+}
+
+/**
+ * Checks a weights file from its first bytes and its total length, before the rest is read:
+ * magic, version, header, architecture, tensor list, and that the length is exactly what the
+ * header's tensors need. `prefix` must hold the preamble and the header (the first
+ * {@link WEIGHTS_PREFIX_BYTES} bytes, or the whole file if shorter).
+ *
+ * @throws {@link WeightsFormatError} naming the first problem found.
+ */
+export function checkWeightsPrefix(
+  prefix: Uint8Array,
+  fileLength: number | undefined,
+  source: string,
+): void {
+  // A download of unknown length is checked whole, by decodeWeights.
+  if (fileLength === undefined) return;
+  parseWeightsHeader(prefix, fileLength, (msg) => {
+    throw new WeightsFormatError(`${source}: ${msg}`);
+  });
+}
+
+/** Bytes that hold any valid weights file's preamble and header. */
+export const WEIGHTS_PREFIX_BYTES = PREAMBLE_BYTES + MAX_HEADER_BYTES;
+
+/** Validates the preamble and header of a file of `fileLength` bytes that starts with `bytes`. */
+function parseWeightsHeader(
+  bytes: Uint8Array,
+  fileLength: number,
+  fail: (msg: string) => never,
+): {
+  header: WeightsHeader;
+  spec: ModelSpec;
+  expected: { name: string; shape: number[] }[];
+  dataStart: number;
+} {
+  if (fileLength < PREAMBLE_BYTES)
+    fail(`truncated: ${fileLength} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic !== WEIGHTS_MAGIC) {
     fail(
@@ -257,11 +309,15 @@ export function decodeWeights(bytes: Uint8Array | ArrayBuffer, source = 'weights
     );
   }
   const headerLength = view.getUint32(8, true);
-  if (headerLength > MAX_HEADER_BYTES || PREAMBLE_BYTES + headerLength > bytes.length) {
+  if (headerLength > MAX_HEADER_BYTES || PREAMBLE_BYTES + headerLength > fileLength) {
     fail(
-      `header length ${headerLength} at offset 8 exceeds the ${bytes.length - PREAMBLE_BYTES} bytes that follow`,
+      `header length ${headerLength} at offset 8 exceeds the ${fileLength - PREAMBLE_BYTES} bytes that follow`,
     );
   }
+  if (PREAMBLE_BYTES + headerLength > bytes.length)
+    fail(
+      `header length ${headerLength} at offset 8: only ${bytes.length - PREAMBLE_BYTES} header bytes given`,
+    );
   let header: WeightsHeader | null;
   try {
     header = JSON.parse(
@@ -308,25 +364,12 @@ export function decodeWeights(bytes: Uint8Array | ArrayBuffer, source = 'weights
   });
   const dataStart = align4(PREAMBLE_BYTES + headerLength);
   const dataBytes = expected.reduce((sum, t) => sum + size(t.shape) * 4, 0);
-  if (bytes.length - dataStart !== dataBytes) {
+  if (fileLength - dataStart !== dataBytes) {
     fail(
-      `payload is ${bytes.length - dataStart} bytes from offset ${dataStart}, the tensors need ${dataBytes}`,
+      `payload is ${fileLength - dataStart} bytes from offset ${dataStart}, the tensors need ${dataBytes}`,
     );
   }
-  let offset = dataStart;
-  const tensors = expected.map((t) => {
-    const n = size(t.shape);
-    const arr = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = view.getFloat32(offset + i * 4, true);
-      if (!Number.isFinite(v))
-        fail(`${t.name}[${i}] is ${v} (offset ${offset + i * 4}); weights must be finite`);
-      arr[i] = v;
-    }
-    offset += n * 4;
-    return arr;
-  });
-  return { header: { ...header, spec }, tensors };
+  return { header: header as WeightsHeader, spec, expected, dataStart };
 }
 
 /** Names and shapes of a model's parameters, in file order. */

@@ -38,10 +38,14 @@ export async function fetchLimited(
     await res.body?.cancel().catch(() => {});
     throw new FileTooLargeError(url, length, maxBytes);
   }
-  // Without a limit there is nothing to check chunk by chunk: read it whole.
-  if (!res.body || maxBytes === Number.POSITIVE_INFINITY) {
-    return new Uint8Array(await res.arrayBuffer());
+  // Without a limit or a head check there is nothing to check chunk by chunk: read it whole.
+  if (!res.body || (maxBytes === Number.POSITIVE_INFINITY && options.head === undefined)) {
+    const whole = new Uint8Array(await res.arrayBuffer());
+    checkHead(options, [whole], whole.length, whole.length, true);
+    return whole;
   }
+  const declared = Number.isFinite(length) ? length : undefined;
+  let headChecked = options.head === undefined;
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -55,9 +59,30 @@ export async function fetchLimited(
         throw new FileTooLargeError(url, undefined, maxBytes);
       }
       chunks.push(value);
+      if (!headChecked && total >= (options.head?.bytes ?? 0)) {
+        headChecked = true;
+        checkHead(options, chunks, total, declared, true);
+      }
     }
   } finally {
     reader.releaseLock();
   }
+  if (!headChecked) checkHead(options, chunks, total, total, true);
   return concatBytes(chunks, total);
+}
+
+/**
+ * Runs a head check (see `ReadFileOptions.head`) on what a stream or a download has read so
+ * far: the file's first bytes and, where known, its size, before the rest is read.
+ */
+export function checkHead(
+  options: ReadFileOptions,
+  chunks: readonly Uint8Array[],
+  total: number,
+  size: number | undefined,
+  done: boolean,
+): void {
+  const head = options.head;
+  if (head === undefined || (!done && total < head.bytes)) return;
+  head.check(concatBytes(chunks, total).subarray(0, Math.min(head.bytes, total)), size);
 }

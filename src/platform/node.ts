@@ -4,6 +4,7 @@ import {
   constants as fsConstants,
   fstat as fsFstat,
   open as fsOpen,
+  read as fsRead,
 } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -15,11 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
-import { concatBytes, fetchLimited } from './bytes.js';
+import { checkHead, concatBytes, fetchLimited } from './bytes.js';
 import {
   type ByteCache,
   FileTooLargeError,
   type NavigatorGpuResult,
+  NotRegularFileError,
   type Platform,
   type ReadFileOptions,
   type WorkerHandle,
@@ -29,6 +31,7 @@ import { vulkanUnavailable } from './vulkan.js';
 const openFd = promisify(fsOpen);
 const fstatFd = promisify(fsFstat);
 const closeFd = promisify(fsClose);
+const readFd = promisify(fsRead);
 
 function toPath(path: string | URL): string {
   if (path instanceof URL) return fileURLToPath(path);
@@ -93,6 +96,17 @@ async function readLocal(path: string, options: ReadFileOptions): Promise<Uint8A
     const stat = await fstatFd(fd);
     if (stat.isFile()) {
       if (stat.size > maxBytes) throw new FileTooLargeError(path, stat.size, maxBytes);
+      if (options.head !== undefined) {
+        // The caller checks the first bytes (magic, declared sizes) before the rest is read.
+        const head = new Uint8Array(Math.min(options.head.bytes, stat.size));
+        let got = 0;
+        while (got < head.length) {
+          const { bytesRead } = await readFd(fd, head, got, head.length - got, got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        options.head.check(head.subarray(0, got), stat.size);
+      }
       const buf = await readFile(path, signal ? { signal } : {});
       if (buf.length > maxBytes) throw new FileTooLargeError(path, buf.length, maxBytes);
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -102,11 +116,28 @@ async function readLocal(path: string, options: ReadFileOptions): Promise<Uint8A
         code: 'EISDIR',
       });
     }
+    const streamable = stat.isFIFO() || stat.isSocket();
+    if (!streamable || options.regularOnly) {
+      throw new NotRegularFileError(path, fileKind(stat));
+    }
     owned = false; // the socket closes the descriptor
     return await readStream(new Socket({ fd, readable: true, writable: false }), path, options);
   } finally {
     if (owned) await closeFd(fd).catch(() => {});
   }
+}
+
+function fileKind(stat: {
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): string {
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  return 'not a file';
 }
 
 function readStream(socket: Socket, path: string, options: ReadFileOptions): Promise<Uint8Array> {
@@ -123,10 +154,27 @@ function readStream(socket: Socket, path: string, options: ReadFileOptions): Pro
     const onAbort = () => finish(signal?.reason);
     if (signal?.aborted) return finish(signal.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
+    let headChecked = options.head === undefined;
     socket.on('data', (chunk: Buffer) => {
       total += chunk.length;
       if (total > maxBytes) return finish(new FileTooLargeError(path, undefined, maxBytes));
       chunks.push(chunk);
+      if (!headChecked && total >= (options.head?.bytes ?? 0)) {
+        headChecked = true;
+        try {
+          checkHead(options, chunks, total, undefined, true);
+        } catch (err) {
+          finish(err);
+        }
+      }
+    });
+    socket.on('end', () => {
+      try {
+        if (!headChecked) checkHead(options, chunks, total, total, true);
+      } catch (err) {
+        return finish(err);
+      }
+      finish(undefined, concatBytes(chunks, total));
     });
     socket.on('end', () => finish(undefined, concatBytes(chunks, total)));
     socket.on('error', (err) => finish(err));

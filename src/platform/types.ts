@@ -80,6 +80,34 @@ export interface ReadFileOptions {
    * Default: no limit.
    */
   maxBytes?: number | undefined;
+  /**
+   * Refuse anything but a regular file (a FIFO, a socket, a device) with a
+   * {@link NotRegularFileError}. Default `false`: FIFOs and sockets are read as streams (devices
+   * are always refused).
+   */
+  regularOnly?: boolean | undefined;
+  /**
+   * Checks the file from its first `bytes` bytes (fewer if the file is shorter) and its size
+   * (when known) before the rest is read: `check` throws the caller's error to stop the read.
+   * A local regular file is checked before the rest is read; a stream or a URL once its first
+   * bytes (or all of it) have arrived.
+   */
+  head?: { bytes: number; check(head: Uint8Array, size: number | undefined): void } | undefined;
+}
+
+/**
+ * A path names something other than a file that can be read: a device (`/dev/zero`), or, where
+ * {@link ReadFileOptions.regularOnly} asks for it, a FIFO or a socket. Thrown by `readFile`;
+ * callers turn it into their own library error.
+ */
+export class NotRegularFileError extends Error {
+  constructor(
+    readonly location: string,
+    readonly kind: string,
+  ) {
+    super(`'${location}' is ${kind}, not a regular file: refused`);
+    this.name = 'NotRegularFileError';
+  }
 }
 
 /**

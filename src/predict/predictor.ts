@@ -322,9 +322,14 @@ class EnginePredictor implements Predictor {
       toModelSide(new Uint8Array(side * side), side, this.#pre, `image ${first}`);
       this.#checkedSides.add(side);
     }
-    const logits = new Float32Array(n * 10);
-    await engine.forwardPixels(src, side, n, this.#pre, logits);
-    return logits;
+    // In turn with a trainer's steps, when the model is being trained (never under a step); a
+    // call that must wait keeps its own copy of the digits (the caller's scratch moves on).
+    const digits = this.#owner.mustWait() ? src.slice() : src;
+    return this.#owner.exclusive(async () => {
+      const logits = new Float32Array(n * 10);
+      await engine.forwardPixels(digits, side, n, this.#pre, logits);
+      return logits;
+    });
   }
 
   /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */

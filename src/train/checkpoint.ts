@@ -3,6 +3,7 @@ import { LenetMnistError } from '../errors.js';
 import type { ModelSpec, Preprocessing } from '../model/types.js';
 import { expectedTensors, validateSpec } from '../model/weights.js';
 import { platform } from '../platform/index.js';
+import { NotRegularFileError } from '../platform/types.js';
 import type { EpochLogs } from './logs.js';
 
 /**
@@ -41,6 +42,12 @@ export interface TrainCheckpoint {
     readonly shuffle: boolean;
     /** Images in the training set; resuming on another set is refused. */
     readonly dataCount: number;
+    /**
+     * The other settings that change the result (format 2 and later; absent in checkpoints of
+     * format 1, which are then resumed without comparing them). Resuming with different ones is
+     * refused unless `allowChangedOptions: true`.
+     */
+    readonly settings?: RunSettings;
   };
   /** Sums over the batches of the interrupted epoch that ran, so its logs come out whole. */
   readonly partialEpoch: {
@@ -52,6 +59,36 @@ export interface TrainCheckpoint {
   };
   /** The logs of the epochs that finished before the checkpoint. */
   readonly epochs: readonly EpochLogs[];
+}
+
+/**
+ * The settings of a run that change its result besides those of {@link TrainCheckpoint.run}
+ * (seed, batch size, shuffle, data size), as a checkpoint records them for `resumeFrom` to
+ * compare.
+ *
+ * @example
+ * ```ts
+ * const { settings } = (await context.checkpoint()).run;
+ * console.log(settings?.recipe, settings?.weightDecay, settings?.augment); // 'reference' 0 null
+ * ```
+ */
+export interface RunSettings {
+  /** The recipe (`'reference'` or `'best'`). */
+  readonly recipe: string;
+  /** A fingerprint of the learning rates of the steps taken before the checkpoint. */
+  readonly learningRate: string;
+  /** Decoupled weight decay (0: plain Adam). */
+  readonly weightDecay: number;
+  /** Adam's decay rate of the gradient average. */
+  readonly beta1: number;
+  /** Adam's decay rate of the squared-gradient average. */
+  readonly beta2: number;
+  /** Adam's term added to the denominator. */
+  readonly epsilon: number;
+  /** The augmentation ranges as JSON, or `null` for none. */
+  readonly augment: string | null;
+  /** A fingerprint of the training set (size, labels and pixels). */
+  readonly data: string;
 }
 
 /**
@@ -73,8 +110,8 @@ export class CheckpointFormatError extends LenetMnistError {}
 /** First bytes of a checkpoint file. */
 const MAGIC = 'LNMC';
 /**
- * Checkpoint format version written by `encodeCheckpoint`; `decodeCheckpoint`
- * refuses others.
+ * Checkpoint format version written by {@link encodeCheckpoint}: 2 records the run's settings
+ * (`run.settings`). {@link decodeCheckpoint} also reads version 1 (without them).
  *
  * @example
  * ```ts
@@ -82,7 +119,9 @@ const MAGIC = 'LNMC';
  * console.log(new DataView(bytes.buffer).getUint32(4, true) === CHECKPOINT_FORMAT_VERSION); // true
  * ```
  */
-export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FORMAT_VERSION = 2;
+/** Format versions {@link decodeCheckpoint} reads: 1 (no recorded settings) and 2. */
+const READABLE_VERSIONS = [1, 2];
 /** Header sizes beyond this are refused before parsing (a real one is a few KB). */
 const MAX_HEADER_BYTES = 1 << 20;
 
@@ -160,15 +199,9 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Trai
   const fail = (msg: string): never => {
     throw new CheckpointFormatError(`${source}: ${msg}`);
   };
-  const { view, headerBytes, raw } = readFixedHeader(bytes, fail);
-  const checked = checkHeader(raw, fail);
-  const sizes = expectedTensors(checked.spec).map((t) => t.shape.reduce((a, b) => a * b, 1));
-  const total = sizes.reduce((a, b) => a + b, 0);
-  const dataStart = align4(12 + headerBytes);
-  const expectedBytes = dataStart + total * 3 * 4;
-  if (bytes.length !== expectedBytes) {
-    fail(`${bytes.length} bytes, the header's architecture needs ${expectedBytes}`);
-  }
+  if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array');
+  const { checked, sizes, dataStart } = parseCheckpointHeader(bytes, bytes.length, fail);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let offset = dataStart;
   const readGroup = (what: string): Float32Array[] =>
     sizes.map((n, p) => {
@@ -196,21 +229,45 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Trai
   };
 }
 
-/** Magic, version and the JSON header's bytes, each checked. */
-function readFixedHeader(bytes: Uint8Array, fail: (msg: string) => never) {
-  if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array');
-  if (bytes.length < 12) fail(`truncated: ${bytes.length} bytes, the fixed header needs 12`);
+/** Bytes that hold any valid checkpoint's fixed header and JSON header. */
+const CHECKPOINT_PREFIX_BYTES = 12 + MAX_HEADER_BYTES;
+
+/**
+ * Validates the fixed and JSON headers of a checkpoint of `fileLength` bytes that starts with
+ * `bytes`, and that the length is exactly what its architecture needs.
+ */
+function parseCheckpointHeader(
+  bytes: Uint8Array,
+  fileLength: number,
+  fail: (msg: string) => never,
+): { checked: Header; sizes: number[]; dataStart: number } {
+  const { version, headerBytes, raw } = readFixedHeader(bytes, fileLength, fail);
+  const checked = checkHeader(raw, version, fail);
+  const sizes = expectedTensors(checked.spec).map((t) => t.shape.reduce((a, b) => a * b, 1));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const dataStart = align4(12 + headerBytes);
+  const expectedBytes = dataStart + total * 3 * 4;
+  if (fileLength !== expectedBytes) {
+    fail(`${fileLength} bytes, the header's architecture needs ${expectedBytes}`);
+  }
+  return { checked, sizes, dataStart };
+}
+
+/** Magic, version and the JSON header's bytes of a file of `fileLength` bytes, each checked. */
+function readFixedHeader(bytes: Uint8Array, fileLength: number, fail: (msg: string) => never) {
+  if (fileLength < 12) fail(`truncated: ${fileLength} bytes, the fixed header needs 12`);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic !== MAGIC)
     fail(`not a checkpoint: magic ${JSON.stringify(magic)}, expected "${MAGIC}"`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(4, true);
-  if (version !== CHECKPOINT_FORMAT_VERSION) {
-    fail(`format version ${version}, this library reads ${CHECKPOINT_FORMAT_VERSION}`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    fail(`format version ${version}, this library reads ${READABLE_VERSIONS.join(' and ')}`);
   }
   const headerBytes = view.getUint32(8, true);
   if (headerBytes > MAX_HEADER_BYTES) fail(`header of ${headerBytes} bytes is implausibly large`);
-  if (12 + headerBytes > bytes.length) fail(`truncated header: ${headerBytes} bytes announced`);
+  if (12 + headerBytes > fileLength) fail(`truncated header: ${headerBytes} bytes announced`);
+  if (12 + headerBytes > bytes.length) fail(`only ${bytes.length - 12} header bytes given`);
   let raw: unknown;
   try {
     raw = JSON.parse(
@@ -219,11 +276,11 @@ function readFixedHeader(bytes: Uint8Array, fail: (msg: string) => never) {
   } catch (err) {
     fail(`header is not JSON: ${(err as Error).message}`);
   }
-  return { view, headerBytes, raw };
+  return { version, headerBytes, raw };
 }
 
-/** The JSON header, every field checked. */
-function checkHeader(raw: unknown, fail: (msg: string) => never): Header {
+/** The JSON header of a file of format `version`, every field checked. */
+function checkHeader(raw: unknown, version: number, fail: (msg: string) => never): Header {
   const h = raw as Partial<Header> | null;
   if (h === null || typeof h !== 'object' || Array.isArray(h)) fail('header is not an object');
   const header = h as Partial<Header>;
@@ -233,7 +290,7 @@ function checkHeader(raw: unknown, fail: (msg: string) => never): Header {
   const next = checkObject(header.next, 'next', fail);
   const run = checkObject(header.run, 'run', fail);
   const partial = checkObject(header.partialEpoch, 'partialEpoch', fail);
-  return {
+  const checked: Header = {
     spec,
     preprocessing,
     step,
@@ -247,6 +304,9 @@ function checkHeader(raw: unknown, fail: (msg: string) => never): Header {
       shuffle:
         typeof run.shuffle === 'boolean' ? run.shuffle : fail('run.shuffle must be a boolean'),
       dataCount: checkInt(run.dataCount, 'run.dataCount', 1, fail),
+      ...(version >= 2 && run.settings !== undefined
+        ? { settings: checkSettings(run.settings, fail) }
+        : {}),
     },
     partialEpoch: {
       lossSum: checkNumber(partial.lossSum, 'partialEpoch.lossSum', fail),
@@ -257,6 +317,13 @@ function checkHeader(raw: unknown, fail: (msg: string) => never): Header {
     },
     epochs: checkEpochs(header.epochs, fail),
   };
+  // The finished epochs are the ones before `next.epoch`: a run resumes after them.
+  if (checked.epochs.length !== checked.next.epoch - 1) {
+    fail(
+      `next.epoch ${checked.next.epoch} follows ${checked.epochs.length} finished epoch(s); expected next.epoch ${checked.epochs.length + 1}`,
+    );
+  }
+  return checked;
 }
 
 /**
@@ -283,10 +350,33 @@ export async function saveCheckpointFile(path: string, checkpoint: TrainCheckpoi
  * ```ts
  * const history = await train(model, data, { resumeFrom: await loadCheckpointFile('run.ckpt') });
  * ```
- * @throws {@link CheckpointFormatError} for invalid bytes; the host's error if it cannot be read.
+ * @throws {@link CheckpointFormatError} for invalid bytes (magic, header and size are checked
+ *   before the rest is read) or a path that is not a regular file (a device, a FIFO); the host's
+ *   error if it cannot be read.
  */
 export async function loadCheckpointFile(path: string | URL): Promise<TrainCheckpoint> {
-  return decodeCheckpoint(await platform.readFile(path), String(path));
+  const source = String(path);
+  const fail = (msg: string): never => {
+    throw new CheckpointFormatError(`${source}: ${msg}`);
+  };
+  let bytes: Uint8Array;
+  try {
+    // Magic, header and exact size are checked before the arrays are read; devices, FIFOs and
+    // sockets are refused.
+    bytes = await platform.readFile(path, {
+      regularOnly: true,
+      head: {
+        bytes: CHECKPOINT_PREFIX_BYTES,
+        check: (head, size) => {
+          if (size !== undefined) parseCheckpointHeader(head, size, fail);
+        },
+      },
+    });
+  } catch (err) {
+    if (err instanceof NotRegularFileError) fail(`${err.kind}, not a checkpoint file`);
+    throw err;
+  }
+  return decodeCheckpoint(bytes, source);
 }
 
 function checkSizes(spec: ModelSpec, checkpoint: TrainCheckpoint): number[] {
@@ -329,6 +419,22 @@ function checkPreprocessing(
   const std = checkNumber(p.std, 'preprocessing.std', fail);
   if (!(std > 0)) fail(`preprocessing.std ${std} must be above 0`);
   return { size: spec.inputSize, resize: p.resize as Preprocessing['resize'], mean, std };
+}
+
+function checkSettings(raw: unknown, fail: (msg: string) => never): RunSettings {
+  const s = checkObject(raw, 'run.settings', fail);
+  const text = (k: string) =>
+    typeof s[k] === 'string' ? (s[k] as string) : fail(`run.settings.${k} must be a string`);
+  return {
+    recipe: text('recipe'),
+    learningRate: text('learningRate'),
+    weightDecay: checkNumber(s.weightDecay, 'run.settings.weightDecay', fail),
+    beta1: checkNumber(s.beta1, 'run.settings.beta1', fail),
+    beta2: checkNumber(s.beta2, 'run.settings.beta2', fail),
+    epsilon: checkNumber(s.epsilon, 'run.settings.epsilon', fail),
+    augment: s.augment === null ? null : text('augment'),
+    data: text('data'),
+  };
 }
 
 function checkEpochs(raw: unknown, fail: (msg: string) => never): EpochLogs[] {

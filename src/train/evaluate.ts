@@ -77,8 +77,10 @@ export async function evaluate(
   }
   const fastPath = checkFastPath(options.fastPath);
   assertCompatible(model, data, 'evaluate');
-  const engine = await engineModel(model).engineFor({ fastPath });
-  return evaluateOn(engine, data, batchSize, options.signal);
+  const owner = engineModel(model);
+  const engine = await owner.engineFor({ fastPath });
+  // In turn with a trainer's steps, when the model is being trained.
+  return owner.exclusive(() => evaluateOn(engine, data, batchSize, options.signal));
 }
 
 /** Images per forward pass when an engine splits them over its workers. */

@@ -181,8 +181,22 @@ export interface TrainOptions extends TrainCallbacks {
    * interrupted (bit for bit on the fused engine when both parts run on the same number of
    * threads, and on tfjs' cpu and wasm backends; WebGPU sums in a nondeterministic order). The
    * checkpoint's seed is used when `seed` is not given.
+   *
+   * An object is validated exactly as bytes are (`decodeCheckpoint`: sizes, fields, ranges,
+   * finite values). A checkpoint records the settings that change the result (recipe, the
+   * learning rates of the steps taken, weight decay, Adam's betas and epsilon, augmentation,
+   * and a fingerprint of the data); resuming with other ones is a {@link CheckpointFormatError}
+   * naming each, unless `allowChangedOptions` is `true`. Checkpoints of format 1 recorded none:
+   * they resume without that comparison.
    */
   resumeFrom?: TrainCheckpoint | Uint8Array;
+  /**
+   * Resume from `resumeFrom` even where this call's recipe, learning rates, weight decay,
+   * betas, epsilon, augmentation or data differ from the checkpoint's run (the result then
+   * matches no uninterrupted run). Architecture, preprocessing, data size, batch size, shuffle
+   * and seed must still match. Default `false`.
+   */
+  allowChangedOptions?: boolean;
   /**
    * Stop when the validation figure has not improved for `patience` epochs (needs
    * `validationData`), and by default restore the best epoch's weights. Off by default.

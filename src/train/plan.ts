@@ -6,13 +6,16 @@ import type { PreparedSet } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import type { AdamSettings, FastPathOption, Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
-import { CheckpointFormatError, decodeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
+import type { TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
 import type { EarlyStoppingOptions, TrainOptions } from './options.js';
 import { trainingRecipe } from './recipe.js';
+import { checkResume, dataFingerprint, runSettings } from './resume.js';
 
 /** What {@link checkTrainOptions} makes of the options: everything `train` needs, checked. */
 export interface TrainPlan {
+  /** The recipe whose defaults apply (recorded in checkpoints). */
+  recipe: 'reference' | 'best';
   epochs: number;
   batchSize: number;
   logEvery: number;
@@ -73,8 +76,12 @@ export function checkTrainOptions(
   if (options.validationData)
     assertCompatible(model, options.validationData, 'train (validationData)');
   const earlyStopping = checkEarlyStopping(options);
-  const resume = checkResume(model, data, options, batchSize);
+  const settingsSource = { recipe: recipeName, rates, adam, augment };
+  const resume = checkResume(model, data, options, batchSize, (steps) =>
+    runSettings(settingsSource, steps, dataFingerprint(data)),
+  );
   return {
+    recipe: recipeName,
     epochs,
     batchSize,
     logEvery,
@@ -218,47 +225,6 @@ function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOption
     minDelta,
     restoreBestWeights,
   };
-}
-
-/** A checkpoint to resume from, decoded and checked against this model, data and options. */
-function checkResume(
-  model: Model,
-  data: PreparedSet,
-  options: TrainOptions,
-  batchSize: number,
-): TrainCheckpoint | undefined {
-  const raw = options.resumeFrom;
-  if (raw === undefined) return undefined;
-  const cp = raw instanceof Uint8Array ? decodeCheckpoint(raw, 'resumeFrom') : raw;
-  if (cp === null || typeof cp !== 'object' || !Array.isArray(cp.weights)) {
-    throw new OptionError('resumeFrom', 'resumeFrom must be a TrainCheckpoint or its bytes');
-  }
-  const fail = (msg: string): never => {
-    throw new CheckpointFormatError(`resumeFrom: ${msg}`);
-  };
-  if (JSON.stringify(cp.spec) !== JSON.stringify(model.spec)) {
-    fail(
-      `the checkpoint is of ${JSON.stringify(cp.spec)}, the model is ${JSON.stringify(model.spec)}`,
-    );
-  }
-  if (JSON.stringify(cp.preprocessing) !== JSON.stringify(model.preprocessing)) {
-    fail('the checkpoint was trained with other preprocessing than the model has');
-  }
-  if (cp.run.dataCount !== data.count) {
-    fail(`the checkpoint's run had ${cp.run.dataCount} images, this data has ${data.count}`);
-  }
-  if (cp.run.batchSize !== batchSize) {
-    fail(`the checkpoint's run used batchSize ${cp.run.batchSize}, this call ${batchSize}`);
-  }
-  if (cp.run.shuffle !== (options.shuffle ?? true))
-    fail("the checkpoint's run shuffled differently");
-  if (options.seed !== undefined && options.seed !== cp.run.seed) {
-    fail(`the checkpoint's run used seed ${cp.run.seed}, this call ${options.seed}`);
-  }
-  if (cp.next.batch > batchCount(data, batchSize)) {
-    fail(`next.batch ${cp.next.batch} is past the end of an epoch`);
-  }
-  return cp;
 }
 
 /** The callbacks of {@link TrainOptions} (`trainInWorker` relays them). */

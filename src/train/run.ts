@@ -2,6 +2,7 @@ import { snapshotWeights } from '../backend/select.js';
 import { shuffledIndices } from '../data/batches.js';
 import type { PreparedSet } from '../data/preprocess.js';
 import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
+import type { TrainingLease } from '../engine/ownership.js';
 import type { AdamSettings, Engine, Model, StepBatch, StepStats } from '../engine/types.js';
 import { platform } from '../platform/index.js';
 import type { TrainCheckpoint } from './checkpoint.js';
@@ -10,6 +11,7 @@ import { evaluateOn } from './evaluate.js';
 import type { EpochLogs } from './logs.js';
 import type { TrainContext, TrainHistory, TrainOptions } from './options.js';
 import type { TrainPlan } from './plan.js';
+import { dataFingerprint, runSettings } from './resume.js';
 
 /** Yield to the event loop after this much uninterrupted training. */
 const YIELD_EVERY_MS = 50;
@@ -42,6 +44,8 @@ export class TrainingRun {
   finished = false;
   readonly #model: Model;
   readonly #engine: Engine;
+  /** The model's engine, held for this run: steps and validation run through it, in turn. */
+  readonly #lease: TrainingLease;
   readonly #data: PreparedSet;
   readonly #plan: TrainPlan;
   readonly #options: TrainOptions;
@@ -50,15 +54,19 @@ export class TrainingRun {
   readonly #early: EarlyStopping | undefined;
   #samples = 0;
   #lastYield = now();
+  /** The training set's fingerprint, for checkpoints (computed once, at the first). */
+  #dataFingerprint: string | undefined;
 
   constructor(
     model: Model,
-    engine: Engine,
+    lease: TrainingLease,
     data: PreparedSet,
     plan: TrainPlan,
     options: TrainOptions,
   ) {
+    const engine = lease.engine;
     this.#model = model;
+    this.#lease = lease;
     this.#engine = engine;
     this.#data = data;
     this.#plan = plan;
@@ -148,7 +156,10 @@ export class TrainingRun {
     }
     const validation = this.#options.validationData;
     if (validation) {
-      const val = await evaluateOn(this.#engine, validation, this.#plan.validationBatchSize);
+      const { validationBatchSize } = this.#plan;
+      const val = await this.#lease.run(() =>
+        evaluateOn(this.#engine, validation, validationBatchSize),
+      );
       logs.valLoss = val.loss;
       logs.valAccuracy = val.accuracy;
     }
@@ -180,6 +191,7 @@ export class TrainingRun {
 
   /** A checkpoint of the run as it stands (after the batch or epoch that just ran). */
   async checkpoint(): Promise<TrainCheckpoint> {
+    this.#lease.check();
     await this.#drainTotals();
     const at = this.#at;
     const [weights, optimizer] = await Promise.all([
@@ -193,7 +205,18 @@ export class TrainingRun {
       weights,
       optimizer,
       next: { epoch: at.epoch, batch: at.batch },
-      run: { seed, batchSize, shuffle, dataCount: this.#data.count },
+      run: {
+        seed,
+        batchSize,
+        shuffle,
+        dataCount: this.#data.count,
+        // What else changes the result, for a resume to compare.
+        settings: runSettings(
+          this.#plan,
+          (at.epoch - 1) * this.#plan.batchesPerEpoch + at.batch,
+          (this.#dataFingerprint ??= dataFingerprint(this.#data)),
+        ),
+      },
       partialEpoch: {
         lossSum: at.lossSum,
         correct: at.correct,
@@ -235,7 +258,9 @@ export class TrainingRun {
   async #step(step: StepBatch, adam: AdamSettings, next: StepBatch | undefined): Promise<void> {
     const onBatchEnd = this.#options.onBatchEnd;
     const read = onBatchEnd !== undefined && step.batch % this.#plan.logEvery === 0;
-    const pending = this.#engine.trainStep(step, adam, read);
+    // In turn on the model's queue (started at once when idle, so the engine copies its batch
+    // before the next one is announced); refused once the model was disposed.
+    const pending = this.#lease.run(() => this.#engine.trainStep(step, adam, read));
     if (next !== undefined) this.#engine.prepareStep(next);
     const stats: StepStats | undefined = await this.#asTrainingError(pending);
     const size = step.indices.length;

@@ -64,8 +64,9 @@ export async function train(
 ): Promise<TrainHistory> {
   // Plan (every option checked before any work), then epochs of steps, each epoch reported.
   const plan = checkTrainOptions(model, data, options);
-  const handle = await engineModel(model).holdEngine({ fastPath: plan.fastPath });
-  const run = new TrainingRun(model, handle.engine, data, plan, options);
+  // One trainer per model (a second call is a ModelBusyError); steps run through the lease.
+  const lease = await engineModel(model).beginTraining({ fastPath: plan.fastPath });
+  const run = new TrainingRun(model, lease, data, plan, options);
   try {
     await run.begin();
     while (!run.finished) await run.epoch();
@@ -74,7 +75,8 @@ export async function train(
     try {
       await run.release();
     } finally {
-      handle.release();
+      // A model disposed during the run has its engine, and workers, freed here.
+      await lease.release();
     }
   }
 }
