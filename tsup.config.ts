@@ -48,97 +48,112 @@ function patch(text: string, file: string, from: string | RegExp, to: string, co
  *   `tfjs-backend-wasm-threaded-simd.worker.js`, a file minifiers process whole) and the worker
  *   pool size (tfjs hard-codes 8) from src/backend/wasm.ts.
  */
-const patchTfjs: Plugin = {
-  name: 'lenet-mnist-patch-tfjs',
-  setup(build) {
-    // Settings the patched tfjs reads come from src/backend/wasm-hooks.ts, imported into the
-    // patched files: a module of the bundle, never a property of the host's global object.
-    const hooksImport = `import { tfjsWasmHooks as __lenetWasmHooks } from ${JSON.stringify(
-      fileURLToPath(new URL('./src/backend/wasm-hooks.ts', import.meta.url)),
-    )};\n`;
-    build.onLoad({ filter: /[\\/]tfjs-core[\\/]dist[\\/](engine|global_util)\.js$/ }, (args) => {
-      let text = readFileSync(args.path, 'utf8');
-      // The engine and tfjs' singletons live in an object of the bundle's own, not on
-      // globalThis: private to this copy, and nothing added to the host's global object.
-      if (args.path.endsWith('engine.js')) {
-        text = patch(
-          text,
-          args.path,
-          'const ns = getGlobalNamespace();',
-          'const ns = __lenetPrivateNamespace;',
-        );
-        text = patch(
-          text,
-          args.path,
-          "import { getGlobalNamespace } from './global_util';",
-          "import { __lenetPrivateNamespace } from './global_util';",
-        );
-      } else {
-        text = patch(
-          text,
-          args.path,
-          'function getGlobalMap() {\n    const ns = getGlobalNamespace();',
-          'export const __lenetPrivateNamespace = {};\nfunction getGlobalMap() {\n    const ns = __lenetPrivateNamespace;',
-        );
-      }
-      return { contents: text, loader: 'js' };
-    });
-    build.onLoad({ filter: /[\\/]tfjs-backend-wasm[\\/]dist[\\/]backend_wasm\.js$/ }, (args) => {
-      let text = readFileSync(args.path, 'utf8');
-      text = patch(
-        text,
-        args.path,
-        'factoryConfig.mainScriptUrlOrBlob = new Blob(',
-        'factoryConfig.lenetMnistPoolSize = __lenetWasmHooks.threads?.poolSize;\n' +
-          '            factoryConfig.mainScriptUrlOrBlob = __lenetWasmHooks.threads?.mainScriptUrl ?? new Blob(',
-      );
-      // Precompiled modules (setAssets, for runtimes that forbid compiling WASM at run time).
-      text = patch(
-        text,
-        args.path,
-        '        if (customFetch) {\n',
-        '        const providedInstantiate = __lenetWasmHooks.instantiateWasm?.(simdSupported, threadsSupported);\n' +
-          '        if (providedInstantiate !== undefined) {\n' +
-          '            factoryConfig.instantiateWasm = providedInstantiate;\n' +
-          '        }\n' +
-          '        else if (customFetch) {\n',
-      );
-      return { contents: hooksImport + text, loader: 'js' };
-    });
-    build.onLoad(
-      { filter: /[\\/]tfjs-backend-wasm[\\/]wasm-out[\\/]tfjs-backend-wasm(-threaded-simd)?\.js$/ },
-      (args) => {
+function patchTfjs(target: 'node' | 'browser'): Plugin {
+  return {
+    name: 'lenet-mnist-patch-tfjs',
+    setup(build) {
+      // Settings the patched tfjs reads come from src/backend/wasm-hooks.ts, imported into the
+      // patched files: a module of the bundle, never a property of the host's global object.
+      const hooksImport = `import { tfjsWasmHooks as __lenetWasmHooks } from ${JSON.stringify(
+        fileURLToPath(new URL('./src/backend/wasm-hooks.ts', import.meta.url)),
+      )};\n`;
+      build.onLoad({ filter: /[\\/]tfjs-core[\\/]dist[\\/](engine|global_util)\.js$/ }, (args) => {
         let text = readFileSync(args.path, 'utf8');
-        // Emscripten's Node glue rethrows every uncaught exception and unhandled rejection of the
-        // host process (exit code 7, its own stack frame, `--unhandled-rejections` ignored), and
-        // its exit path sets process.exitCode or exits: a library must not.
-        text = patch(
-          text,
-          args.path,
-          'process["on"]("uncaughtException",function(ex){if(!(ex instanceof ExitStatus)){throw ex}});process["on"]("unhandledRejection",function(reason){throw reason});',
-          '',
-        );
-        text = patch(
-          text,
-          args.path,
-          'quit_=(status,toThrow)=>{if(keepRuntimeAlive()){process["exitCode"]=status;throw toThrow}logExceptionOnExit(toThrow);process["exit"](status)}',
-          'quit_=(status,toThrow)=>{throw toThrow}',
-        );
-        if (args.path.endsWith('threaded-simd.js')) {
-          // The pool size comes in the factory's Module argument (set by backend_wasm.js): this
-          // file is CommonJS and its toString() also runs in tfjs' worker blob.
+        // The engine and tfjs' singletons live in an object of the bundle's own, not on
+        // globalThis: private to this copy, and nothing added to the host's global object.
+        if (args.path.endsWith('engine.js')) {
           text = patch(
             text,
             args.path,
-            'pthreadPoolSize=8;',
-            'pthreadPoolSize=Module["lenetMnistPoolSize"]||8;',
+            'const ns = getGlobalNamespace();',
+            'const ns = __lenetPrivateNamespace;',
+          );
+          text = patch(
+            text,
+            args.path,
+            "import { getGlobalNamespace } from './global_util';",
+            "import { __lenetPrivateNamespace } from './global_util';",
+          );
+        } else {
+          text = patch(
+            text,
+            args.path,
+            'function getGlobalMap() {\n    const ns = getGlobalNamespace();',
+            'export const __lenetPrivateNamespace = {};\nfunction getGlobalMap() {\n    const ns = __lenetPrivateNamespace;',
           );
         }
         return { contents: text, loader: 'js' };
-      },
-    );
-  },
-};
+      });
+      build.onLoad({ filter: /[\\/]tfjs-backend-wasm[\\/]dist[\\/]backend_wasm\.js$/ }, (args) => {
+        let text = readFileSync(args.path, 'utf8');
+        text = patch(
+          text,
+          args.path,
+          'factoryConfig.mainScriptUrlOrBlob = new Blob(',
+          'factoryConfig.lenetMnistPoolSize = __lenetWasmHooks.threads?.poolSize;\n' +
+            '            factoryConfig.mainScriptUrlOrBlob = __lenetWasmHooks.threads?.mainScriptUrl ?? new Blob(',
+        );
+        // Precompiled modules (setAssets, for runtimes that forbid compiling WASM at run time).
+        text = patch(
+          text,
+          args.path,
+          '        if (customFetch) {\n',
+          '        const providedInstantiate = __lenetWasmHooks.instantiateWasm?.(simdSupported, threadsSupported);\n' +
+            '        if (providedInstantiate !== undefined) {\n' +
+            '            factoryConfig.instantiateWasm = providedInstantiate;\n' +
+            '        }\n' +
+            '        else if (customFetch) {\n',
+        );
+        return { contents: hooksImport + text, loader: 'js' };
+      });
+      build.onLoad(
+        {
+          filter: /[\\/]tfjs-backend-wasm[\\/]wasm-out[\\/]tfjs-backend-wasm(-threaded-simd)?\.js$/,
+        },
+        (args) => {
+          let text = readFileSync(args.path, 'utf8');
+          // Emscripten's Node glue rethrows every uncaught exception and unhandled rejection of the
+          // host process (exit code 7, its own stack frame, `--unhandled-rejections` ignored), and
+          // its exit path sets process.exitCode or exits: a library must not.
+          text = patch(
+            text,
+            args.path,
+            'process["on"]("uncaughtException",function(ex){if(!(ex instanceof ExitStatus)){throw ex}});process["on"]("unhandledRejection",function(reason){throw reason});',
+            '',
+          );
+          text = patch(
+            text,
+            args.path,
+            'quit_=(status,toThrow)=>{if(keepRuntimeAlive()){process["exitCode"]=status;throw toThrow}logExceptionOnExit(toThrow);process["exit"](status)}',
+            'quit_=(status,toThrow)=>{throw toThrow}',
+          );
+          if (target === 'browser') {
+            // The browser build runs in browsers, their workers and edge runtimes (workerd), never
+            // in Node (Node, Deno and Bun get the Node build): a runtime with a Node-like `process`
+            // (workerd's nodejs_compat) must not send the glue after __dirname, fs or require.
+            text = patch(
+              text,
+              args.path,
+              'var ENVIRONMENT_IS_NODE=typeof process=="object"&&typeof process.versions=="object"&&typeof process.versions.node=="string";',
+              'var ENVIRONMENT_IS_NODE=false;',
+            );
+          }
+          if (args.path.endsWith('threaded-simd.js')) {
+            // The pool size comes in the factory's Module argument (set by backend_wasm.js): this
+            // file is CommonJS and its toString() also runs in tfjs' worker blob.
+            text = patch(
+              text,
+              args.path,
+              'pthreadPoolSize=8;',
+              'pthreadPoolSize=Module["lenetMnistPoolSize"]||8;',
+            );
+          }
+          return { contents: text, loader: 'js' };
+        },
+      );
+    },
+  };
+}
 
 /**
  * Error classes keep their names under any minifier: `LenetMnistError` sets `name` from
@@ -196,7 +211,7 @@ const shared: Options = {
   noExternal: [/^@tensorflow\//, 'pngjs', 'jpeg-js'],
   external: ['webgpu'],
   // The fused engine's worker is bundled into a string (scripts/worker-source.mjs).
-  esbuildPlugins: [workerSourceEsbuildPlugin, patchTfjs, stableErrorNames],
+  esbuildPlugins: [workerSourceEsbuildPlugin, stableErrorNames],
 };
 
 export default defineConfig([
@@ -213,7 +228,7 @@ export default defineConfig([
     },
     dts: { entry: { index: 'src/index.ts', tfjs: 'src/tfjs.ts' }, banner: packageDocumentation },
     platform: 'node',
-    esbuildPlugins: [...(shared.esbuildPlugins ?? []), globalFetchForNodeFetch],
+    esbuildPlugins: [...(shared.esbuildPlugins ?? []), patchTfjs('node'), globalFetchForNodeFetch],
     esbuildOptions(options) {
       options.mainFields = ['module', 'main'];
       options.conditions = ['node', 'import'];
@@ -244,6 +259,7 @@ export default defineConfig([
       'browser-fx-train-worker': 'src/train/worker-entry.ts',
     },
     platform: 'browser',
+    esbuildPlugins: [...(shared.esbuildPlugins ?? []), patchTfjs('browser')],
     esbuildOptions(options) {
       options.mainFields = ['browser', 'module', 'main'];
       options.conditions = ['browser', 'import'];

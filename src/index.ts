@@ -80,9 +80,12 @@ export {
 export {
   ASSET_NAMES,
   type AssetBase,
+  type AssetData,
   AssetError,
   type AssetName,
+  type ProvidedAssets,
   setAssetBase,
+  setAssets,
 } from './platform/assets.js';
 export {
   type DigitImage,
