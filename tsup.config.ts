@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Plugin } from 'esbuild';
+import type { BuildOptions, Plugin } from 'esbuild';
 import { defineConfig, type Options } from 'tsup';
 import { workerSourceEsbuildPlugin } from './scripts/worker-source.mjs';
 
@@ -195,6 +195,16 @@ const globalFetchForNodeFetch: Plugin = {
   },
 };
 
+/** Resolution and globals of the browser builds (the library's and its training worker's). */
+function browserOptions(options: BuildOptions): void {
+  options.mainFields = ['browser', 'module', 'main'];
+  options.conditions = ['browser', 'import'];
+  // Parcel injects a `process` polyfill package wherever code names a free `process` (tfjs'
+  // Node platform code, never run in a browser): as a property of globalThis it needs none, and
+  // apps build with zero configuration.
+  options.define = { ...options.define, process: 'globalThis.process' };
+}
+
 const shared: Options = {
   format: ['esm'],
   target: 'es2022',
@@ -255,15 +265,27 @@ export default defineConfig([
       'browser-tfjs': 'src/tfjs.ts',
       'browser-core': 'src/build-core.ts',
       'browser-data': 'src/data/index.ts',
-      // trainInWorker's module worker (a side effect: its name has -fx-, see package.json sideEffects).
-      'browser-fx-train-worker': 'src/train/worker-entry.ts',
     },
     platform: 'browser',
     esbuildPlugins: [...(shared.esbuildPlugins ?? []), patchTfjs('browser')],
     esbuildOptions(options) {
-      options.mainFields = ['browser', 'module', 'main'];
-      options.conditions = ['browser', 'import'];
+      browserOptions(options);
       options.chunkNames = 'browser-fx-[name]-[hash]';
     },
+  },
+  {
+    ...shared,
+    name: 'browser-worker',
+    // trainInWorker's module worker (a side effect: its name has -fx-, see package.json
+    // sideEffects), one self-contained file: no import of the page's chunks. Parcel bundles a
+    // worker that shares modules with the page into a worker that cannot find them ("Cannot
+    // find module"); apps that serve dist/ (esbuild, Rollup) load one file. Minified: it repeats
+    // the library's code.
+    entry: { 'browser-fx-train-worker': 'src/train/worker-entry.ts' },
+    splitting: false,
+    minify: true,
+    platform: 'browser',
+    esbuildPlugins: [...(shared.esbuildPlugins ?? []), patchTfjs('browser')],
+    esbuildOptions: browserOptions,
   },
 ]);

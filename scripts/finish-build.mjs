@@ -58,7 +58,13 @@ if (
 ) {
   throw new Error('finish-build: tfjs-backend-wasm-threaded-simd.js is not laid out as expected');
 }
-writeFileSync(workerPath, `${worker.slice(0, tail).trimEnd()}\n`);
+// The workers call the factory as a global after importScripts(). Bundlers that process this
+// file (Parcel bundles it as a script of its own, in a wrapper) would hide the `var`: the
+// factory is also made a property of the worker's global object, under any wrapping.
+writeFileSync(
+  workerPath,
+  `${worker.slice(0, tail).trimEnd()}\nself.WasmBackendModuleThreadedSimd = WasmBackendModuleThreadedSimd;\n`,
+);
 
 // Types that need neither tfjs nor the DOM lib: the few tfjs types the API mentions (a model's
 // parameters are tfjs variables) become a small structural namespace. Full tfjs types come with

@@ -68,8 +68,8 @@ async function workerLoadFailure(url: string, custom: boolean): Promise<TrainWor
     answer = `fetching it failed: ${(err as Error).message}`;
   }
   const fix = custom
-    ? 'Point workerUrl at browser-fx-train-worker.js in a served copy of node_modules/lenet-mnist/dist/ (with every file beside it: the worker imports its chunks)'
-    : "Serve node_modules/lenet-mnist/dist/ (every file: the worker imports its chunks) and pass its URL: trainInWorker(model, data, { workerUrl: '/lenet-mnist/browser-fx-train-worker.js' }) (Vite, webpack and Parcel bundle the worker themselves; esbuild and Rollup do not)";
+    ? 'Point workerUrl at browser-fx-train-worker.js in a served copy of node_modules/lenet-mnist/dist/ (its .wasm and .weights files beside it)'
+    : "Serve node_modules/lenet-mnist/dist/ (the worker loads its .wasm and .weights files from beside it) and pass its URL: trainInWorker(model, data, { workerUrl: '/lenet-mnist/browser-fx-train-worker.js' }) (Vite, webpack and Parcel bundle the worker themselves; esbuild and Rollup do not)";
   return new TrainWorkerError(
     `the training worker could not start from ${url}: ${answer}. ${fix}.`,
   );
