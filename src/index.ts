@@ -83,6 +83,7 @@ export {
   type AssetData,
   AssetError,
   type AssetName,
+  type CompiledWasmModule,
   type ProvidedAssets,
   setAssetBase,
   setAssets,

@@ -289,8 +289,8 @@ function providedInstantiation(): {
       const started =
         data instanceof WebAssembly.Module
           ? WebAssembly.instantiate(data, imports).then((instance) => receive(instance, data))
-          : WebAssembly.instantiate(bytesView(data), imports).then((out) =>
-              receive(out.instance, out.module),
+          : WebAssembly.instantiate(bytesView(data as ArrayBuffer | ArrayBufferView), imports).then(
+              (out) => receive(out.instance, out.module),
             );
       started.catch((err: Error) =>
         fail(new Error(`the provided ${name} did not instantiate: ${err.message}`, { cause: err })),

@@ -184,7 +184,19 @@ export function assetLocation(name: AssetName, builtIn: BuiltInUrl): string {
  * const data: AssetData = lenetSimd;
  * ```
  */
-export type AssetData = WebAssembly.Module | ArrayBuffer | ArrayBufferView;
+export type AssetData = CompiledWasmModule | ArrayBuffer | ArrayBufferView;
+
+/**
+ * A compiled `WebAssembly.Module`. Typed as any object so that the package's types need neither
+ * the DOM lib nor Node's (which do not all declare `WebAssembly`); {@link setAssets} checks at
+ * run time that it is one.
+ *
+ * @example
+ * ```ts
+ * const module: CompiledWasmModule = await WebAssembly.compileStreaming(fetch('/lenet-simd.wasm'));
+ * ```
+ */
+export type CompiledWasmModule = object;
 
 /**
  * Files given to {@link setAssets} by name. The threaded build's worker script is a script, so it
