@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
+import { initBackend } from '../src/index.js';
 
 const app = 'test/fixtures/host-app.mjs';
 const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -68,6 +69,7 @@ describe.each(runtimes)('the host process in %s', (_name, command, pre) => {
     expect(line, outcome.stderr).toBeDefined();
     const report = JSON.parse(line as string) as {
       backend: string;
+      reason: string;
       threads: number;
       before: HostState;
       after: HostState;
@@ -75,6 +77,9 @@ describe.each(runtimes)('the host process in %s', (_name, command, pre) => {
     // It did use the package: the backend ran, and training ran on 2 worker threads.
     expect(report.backend).toBe('wasm');
     expect(report.threads).toBe(2);
+    // With a Vulkan driver the WebGPU probe reached an adapter (Node and Bun: through Dawn's
+    // navigator.gpu, installed for the probe) before WASM was chosen.
+    if (existsSync(swiftshader)) expect(report.reason).toMatch(/is a software fallback adapter/);
     expect(report.after.listeners).toEqual(report.before.listeners);
     expect(report.after.globals).toEqual(report.before.globals);
     expect(report.after.navigatorGpu).toBe(report.before.navigatorGpu);
@@ -112,4 +117,19 @@ describe('Node --unhandled-rejections', () => {
       if (mode === 'warn') expect(outcome.stderr).toContain('my own rejection');
     },
   );
+});
+
+describe('tfjs loaded unbundled (the sources, as tests and source bundlers run them)', () => {
+  test("starting the WASM backend leaves the process's error listeners as they were", async () => {
+    // Published tfjs' glue installs its rethrowing listeners here (the package's own build has
+    // them patched out); initBackend removes exactly those.
+    const before = ['uncaughtException', 'unhandledRejection'].map((e) =>
+      process.listeners(e as 'uncaughtException'),
+    );
+    await initBackend({ backend: 'wasm', threads: 1 });
+    const after = ['uncaughtException', 'unhandledRejection'].map((e) =>
+      process.listeners(e as 'uncaughtException'),
+    );
+    expect(after).toEqual(before);
+  });
 });
