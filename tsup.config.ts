@@ -199,10 +199,15 @@ const globalFetchForNodeFetch: Plugin = {
 function browserOptions(options: BuildOptions): void {
   options.mainFields = ['browser', 'module', 'main'];
   options.conditions = ['browser', 'import'];
-  // Parcel injects a `process` polyfill package wherever code names a free `process` (tfjs'
-  // Node platform code, never run in a browser): as a property of globalThis it needs none, and
-  // apps build with zero configuration.
-  options.define = { ...options.define, process: 'globalThis.process' };
+  // Parcel injects a polyfill package (which apps do not have) wherever code names a free Node
+  // global (tfjs' Node code paths, never taken in a browser): as properties of globalThis they
+  // need none, and apps build with zero configuration.
+  options.define = {
+    ...options.define,
+    process: 'globalThis.process',
+    Buffer: 'globalThis.Buffer',
+    global: 'globalThis',
+  };
 }
 
 const shared: Options = {

@@ -15,12 +15,14 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -185,27 +187,36 @@ async function buildRollup(appDir, entry, outDir) {
 /**
  * Parcel 2 with zero configuration: `parcel build index.html` (its own defaults: minified,
  * scope-hoisted); only the public URL is relative because the test serves each app in a folder.
+ * Built in a folder outside this repository, with auto-install off: Parcel resolves the Node
+ * polyfills it injects (`process`, `buffer`...) up the folder tree, where this repository's
+ * node_modules would hide that a real app has none.
  */
 async function buildParcel(appDir, entry, outDir) {
   rmSync(outDir, { recursive: true, force: true });
-  const html = join(appDir, `${entry}.html`);
-  writeFileSync(html, INDEX_HTML(`${entry}.js`));
-  await run(
-    join(ROOT, 'node_modules', '.bin', 'parcel'),
-    [
-      'build',
-      `${entry}.html`,
-      '--dist-dir',
-      outDir,
-      '--public-url',
-      './',
-      '--no-cache',
-      '--no-source-maps',
-      '--log-level',
-      'warn',
-    ],
-    { cwd: appDir, maxBuffer: 1 << 26 },
-  );
+  const project = mkdtempSync(join(tmpdir(), 'lenet-parcel-'));
+  try {
+    cpSync(appDir, project, { recursive: true });
+    writeFileSync(join(project, `${entry}.html`), INDEX_HTML(`${entry}.js`));
+    await run(
+      join(ROOT, 'node_modules', '.bin', 'parcel'),
+      [
+        'build',
+        `${entry}.html`,
+        '--dist-dir',
+        outDir,
+        '--public-url',
+        './',
+        '--no-cache',
+        '--no-source-maps',
+        '--no-autoinstall',
+        '--log-level',
+        'warn',
+      ],
+      { cwd: project, maxBuffer: 1 << 26 },
+    );
+  } finally {
+    rmSync(project, { recursive: true, force: true });
+  }
   cpSync(join(outDir, `${entry}.html`), join(outDir, 'index.html'));
 }
 
