@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { transform } from 'esbuild';
 
 const require = createRequire(import.meta.url);
 const tfjsWasm = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
@@ -58,7 +59,40 @@ if (
 ) {
   throw new Error('finish-build: tfjs-backend-wasm-threaded-simd.js is not laid out as expected');
 }
-writeFileSync(workerPath, `${worker.slice(0, tail).trimEnd()}\n`);
+// It runs only in browsers' workers. Parcel processes it as a script of its own: it would inject
+// polyfill packages (which apps do not have) for the free Node names of the glue's Node branch
+// (`process`, `require('os')`...), so they become properties of globalThis (the branch is never
+// taken: ENVIRONMENT_IS_NODE is false, as in the browser build); and its wrapper would hide the
+// `var` the workers call after importScripts(), so the factory is also set on `self`.
+const browserOnly = patchOnce(
+  worker.slice(0, tail).trimEnd(),
+  'var ENVIRONMENT_IS_NODE=typeof process=="object"&&typeof process.versions=="object"&&typeof process.versions.node=="string";',
+  'var ENVIRONMENT_IS_NODE=false;',
+);
+const { code: workerScript } = await transform(browserOnly, {
+  loader: 'js',
+  define: {
+    process: 'globalThis.process',
+    require: 'globalThis.require',
+    Buffer: 'globalThis.Buffer',
+    global: 'globalThis',
+  },
+});
+if (!workerScript.startsWith('var WasmBackendModuleThreadedSimd = ')) {
+  throw new Error("finish-build: the workers' script no longer declares its factory first");
+}
+writeFileSync(
+  workerPath,
+  `${workerScript.trimEnd()}\nself.WasmBackendModuleThreadedSimd = WasmBackendModuleThreadedSimd;\n`,
+);
+
+/** `text` with `from` (which must occur exactly once) replaced by `to`. */
+function patchOnce(text, from, to) {
+  if (text.split(from).length !== 2) {
+    throw new Error(`finish-build: expected one ${from} in the workers' script`);
+  }
+  return text.replace(from, to);
+}
 
 // Types that need neither tfjs nor the DOM lib: the few tfjs types the API mentions (a model's
 // parameters are tfjs variables) become a small structural namespace. Full tfjs types come with

@@ -147,9 +147,13 @@ export {
 export type { WasmPaths, WasmThreads } from './backend/wasm.js';
 export {
   type AssetBase,
+  type AssetData,
   AssetError,
   type AssetName,
+  type CompiledWasmModule,
+  type ProvidedAssets,
   setAssetBase,
+  setAssets,
 } from './platform/assets.js';
 
 // 8. Errors: every one a LenetMnistError, naming what was wrong.

@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type AssetName, absoluteUrl, assetLocation, probeAsset } from '../platform/assets.js';
+import {
+  type AssetError,
+  type AssetName,
+  absoluteUrl,
+  assetLocation,
+  probeAsset,
+  providedAsset,
+} from '../platform/assets.js';
 import {
   detectEnvironment,
   type RuntimeEnvironment,
@@ -8,6 +15,7 @@ import {
 } from './env.js';
 import { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter.js';
 import { maxPoolGradWasmConfig } from './kernels/max-pool-grad.js';
+import { tfjsWasmHooks } from './wasm-hooks.js';
 
 /** The three binaries tfjs-backend-wasm may ask for, by the names it asks with. */
 export type WasmPaths =
@@ -34,39 +42,40 @@ type BinaryName = Exclude<
 
 /**
  * Where each tfjs file is. The defaults are literal `new URL(file, import.meta.url)` calls (the
- * pattern bundlers emit assets for); {@link assetLocation} applies the app's `assetBase`.
+ * pattern bundlers emit assets for), evaluated only when a file is looked up there;
+ * {@link assetLocation} applies the app's `assetBase`. A runtime without `import.meta.url` gets a
+ * placeholder naming the fix (the file is then needed from setAssets or setAssetBase).
  */
 function defaultLocations(): Record<
   AssetName & (BinaryName | 'tfjs-backend-wasm-threaded-simd.worker.js'),
   string
 > {
+  const where = (name: AssetName, builtIn: () => URL): string => {
+    try {
+      return assetLocation(name, builtIn);
+    } catch (err) {
+      return (err as AssetError).location;
+    }
+  };
   return {
-    'tfjs-backend-wasm.wasm': assetLocation(
+    'tfjs-backend-wasm.wasm': where(
       'tfjs-backend-wasm.wasm',
-      new URL('./tfjs-backend-wasm.wasm', import.meta.url),
+      () => new URL('./tfjs-backend-wasm.wasm', import.meta.url),
     ),
-    'tfjs-backend-wasm-simd.wasm': assetLocation(
+    'tfjs-backend-wasm-simd.wasm': where(
       'tfjs-backend-wasm-simd.wasm',
-      new URL('./tfjs-backend-wasm-simd.wasm', import.meta.url),
+      () => new URL('./tfjs-backend-wasm-simd.wasm', import.meta.url),
     ),
-    'tfjs-backend-wasm-threaded-simd.wasm': assetLocation(
+    'tfjs-backend-wasm-threaded-simd.wasm': where(
       'tfjs-backend-wasm-threaded-simd.wasm',
-      new URL('./tfjs-backend-wasm-threaded-simd.wasm', import.meta.url),
+      () => new URL('./tfjs-backend-wasm-threaded-simd.wasm', import.meta.url),
     ),
-    'tfjs-backend-wasm-threaded-simd.worker.js': assetLocation(
+    'tfjs-backend-wasm-threaded-simd.worker.js': where(
       'tfjs-backend-wasm-threaded-simd.worker.js',
-      new URL('./tfjs-backend-wasm-threaded-simd.worker.js', import.meta.url),
+      () => new URL('./tfjs-backend-wasm-threaded-simd.worker.js', import.meta.url),
     ),
   };
 }
-
-/**
- * What the library's build of tfjs-backend-wasm reads when it starts the threaded build (see
- * tsup.config.ts, which patches the bundled copy): the URL of the pthread workers' script, a
- * shipped file instead of tfjs' `factory.toString()` blob (which minifiers break), and the
- * size of emscripten's worker pool (tfjs' build hard-codes 8).
- */
-const THREADS_HOOK = Symbol.for('lenet-mnist.wasm-threads');
 
 /** How the backend was started: threads and, when fewer than asked, why. */
 export interface WasmStart {
@@ -115,12 +124,24 @@ async function startOnce(
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
   mod.setThreadsCount(threaded ? threads : 1);
   const worker = (locations as Record<string, string>)['tfjs-backend-wasm-threaded-simd.worker.js'];
-  (globalThis as Record<symbol, unknown>)[THREADS_HOOK] = threaded
+  // What the bundled tfjs reads as it starts (tsup.config.ts patches it): the URL of the pthread
+  // workers' script, a shipped file instead of tfjs' `factory.toString()` blob (which minifiers
+  // break), the size of emscripten's worker pool (tfjs' build hard-codes 8), and the binaries the
+  // app provided (setAssets).
+  tfjsWasmHooks.threads = threaded
     ? { mainScriptUrl: absoluteUrl(worker as string), poolSize: threads }
     : undefined;
+  const provided = providedInstantiation();
+  tfjsWasmHooks.instantiateWasm = provided.instantiateWasm;
   let ok: boolean;
   try {
-    ok = await withTimeout(tf.setBackend('wasm'), timeoutMs, 'tfjs-backend-wasm initialisation');
+    ok = await withoutHostHandlers(() =>
+      withTimeout(
+        Promise.race([tf.setBackend('wasm'), provided.failed]),
+        timeoutMs,
+        'tfjs-backend-wasm initialisation',
+      ),
+    );
   } catch (err) {
     throw await explain(env, threaded, (err as Error).message);
   }
@@ -135,6 +156,7 @@ async function explain(env: RuntimeEnvironment, threaded: boolean, what: string)
   const files: string[] = [binary];
   if (threaded) files.push('tfjs-backend-wasm-threaded-simd.worker.js');
   for (const name of files) {
+    if (providedAsset(name as AssetName) !== undefined) continue;
     const location = (locations as Record<string, string>)[name];
     if (location === undefined) continue;
     const missing = await probeAsset(name as AssetName, location);
@@ -224,5 +246,101 @@ function registerMissingKernels(): void {
     if (tf.getKernel('MaxPoolGrad', 'wasm') !== undefined)
       tf.unregisterKernel('MaxPoolGrad', 'wasm');
     tf.registerKernel(maxPoolGradWasmConfig);
+  }
+}
+
+/**
+ * Emscripten's `instantiateWasm` for the binaries the app provided (setAssets): a
+ * `WebAssembly.Module` is instantiated as is (runtimes such as workerd forbid compiling at run
+ * time), bytes are compiled. `failed` rejects when that fails (Emscripten would only log it). A
+ * binary tfjs picks that the app did not provide, while it provided another, is an error naming it.
+ */
+function providedInstantiation(): {
+  instantiateWasm: typeof tfjsWasmHooks.instantiateWasm;
+  failed: Promise<never>;
+} {
+  let fail: (err: Error) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => undefined); // raced only while starting
+  const names: BinaryName[] = [
+    'tfjs-backend-wasm.wasm',
+    'tfjs-backend-wasm-simd.wasm',
+    'tfjs-backend-wasm-threaded-simd.wasm',
+  ];
+  const given = names.filter((name) => providedAsset(name) !== undefined);
+  if (given.length === 0) return { instantiateWasm: undefined, failed };
+  const instantiateWasm = (simd: boolean, threaded: boolean) => {
+    const name = binaryFor(simd, threaded);
+    const data = providedAsset(name);
+    return (
+      imports: WebAssembly.Imports,
+      receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+    ): object => {
+      if (data === undefined) {
+        fail(
+          new Error(
+            `this runtime needs ${name} (SIMD: ${simd}, threads: ${threaded}), but setAssets provided only ${given.join(', ')}`,
+          ),
+        );
+        return {};
+      }
+      const started =
+        data instanceof WebAssembly.Module
+          ? WebAssembly.instantiate(data, imports).then((instance) => receive(instance, data))
+          : WebAssembly.instantiate(bytesView(data as ArrayBuffer | ArrayBufferView), imports).then(
+              (out) => receive(out.instance, out.module),
+            );
+      started.catch((err: Error) =>
+        fail(new Error(`the provided ${name} did not instantiate: ${err.message}`, { cause: err })),
+      );
+      return {};
+    };
+  };
+  return { instantiateWasm, failed };
+}
+
+function bytesView(data: ArrayBuffer | ArrayBufferView): Uint8Array<ArrayBuffer> {
+  return (
+    data instanceof ArrayBuffer
+      ? new Uint8Array(data)
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  ) as Uint8Array<ArrayBuffer>;
+}
+
+/** The process-wide handlers Emscripten's Node glue installs, recognised by their code. */
+const GLUE_HANDLER = /instanceof ExitStatus|throw reason/;
+
+/**
+ * Runs `start` and removes the `uncaughtException` / `unhandledRejection` listeners that
+ * Emscripten's Node glue added meanwhile (they rethrow every error of the host app: exit code
+ * 7, `--unhandled-rejections` ignored). The package's own build has them patched out
+ * (tsup.config.ts); this covers tfjs loaded unbundled. Only listeners that were not there before
+ * and have the glue's code are removed, never the app's.
+ */
+async function withoutHostHandlers<T>(start: () => Promise<T>): Promise<T> {
+  type Listener = (...args: unknown[]) => void;
+  const proc = (
+    globalThis as {
+      process?: {
+        listeners(event: string): Listener[];
+        removeListener(event: string, listener: Listener): unknown;
+      };
+    }
+  ).process;
+  if (typeof proc?.listeners !== 'function') return start();
+  const events = ['uncaughtException', 'unhandledRejection'] as const;
+  const before = events.map((event) => proc.listeners(event));
+  try {
+    return await start();
+  } finally {
+    events.forEach((event, i) => {
+      for (const listener of proc.listeners(event)) {
+        if (!before[i]?.includes(listener) && GLUE_HANDLER.test(String(listener))) {
+          proc.removeListener(event, listener);
+        }
+      }
+    });
   }
 }

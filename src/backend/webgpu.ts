@@ -138,6 +138,19 @@ function softwareReason(adapter: AdapterSummary): string {
  * GPU: the failed step is the `reason`. A device already activated by an earlier call is reused.
  */
 export async function activateWebGpuBackend(options: WebGpuAttemptOptions): Promise<WebGpuAttempt> {
+  // Whatever was put on the global object to reach WebGPU (Node: Dawn's navigator.gpu and
+  // constants) stays only while a WebGPU backend runs: a failed or skipped probe leaves nothing.
+  try {
+    const attempt = await attemptWebGpu(options);
+    if (!attempt.ok && live === undefined) platform.withdrawNavigatorGpu();
+    return attempt;
+  } catch (err) {
+    if (live === undefined) platform.withdrawNavigatorGpu();
+    throw err;
+  }
+}
+
+async function attemptWebGpu(options: WebGpuAttemptOptions): Promise<WebGpuAttempt> {
   if (live !== undefined && !live.lost) {
     if (live.adapter.isFallback && !options.allowFallback) {
       return { ok: false, reason: softwareReason(live.adapter), adapter: live.adapter };
@@ -263,6 +276,7 @@ function retire(state: LiveWebGpu): void {
   } catch {
     // Destroying a lost device may throw on some hosts; it is gone either way.
   }
+  if (live === undefined) platform.withdrawNavigatorGpu();
 }
 
 /** The adapter of the live WebGPU backend, if any. */

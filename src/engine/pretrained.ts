@@ -6,15 +6,22 @@ import type { Model } from './types.js';
 /**
  * Where the shipped weights are: next to the library's code, resolved the way bundlers
  * understand (`new URL(file, import.meta.url)`), so they are found unbundled, bundled, in
- * Node, Deno, Bun and browsers. {@link loadPretrained} reads it by default.
+ * Node, Deno, Bun and browsers. {@link loadPretrained} reads it by default. `undefined` where
+ * the runtime gives modules no `import.meta.url` (Cloudflare's workerd): provide the weights there
+ * with {@link setAssets}.
  *
  * @example
  * ```ts
- * console.log(PRETRAINED_WEIGHTS_URL.href); // e.g. file:///app/node_modules/lenet-mnist/dist/lenet-mnist.weights
- * const model = await loadModelFile(PRETRAINED_WEIGHTS_URL); // what loadPretrained() does
+ * console.log(PRETRAINED_WEIGHTS_URL?.href); // e.g. file:///app/node_modules/lenet-mnist/dist/lenet-mnist.weights
+ * if (PRETRAINED_WEIGHTS_URL) await loadModelFile(PRETRAINED_WEIGHTS_URL); // what loadPretrained() does
  * ```
  */
-export const PRETRAINED_WEIGHTS_URL: URL = new URL('./lenet-mnist.weights', import.meta.url);
+export const PRETRAINED_WEIGHTS_URL: URL | undefined =
+  // Runtimes such as Cloudflare's workerd give modules no import.meta.url: there the weights are
+  // provided with setAssets, and the package must still import.
+  typeof import.meta.url === 'string'
+    ? new URL('./lenet-mnist.weights', import.meta.url)
+    : undefined;
 
 /**
  * Loads the LeNet-5 weights that ship with the package, trained on MNIST by the project's own
@@ -36,7 +43,10 @@ export const PRETRAINED_WEIGHTS_URL: URL = new URL('./lenet-mnist.weights', impo
 export async function loadPretrained(url?: string | URL): Promise<Model> {
   const bytes =
     url === undefined
-      ? await readAsset('lenet-mnist.weights', PRETRAINED_WEIGHTS_URL)
+      ? await readAsset('lenet-mnist.weights', () => {
+          if (PRETRAINED_WEIGHTS_URL === undefined) throw new TypeError('no import.meta.url');
+          return PRETRAINED_WEIGHTS_URL;
+        })
       : await platform.readFile(url);
-  return loadModel(bytes, String(url ?? PRETRAINED_WEIGHTS_URL));
+  return loadModel(bytes, String(url ?? PRETRAINED_WEIGHTS_URL ?? 'lenet-mnist.weights'));
 }

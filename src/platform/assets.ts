@@ -8,7 +8,7 @@
  * server bundle) leave the URL pointing next to the bundle: the app copies the files there, or
  * names another place with {@link setAssetBase} (`initBackend({ assetBase })`).
  */
-import { LenetMnistError } from '../errors.js';
+import { LenetMnistError, OptionError } from '../errors.js';
 import { platform } from './index.js';
 
 /** The files lenet-mnist loads at run time, by their names in the package's `dist/`. */
@@ -144,19 +144,178 @@ function joinLocation(folder: string, name: string): string {
 }
 
 /**
+ * The literal `new URL('./name', import.meta.url)` of a call site, passed as a function so that
+ * it is evaluated only when the file is looked up there: runtimes such as Cloudflare's workerd
+ * give modules no `import.meta.url`, and apps there provide the files with {@link setAssets}.
+ */
+export type BuiltInUrl = () => URL;
+
+/**
  * Where `name` is loaded from: the override of {@link setAssetBase}, else `builtIn`, the
  * literal `new URL('./name', import.meta.url)` of the call site, as the host's loaders take it
  * (a filesystem path in Node for `file:` URLs, the URL string otherwise).
+ *
+ * @throws {@link AssetError} where the runtime has no `import.meta.url` and no override is set.
  */
-export function assetLocation(name: AssetName, builtIn: URL): string {
-  return override(name) ?? platform.assetLocation(builtIn);
+export function assetLocation(name: AssetName, builtIn: BuiltInUrl): string {
+  const configured = override(name);
+  if (configured !== undefined) return configured;
+  let url: URL;
+  try {
+    url = builtIn();
+  } catch (err) {
+    throw new AssetError(
+      name,
+      '(next to the library code: this runtime gives modules no import.meta.url)',
+      `provide it with setAssets({ '${name}': ... }) or point to it with setAssetBase(...)`,
+      { cause: err },
+    );
+  }
+  return platform.assetLocation(url);
 }
 
 /**
- * Reads an asset's bytes; a failure is an {@link AssetError} naming the file and location
- * (never a silent fallback).
+ * The content of a run-time file, given by the app instead of a location (see
+ * {@link setAssets}): a compiled `WebAssembly.Module` (`.wasm` files only) or the file's bytes.
+ *
+ * @example
+ * ```ts
+ * import lenetSimd from 'lenet-mnist/assets/lenet-simd.wasm'; // a bundler's wasm module import
+ * const data: AssetData = lenetSimd;
+ * ```
  */
-export async function readAsset(name: AssetName, builtIn: URL): Promise<Uint8Array> {
+export type AssetData = CompiledWasmModule | ArrayBuffer | ArrayBufferView;
+
+/**
+ * A compiled `WebAssembly.Module`. Typed as any object so that the package's types need neither
+ * the DOM lib nor Node's (which do not all declare `WebAssembly`); {@link setAssets} checks at
+ * run time that it is one.
+ *
+ * @example
+ * ```ts
+ * const module: CompiledWasmModule = await WebAssembly.compileStreaming(fetch('/lenet-simd.wasm'));
+ * ```
+ */
+export type CompiledWasmModule = object;
+
+/**
+ * Files given to {@link setAssets} by name. The threaded build's worker script is a script, so it
+ * is not among them (threads need a URL: {@link setAssetBase}).
+ *
+ * @example
+ * ```ts
+ * const assets: ProvidedAssets = { 'lenet-mnist.weights': await (await fetch(url)).arrayBuffer() };
+ * ```
+ */
+export type ProvidedAssets = Partial<
+  Record<Exclude<AssetName, 'tfjs-backend-wasm-threaded-simd.worker.js'>, AssetData>
+>;
+
+let provided: ProvidedAssets = {};
+
+/**
+ * Gives the library its run-time files as content instead of locations: compiled
+ * `WebAssembly.Module`s or bytes for the `.wasm` files (tfjs' binaries, the fused kernels), bytes
+ * for the pretrained weights. For runtimes that have no `import.meta.url` or file system, or that
+ * forbid compiling WebAssembly at run time (Cloudflare Workers / workerd: the modules arrive
+ * precompiled through the bundler or the config). A provided file is used as is, never fetched;
+ * a file the library needs that is neither provided nor reachable is an {@link AssetError}
+ * (tfjs' binaries: a `BackendError`). Call it before the first {@link initBackend}, like
+ * {@link setAssetBase}; `undefined` forgets what was provided. What is provided wins over
+ * `setAssetBase`. Where some of a kernel set's builds are provided, the library picks among
+ * those (e.g. only `lenet-simd.wasm`: plain SIMD, even where relaxed SIMD exists).
+ *
+ * @param assets - the files by their {@link AssetName}; those left out are found as usual.
+ * @throws {@link OptionError} for an unknown file name, a value that is not a module or bytes, or
+ *   a `WebAssembly.Module` for the weights.
+ * @example
+ * ```ts
+ * // A Cloudflare Worker: wasm and data modules come from the bundle, compiled by the runtime.
+ * import { createPredictor, loadPretrained, setAssets } from 'lenet-mnist';
+ * import tfjsSimd from 'lenet-mnist/assets/tfjs-backend-wasm-simd.wasm';
+ * import lenetSimd from 'lenet-mnist/assets/lenet-simd.wasm';
+ * import weights from 'lenet-mnist/assets/lenet-mnist.weights';
+ * setAssets({
+ *   'tfjs-backend-wasm-simd.wasm': tfjsSimd,
+ *   'lenet-simd.wasm': lenetSimd,
+ *   'lenet-mnist.weights': weights,
+ * });
+ * const predictor = await createPredictor(await loadPretrained());
+ * ```
+ */
+export function setAssets(assets: ProvidedAssets | undefined): void {
+  if (assets === undefined) {
+    provided = {};
+    return;
+  }
+  if (typeof assets !== 'object' || assets === null || Array.isArray(assets)) {
+    throw new OptionError(
+      'assets',
+      `setAssets: assets must be an object of files by name, got ${describe(assets)}`,
+    );
+  }
+  const next: ProvidedAssets = {};
+  for (const [name, value] of Object.entries(assets)) {
+    if (
+      !(ASSET_NAMES as readonly string[]).includes(name) ||
+      name === 'tfjs-backend-wasm-threaded-simd.worker.js'
+    ) {
+      throw new OptionError(
+        name,
+        `setAssets: unknown file '${name}'; files that can be provided: ${ASSET_NAMES.filter((n) => n.endsWith('.wasm') || n.endsWith('.weights')).join(', ')}`,
+      );
+    }
+    if (value === undefined) continue;
+    const isModule = typeof WebAssembly !== 'undefined' && value instanceof WebAssembly.Module;
+    const isBytes = value instanceof ArrayBuffer || ArrayBuffer.isView(value);
+    if (isModule && !name.endsWith('.wasm')) {
+      throw new OptionError(
+        name,
+        `setAssets: '${name}' must be bytes (ArrayBuffer or a typed array), got a WebAssembly.Module`,
+      );
+    }
+    if (!isModule && !isBytes) {
+      throw new OptionError(
+        name,
+        `setAssets: '${name}' must be a WebAssembly.Module or bytes (ArrayBuffer or a typed array), got ${describe(value)}`,
+      );
+    }
+    next[name as keyof ProvidedAssets] = value;
+  }
+  provided = next;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  return `${typeof value} ${String(value).slice(0, 40)}`;
+}
+
+/** The file the app provided with {@link setAssets}, if any. */
+export function providedAsset(name: AssetName): AssetData | undefined {
+  return provided[name as keyof ProvidedAssets];
+}
+
+/** Provided content as bytes (views share the app's buffer: nothing here writes to them). */
+function bytesOf(name: AssetName, data: AssetData): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data))
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new AssetError(
+    name,
+    '(provided with setAssets)',
+    'a WebAssembly.Module has no bytes to read',
+  );
+}
+
+/**
+ * Reads an asset's bytes: what {@link setAssets} provided, else from its location; a failure is
+ * an {@link AssetError} naming the file and location (never a silent fallback).
+ */
+export async function readAsset(name: AssetName, builtIn: BuiltInUrl): Promise<Uint8Array> {
+  const given = providedAsset(name);
+  if (given !== undefined) return bytesOf(name, given);
   const location = assetLocation(name, builtIn);
   try {
     return await platform.readFile(location);

@@ -91,6 +91,8 @@ export const platform: Platform = {
   },
   assetLocation: (url) => url.href,
   findPackageFile: () => undefined,
+  // Browsers have their own navigator.gpu: nothing is installed, nothing to remove.
+  withdrawNavigatorGpu: () => {},
   async provideNavigatorGpu() {
     const g = globalThis as { navigator?: { gpu?: unknown }; isSecureContext?: boolean };
     if (g.navigator?.gpu != null) return { ok: true, source: 'the browser' };

@@ -203,6 +203,14 @@ interface DawnModule {
 }
 
 let dawnFailure: NavigatorGpuResult | undefined;
+/** Dawn's GPU object, created once per process (its native instance is reused). */
+let dawnGpu: { dawn: DawnModule; gpu: unknown } | undefined;
+/** The global names (and `navigator.gpu`) installed here, to be removed by withdrawNavigatorGpu. */
+const installed: {
+  names: Map<string, unknown>;
+  navigator: object | undefined;
+  gpu: unknown;
+} = { names: new Map(), navigator: undefined, gpu: undefined };
 
 /**
  * Installs Dawn's `navigator.gpu` unless the runtime already has one. `webgpu` is an optional
@@ -211,9 +219,16 @@ let dawnFailure: NavigatorGpuResult | undefined;
 async function provideNavigatorGpu(): Promise<NavigatorGpuResult> {
   const g = globalThis as { navigator?: { gpu?: unknown } };
   // Deno ships WebGPU, and an app (or a test) may have installed its own: use it as is.
-  if (g.navigator?.gpu != null) return { ok: true, source: 'the runtime' };
+  if (g.navigator?.gpu != null) {
+    // Dawn's own GPU object, put back by someone after a withdrawal: its constants go with it.
+    if (dawnGpu !== undefined && g.navigator.gpu === dawnGpu.gpu) {
+      return install(dawnGpu.dawn, dawnGpu.gpu);
+    }
+    return { ok: true, source: 'the runtime' };
+  }
   // The native addon is loaded once per process; a failure will not fix itself.
   if (dawnFailure !== undefined) return dawnFailure;
+  if (dawnGpu !== undefined) return install(dawnGpu.dawn, dawnGpu.gpu);
   let dawn: DawnModule;
   try {
     dawn = (await import('webgpu')) as DawnModule;
@@ -240,11 +255,21 @@ async function provideNavigatorGpu(): Promise<NavigatorGpuResult> {
     };
     return dawnFailure;
   }
-  // tfjs-backend-webgpu reads GPUBufferUsage, GPUMapMode, GPUTextureUsage... as globals.
-  // Never overwrite what the runtime defines itself.
+  dawnGpu = { dawn, gpu };
+  return install(dawn, gpu);
+}
+
+/**
+ * Puts Dawn's `navigator.gpu` and constants on the global object, recording what was added.
+ * tfjs-backend-webgpu reads GPUBufferUsage, GPUMapMode, GPUTextureUsage... as globals while it
+ * runs. Never overwrites what the runtime defines itself.
+ */
+function install(dawn: DawnModule, gpu: unknown): NavigatorGpuResult {
+  const g = globalThis as { navigator?: { gpu?: unknown } };
   for (const [name, value] of Object.entries(dawn.globals)) {
     if (!(name in globalThis)) {
       Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+      installed.names.set(name, value);
     }
   }
   if (g.navigator === undefined) {
@@ -255,9 +280,31 @@ async function provideNavigatorGpu(): Promise<NavigatorGpuResult> {
       writable: true,
       configurable: true,
     });
+    installed.navigator = g.navigator;
   }
-  Object.defineProperty(g.navigator, 'gpu', { value: gpu, writable: true, configurable: true });
+  Object.defineProperty(g.navigator as object, 'gpu', {
+    value: gpu,
+    writable: true,
+    configurable: true,
+  });
+  installed.gpu = gpu;
   return { ok: true, source: "the 'webgpu' package (Dawn)" };
+}
+
+function withdrawNavigatorGpu(): void {
+  const g = globalThis as Record<string, unknown> & { navigator?: { gpu?: unknown } };
+  // Only what is still ours: an app (or a test) may have put its own in place meanwhile.
+  for (const [name, value] of installed.names) if (g[name] === value) delete g[name];
+  installed.names.clear();
+  const nav = g.navigator;
+  const gpuIsOurs = nav !== undefined && installed.gpu !== undefined && nav.gpu === installed.gpu;
+  if (nav !== undefined && nav === installed.navigator && (gpuIsOurs || nav.gpu === undefined)) {
+    delete g.navigator;
+  } else if (gpuIsOurs) {
+    delete (nav as { gpu?: unknown }).gpu;
+  }
+  installed.navigator = undefined;
+  installed.gpu = undefined;
 }
 
 function errorText(err: unknown): string {
@@ -344,6 +391,7 @@ export const platform: Platform = {
     }
   },
   provideNavigatorGpu,
+  withdrawNavigatorGpu,
   startWorker,
   yieldToEventLoop: () =>
     new Promise<void>((resolve) => {

@@ -55,6 +55,13 @@ export interface Platform {
    */
   provideNavigatorGpu(): Promise<NavigatorGpuResult>;
   /**
+   * Removes the globals {@link Platform.provideNavigatorGpu} installed (Node: `navigator.gpu`,
+   * Node 20's minimal `navigator`, Dawn's `GPU*` constants), leaving the host's global object as
+   * it was; a later `provideNavigatorGpu` installs them again. Called when WebGPU is not (or no
+   * longer) used. Globals the runtime or the app defined are never touched.
+   */
+  withdrawNavigatorGpu(): void;
+  /**
    * Starts a worker thread (Node: `worker_threads`; browsers: a `Worker` from a blob URL) that
    * runs `source`: the text of a self-contained JavaScript function expression
    * `(post, listen) => { ... }`, called in the worker with `post(message, transfer?)` to answer

@@ -41,6 +41,43 @@ import {
 export class TrainWorkerError extends LenetMnistError {}
 
 /**
+ * The worker script's absolute URL: `workerUrl` resolved against the page, else the default next
+ * to the library's code. Only for messages, so a runtime without `import.meta.url` gets a note.
+ */
+function workerScriptUrl(workerUrl: string | URL | undefined): string {
+  if (workerUrl !== undefined) return absoluteUrl(String(workerUrl));
+  try {
+    return new URL('./browser-fx-train-worker.js', import.meta.url).href;
+  } catch {
+    return 'browser-fx-train-worker.js (next to the library code)';
+  }
+}
+
+/**
+ * The error for a worker script that did not load: the URL tried, what it answered, and the fix.
+ * Bundlers that do not bundle the worker (esbuild, Rollup) leave the default URL pointing next
+ * to the app's bundle, where the package's dist/ files are not.
+ */
+async function workerLoadFailure(url: string, custom: boolean): Promise<TrainWorkerError> {
+  let answer: string;
+  try {
+    const response = await fetch(url);
+    const type = response.headers.get('content-type') ?? 'no content type';
+    answer = response.ok
+      ? `it answers HTTP ${response.status} (${type}), so the script or one of its imports failed to load or run`
+      : `it answers HTTP ${response.status}`;
+  } catch (err) {
+    answer = `fetching it failed: ${(err as Error).message}`;
+  }
+  const fix = custom
+    ? 'Point workerUrl at browser-fx-train-worker.js in a served copy of node_modules/lenet-mnist/dist/ (its .wasm and .weights files beside it)'
+    : "Serve node_modules/lenet-mnist/dist/ (the worker loads its .wasm and .weights files from beside it) and pass its URL: trainInWorker(model, data, { workerUrl: '/lenet-mnist/browser-fx-train-worker.js' }) (Vite, webpack and Parcel bundle the worker themselves; esbuild and Rollup do not)";
+  return new TrainWorkerError(
+    `the training worker could not start from ${url}: ${answer}. ${fix}.`,
+  );
+}
+
+/**
  * What the worker measures on {@link TrainInWorkerOptions.testData} after training.
  *
  * @example
@@ -241,7 +278,7 @@ async function modelBytes(model: Model | Uint8Array | ArrayBuffer): Promise<Arra
 
 function startWorker(options: TrainInWorkerOptions): Worker {
   // The literal `new Worker(new URL(..., import.meta.url), { type: 'module' })` is the form
-  // Vite and webpack recognize: they bundle the worker with its imports.
+  // Vite, webpack and Parcel recognize: they bundle the worker with its imports.
   return options.workerUrl !== undefined
     ? new Worker(options.workerUrl, { type: 'module', name: 'lenet-mnist training' })
     : new Worker(new URL('./browser-fx-train-worker.js', import.meta.url), {
@@ -305,12 +342,15 @@ function listen(
   };
   worker.addEventListener('error', (event) => {
     event.preventDefault();
-    const url = options.workerUrl ?? 'browser-fx-train-worker.js';
-    reject(
-      new TrainWorkerError(
-        `the training worker failed: ${event.message || `could not load ${String(url)}`}`,
-      ),
-    );
+    // What the browser was asked to load (a bundler may have rewritten the default).
+    const tried = workerScriptUrl(options.workerUrl);
+    if (event.message) {
+      reject(new TrainWorkerError(`the training worker failed: ${event.message} (${tried})`));
+      return;
+    }
+    // Browsers say nothing about a module worker that did not load: find out what the URL
+    // answers, and name it with the fix.
+    void workerLoadFailure(tried, options.workerUrl !== undefined).then(reject);
   });
   worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
     const m = event.data;

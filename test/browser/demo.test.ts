@@ -248,7 +248,10 @@ describe('the browser demo in Chromium', () => {
     expect(out.batchCheckpoint).toBe('TrainWorkerError');
     expect(out.testCount).toBe(100);
     expect(out.predictions).toBe(100);
-    expect(out.missing).toMatch(/^TrainWorkerError: the training worker failed/);
+    // The URL tried, what it answered, and the fix.
+    expect(out.missing).toMatch(
+      /^TrainWorkerError: the training worker could not start from http:\/\/127\.0\.0\.1:\d+\/nowhere\/worker\.js: it answers HTTP 404\. Point workerUrl at browser-fx-train-worker\.js in a served copy of node_modules\/lenet-mnist\/dist\//,
+    );
   });
 
   it('draws, trains in the Worker, stops, switches models and reloads saved weights', async () => {

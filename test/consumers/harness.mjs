@@ -1,6 +1,7 @@
 // Consumer harness: packs the package as `npm publish` would, installs the tarball into a fresh
 // folder like a user's app, and builds the apps in ./apps with Vite (production), webpack 5
-// (production), esbuild (minified), Rollup + terser, and an esbuild server bundle for Node. It
+// (production), esbuild (minified), Rollup + terser, Parcel 2 (zero configuration), and an
+// esbuild server bundle for Node. It
 // measures what users download and ship. test/package/consumers.test.ts runs it; on its own:
 //
 //   node test/consumers/harness.mjs [--only vite] [--out <folder>]    (after `npm run build`)
@@ -14,12 +15,14 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -30,7 +33,7 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const APPS = fileURLToPath(new URL('./apps/', import.meta.url));
 export const CACHE = join(ROOT, 'node_modules', '.cache', 'lenet-consumers');
 /** The browser bundlers of the matrix. */
-export const BUNDLERS = ['vite', 'webpack', 'esbuild', 'rollup'];
+export const BUNDLERS = ['vite', 'webpack', 'esbuild', 'rollup', 'parcel'];
 /** What an app may bring itself: its own tfjs (coexistence test), Node's types (types test). */
 const APP_EXTRAS = [
   '@tensorflow/tfjs-core@4.22.0',
@@ -181,11 +184,48 @@ async function buildRollup(appDir, entry, outDir) {
   writeFileSync(join(outDir, 'index.html'), INDEX_HTML(`${entry}.js`));
 }
 
+/**
+ * Parcel 2 with zero configuration: `parcel build index.html` (its own defaults: minified,
+ * scope-hoisted); only the public URL is relative because the test serves each app in a folder.
+ * Built in a folder outside this repository, with auto-install off: Parcel resolves the Node
+ * polyfills it injects (`process`, `buffer`...) up the folder tree, where this repository's
+ * node_modules would hide that a real app has none.
+ */
+async function buildParcel(appDir, entry, outDir) {
+  rmSync(outDir, { recursive: true, force: true });
+  const project = mkdtempSync(join(tmpdir(), 'lenet-parcel-'));
+  try {
+    cpSync(appDir, project, { recursive: true });
+    writeFileSync(join(project, `${entry}.html`), INDEX_HTML(`${entry}.js`));
+    await run(
+      join(ROOT, 'node_modules', '.bin', 'parcel'),
+      [
+        'build',
+        `${entry}.html`,
+        '--dist-dir',
+        outDir,
+        '--public-url',
+        './',
+        '--no-cache',
+        '--no-source-maps',
+        '--no-autoinstall',
+        '--log-level',
+        'warn',
+      ],
+      { cwd: project, maxBuffer: 1 << 26 },
+    );
+  } finally {
+    rmSync(project, { recursive: true, force: true });
+  }
+  cpSync(join(outDir, `${entry}.html`), join(outDir, 'index.html'));
+}
+
 const BUILDERS = {
   vite: buildVite,
   webpack: buildWebpack,
   esbuild: buildEsbuild,
   rollup: buildRollup,
+  parcel: buildParcel,
 };
 
 /** A Node server bundle of apps/node-app.mjs, as `esbuild --bundle --platform=node` makes it. */
@@ -261,6 +301,10 @@ export async function prepareConsumers({ only = BUNDLERS, log = () => {} } = {})
       // tells their users to copy the package's assets next to the bundle.
       if (entry === 'app' && (bundler === 'esbuild' || bundler === 'rollup')) {
         copied = copyAssets(consumer, outDir);
+        // ...and, for trainInWorker, to serve the package's dist/ and pass `workerUrl`.
+        cpSync(join(consumer, 'node_modules', 'lenet-mnist', 'dist'), join(outDir, 'lenet-mnist'), {
+          recursive: true,
+        });
       }
       apps[`${bundler}-${entry}`] = { dir: outDir, size, copied };
     }

@@ -1,7 +1,7 @@
 // Finds and compiles the fused kernels' WebAssembly for this runtime. Host-specific (reads an
 // asset through the platform layer), so it stays out of kernels.ts, which workers also load.
 import { detectEnvironment } from '../../backend/env.js';
-import { type AssetName, readAsset } from '../../platform/assets.js';
+import { type AssetName, providedAsset, readAsset } from '../../platform/assets.js';
 import {
   FusedLeNetError,
   type FusedVariant,
@@ -47,8 +47,12 @@ export function compileFusedModule(
       ),
     );
   }
-  const variant: FusedVariant = wanted !== false && relaxedSimd ? 'relaxed-simd' : 'simd';
   const kernels = options.kernels ?? 'lenet';
+  let variant: FusedVariant = wanted !== false && relaxedSimd ? 'relaxed-simd' : 'simd';
+  // Builds the app provided (setAssets) are the only ones it can have: pick among them.
+  const givenSimd = providedAsset(assetName(kernels, 'simd')) !== undefined;
+  const givenRelaxed = providedAsset(assetName(kernels, 'relaxed-simd')) !== undefined;
+  if (variant === 'relaxed-simd' && givenSimd && !givenRelaxed && wanted !== true) variant = 'simd';
   const key = `${kernels} ${variant}`;
   let pending = compiled.get(key);
   if (pending === undefined) {
@@ -64,8 +68,11 @@ async function compile(
   kernels: KernelSetKind,
   variant: FusedVariant,
 ): Promise<CompiledFusedModule> {
-  const name: AssetName = `${kernels === 'lenet' ? 'lenet' : 'net'}-${variant}.wasm`;
-  const bytes = await readAsset(name, assetUrl(kernels, variant));
+  const name = assetName(kernels, variant);
+  const given = providedAsset(name);
+  // A precompiled module is used as is: some runtimes (workerd) forbid compiling at run time.
+  if (given instanceof WebAssembly.Module) return { variant, module: given };
+  const bytes = await readAsset(name, () => assetUrl(kernels, variant));
   try {
     return { variant, module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>) };
   } catch (err) {
@@ -74,6 +81,10 @@ async function compile(
       cause: err,
     });
   }
+}
+
+function assetName(kernels: KernelSetKind, variant: FusedVariant): AssetName {
+  return `${kernels === 'lenet' ? 'lenet' : 'net'}-${variant}.wasm`;
 }
 
 /**

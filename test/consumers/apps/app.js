@@ -48,7 +48,8 @@ window.lenetRun = async (digits, threads) => {
   };
 };
 // Training in the library's Web Worker, which the bundler must have emitted with its imports.
-window.lenetTrainInWorker = async (digits, labels) => {
+// `workerUrl`: where esbuild and Rollup apps serve the package's dist/ (they do not emit the worker).
+window.lenetTrainInWorker = async (digits, labels, workerUrl) => {
   const set = {
     images: Uint8Array.from(digits.flat()),
     labels: Uint8Array.from(labels),
@@ -60,7 +61,12 @@ window.lenetTrainInWorker = async (digits, labels) => {
   const { model, history, backend } = await trainInWorker(
     await loadPretrained(),
     prepareImages(set),
-    { epochs: 1, batchSize: 5, onBatchEnd: (_batch, logs) => batches.push(logs.size) },
+    {
+      epochs: 1,
+      batchSize: 5,
+      onBatchEnd: (_batch, logs) => batches.push(logs.size),
+      ...(workerUrl ? { workerUrl } : {}),
+    },
   );
   const predictor = await createPredictor(model);
   const predictions = await predictor.predictBatch(digits.map((d) => Uint8Array.from(d)));
