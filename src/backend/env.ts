@@ -1,4 +1,5 @@
 import { OptionError } from '../errors.js';
+import { describeValue } from '../options.js';
 import { platform } from '../platform/index.js';
 
 /**
@@ -198,7 +199,7 @@ export function resolveThreads(
   if (option !== 'auto' && !(Number.isInteger(option) && option >= 1)) {
     throw new OptionError(
       name,
-      `${name} must be 'auto' or an integer >= 1, got ${typeof option === 'string' ? JSON.stringify(option) : String(option)}`,
+      `${name} must be 'auto' or an integer >= 1, got ${describeValue(option)}`,
     );
   }
   if (option !== 'auto') return { threads: option, reason: 'as asked' };

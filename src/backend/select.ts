@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LenetMnistError } from '../errors.js';
+import {
+  checkBoolean,
+  checkNumber,
+  checkOptionKeys,
+  checkSignal,
+  describeValue,
+  optionKeys,
+} from '../options.js';
 import { type AssetBase, setAssetBase } from '../platform/assets.js';
 import { detectEnvironment, type RuntimeEnvironment, resolveThreads } from './env.js';
 import {
@@ -67,7 +75,7 @@ export interface InitBackendOptions {
   /**
    * How long the WASM backend may take to start (download, compile, start its threads) before
    * {@link initBackend} rejects with a {@link BackendError} (or, with `threads: 'auto'`, retries
-   * single-threaded). Default 30000 ms.
+   * single-threaded): a finite number above 0. Default 30000 ms.
    */
   initTimeoutMs?: number;
   /**
@@ -155,6 +163,17 @@ export class BackendError extends LenetMnistError {}
 
 const DEFAULT_SNAPSHOT_INTERVAL_MS = 2000;
 
+const INIT_BACKEND_KEYS = optionKeys<InitBackendOptions>()([
+  'backend',
+  'wasmPaths',
+  'assetBase',
+  'threads',
+  'initTimeoutMs',
+  'signal',
+  'allowFallbackAdapter',
+  'snapshotIntervalMs',
+]);
+
 /** The latest initialisation (or recovery), pending or settled. */
 let current: Promise<BackendInfo> | undefined;
 /** The info of the last one that succeeded. */
@@ -188,8 +207,9 @@ const listeners = new Set<(event: BackendChangeEvent) => void>();
  *   names the step that failed; the backend active before stays active), when the WASM backend
  *   fails to start or does not start within `initTimeoutMs` (the message names a file that
  *   could not be fetched, and where from), when `threads` asks for more threads than the page
- *   allows, or for an unknown `backend` name; `RangeError` for a malformed `threads` or
- *   `initTimeoutMs`; the signal's reason when aborted.
+ *   allows, or for an unknown `backend` name; {@link OptionError} (a `RangeError`) for an unknown
+ *   option (naming the closest valid one), a malformed `threads`, `initTimeoutMs`,
+ *   `snapshotIntervalMs`, `allowFallbackAdapter` or `signal`; the signal's reason when aborted.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const run = (current ?? Promise.resolve(undefined))
@@ -356,22 +376,25 @@ function loadTfjsSideEffects(): Promise<unknown> {
 }
 
 async function select(options: InitBackendOptions): Promise<BackendInfo> {
+  checkOptionKeys('initBackend', options, INIT_BACKEND_KEYS);
   const wanted = options.backend ?? 'auto';
   if (wanted !== 'auto' && wanted !== 'webgpu' && wanted !== 'wasm') {
     throw new BackendError(
-      `Unknown backend ${JSON.stringify(wanted)}: expected "auto", "webgpu" or "wasm"`,
+      `Unknown backend ${describeValue(wanted)}: expected "auto", "webgpu" or "wasm"`,
     );
   }
   // An OptionError (a RangeError) naming `threads`, before any work.
   if (options.threads !== undefined) resolveThreads(options.threads, { kind: 'wasm-backend' });
-  if (
-    options.initTimeoutMs !== undefined &&
-    !(typeof options.initTimeoutMs === 'number' && options.initTimeoutMs > 0)
-  ) {
-    throw new RangeError(
-      `initTimeoutMs must be a positive number, got ${String(options.initTimeoutMs)}`,
-    );
-  }
+  checkNumber(
+    'initBackend',
+    'initTimeoutMs',
+    options.initTimeoutMs,
+    { min: 0, minExclusive: true },
+    true,
+  );
+  checkSignal('initBackend', 'signal', options.signal);
+  checkBoolean('initBackend', 'allowFallbackAdapter', options.allowFallbackAdapter);
+  checkNumber('initBackend', 'snapshotIntervalMs', options.snapshotIntervalMs, { min: 0 }, true);
   options.signal?.throwIfAborted();
   if (options.assetBase !== undefined) setAssetBase(options.assetBase);
   await loadTfjsSideEffects();

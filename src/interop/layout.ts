@@ -4,6 +4,7 @@ import { EngineModel } from '../engine/model.js';
 import type { Model } from '../engine/types.js';
 import type { Activation, ModelSpec, Preprocessing } from '../model/types.js';
 import { expectedTensors, validateSpec } from '../model/weights.js';
+import { checkOptionKeys, optionKeys } from '../options.js';
 import { StateDictError } from './errors.js';
 
 /**
@@ -64,6 +65,18 @@ export interface StateDictImportOptions {
   /** A name for the file in error messages and metadata. Default: `'state_dict'`. */
   source?: string;
 }
+
+const STATE_DICT_IMPORT_KEYS = optionKeys<StateDictImportOptions>()([
+  'architecture',
+  'pooling',
+  'activation',
+  'conv2Activation',
+  'resize',
+  'mean',
+  'std',
+  'metadata',
+  'source',
+]);
 
 /** A parameter in both layouts. */
 export interface ParameterLayout {
@@ -249,6 +262,11 @@ export function modelFromStateDict(
   options: StateDictImportOptions,
   format: string,
 ): Model {
+  checkOptionKeys(
+    format === 'pytorch' ? 'importPyTorchStateDict' : 'importSafetensors',
+    options,
+    STATE_DICT_IMPORT_KEYS,
+  );
   const source = options.source ?? 'state_dict';
   let entries = list;
   // nn.DataParallel saves every key under `module.`.

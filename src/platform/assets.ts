@@ -8,7 +8,8 @@
  * server bundle) leave the URL pointing next to the bundle: the app copies the files there, or
  * names another place with {@link setAssetBase} (`initBackend({ assetBase })`).
  */
-import { LenetMnistError } from '../errors.js';
+import { LenetMnistError, OptionError } from '../errors.js';
+import { checkOptionKeys, describeValue } from '../options.js';
 import { platform } from './index.js';
 
 /** The files lenet-mnist loads at run time, by their names in the package's `dist/`. */
@@ -113,9 +114,16 @@ export function setAssetBase(assetBase: AssetBase | undefined): void {
     assetBase !== undefined &&
     typeof assetBase !== 'string' &&
     !(assetBase instanceof URL) &&
-    (typeof assetBase !== 'object' || assetBase === null)
+    (typeof assetBase !== 'object' || assetBase === null || Array.isArray(assetBase))
   ) {
-    throw new TypeError('assetBase must be a folder URL or path, or an object of file locations');
+    throw new OptionError(
+      'assetBase',
+      `setAssetBase: assetBase must be a folder URL or path, or an object of file locations, got ${describeValue(assetBase)}`,
+    );
+  }
+  if (typeof assetBase === 'object' && !(assetBase instanceof URL)) {
+    // A misspelt file name would otherwise be ignored, and that file loaded from the default.
+    checkOptionKeys('setAssetBase', assetBase, ASSET_NAMES, 'assetBase.');
   }
   base = assetBase;
 }

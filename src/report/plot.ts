@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { checkOptionKeys, checkString, optionKeys } from '../options.js';
 import type { EpochLogs } from '../train/train.js';
 
 /**
@@ -53,6 +54,8 @@ export interface PlotHistoryOptions {
   height?: number;
 }
 
+const PLOT_KEYS = optionKeys<PlotHistoryOptions>()(['title', 'batches', 'width', 'height']);
+
 const TRAIN = '#1f77b4';
 /** More batch points than this are averaged in runs (a line finer than a pixel adds only bytes). */
 const MAX_BATCH_POINTS = 500;
@@ -89,6 +92,8 @@ export function plotHistory(
   },
   options: PlotHistoryOptions = {},
 ): string {
+  checkOptionKeys('plotHistory', options, PLOT_KEYS);
+  checkString('plotHistory', 'title', options.title);
   const width = checkSize(options.width ?? 840, 'width');
   const height = checkSize(options.height ?? 360, 'height');
   const title = options.title ?? 'Training curves';

@@ -4,8 +4,9 @@ import { checkFastPath } from '../engine/choose.js';
 import { crossEntropyRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
 import type { Engine, FastPathOption, Model } from '../engine/types.js';
-import { OptionError } from '../errors.js';
+import { checkInt, checkOptionKeys, checkSignal } from '../options.js';
 import { assertCompatible } from './compat.js';
+import { EVALUATE_OPTION_KEYS } from './option-keys.js';
 
 /**
  * Options of {@link evaluate}.
@@ -68,14 +69,11 @@ export async function evaluate(
   data: PreparedSet,
   options: EvaluateOptions = {},
 ): Promise<Evaluation> {
+  checkOptionKeys('evaluate', options, EVALUATE_OPTION_KEYS);
   const batchSize = options.batchSize ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new OptionError(
-      'batchSize',
-      `batchSize must be an integer >= 1, got ${String(batchSize)}`,
-    );
-  }
+  checkInt('', 'batchSize', batchSize, 1);
   const fastPath = checkFastPath(options.fastPath);
+  checkSignal('evaluate', 'signal', options.signal);
   assertCompatible(model, data, 'evaluate');
   const engine = await engineModel(model).engineFor({ fastPath });
   return evaluateOn(engine, data, batchSize, options.signal);

@@ -13,10 +13,21 @@ import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
 import { engineModel } from '../engine/model.js';
 import type { AdamSettings, Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
+import {
+  checkBoolean,
+  checkChoice,
+  checkFunction,
+  checkInt,
+  checkNumber,
+  checkOptionKeys,
+  checkSignal,
+  describeValue,
+} from '../options.js';
 import { platform } from '../platform/index.js';
 import { CheckpointFormatError, decodeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
 import { evaluateOn } from './evaluate.js';
+import { EARLY_STOPPING_KEYS, TRAIN_OPTION_KEYS } from './option-keys.js';
 import { type TrainingRecipe, trainingRecipe } from './recipe.js';
 import type { LearningRateSchedule } from './schedule.js';
 
@@ -643,13 +654,9 @@ interface TrainPlan {
 
 /** Checks every option before any work starts, so a bad one never costs an epoch. */
 function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOptions): TrainPlan {
+  checkOptionKeys('train', options, TRAIN_OPTION_KEYS);
   const recipeName = options.recipe ?? 'reference';
-  if (recipeName !== 'reference' && recipeName !== 'best') {
-    throw new OptionError(
-      'recipe',
-      `recipe must be "reference" or "best", got ${JSON.stringify(options.recipe)}`,
-    );
-  }
+  checkChoice('', 'recipe', recipeName, ['reference', 'best']);
   const epochs = positiveInt(options.epochs ?? trainingRecipe(recipeName).epochs, 'epochs', true);
   // The recipe's schedule spans the epochs actually run.
   const recipe = trainingRecipe(recipeName, Math.max(1, epochs));
@@ -663,7 +670,7 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   if (typeof schedule !== 'number' && typeof schedule !== 'function') {
     throw new OptionError(
       'learningRate',
-      `learningRate must be a number or a function of (epoch, batch, batchesPerEpoch), got ${typeof schedule}`,
+      `learningRate must be a number or a function of (epoch, batch, batchesPerEpoch), got ${describeValue(schedule)}`,
     );
   }
   if (data.count === 0) throw new OptionError('data', 'train: the dataset is empty');
@@ -675,19 +682,14 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
       if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
         throw new OptionError(
           'learningRate',
-          `learningRate must be a finite number > 0, got ${String(rate)} for epoch ${e}, batch ${b}`,
+          `learningRate must be a finite number > 0, got ${describeValue(rate)} for epoch ${e}, batch ${b}`,
         );
       }
       rates[i] = rate;
     }
   }
   const weightDecay = options.weightDecay ?? recipe.weightDecay;
-  if (typeof weightDecay !== 'number' || !(weightDecay >= 0) || !Number.isFinite(weightDecay)) {
-    throw new OptionError(
-      'weightDecay',
-      `weightDecay must be a finite number >= 0, got ${String(weightDecay)}`,
-    );
-  }
+  checkNumber('', 'weightDecay', weightDecay, { min: 0 });
   for (const rate of rates) {
     if (!(rate * weightDecay < 1)) {
       throw new OptionError(
@@ -704,30 +706,11 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   const beta1 = unitInterval(options.beta1 ?? 0.9, 'beta1');
   const beta2 = unitInterval(options.beta2 ?? 0.999, 'beta2');
   const epsilon = options.epsilon ?? 1e-8;
-  if (typeof epsilon !== 'number' || !(epsilon > 0) || !Number.isFinite(epsilon)) {
-    throw new OptionError('epsilon', `epsilon must be a finite number > 0, got ${String(epsilon)}`);
-  }
-  if (
-    options.seed !== undefined &&
-    (typeof options.seed !== 'number' || !Number.isFinite(options.seed))
-  ) {
-    throw new OptionError('seed', `seed must be a finite number, got ${String(options.seed)}`);
-  }
-  if (options.shuffle !== undefined && typeof options.shuffle !== 'boolean') {
-    throw new OptionError('shuffle', `shuffle must be a boolean, got ${typeof options.shuffle}`);
-  }
-  if (
-    options.signal !== undefined &&
-    (typeof options.signal !== 'object' || typeof options.signal?.aborted !== 'boolean')
-  ) {
-    throw new OptionError('signal', 'signal must be an AbortSignal');
-  }
-  for (const name of CALLBACKS) {
-    const callback = options[name];
-    if (callback !== undefined && typeof callback !== 'function') {
-      throw new OptionError(name, `${name} must be a function, got ${typeof callback}`);
-    }
-  }
+  checkNumber('', 'epsilon', epsilon, { min: 0, minExclusive: true });
+  checkNumber('', 'seed', options.seed, {}, true);
+  checkBoolean('', 'shuffle', options.shuffle);
+  checkSignal('', 'signal', options.signal);
+  for (const name of CALLBACKS) checkFunction('', name, options[name]);
   assertCompatible(model, data, 'train');
   if (options.validationData)
     assertCompatible(model, options.validationData, 'train (validationData)');
@@ -753,9 +736,13 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
 function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOptions> | undefined {
   const early = options.earlyStopping;
   if (early === undefined) return undefined;
-  if (early === null || typeof early !== 'object') {
-    throw new OptionError('earlyStopping', 'earlyStopping must be an object like { patience: 3 }');
+  if (early === null || typeof early !== 'object' || Array.isArray(early)) {
+    throw new OptionError(
+      'earlyStopping',
+      `earlyStopping must be an object like { patience: 3 }, got ${describeValue(early)}`,
+    );
   }
+  checkOptionKeys('train', early, EARLY_STOPPING_KEYS, 'earlyStopping.');
   if (options.validationData === undefined) {
     throw new OptionError(
       'earlyStopping',
@@ -763,26 +750,11 @@ function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOption
     );
   }
   const monitor = early.monitor ?? 'valLoss';
-  if (monitor !== 'valLoss' && monitor !== 'valAccuracy') {
-    throw new OptionError(
-      'earlyStopping.monitor',
-      `earlyStopping.monitor must be "valLoss" or "valAccuracy", got ${JSON.stringify(monitor)}`,
-    );
-  }
+  checkChoice('', 'earlyStopping.monitor', monitor, ['valLoss', 'valAccuracy']);
   const minDelta = early.minDelta ?? 0;
-  if (typeof minDelta !== 'number' || !(minDelta >= 0) || !Number.isFinite(minDelta)) {
-    throw new OptionError(
-      'earlyStopping.minDelta',
-      `earlyStopping.minDelta must be a finite number >= 0, got ${String(minDelta)}`,
-    );
-  }
+  checkNumber('', 'earlyStopping.minDelta', minDelta, { min: 0 });
   const restoreBestWeights = early.restoreBestWeights ?? true;
-  if (typeof restoreBestWeights !== 'boolean') {
-    throw new OptionError(
-      'earlyStopping.restoreBestWeights',
-      'earlyStopping.restoreBestWeights must be a boolean',
-    );
-  }
+  checkBoolean('', 'earlyStopping.restoreBestWeights', restoreBestWeights, false);
   return {
     monitor,
     patience: positiveInt(early.patience, 'earlyStopping.patience'),
@@ -841,20 +813,13 @@ const CALLBACKS = [
 ] as const;
 
 function positiveInt(value: unknown, name: string, allowZero = false): number {
-  if (!Number.isInteger(value) || (value as number) < (allowZero ? 0 : 1)) {
-    throw new OptionError(
-      name,
-      `${name} must be an integer >= ${allowZero ? 0 : 1}, got ${String(value)}`,
-    );
-  }
+  checkInt('', name, value, allowZero ? 0 : 1);
   return value as number;
 }
 
 function unitInterval(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
-    throw new OptionError(name, `${name} must be a number in [0, 1), got ${String(value)}`);
-  }
-  return value;
+  checkNumber('', name, value, { min: 0, max: 1, maxExclusive: true });
+  return value as number;
 }
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());

@@ -11,10 +11,12 @@ import type { PreparedSet } from '../data/preprocess.js';
 import { loadModel } from '../engine/io.js';
 import type { Model } from '../engine/types.js';
 import { LenetMnistError, OptionError } from '../errors.js';
+import { checkOptionKeys } from '../options.js';
 import { type AssetBase, absoluteUrl, setAssetBase } from '../platform/assets.js';
 import { platform } from '../platform/index.js';
 import { createPredictor } from '../predict/predictor.js';
 import type { TrainCheckpoint } from './checkpoint.js';
+import { TRAIN_DATA_OPTION_KEYS, TRAIN_IN_WORKER_OPTION_KEYS } from './option-keys.js';
 import {
   type BatchLogs,
   type EpochLogs,
@@ -147,21 +149,6 @@ type FromWorker =
     }
   | { type: 'error'; name: string; message: string };
 
-const CALLBACKS = [
-  'onTrainBegin',
-  'onEpochBegin',
-  'onBatchEnd',
-  'onEpochEnd',
-  'onTrainEnd',
-  'signal',
-  'testData',
-  'backend',
-  'assetBase',
-  'workerUrl',
-  'onBackend',
-  'validationData',
-] as const;
-
 /** Resolves an asset base given on the page to absolute URLs, which the worker needs. */
 function absoluteBase(base: AssetBase | undefined): AssetBase | undefined {
   if (base === undefined) return undefined;
@@ -209,6 +196,7 @@ export async function trainInWorker(
       'trainInWorker needs a browser with Web Workers; in Node, call train() (the fused kernels already train on worker threads)',
     );
   }
+  checkOptionKeys('trainInWorker', options, TRAIN_IN_WORKER_OPTION_KEYS);
   if (options.learningRate !== undefined && typeof options.learningRate !== 'number') {
     throw new OptionError(
       'learningRate',
@@ -223,10 +211,11 @@ export async function trainInWorker(
         ? model.slice(0)
         : ((await model.save()).slice().buffer as ArrayBuffer);
   const plain: Record<string, unknown> = {};
+  // Only train's data options go to the worker: callbacks and the signal stay on the page, and
+  // the page-side options (testData, backend, ...) travel in their own fields.
   for (const [key, value] of Object.entries(options)) {
-    if (!(CALLBACKS as readonly string[]).includes(key) && value !== undefined) plain[key] = value;
+    if (TRAIN_DATA_OPTION_KEYS.includes(key) && value !== undefined) plain[key] = value;
   }
-  if (options.validationData !== undefined) plain.validationData = options.validationData;
   const url = options.workerUrl ?? 'browser-fx-train-worker.js';
   // The literal `new Worker(new URL(..., import.meta.url), { type: 'module' })` is the form
   // Vite and webpack recognize: they bundle the worker with its imports.
