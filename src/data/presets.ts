@@ -4,10 +4,11 @@
  *
  * @module
  */
+
+import { checkInt } from '../options.js';
 import { MNIST_MIRRORS, MNIST_SHA256, type MnistFileKey } from './download.js';
 import type { ImageSet } from './mnist.js';
 import { MNIST_MEAN, MNIST_STD } from './preprocess.js';
-import { checkInt } from '../options.js';
 
 /**
  * The datasets with a preset: MNIST (digits) and Fashion-MNIST (Zalando's clothing images in

@@ -78,6 +78,11 @@ const STATE_DICT_IMPORT_KEYS = optionKeys<StateDictImportOptions>()([
   'source',
 ]);
 
+/** The options of a state-dict import are known keys (checked before the file is read too). */
+export function checkStateDictImportOptions(fn: string, options: unknown): void {
+  checkOptionKeys(fn, options, STATE_DICT_IMPORT_KEYS);
+}
+
 /** A parameter in both layouts. */
 export interface ParameterLayout {
   name: string;
@@ -262,10 +267,9 @@ export function modelFromStateDict(
   options: StateDictImportOptions,
   format: string,
 ): Model {
-  checkOptionKeys(
+  checkStateDictImportOptions(
     format === 'pytorch' ? 'importPyTorchStateDict' : 'importSafetensors',
     options,
-    STATE_DICT_IMPORT_KEYS,
   );
   const source = options.source ?? 'state_dict';
   let entries = list;

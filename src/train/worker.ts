@@ -191,12 +191,12 @@ export async function trainInWorker(
   data: PreparedSet,
   options: TrainInWorkerOptions = {},
 ): Promise<TrainInWorkerResult> {
+  checkOptionKeys('trainInWorker', options, TRAIN_IN_WORKER_OPTION_KEYS);
   if (platform.name !== 'browser' || typeof Worker !== 'function') {
     throw new TrainWorkerError(
       'trainInWorker needs a browser with Web Workers; in Node, call train() (the fused kernels already train on worker threads)',
     );
   }
-  checkOptionKeys('trainInWorker', options, TRAIN_IN_WORKER_OPTION_KEYS);
   if (options.learningRate !== undefined && typeof options.learningRate !== 'number') {
     throw new OptionError(
       'learningRate',
