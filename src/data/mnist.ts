@@ -645,15 +645,17 @@ async function loadFromFiles(
       return { bytes, source: `files.${key}` };
     }
     // Browsers: URLs are kept in Cache Storage when a cache is named (`cacheDir`), so a second
-    // visit reads them from there.
+    // visit reads them from there. Relative URLs ('/mnist/...', the usual way to serve them with
+    // an app) are keyed by their absolute form.
+    const url = absoluteInPage(String(source));
     const cacheable =
       platform.name === 'browser' &&
       options.cacheDir !== undefined &&
       options.cache !== false &&
-      /^https?:/i.test(String(source));
+      /^https?:/i.test(url);
     try {
       const cache = cacheable ? await platform.openCache(options.cacheDir) : undefined;
-      const cached = await cache?.get(String(source));
+      const cached = await cache?.get(url);
       if (cached !== undefined) {
         options.onProgress?.({
           file: name,
@@ -664,7 +666,7 @@ async function loadFromFiles(
         return { bytes: cached, source: String(source) };
       }
       const bytes = await readSource(source, name, { ...ctx, signal });
-      await cache?.put(String(source), bytes);
+      await cache?.put(url, bytes);
       return { bytes, source: String(source) };
     } catch (err) {
       if (signal.aborted) throw err;
@@ -675,6 +677,17 @@ async function loadFromFiles(
       );
     }
   });
+}
+
+/** A URL relative to the page, made absolute (browsers); anything else as it is. */
+function absoluteInPage(location: string): string {
+  const page = (globalThis as { location?: { href?: unknown } }).location?.href;
+  if (platform.name !== 'browser' || typeof page !== 'string') return location;
+  try {
+    return new URL(location, page).href;
+  } catch {
+    return location;
+  }
 }
 
 async function loadFromDir(dir: string | URL, ctx: ReadOptions): Promise<Loaded[]> {
