@@ -5,6 +5,12 @@ import { platform } from '../platform/index.js';
 /**
  * What the current JavaScript runtime offers, detected once and exposed as plain data (like
  * transformers.js' `env`). Backend selection reads it; apps may display it.
+ *
+ * @example
+ * ```ts
+ * const env: RuntimeEnvironment = detectEnvironment();
+ * console.log(env.runtime, env.cores, env.wasm.simd, env.wasm.threads);
+ * ```
  */
 export interface RuntimeEnvironment {
   /** The JavaScript runtime. */

@@ -29,7 +29,15 @@ import {
   retireWebGpuBackend,
 } from './webgpu.js';
 
-/** Which tfjs backend to run on. `'auto'` prefers a hardware WebGPU adapter, else WASM SIMD. */
+/**
+ * Which tfjs backend to run on. `'auto'` prefers a hardware WebGPU adapter, else WASM SIMD.
+ *
+ * @example
+ * ```ts
+ * const backend: BackendName = new URLSearchParams(location.search).has('cpu') ? 'wasm' : 'auto';
+ * await initBackend({ backend });
+ * ```
+ */
 export type BackendName = 'auto' | 'webgpu' | 'wasm';
 
 /**
@@ -96,7 +104,15 @@ export interface InitBackendOptions {
   snapshotIntervalMs?: number;
 }
 
-/** The WebGPU adapter as {@link BackendInfo} reports it. */
+/**
+ * The WebGPU adapter as {@link BackendInfo} reports it.
+ *
+ * @example
+ * ```ts
+ * const { adapter } = await initBackend();
+ * if (adapter?.isFallback) console.log(`software adapter: ${adapter.vendor} ${adapter.architecture}`);
+ * ```
+ */
 export interface BackendAdapterInfo {
   /** The adapter's vendor, e.g. `'nvidia'`, `'intel'`, `'google'`; empty when the browser hides it. */
   vendor: string;
@@ -106,7 +122,15 @@ export interface BackendAdapterInfo {
   isFallback: boolean;
 }
 
-/** What {@link initBackend} chose, and why. */
+/**
+ * What {@link initBackend} chose, and why.
+ *
+ * @example
+ * ```ts
+ * const info: BackendInfo = await initBackend();
+ * console.log(info.backend, info.threads, info.reason); // 'wasm' 1 'auto: WebGPU not used: ...'
+ * ```
+ */
 export interface BackendInfo {
   /** The active tfjs backend. */
   backend: 'webgpu' | 'wasm';
@@ -125,7 +149,17 @@ export interface BackendInfo {
   current?: boolean;
 }
 
-/** Sent to {@link onBackendChange} listeners. */
+/**
+ * Sent to {@link onBackendChange} listeners.
+ *
+ * @example
+ * ```ts
+ * onBackendChange((event: BackendChangeEvent) => {
+ *   if (event.cause === 'device-lost') console.warn('GPU lost:', event.recovery?.lostVariables);
+ *   console.log(event.previous?.backend, '->', event.current.backend);
+ * });
+ * ```
+ */
 export interface BackendChangeEvent {
   /** The backend before the change, `undefined` for the first initialisation. */
   readonly previous: BackendInfo | undefined;

@@ -9,7 +9,15 @@ import {
 import { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter.js';
 import { maxPoolGradWasmConfig } from './kernels/max-pool-grad.js';
 
-/** The three binaries tfjs-backend-wasm may ask for, by the names it asks with. */
+/**
+ * The three binaries tfjs-backend-wasm may ask for, by the names it asks with.
+ *
+ * @example
+ * ```ts
+ * const wasmPaths: WasmPaths = 'https://cdn.example.com/lenet-mnist@0.1.0/dist/';
+ * await initBackend({ backend: 'wasm', wasmPaths });
+ * ```
+ */
 export type WasmPaths =
   | string
   | Record<
@@ -19,7 +27,15 @@ export type WasmPaths =
       string
     >;
 
-/** How many threads the WASM backend should run: a count (`1`: no threads) or `'auto'`. */
+/**
+ * How many threads the WASM backend should run: a count (`1`: no threads) or `'auto'`.
+ *
+ * @example
+ * ```ts
+ * const threads: WasmThreads = crossOriginIsolated ? 'auto' : 1;
+ * await initBackend({ backend: 'wasm', threads });
+ * ```
+ */
 export type WasmThreads = ThreadsOption;
 
 type BinaryName = Exclude<

@@ -12,7 +12,15 @@ import { LenetMnistError, OptionError } from '../errors.js';
 import { checkOptionKeys, describeValue } from '../options.js';
 import { platform } from './index.js';
 
-/** The files lenet-mnist loads at run time, by their names in the package's `dist/`. */
+/**
+ * The files lenet-mnist loads at run time, by their names in the package's `dist/`.
+ *
+ * @example
+ * ```ts
+ * const weights: AssetName = 'lenet-mnist.weights';
+ * setAssetBase({ [weights]: '/models/lenet-mnist.weights' }); // that file from elsewhere
+ * ```
+ */
 export type AssetName =
   | 'tfjs-backend-wasm.wasm'
   | 'tfjs-backend-wasm-simd.wasm'

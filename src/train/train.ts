@@ -31,7 +31,16 @@ import { EARLY_STOPPING_KEYS, TRAIN_OPTION_KEYS } from './option-keys.js';
 import { type TrainingRecipe, trainingRecipe } from './recipe.js';
 import type { LearningRateSchedule } from './schedule.js';
 
-/** Statistics of one batch, passed to `onBatchEnd`. */
+/**
+ * Statistics of one batch, passed to `onBatchEnd`.
+ *
+ * @example
+ * ```ts
+ * await train(model, data, {
+ *   onBatchEnd: (batch, logs: BatchLogs) => console.log(batch, logs.loss.toFixed(4), logs.accuracy, logs.size),
+ * });
+ * ```
+ */
 export interface BatchLogs {
   /** Mean cross-entropy of the batch. */
   loss: number;
@@ -41,7 +50,16 @@ export interface BatchLogs {
   size: number;
 }
 
-/** Statistics of one epoch, passed to `onEpochEnd` and kept in {@link TrainHistory}. */
+/**
+ * Statistics of one epoch, passed to `onEpochEnd` and kept in {@link TrainHistory}.
+ *
+ * @example
+ * ```ts
+ * const history = await train(model, data, { validationData });
+ * const last: EpochLogs | undefined = history.epochs.at(-1);
+ * console.log(last?.epoch, last?.loss, last?.valAccuracy);
+ * ```
+ */
 export interface EpochLogs {
   /** 1-based epoch number, as the reference prints it. */
   epoch: number;
@@ -88,7 +106,15 @@ export interface TrainContext {
   checkpoint(): Promise<TrainCheckpoint>;
 }
 
-/** Options of {@link TrainOptions.earlyStopping}. */
+/**
+ * Options of {@link TrainOptions.earlyStopping}.
+ *
+ * @example
+ * ```ts
+ * const earlyStopping: EarlyStoppingOptions = { monitor: 'valAccuracy', patience: 3, minDelta: 1e-4 };
+ * await train(model, data, { epochs: 30, validationData, earlyStopping });
+ * ```
+ */
 export interface EarlyStoppingOptions {
   /** The validation figure to watch. Default `'valLoss'` (lower is better); `'valAccuracy'`: higher. */
   monitor?: 'valLoss' | 'valAccuracy';
