@@ -45,7 +45,7 @@ export { createLeNet, type LeNetOptions } from './engine/lenet.js';
 export { createMlp, type MlpOptions } from './engine/mlp.js';
 export { loadPretrained, PRETRAINED_WEIGHTS_URL } from './engine/pretrained.js';
 export type { EngineInfo, EngineKind, FastPathOption, Model } from './engine/types.js';
-export { LenetMnistError, OptionError } from './errors.js';
+export { LenetMnistError, OptionError, PermissionError } from './errors.js';
 export {
   InteropFormatError,
   StateDictError,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { OptionError } from '../errors.js';
+import { OptionError, PermissionError } from '../errors.js';
 import { checkOptionKeys, describeValue, optionKeys } from '../options.js';
 import type { ByteCache } from '../platform/index.js';
 import { platform } from '../platform/index.js';
@@ -553,6 +553,7 @@ async function readFromDir(
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
       if (err instanceof DatasetError) throw err; // too large: the file is there, but refused
+      if (err instanceof PermissionError) throw err; // Deno without --allow-read: not "not found"
       failures.push(`${candidate}: ${errorText(err)}`);
     }
   }
@@ -669,7 +670,7 @@ async function loadFromFiles(
       await cache?.put(url, bytes);
       return { bytes, source: String(source) };
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (signal.aborted || err instanceof PermissionError) throw err;
       throw new DatasetError(
         `Cannot read files.${key} from '${String(source)}': ${errorText(err)}`,
         { source: String(source) },
