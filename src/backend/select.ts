@@ -76,7 +76,9 @@ export interface InitBackendOptions {
    * more) where the page is cross-origin isolated (COOP/COEP) and one thread elsewhere, and
    * falls back to one thread, saying why in `reason`, if the threaded build fails; a number asks
    * for exactly that many (`1`: no threads, the threaded build is never loaded) and rejects with
-   * {@link BackendError} if it cannot be had. Node, Deno and Bun run tfjs' WASM single-threaded.
+   * {@link BackendError} if it cannot be had: on a page that is not cross-origin isolated, or
+   * above half the logical cores the page reports (tfjs' threaded build runs no more: `2` on a
+   * 2-core page rejects). Node, Deno and Bun run tfjs' WASM single-threaded.
    * Fixed once the WASM backend has started.
    */
   threads?: WasmThreads;
@@ -291,8 +293,10 @@ export function getBackendInfo(): BackendInfo | undefined {
 }
 
 /**
- * Calls `listener` after every change of backend: each {@link initBackend} that succeeds, and a
- * switch to WASM after the WebGPU device was lost (driver reset, GPU unplugged, browser reclaiming
+ * Calls `listener` after every change of backend: the first {@link initBackend} that succeeds,
+ * each later one that switches to another backend (or another WebGPU adapter; a call that keeps
+ * the active backend changes nothing and fires nothing), and a switch to WASM after the WebGPU
+ * device was lost (driver reset, GPU unplugged, browser reclaiming
  * it). After a loss, the library restores all tfjs variables on WASM from its latest snapshot
  * (see {@link InitBackendOptions.snapshotIntervalMs}); `event.recovery` says how much was saved.
  * An operation that was running on the GPU when it was lost rejects; run it again after the event.

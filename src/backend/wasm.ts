@@ -198,6 +198,14 @@ export async function activateWasmBackend(
   if (requested !== 'auto' && requested > 1 && !env.wasm.threads) {
     throw new Error(`${requested} threads were asked for, but ${auto.why}`);
   }
+  // tfjs' threaded build runs at most half the logical cores the page reports: a count above
+  // that would start with fewer threads than asked, and a number means exactly that many.
+  const cap = env.cores === undefined ? undefined : Math.max(1, Math.floor(env.cores / 2));
+  if (requested !== 'auto' && requested > 1 && cap !== undefined && requested > cap) {
+    throw new Error(
+      `${requested} threads were asked for, but tfjs' threaded WASM build runs at most ${cap} here (half of the ${env.cores} logical cores the page reports); ask for ${cap === 1 ? '1 (no threads)' : `at most ${cap}`}, or 'auto'`,
+    );
+  }
   if (started !== undefined && tf.findBackend('wasm') !== null) {
     // tfjs starts its WASM module once per page; the thread count is fixed from then on.
     if (requested !== 'auto' && requested !== started.threads) {
@@ -215,6 +223,12 @@ export async function activateWasmBackend(
       const actual = await startOnce(mod, env, threads, timeoutMs);
       started = { threads: actual };
       if (actual < threads) {
+        if (requested !== 'auto') {
+          // A number means exactly that many (the page's WASM module now runs `actual`).
+          throw new Error(
+            `${requested} threads were asked for, but tfjs' threaded WASM build started only ${actual}`,
+          );
+        }
         started.note = `threads: ${actual} of the ${threads} asked: tfjs caps them at the logical cores reported`;
       }
       return started;
