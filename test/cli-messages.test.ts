@@ -30,6 +30,11 @@ test('an unknown flag names the closest flag of the command', async () => {
   expect(r.stderr).toContain("(did you mean '--limit'?)");
   const batch = await runCli(['train', '--batchsize', '8']);
   expect(batch.stderr).toContain("unknown option '--batchsize' (did you mean '--batch-size'?)");
+  const choice = await runCli(['train', '--backend', 'wsam']);
+  expect(choice.code).toBe(2);
+  expect(choice.stderr).toContain(
+    "--backend must be auto, wasm or webgpu, got 'wsam' (did you mean 'wasm'?)",
+  );
   const far = await runCli(['train', '--frobnicate']);
   expect(far.stderr).not.toContain('did you mean');
 });

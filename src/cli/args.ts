@@ -159,7 +159,10 @@ export class Checker {
     const raw = this.raw(name);
     if (raw === undefined) return undefined;
     if (!(choices as readonly string[]).includes(raw)) {
-      throw new UsageError(`--${name} must be ${orList(choices)}, got '${raw}'`);
+      const near = closestName(raw, choices);
+      throw new UsageError(
+        `--${name} must be ${orList(choices)}, got '${raw}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}`,
+      );
     }
     return raw as T;
   }

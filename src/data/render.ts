@@ -4,7 +4,13 @@
  * @module
  */
 import { OptionError } from '../errors.js';
-import { checkBoolean, checkOptionKeys, checkString, optionKeys } from '../options.js';
+import {
+  checkBoolean,
+  checkOptionKeys,
+  checkString,
+  describeValue,
+  optionKeys,
+} from '../options.js';
 
 /**
  * Options of {@link formatDigitHex}.
@@ -54,7 +60,7 @@ function checkImage(pixels: Uint8Array, width: number, height: number): void {
     ['height', height],
   ] as const) {
     if (!Number.isInteger(v) || v < 1)
-      throw new RangeError(`${name} must be a positive integer, got ${v}`);
+      throw new RangeError(`${name} must be a positive integer, got ${describeValue(v)}`);
   }
   if (pixels.length < width * height) {
     throw new RangeError(

@@ -1,5 +1,6 @@
 import { OptionError } from '../errors.js';
 import { checkMetadata, decodeWeights } from '../model/weights.js';
+import { describeValue } from '../options.js';
 import { platform } from '../platform/index.js';
 import { EngineModel } from './model.js';
 import type { Model } from './types.js';
@@ -54,7 +55,7 @@ export async function saveModelFile(
   if (typeof path !== 'string' || path === '') {
     throw new OptionError(
       'path',
-      `saveModelFile: path must be a non-empty string, got ${path === '' ? 'an empty string' : typeof path}`,
+      `saveModelFile: path must be a non-empty string, got ${path === '' ? 'an empty string' : describeValue(path)}`,
     );
   }
   if (typeof (model as { save?: unknown } | null)?.save !== 'function') {

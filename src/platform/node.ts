@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
+import { permissionErrorOf } from '../errors.js';
 import {
   type ByteCache,
   FileTooLargeError,
@@ -23,7 +24,6 @@ import {
   type ReadFileOptions,
   type WorkerHandle,
 } from './types.js';
-import { permissionErrorOf } from '../errors.js';
 import { vulkanUnavailable } from './vulkan.js';
 
 const openFd = promisify(fsOpen);

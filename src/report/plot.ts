@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { checkOptionKeys, checkString, optionKeys } from '../options.js';
+import { checkNumber, checkOptionKeys, checkString, optionKeys } from '../options.js';
 import type { EpochLogs } from '../train/train.js';
 
 /**
@@ -179,11 +179,7 @@ function thin(points: (readonly [number, number])[], max: number): (readonly [nu
 }
 
 function checkSize(v: number, name: string): number {
-  if (typeof v !== 'number' || !(v >= 200 && v <= 10_000)) {
-    throw new RangeError(
-      `plotHistory: ${name} must be a number from 200 to 10000, got ${String(v)}`,
-    );
-  }
+  checkNumber('plotHistory', name, v, { min: 200, max: 10_000 });
   return v;
 }
 
