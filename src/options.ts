@@ -116,8 +116,8 @@ export function optionKeys<T>() {
 }
 
 /**
- * `options` must be an object (not `null`, an array or a primitive); then every own key must be
- * one of `keys`. An unknown key is an {@link OptionError} naming it and the closest valid key,
+ * `options` must be an object (not `null`, an array or a primitive); then every own key with a
+ * value other than `undefined` must be one of `keys`. An unknown key is an {@link OptionError} naming it and the closest valid key,
  * or listing the valid keys when none is close: `train: unknown option "limt" (did you mean
  * "limit"?)`. `path` prefixes nested options' keys (`augment.` gives `"augment.rotaton"`).
  */
@@ -129,8 +129,10 @@ export function checkOptionKeys(
 ): void {
   const name = path === '' ? 'options' : path.replace(/\.$/, '');
   checkObject(fn, name, options);
-  for (const key of Object.keys(options as object)) {
-    if (keys.includes(key)) continue;
+  for (const [key, value] of Object.entries(options as object)) {
+    // A key set to `undefined` asks for nothing (`{ ...settings, size: undefined }` clears one),
+    // so only keys with a value can be a lost intent.
+    if (keys.includes(key) || value === undefined) continue;
     const near = closestName(key, keys);
     const hint =
       near !== undefined

@@ -120,6 +120,8 @@ describe('the vocabulary', () => {
       'f: options must be an object, got null',
     );
     expect(() => checkOptionKeys('f', { alpha: 1, beta: 2 }, keys)).not.toThrow();
+    // A key set to undefined asks for nothing: `{ ...settings, size: undefined }` passes.
+    expect(() => checkOptionKeys('f', { alpha: 1, size: undefined }, keys)).not.toThrow();
   });
 
   test('integer and choice messages state the rule checked and the value found', () => {
