@@ -335,3 +335,20 @@ describe('every public options object rejects an unknown key, naming the closest
     model.dispose();
   });
 });
+
+test('train and evaluate state the batch-size rule batches() checks (1 to 2^24)', async () => {
+  const model = await createLeNet({ seed: 1 });
+  await rejectsWith(
+    () => train(model, tinySet(), { batchSize: 2 ** 25 }),
+    'batchSize must be an integer from 1 to 16777216, got 33554432',
+  );
+  await rejectsWith(
+    () => train(model, tinySet(), { validationBatchSize: 0 }),
+    'validationBatchSize must be an integer from 1 to 16777216, got 0',
+  );
+  await rejectsWith(
+    () => evaluate(model, tinySet(), { batchSize: '8' as never }),
+    'batchSize must be an integer from 1 to 16777216, got the string "8"',
+  );
+  model.dispose();
+});

@@ -1,4 +1,4 @@
-import { batches } from '../data/batches.js';
+import { batches, MAX_BATCH_SIZE } from '../data/batches.js';
 import type { PreparedSet } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import { crossEntropyRow } from '../engine/logits.js';
@@ -18,7 +18,7 @@ import { EVALUATE_OPTION_KEYS } from './option-keys.js';
  */
 export interface EvaluateOptions {
   /**
-   * Images per forward pass: a positive integer. Default: 32 (the reference's test batch);
+   * Images per forward pass: an integer from 1 to {@link MAX_BATCH_SIZE}. Default: 32 (the reference's test batch);
    * results do not depend on it.
    */
   batchSize?: number;
@@ -71,7 +71,7 @@ export async function evaluate(
 ): Promise<Evaluation> {
   checkOptionKeys('evaluate', options, EVALUATE_OPTION_KEYS);
   const batchSize = options.batchSize ?? 32;
-  checkInt('', 'batchSize', batchSize, 1);
+  checkInt('', 'batchSize', batchSize, 1, MAX_BATCH_SIZE);
   const fastPath = checkFastPath(options.fastPath);
   checkSignal('evaluate', 'signal', options.signal);
   assertCompatible(model, data, 'evaluate');

@@ -6,7 +6,7 @@ import {
   checkAugmentOptions,
   DEFAULT_AUGMENT,
 } from '../data/augment.js';
-import { batchCount, batches, shuffledIndices } from '../data/batches.js';
+import { batchCount, batches, MAX_BATCH_SIZE, shuffledIndices } from '../data/batches.js';
 import { normalizationTable, type PreparedSet } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import { StepDivergedError, TrainingDivergedError } from '../engine/errors.js';
@@ -191,7 +191,7 @@ export interface TrainOptions extends TrainCallbacks {
   recipe?: TrainingRecipe;
   /** Passes over the data: an integer, 0 or more. Default: 5 (the `'best'` recipe: 12). */
   epochs?: number;
-  /** Images per training step: a positive integer. Default: 64. */
+  /** Images per training step: an integer from 1 to {@link MAX_BATCH_SIZE} (2^24). Default: 64. */
   batchSize?: number;
   /**
    * Adam step size, above 0: a number, or a {@link LearningRateSchedule} giving each step's rate
@@ -231,7 +231,7 @@ export interface TrainOptions extends TrainCallbacks {
   shuffle?: boolean;
   /** Evaluated after every epoch; results land in `valLoss`/`valAccuracy`. */
   validationData?: PreparedSet;
-  /** Batch size for validation. Default: 32 (the reference's test batch). */
+  /** Batch size for validation: an integer from 1 to {@link MAX_BATCH_SIZE}. Default: 32 (the reference's test batch). */
   validationBatchSize?: number;
   /** Call `onBatchEnd` only every n-th batch (0, n, 2n, ...): a positive integer. Default: 1. */
   logEvery?: number;
@@ -686,11 +686,13 @@ function checkTrainOptions(model: Model, data: PreparedSet, options: TrainOption
   const epochs = positiveInt(options.epochs ?? trainingRecipe(recipeName).epochs, 'epochs', true);
   // The recipe's schedule spans the epochs actually run.
   const recipe = trainingRecipe(recipeName, Math.max(1, epochs));
-  const batchSize = positiveInt(options.batchSize ?? 64, 'batchSize');
+  const batchSize = options.batchSize ?? 64;
+  checkInt('', 'batchSize', batchSize, 1, MAX_BATCH_SIZE); // what batches() takes
   const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
   const threadsAsked = options.threads ?? 'auto';
   const threads = resolveThreads(threadsAsked, { kind: 'fused', batchSize });
-  const validationBatchSize = positiveInt(options.validationBatchSize ?? 32, 'validationBatchSize');
+  const validationBatchSize = options.validationBatchSize ?? 32;
+  checkInt('', 'validationBatchSize', validationBatchSize, 1, MAX_BATCH_SIZE);
   const fastPath = checkFastPath(options.fastPath);
   const schedule = options.learningRate ?? recipe.learningRate;
   if (typeof schedule !== 'number' && typeof schedule !== 'function') {
