@@ -332,6 +332,10 @@ describe('every public options object rejects an unknown key, naming the closest
       () => trainInWorker(model, set, { workerURL: 'x' } as never),
       'trainInWorker: unknown option "workerURL" (did you mean "workerUrl"?)',
     );
+    await rejectsWith(
+      () => trainInWorker(model, set, { backend: { thread: 2 } } as never),
+      'trainInWorker: unknown option "backend.thread" (did you mean "backend.threads"?)',
+    );
     model.dispose();
   });
 });

@@ -199,7 +199,8 @@ export class BackendError extends LenetMnistError {}
 
 const DEFAULT_SNAPSHOT_INTERVAL_MS = 2000;
 
-const INIT_BACKEND_KEYS = optionKeys<InitBackendOptions>()([
+/** The keys of {@link InitBackendOptions} (internal: trainInWorker checks its `backend` with them). */
+export const INIT_BACKEND_KEYS = optionKeys<InitBackendOptions>()([
   'backend',
   'wasmPaths',
   'assetBase',

@@ -5,7 +5,12 @@
  * trained model back from the worker's saved weights. The page's main thread only receives
  * messages, so it stays responsive while the worker trains.
  */
-import { type BackendInfo, type InitBackendOptions, initBackend } from '../backend/select.js';
+import {
+  type BackendInfo,
+  INIT_BACKEND_KEYS,
+  type InitBackendOptions,
+  initBackend,
+} from '../backend/select.js';
 import type { ImageSet } from '../data/mnist.js';
 import type { PreparedSet } from '../data/preprocess.js';
 import { loadModel } from '../engine/io.js';
@@ -192,6 +197,10 @@ export async function trainInWorker(
   options: TrainInWorkerOptions = {},
 ): Promise<TrainInWorkerResult> {
   checkOptionKeys('trainInWorker', options, TRAIN_IN_WORKER_OPTION_KEYS);
+  if (options.backend !== undefined) {
+    const keys = INIT_BACKEND_KEYS.filter((k) => k !== 'assetBase'); // assetBase: its own option
+    checkOptionKeys('trainInWorker', options.backend, keys, 'backend.');
+  }
   if (platform.name !== 'browser' || typeof Worker !== 'function') {
     throw new TrainWorkerError(
       'trainInWorker needs a browser with Web Workers; in Node, call train() (the fused kernels already train on worker threads)',
