@@ -68,3 +68,56 @@ Object.defineProperty(LenetMnistError, Symbol.hasInstance, {
     );
   },
 });
+
+/**
+ * The runtime refused access that a call needs: Deno without `--allow-read` (or `--allow-write`,
+ * `--allow-net`, ...). The message names the file or URL and the flag to run Deno with, instead
+ * of letting the refusal look like a missing file. `flag` is that flag, e.g. `'--allow-read'`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await loadMnist({ dir: './mnist' });
+ * } catch (err) {
+ *   if (err instanceof PermissionError) console.error(`run deno with ${err.flag}`);
+ *   else throw err;
+ * }
+ * ```
+ */
+export class PermissionError extends LenetMnistError {
+  /** The Deno flag that grants the access, e.g. `'--allow-read'`. */
+  readonly flag: string;
+  /** The file, folder or URL that could not be accessed. */
+  readonly location: string;
+
+  constructor(location: string, flag: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.flag = flag;
+    this.location = location;
+  }
+}
+
+/**
+ * `err` as a {@link PermissionError} when it is Deno's refusal of a permission (`NotCapable`,
+ * or `PermissionDenied` in older Deno); `undefined` for any other error.
+ *
+ * @internal
+ */
+export function permissionErrorOf(
+  err: unknown,
+  access: 'read' | 'write' | 'net',
+  location: string,
+): PermissionError | undefined {
+  if (err instanceof PermissionError) return err;
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (e === null || typeof e !== 'object') return undefined;
+  if (e.name !== 'NotCapable' && e.name !== 'PermissionDenied') return undefined;
+  const text = typeof e.message === 'string' ? e.message : '';
+  const flag = /--allow-[a-z-]+/.exec(text)?.[0] ?? `--allow-${access}`;
+  return new PermissionError(
+    location,
+    flag,
+    `Deno denied ${access === 'net' ? 'network access to' : `${access} access to`} '${location}': run deno with ${flag} (e.g. deno run ${flag} app.js, or ${flag}=<path or host> to grant only that)`,
+    { cause: err },
+  );
+}

@@ -172,6 +172,6 @@ export {
   ModelDisposedError,
   TrainingDivergedError,
 } from './engine/errors.js';
-export { LenetMnistError, OptionError } from './errors.js';
+export { LenetMnistError, OptionError, PermissionError } from './errors.js';
 
 export { VERSION } from './version.js';

@@ -431,9 +431,9 @@ async function startTraining() {
     const started = { t: 0, seen: 0 };
     let batchesPerEpoch = 1;
     let step = 0;
+    const { size: _size, ...trainSettings } = settings; // size picks the files, not a train option
     const result = await trainInWorker(await createLeNet({ seed: 1 }), prepared, {
-      ...settings,
-      size: undefined,
+      ...trainSettings,
       seed: 1,
       validationData: validation,
       testData: mnist.test,

@@ -1,9 +1,16 @@
 import { OptionError } from '../errors.js';
+import { describeValue } from '../options.js';
 import { platform } from '../platform/index.js';
 
 /**
  * What the current JavaScript runtime offers, detected once and exposed as plain data (like
  * transformers.js' `env`). Backend selection reads it; apps may display it.
+ *
+ * @example
+ * ```ts
+ * const env: RuntimeEnvironment = detectEnvironment();
+ * console.log(env.runtime, env.cores, env.wasm.simd, env.wasm.threads);
+ * ```
  */
 export interface RuntimeEnvironment {
   /** The JavaScript runtime. */
@@ -198,7 +205,7 @@ export function resolveThreads(
   if (option !== 'auto' && !(Number.isInteger(option) && option >= 1)) {
     throw new OptionError(
       name,
-      `${name} must be 'auto' or an integer >= 1, got ${typeof option === 'string' ? JSON.stringify(option) : String(option)}`,
+      `${name} must be 'auto' or an integer >= 1, got ${describeValue(option)}`,
     );
   }
   if (option !== 'auto') return { threads: option, reason: 'as asked' };

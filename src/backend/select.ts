@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LenetMnistError } from '../errors.js';
+import {
+  checkBoolean,
+  checkNumber,
+  checkOptionKeys,
+  checkSignal,
+  describeValue,
+  optionKeys,
+} from '../options.js';
 import { type AssetBase, setAssetBase } from '../platform/assets.js';
 import { detectEnvironment, type RuntimeEnvironment, resolveThreads } from './env.js';
 import {
@@ -21,7 +29,15 @@ import {
   retireWebGpuBackend,
 } from './webgpu.js';
 
-/** Which tfjs backend to run on. `'auto'` prefers a hardware WebGPU adapter, else WASM SIMD. */
+/**
+ * Which tfjs backend to run on. `'auto'` prefers a hardware WebGPU adapter, else WASM SIMD.
+ *
+ * @example
+ * ```ts
+ * const backend: BackendName = new URLSearchParams(location.search).has('cpu') ? 'wasm' : 'auto';
+ * await initBackend({ backend });
+ * ```
+ */
 export type BackendName = 'auto' | 'webgpu' | 'wasm';
 
 /**
@@ -60,14 +76,16 @@ export interface InitBackendOptions {
    * more) where the page is cross-origin isolated (COOP/COEP) and one thread elsewhere, and
    * falls back to one thread, saying why in `reason`, if the threaded build fails; a number asks
    * for exactly that many (`1`: no threads, the threaded build is never loaded) and rejects with
-   * {@link BackendError} if it cannot be had. Node, Deno and Bun run tfjs' WASM single-threaded.
+   * {@link BackendError} if it cannot be had: on a page that is not cross-origin isolated, or
+   * above half the logical cores the page reports (tfjs' threaded build runs no more: `2` on a
+   * 2-core page rejects). Node, Deno and Bun run tfjs' WASM single-threaded.
    * Fixed once the WASM backend has started.
    */
   threads?: WasmThreads;
   /**
    * How long the WASM backend may take to start (download, compile, start its threads) before
    * {@link initBackend} rejects with a {@link BackendError} (or, with `threads: 'auto'`, retries
-   * single-threaded). Default 30000 ms.
+   * single-threaded): a finite number above 0. Default 30000 ms.
    */
   initTimeoutMs?: number;
   /**
@@ -88,7 +106,15 @@ export interface InitBackendOptions {
   snapshotIntervalMs?: number;
 }
 
-/** The WebGPU adapter as {@link BackendInfo} reports it. */
+/**
+ * The WebGPU adapter as {@link BackendInfo} reports it.
+ *
+ * @example
+ * ```ts
+ * const { adapter } = await initBackend();
+ * if (adapter?.isFallback) console.log(`software adapter: ${adapter.vendor} ${adapter.architecture}`);
+ * ```
+ */
 export interface BackendAdapterInfo {
   /** The adapter's vendor, e.g. `'nvidia'`, `'intel'`, `'google'`; empty when the browser hides it. */
   vendor: string;
@@ -98,7 +124,15 @@ export interface BackendAdapterInfo {
   isFallback: boolean;
 }
 
-/** What {@link initBackend} chose, and why. */
+/**
+ * What {@link initBackend} chose, and why.
+ *
+ * @example
+ * ```ts
+ * const info: BackendInfo = await initBackend();
+ * console.log(info.backend, info.threads, info.reason); // 'wasm' 1 'auto: WebGPU not used: ...'
+ * ```
+ */
 export interface BackendInfo {
   /** The active tfjs backend. */
   backend: 'webgpu' | 'wasm';
@@ -117,7 +151,17 @@ export interface BackendInfo {
   current?: boolean;
 }
 
-/** Sent to {@link onBackendChange} listeners. */
+/**
+ * Sent to {@link onBackendChange} listeners.
+ *
+ * @example
+ * ```ts
+ * onBackendChange((event: BackendChangeEvent) => {
+ *   if (event.cause === 'device-lost') console.warn('GPU lost:', event.recovery?.lostVariables);
+ *   console.log(event.previous?.backend, '->', event.current.backend);
+ * });
+ * ```
+ */
 export interface BackendChangeEvent {
   /** The backend before the change, `undefined` for the first initialisation. */
   readonly previous: BackendInfo | undefined;
@@ -155,6 +199,18 @@ export class BackendError extends LenetMnistError {}
 
 const DEFAULT_SNAPSHOT_INTERVAL_MS = 2000;
 
+/** The keys of {@link InitBackendOptions} (internal: trainInWorker checks its `backend` with them). */
+export const INIT_BACKEND_KEYS = optionKeys<InitBackendOptions>()([
+  'backend',
+  'wasmPaths',
+  'assetBase',
+  'threads',
+  'initTimeoutMs',
+  'signal',
+  'allowFallbackAdapter',
+  'snapshotIntervalMs',
+]);
+
 /** The latest initialisation (or recovery), pending or settled. */
 let current: Promise<BackendInfo> | undefined;
 /** The info of the last one that succeeded. */
@@ -188,8 +244,9 @@ const listeners = new Set<(event: BackendChangeEvent) => void>();
  *   names the step that failed; the backend active before stays active), when the WASM backend
  *   fails to start or does not start within `initTimeoutMs` (the message names a file that
  *   could not be fetched, and where from), when `threads` asks for more threads than the page
- *   allows, or for an unknown `backend` name; `RangeError` for a malformed `threads` or
- *   `initTimeoutMs`; the signal's reason when aborted.
+ *   allows, or for an unknown `backend` name; {@link OptionError} (a `RangeError`) for an unknown
+ *   option (naming the closest valid one), a malformed `threads`, `initTimeoutMs`,
+ *   `snapshotIntervalMs`, `allowFallbackAdapter` or `signal`; the signal's reason when aborted.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const run = (current ?? Promise.resolve(undefined))
@@ -237,8 +294,10 @@ export function getBackendInfo(): BackendInfo | undefined {
 }
 
 /**
- * Calls `listener` after every change of backend: each {@link initBackend} that succeeds, and a
- * switch to WASM after the WebGPU device was lost (driver reset, GPU unplugged, browser reclaiming
+ * Calls `listener` after every change of backend: the first {@link initBackend} that succeeds,
+ * each later one that switches to another backend (or another WebGPU adapter; a call that keeps
+ * the active backend changes nothing and fires nothing), and a switch to WASM after the WebGPU
+ * device was lost (driver reset, GPU unplugged, browser reclaiming
  * it). After a loss, the library restores all tfjs variables on WASM from its latest snapshot
  * (see {@link InitBackendOptions.snapshotIntervalMs}); `event.recovery` says how much was saved.
  * An operation that was running on the GPU when it was lost rejects; run it again after the event.
@@ -356,22 +415,25 @@ function loadTfjsSideEffects(): Promise<unknown> {
 }
 
 async function select(options: InitBackendOptions): Promise<BackendInfo> {
+  checkOptionKeys('initBackend', options, INIT_BACKEND_KEYS);
   const wanted = options.backend ?? 'auto';
   if (wanted !== 'auto' && wanted !== 'webgpu' && wanted !== 'wasm') {
     throw new BackendError(
-      `Unknown backend ${JSON.stringify(wanted)}: expected "auto", "webgpu" or "wasm"`,
+      `Unknown backend ${describeValue(wanted)}: expected "auto", "webgpu" or "wasm"`,
     );
   }
   // An OptionError (a RangeError) naming `threads`, before any work.
   if (options.threads !== undefined) resolveThreads(options.threads, { kind: 'wasm-backend' });
-  if (
-    options.initTimeoutMs !== undefined &&
-    !(typeof options.initTimeoutMs === 'number' && options.initTimeoutMs > 0)
-  ) {
-    throw new RangeError(
-      `initTimeoutMs must be a positive number, got ${String(options.initTimeoutMs)}`,
-    );
-  }
+  checkNumber(
+    'initBackend',
+    'initTimeoutMs',
+    options.initTimeoutMs,
+    { min: 0, minExclusive: true },
+    true,
+  );
+  checkSignal('initBackend', 'signal', options.signal);
+  checkBoolean('initBackend', 'allowFallbackAdapter', options.allowFallbackAdapter);
+  checkNumber('initBackend', 'snapshotIntervalMs', options.snapshotIntervalMs, { min: 0 }, true);
   options.signal?.throwIfAborted();
   if (options.assetBase !== undefined) setAssetBase(options.assetBase);
   await loadTfjsSideEffects();

@@ -17,7 +17,15 @@ import { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter
 import { maxPoolGradWasmConfig } from './kernels/max-pool-grad.js';
 import { tfjsWasmHooks } from './wasm-hooks.js';
 
-/** The three binaries tfjs-backend-wasm may ask for, by the names it asks with. */
+/**
+ * The three binaries tfjs-backend-wasm may ask for, by the names it asks with.
+ *
+ * @example
+ * ```ts
+ * const wasmPaths: WasmPaths = 'https://cdn.example.com/lenet-mnist@0.1.0/dist/';
+ * await initBackend({ backend: 'wasm', wasmPaths });
+ * ```
+ */
 export type WasmPaths =
   | string
   | Record<
@@ -27,7 +35,15 @@ export type WasmPaths =
       string
     >;
 
-/** How many threads the WASM backend should run: a count (`1`: no threads) or `'auto'`. */
+/**
+ * How many threads the WASM backend should run: a count (`1`: no threads) or `'auto'`.
+ *
+ * @example
+ * ```ts
+ * const threads: WasmThreads = crossOriginIsolated ? 'auto' : 1;
+ * await initBackend({ backend: 'wasm', threads });
+ * ```
+ */
 export type WasmThreads = ThreadsOption;
 
 type BinaryName = Exclude<
@@ -204,6 +220,14 @@ export async function activateWasmBackend(
   if (requested !== 'auto' && requested > 1 && !env.wasm.threads) {
     throw new Error(`${requested} threads were asked for, but ${auto.why}`);
   }
+  // tfjs' threaded build runs at most half the logical cores the page reports: a count above
+  // that would start with fewer threads than asked, and a number means exactly that many.
+  const cap = env.cores === undefined ? undefined : Math.max(1, Math.floor(env.cores / 2));
+  if (requested !== 'auto' && requested > 1 && cap !== undefined && requested > cap) {
+    throw new Error(
+      `${requested} threads were asked for, but tfjs' threaded WASM build runs at most ${cap} here (half of the ${env.cores} logical cores the page reports); ask for ${cap === 1 ? '1 (no threads)' : `at most ${cap}`}, or 'auto'`,
+    );
+  }
   if (started !== undefined && tf.findBackend('wasm') !== null) {
     // tfjs starts its WASM module once per page; the thread count is fixed from then on.
     if (requested !== 'auto' && requested !== started.threads) {
@@ -221,6 +245,12 @@ export async function activateWasmBackend(
       const actual = await startOnce(mod, env, threads, timeoutMs);
       started = { threads: actual };
       if (actual < threads) {
+        if (requested !== 'auto') {
+          // A number means exactly that many (the page's WASM module now runs `actual`).
+          throw new Error(
+            `${requested} threads were asked for, but tfjs' threaded WASM build started only ${actual}`,
+          );
+        }
         started.note = `threads: ${actual} of the ${threads} asked: tfjs caps them at the logical cores reported`;
       }
       return started;

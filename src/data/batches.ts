@@ -4,14 +4,8 @@
  * @module
  */
 import { OptionError } from '../errors.js';
-import {
-  checkBoolean,
-  checkFinite,
-  checkImageSet,
-  checkInt,
-  checkOptions,
-  describeValue,
-} from './check.js';
+import { checkOptionKeys, optionKeys } from '../options.js';
+import { checkBoolean, checkFinite, checkImageSet, checkInt, describeValue } from './check.js';
 import { normalizationTable, type PreparedSet } from './preprocess.js';
 
 /**
@@ -135,7 +129,7 @@ export function splitValidation(
   options: SplitOptions,
 ): { train: PreparedSet; validation: PreparedSet } {
   checkImageSet('splitValidation', set, true);
-  checkOptions('splitValidation', options);
+  checkOptionKeys('splitValidation', options, SPLIT_KEYS);
   const { size, shuffle = true, seed = 0 } = options;
   if (!Number.isInteger(size) || size < 1 || size >= set.count) {
     throw new OptionError(
@@ -281,7 +275,7 @@ export function batches(
 ): Generator<Batch, void, undefined> {
   // Validate and shuffle now, so mistakes surface at the call rather than at the first next().
   checkImageSet('batches', set, true);
-  checkOptions('batches', options);
+  checkOptionKeys('batches', options, BATCH_KEYS);
   const { batchSize, shuffle = false, dropRemainder = false } = options;
   checkBatchSize('batches', batchSize);
   checkBoolean('batches', 'shuffle', shuffle);
@@ -294,7 +288,10 @@ export function batches(
   const order = shuffle ? shuffledIndices(set.count, seed) : null;
   const startBatch = options.startBatch ?? 0;
   if (!Number.isInteger(startBatch) || startBatch < 0) {
-    throw new RangeError(`startBatch must be an integer >= 0, got ${startBatch}`);
+    throw new OptionError(
+      'startBatch',
+      `batches: startBatch must be an integer >= 0, got ${describeValue(startBatch)}`,
+    );
   }
   return generate(set, batchSize, n, table, order, options.reuseBuffers ?? false, startBatch);
 }
@@ -340,3 +337,14 @@ function* generate(
     yield { images, labels: batchLabels, size, index: b };
   }
 }
+
+const SPLIT_KEYS = optionKeys<SplitOptions>()(['size', 'shuffle', 'seed']);
+
+const BATCH_KEYS = optionKeys<BatchOptions>()([
+  'batchSize',
+  'shuffle',
+  'seed',
+  'dropRemainder',
+  'reuseBuffers',
+  'startBatch',
+]);

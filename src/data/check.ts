@@ -7,67 +7,14 @@
  * @internal
  */
 import { OptionError } from '../errors.js';
+import { checkObject, describeValue } from '../options.js';
 import { DatasetError } from './errors.js';
 
-/** A short description of a value for error messages. */
-export function describeValue(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) {
-    return String(v);
-  }
-  if (typeof v === 'bigint') return `${v}n`;
-  if (typeof v === 'function') return 'a function';
-  if (ArrayBuffer.isView(v)) return `a ${Object.prototype.toString.call(v).slice(8, -1)}`;
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v !== 'object') return typeof v;
-  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return `an object (${typeof name === 'string' ? name : 'no class'})`;
-}
+export { checkBoolean, checkFinite, checkInt, describeValue } from '../options.js';
 
 /** `options` must be an object (not null or an array). */
 export function checkOptions(fn: string, options: unknown, name = 'options'): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new OptionError(name, `${fn}: ${name} must be an object, got ${describeValue(options)}`);
-  }
-}
-
-/** An integer from `min` to `max` (inclusive); `undefined` passes when `optional`. */
-export function checkInt(
-  fn: string,
-  name: string,
-  value: unknown,
-  min: number,
-  max: number,
-  optional = false,
-): void {
-  if (optional && value === undefined) return;
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
-    throw new OptionError(
-      name,
-      `${fn}: ${name} must be an integer from ${min} to ${max}, got ${describeValue(value)}`,
-    );
-  }
-}
-
-/** `true`, `false` or (when optional) `undefined`. */
-export function checkBoolean(fn: string, name: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'boolean') {
-    throw new OptionError(
-      name,
-      `${fn}: ${name} must be true or false, got ${describeValue(value)}`,
-    );
-  }
-}
-
-/** A finite number; `undefined` passes when `optional`. */
-export function checkFinite(fn: string, name: string, value: unknown, optional = false): void {
-  if (optional && value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new OptionError(
-      name,
-      `${fn}: ${name} must be a finite number, got ${describeValue(value)}`,
-    );
-  }
+  checkObject(fn, name, options);
 }
 
 /** A `Uint8Array` (a `Uint8ClampedArray` too, when `clamped`). */

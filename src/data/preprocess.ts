@@ -7,12 +7,12 @@
  * @module
  */
 import { OptionError } from '../errors.js';
+import { checkOptionKeys, optionKeys } from '../options.js';
 import {
   checkBytes,
   checkFinite,
   checkImageSet,
   checkInt,
-  checkOptions,
   describeValue,
   MAX_ELEMENTS,
 } from './check.js';
@@ -457,8 +457,10 @@ interface Resolved {
   std: number;
 }
 
+const PREPARE_KEYS = optionKeys<PrepareOptions>()(['size', 'resize', 'mean', 'std']);
+
 function resolve(fn: string, height: number, width: number, options: PrepareOptions): Resolved {
-  checkOptions(fn, options);
+  checkOptionKeys(fn, options, PREPARE_KEYS);
   const { resize = 'bilinear', mean = MNIST_MEAN, std = MNIST_STD } = options;
   if (resize !== 'bilinear' && resize !== 'pad' && resize !== 'none') {
     throw new OptionError(

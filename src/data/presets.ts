@@ -4,6 +4,8 @@
  *
  * @module
  */
+
+import { checkInt } from '../options.js';
 import { MNIST_MIRRORS, MNIST_SHA256, type MnistFileKey } from './download.js';
 import type { ImageSet } from './mnist.js';
 import { MNIST_MEAN, MNIST_STD } from './preprocess.js';
@@ -115,7 +117,7 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetPreset>> = Object.fre
  * @param count - How many images to keep: an integer, 0 or more.
  * @returns A set of `min(count, set.count)` images whose `images` and `labels` are views of
  *   `set`'s arrays (no copy).
- * @throws `RangeError` when `count` is not an integer of 0 or more.
+ * @throws {@link OptionError} (a `RangeError`) when `count` is not an integer of 0 or more.
  *
  * @example
  * ```ts
@@ -126,9 +128,7 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetPreset>> = Object.fre
  * ```
  */
 export function firstImages<T extends ImageSet>(set: T, count: number): T {
-  if (!Number.isInteger(count) || count < 0) {
-    throw new RangeError(`firstImages: count must be an integer >= 0, got ${String(count)}`);
-  }
+  checkInt('firstImages', 'count', count, 0);
   if (count >= set.count) return set;
   const pixels = set.height * set.width;
   return {
@@ -137,4 +137,49 @@ export function firstImages<T extends ImageSet>(set: T, count: number): T {
     images: set.images.subarray(0, count * pixels),
     labels: set.labels.subarray(0, count),
   };
+}
+
+/** What {@link identifyDataset} measured. */
+export interface DatasetStatistics {
+  /** Mean pixel value of the images, scaled to [0, 1]. */
+  mean: number;
+  /** Fraction of pixels that are exactly 0. */
+  zeros: number;
+}
+
+/** The pixel statistics of a set (or of its first `maxImages` images). */
+export function datasetStatistics(set: ImageSet, maxImages = 10_000): DatasetStatistics {
+  const n = Math.min(set.count, maxImages) * set.height * set.width;
+  const px = set.images;
+  let sum = 0;
+  let zeros = 0;
+  for (let i = 0; i < n; i++) {
+    const v = px[i] as number;
+    sum += v;
+    if (v === 0) zeros++;
+  }
+  return { mean: n > 0 ? sum / n / 255 : Number.NaN, zeros: n > 0 ? zeros / n : Number.NaN };
+}
+
+/**
+ * Which preset's data a 28x28 set looks like, from cheap statistics: the mean pixel (MNIST
+ * 0.13, Fashion-MNIST 0.29, both for training and test images) and the share of black pixels
+ * (MNIST about 81%, Fashion-MNIST about 50%). `undefined` when it looks like neither (KMNIST,
+ * EMNIST, a small or other set), so only a clear confusion of the two presets is reported.
+ *
+ * @internal
+ */
+export function identifyDataset(
+  set: ImageSet,
+): { name: DatasetName; statistics: DatasetStatistics } | undefined {
+  if (set.height !== 28 || set.width !== 28 || set.count < 100) return undefined;
+  const statistics = datasetStatistics(set);
+  const { mean, zeros } = statistics;
+  if (Math.abs(mean - DATASETS.mnist.mean) < 0.03 && zeros > 0.72) {
+    return { name: 'mnist', statistics };
+  }
+  if (Math.abs(mean - DATASETS['fashion-mnist'].mean) < 0.04 && zeros > 0.35 && zeros < 0.65) {
+    return { name: 'fashion-mnist', statistics };
+  }
+  return undefined;
 }

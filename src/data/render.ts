@@ -3,6 +3,14 @@
  *
  * @module
  */
+import { OptionError } from '../errors.js';
+import {
+  checkBoolean,
+  checkOptionKeys,
+  checkString,
+  describeValue,
+  optionKeys,
+} from '../options.js';
 
 /**
  * Options of `formatDigitHex`.
@@ -30,6 +38,9 @@ export interface AsciiFormatOptions {
   ramp?: string;
 }
 
+const HEX_KEYS = optionKeys<HexFormatOptions>()(['color']);
+const ASCII_KEYS = optionKeys<AsciiFormatOptions>()(['ramp']);
+
 const RED = '\x1b[31m';
 const RESET = '\x1b[0m';
 const hex2 = (b: number) => b.toString(16).padStart(2, '0');
@@ -49,7 +60,7 @@ function checkImage(pixels: Uint8Array, width: number, height: number): void {
     ['height', height],
   ] as const) {
     if (!Number.isInteger(v) || v < 1)
-      throw new RangeError(`${name} must be a positive integer, got ${v}`);
+      throw new RangeError(`${name} must be a positive integer, got ${describeValue(v)}`);
   }
   if (pixels.length < width * height) {
     throw new RangeError(
@@ -81,6 +92,8 @@ export function formatDigitHex(
   options: HexFormatOptions = {},
 ): string {
   checkImage(pixels, width, height);
+  checkOptionKeys('formatDigitHex', options, HEX_KEYS);
+  checkBoolean('formatDigitHex', 'color', options.color);
   const color = options.color ?? false;
   const frame = '='.repeat(width * 5 - 1);
   const lines = [frame];
@@ -104,8 +117,9 @@ export function formatDigitHex(
  * @param pixels - `height * width` uint8 pixels, row-major.
  * @param options - `ramp`: darkest to brightest characters (default `' .:-=+*#%@'`).
  * @returns The rows joined with `\n`, without a trailing newline.
- * @throws `RangeError` if `width` or `height` is not a positive integer, `pixels` is too short,
- *   or `ramp` is empty.
+ * @throws `RangeError` if `width` or `height` is not a positive integer, `pixels` is too short;
+ *   {@link OptionError} (a `RangeError`) for an unknown option, or a `ramp` that is empty or not
+ *   a string.
  *
  * @example
  * ```ts
@@ -119,8 +133,12 @@ export function formatDigitAscii(
   options: AsciiFormatOptions = {},
 ): string {
   checkImage(pixels, width, height);
+  checkOptionKeys('formatDigitAscii', options, ASCII_KEYS);
+  checkString('formatDigitAscii', 'ramp', options.ramp);
   const chars = Array.from(options.ramp ?? ' .:-=+*#%@');
-  if (chars.length === 0) throw new RangeError('ramp must not be empty');
+  if (chars.length === 0) {
+    throw new OptionError('ramp', 'formatDigitAscii: ramp must not be empty');
+  }
   const lookup = Array.from(
     { length: 256 },
     (_, p) => chars[Math.floor((p * chars.length) / 256)] as string,

@@ -3,6 +3,7 @@ import { type AdapterSummary, adapterLabel } from '../backend/webgpu.js';
 import { OptionError } from '../errors.js';
 import { buildLayers } from '../model/layers.js';
 import type { ModelSpec } from '../model/types.js';
+import { checkChoice } from '../options.js';
 import { netMismatch } from './fused/net-kernels.js';
 import { type EngineKind, FAST_PATH_OPTIONS, type FastPathOption } from './types.js';
 import type { Calibration } from './webgpu/calibrate.js';
@@ -190,12 +191,7 @@ function round(rate: number): string {
  */
 export function checkFastPath(value: unknown): FastPathOption {
   if (value === undefined) return 'auto';
-  if (!FAST_PATH_OPTIONS.includes(value as FastPathOption)) {
-    throw new OptionError(
-      'fastPath',
-      `fastPath must be ${FAST_PATH_OPTIONS.map((o) => `"${o}"`).join(', ')}, got ${JSON.stringify(value)}`,
-    );
-  }
+  checkChoice('', 'fastPath', value, FAST_PATH_OPTIONS);
   return value as FastPathOption;
 }
 

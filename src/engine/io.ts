@@ -6,6 +6,7 @@ import {
   WEIGHTS_PREFIX_BYTES,
   WeightsFormatError,
 } from '../model/weights.js';
+import { describeValue } from '../options.js';
 import { platform } from '../platform/index.js';
 import { NotRegularFileError } from '../platform/types.js';
 import { EngineModel } from './model.js';
@@ -61,7 +62,7 @@ export async function saveModelFile(
   if (typeof path !== 'string' || path === '') {
     throw new OptionError(
       'path',
-      `saveModelFile: path must be a non-empty string, got ${path === '' ? 'an empty string' : typeof path}`,
+      `saveModelFile: path must be a non-empty string, got ${path === '' ? 'an empty string' : describeValue(path)}`,
     );
   }
   if (typeof (model as { save?: unknown } | null)?.save !== 'function') {

@@ -2,7 +2,20 @@ import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
 import { OptionError } from '../errors.js';
 import { pytorchDefaultInit } from '../model/init.js';
 import type { Activation, LeNetSpec, Preprocessing } from '../model/types.js';
-import { validateSpec } from '../model/weights.js';
+import {
+  LENET_INPUT_RULE,
+  LENET_MIN_INPUT,
+  MAX_INPUT_SIZE,
+  validateSpec,
+} from '../model/weights.js';
+import {
+  checkBoolean,
+  checkChoice,
+  checkNumber,
+  checkOptionKeys,
+  describeValue,
+  optionKeys,
+} from '../options.js';
 import { EngineModel } from './model.js';
 import type { Model } from './types.js';
 
@@ -25,7 +38,8 @@ export interface LeNetOptions {
   conv2Activation?: boolean;
   /**
    * Input side: 32 (default, MNIST resized) or 28 (raw MNIST; fc1 then has 256 inputs). Any
-   * integer from 16 to 4096 with `inputSize - 4` divisible by 4 works.
+   * integer from 16 to 4096 with `inputSize - 4` divisible by 4 works (the two 2x2 pools then
+   * divide evenly).
    */
   inputSize?: number;
   /** Normalisation mean of the input pipeline. Default: `MNIST_MEAN` (0.1307). */
@@ -56,12 +70,21 @@ export interface LeNetOptions {
  * ```
  * @param options - Architecture, input pipeline and seed; see {@link LeNetOptions}.
  * @returns A new model with freshly initialised weights.
- * @throws {@link OptionError} for option values that describe no valid LeNet (an `inputSize` out of
- *   range, an unknown `pooling`, `activation` or `resize`, a `mean` that is not finite, a `std`
- *   that is not above 0, a `seed` that is not a finite number).
+ * @throws {@link OptionError} for an unknown option (naming the closest valid one) or option
+ *   values that describe no valid LeNet (an `inputSize` that is not an integer from 16 to 4096
+ *   with `inputSize - 4` divisible by 4, an unknown `pooling`, `activation` or `resize`, a
+ *   `conv2Activation` that is not a boolean, a `mean` that is not finite, a `std` that is not
+ *   above 0, a `seed` that is not a finite number).
  */
 export async function createLeNet(options: LeNetOptions = {}): Promise<Model> {
+  const fn = 'createLeNet';
+  checkOptionKeys(fn, options, LENET_KEYS);
   const inputSize = options.inputSize ?? 32;
+  checkLeNetInputSize(fn, 'inputSize', inputSize);
+  checkChoice(fn, 'pooling', options.pooling, ['max', 'avg']);
+  checkChoice(fn, 'activation', options.activation, ['relu', 'tanh']);
+  checkBoolean(fn, 'conv2Activation', options.conv2Activation);
+  checkChoice(fn, 'resize', options.resize, ['bilinear', 'pad', 'none']);
   const spec = validateSpec(
     {
       kind: 'lenet',
@@ -84,29 +107,45 @@ export async function createLeNet(options: LeNetOptions = {}): Promise<Model> {
   return new EngineModel(spec, preprocessing, pytorchDefaultInit(spec, options.seed));
 }
 
+const LENET_KEYS = optionKeys<LeNetOptions>()([
+  'pooling',
+  'activation',
+  'conv2Activation',
+  'inputSize',
+  'mean',
+  'std',
+  'resize',
+  'seed',
+]);
+
+/**
+ * A LeNet input side: the rule {@link validateSpec} checks (an integer from 16 to 4096 whose
+ * `size - 4` is divisible by 4, so that both 2x2 pools divide evenly), as an {@link OptionError}
+ * naming the option.
+ */
+export function checkLeNetInputSize(fn: string, name: string, value: unknown): void {
+  if (
+    !Number.isInteger(value) ||
+    (value as number) < LENET_MIN_INPUT ||
+    (value as number) > MAX_INPUT_SIZE ||
+    ((value as number) - 4) % 4 !== 0
+  ) {
+    throw new OptionError(
+      name,
+      `${fn}: ${name} must be ${LENET_INPUT_RULE} (e.g. 28, 32), got ${describeValue(value)}`,
+    );
+  }
+}
+
 /** Checks the input-pipeline options of a model factory; returns them. */
 export function checkPreprocessing(what: string, p: Preprocessing): Preprocessing {
-  if (p.resize !== 'bilinear' && p.resize !== 'pad' && p.resize !== 'none') {
-    throw new OptionError(
-      'resize',
-      `${what}: resize ${JSON.stringify(p.resize)}: expected "bilinear", "pad" or "none"`,
-    );
-  }
-  if (typeof p.mean !== 'number' || !Number.isFinite(p.mean)) {
-    throw new OptionError('mean', `${what}: mean must be a finite number, got ${String(p.mean)}`);
-  }
-  if (typeof p.std !== 'number' || !Number.isFinite(p.std) || p.std <= 0) {
-    throw new OptionError(
-      'std',
-      `${what}: std must be a finite number above 0, got ${String(p.std)}`,
-    );
-  }
+  checkChoice(what, 'resize', p.resize, ['bilinear', 'pad', 'none'], false);
+  checkNumber(what, 'mean', p.mean);
+  checkNumber(what, 'std', p.std, { min: 0, minExclusive: true });
   return p;
 }
 
 /** A seed is optional; given, it must be a finite number. */
 export function checkSeed(what: string, seed: unknown): void {
-  if (seed !== undefined && (typeof seed !== 'number' || !Number.isFinite(seed))) {
-    throw new OptionError('seed', `${what}: seed must be a finite number, got ${String(seed)}`);
-  }
+  checkNumber(what, 'seed', seed, {}, true);
 }

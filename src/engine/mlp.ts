@@ -2,7 +2,8 @@ import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
 import { OptionError } from '../errors.js';
 import { pytorchDefaultInit } from '../model/init.js';
 import type { Activation, MlpSpec } from '../model/types.js';
-import { validateSpec } from '../model/weights.js';
+import { MAX_INPUT_SIZE, MLP_MAX_LAYERS, MLP_MAX_WIDTH, validateSpec } from '../model/weights.js';
+import { checkChoice, checkInt, checkOptionKeys, describeValue, optionKeys } from '../options.js';
 import { checkPreprocessing, checkSeed } from './lenet.js';
 import { EngineModel } from './model.js';
 import type { Model } from './types.js';
@@ -17,13 +18,13 @@ import type { Model } from './types.js';
  * ```
  */
 export interface MlpOptions {
-  /** Hidden layer widths: up to 16 positive integers. Default: `[256, 128]`. */
+  /** Hidden layer widths: up to 16, each an integer from 1 to 65536. Default: `[256, 128]`. */
   hidden?: readonly number[];
   /** Activation after each hidden layer. Default: `'relu'`. */
   activation?: Activation;
   /**
-   * Input side. Default: 28 (the 784 raw MNIST pixels, no resize); other sizes get a bilinear
-   * resize.
+   * Input side: an integer from 1 to 4096. Default: 28 (the 784 raw MNIST pixels, no resize);
+   * other sizes get a bilinear resize.
    */
   inputSize?: number;
   /** Normalisation mean of the input pipeline. Default: `MNIST_MEAN` (0.1307). */
@@ -47,17 +48,32 @@ export interface MlpOptions {
  * ```
  * @param options - Hidden widths, activation, input pipeline and seed; see {@link MlpOptions}.
  * @returns A new model with freshly initialised weights.
- * @throws {@link OptionError} for option values that describe no valid MLP (more than 16 hidden
- *   layers, a width or `inputSize` that is not a positive integer, an unknown `activation`, a
+ * @throws {@link OptionError} for an unknown option (naming the closest valid one) or option
+ *   values that describe no valid MLP (more than 16 hidden layers, a width that is not an
+ *   integer from 1 to 65536, an `inputSize` that is not one from 1 to 4096, an unknown `activation`, a
  *   `mean` that is not finite, a `std` that is not above 0, a `seed` that is not a finite number).
  */
 export async function createMlp(options: MlpOptions = {}): Promise<Model> {
+  const fn = 'createMlp';
+  checkOptionKeys(fn, options, MLP_KEYS);
   const inputSize = options.inputSize ?? 28;
+  checkInt(fn, 'inputSize', inputSize, 1, MAX_INPUT_SIZE);
+  const hidden = options.hidden ?? [256, 128];
+  if (!Array.isArray(hidden) || hidden.length > MLP_MAX_LAYERS) {
+    throw new OptionError(
+      'hidden',
+      `${fn}: hidden must be an array of up to ${MLP_MAX_LAYERS} layer widths, got ${describeValue(hidden)}`,
+    );
+  }
+  hidden.forEach((width, i) => {
+    checkInt(fn, `hidden[${i}]`, width, 1, MLP_MAX_WIDTH);
+  });
+  checkChoice(fn, 'activation', options.activation, ['relu', 'tanh']);
   const spec = validateSpec(
     {
       kind: 'mlp',
       inputSize,
-      hidden: options.hidden ?? [256, 128],
+      hidden,
       activation: options.activation ?? 'relu',
     },
     (msg) => {
@@ -73,3 +89,12 @@ export async function createMlp(options: MlpOptions = {}): Promise<Model> {
   checkSeed('createMlp', options.seed);
   return new EngineModel(spec, preprocessing, pytorchDefaultInit(spec, options.seed));
 }
+
+const MLP_KEYS = optionKeys<MlpOptions>()([
+  'hidden',
+  'activation',
+  'inputSize',
+  'mean',
+  'std',
+  'seed',
+]);

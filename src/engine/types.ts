@@ -5,6 +5,13 @@ import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../m
 /**
  * Which implementation computes a model: the fused WASM SIMD kernels (`'fused'`), the fused
  * WGSL kernels on the WebGPU device (`'webgpu'`), or tfjs ops (`'tfjs'`).
+ *
+ * @example
+ * ```ts
+ * const history = await train(model, data);
+ * const path: EngineKind = history.path; // 'fused' on WASM
+ * console.log(path, history.reason);
+ * ```
  */
 export type EngineKind = 'fused' | 'webgpu' | 'tfjs';
 

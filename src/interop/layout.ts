@@ -5,6 +5,7 @@ import type { Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
 import type { Activation, ModelSpec, Preprocessing } from '../model/types.js';
 import { expectedTensors, validateSpec } from '../model/weights.js';
+import { checkOptionKeys, optionKeys } from '../options.js';
 import { StateDictError } from './errors.js';
 
 /**
@@ -64,6 +65,23 @@ export interface StateDictImportOptions {
   metadata?: Record<string, unknown>;
   /** A name for the file in error messages and metadata. Default: `'state_dict'`. */
   source?: string;
+}
+
+const STATE_DICT_IMPORT_KEYS = optionKeys<StateDictImportOptions>()([
+  'architecture',
+  'pooling',
+  'activation',
+  'conv2Activation',
+  'resize',
+  'mean',
+  'std',
+  'metadata',
+  'source',
+]);
+
+/** The options of a state-dict import are known keys (checked before the file is read too). */
+export function checkStateDictImportOptions(fn: string, options: unknown): void {
+  checkOptionKeys(fn, options, STATE_DICT_IMPORT_KEYS);
 }
 
 /** A parameter in both layouts. */
@@ -263,6 +281,10 @@ export function modelFromStateDict(
   options: StateDictImportOptions,
   format: string,
 ): Model {
+  checkStateDictImportOptions(
+    format === 'pytorch' ? 'importPyTorchStateDict' : 'importSafetensors',
+    options,
+  );
   const source = options.source ?? 'state_dict';
   let entries = list;
   // nn.DataParallel saves every key under `module.`.

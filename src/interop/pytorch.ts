@@ -1,6 +1,7 @@
 import type { Model } from '../engine/types.js';
 import { InteropFormatError } from './errors.js';
 import {
+  checkStateDictImportOptions,
   modelFromStateDict,
   type StateDictImportOptions,
   type StateDictTensor,
@@ -313,6 +314,7 @@ export async function importPyTorchStateDict(
   bytes: Uint8Array | ArrayBuffer,
   options: StateDictImportOptions = {},
 ): Promise<Model> {
+  checkStateDictImportOptions('importPyTorchStateDict', options);
   const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const tensors = readPyTorchStateDict(data, options.source ?? 'state_dict');
   return modelFromStateDict(tensors, options, 'pytorch');

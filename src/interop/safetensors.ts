@@ -1,6 +1,7 @@
 import type { Model } from '../engine/types.js';
 import { InteropFormatError } from './errors.js';
 import {
+  checkStateDictImportOptions,
   modelFromStateDict,
   type StateDictImportOptions,
   type StateDictTensor,
@@ -184,6 +185,7 @@ export async function importSafetensors(
   bytes: Uint8Array | ArrayBuffer,
   options: StateDictImportOptions = {},
 ): Promise<Model> {
+  checkStateDictImportOptions('importSafetensors', options);
   const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   return modelFromStateDict(
     readSafetensors(data, options.source ?? 'safetensors'),

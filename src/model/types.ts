@@ -1,7 +1,23 @@
-/** Non-linearity used between layers. */
+/**
+ * Non-linearity used between layers.
+ *
+ * @example
+ * ```ts
+ * const activation: Activation = 'tanh';
+ * const model = await createLeNet({ activation });
+ * ```
+ */
 export type Activation = 'relu' | 'tanh';
 
-/** Architecture of a LeNet-5 (see {@link createLeNet}). */
+/**
+ * Architecture of a LeNet-5 (see {@link createLeNet}).
+ *
+ * @example
+ * ```ts
+ * const model = await createLeNet();
+ * if (model.spec.kind === 'lenet') console.log(model.spec.inputSize, model.spec.pooling); // 32 'max'
+ * ```
+ */
 export interface LeNetSpec {
   /** Tells the architectures of a {@link ModelSpec} apart. */
   readonly kind: 'lenet';
@@ -15,7 +31,15 @@ export interface LeNetSpec {
   readonly conv2Activation: boolean;
 }
 
-/** Architecture of a multilayer perceptron (see {@link createMlp}). */
+/**
+ * Architecture of a multilayer perceptron (see {@link createMlp}).
+ *
+ * @example
+ * ```ts
+ * const mlp = await createMlp({ hidden: [128, 64] });
+ * if (mlp.spec.kind === 'mlp') console.log(mlp.spec.hidden); // [128, 64]
+ * ```
+ */
 export interface MlpSpec {
   /** Tells the architectures of a {@link ModelSpec} apart. */
   readonly kind: 'mlp';
@@ -27,12 +51,28 @@ export interface MlpSpec {
   readonly activation: Activation;
 }
 
-/** Any architecture this library builds. */
+/**
+ * Any architecture this library builds.
+ *
+ * @example
+ * ```ts
+ * const describe = (spec: ModelSpec) =>
+ *   spec.kind === 'lenet' ? `LeNet-5, ${spec.inputSize}x${spec.inputSize}` : `MLP ${spec.hidden.join('-')}`;
+ * console.log(describe((await loadPretrained()).spec)); // 'LeNet-5, 32x32'
+ * ```
+ */
 export type ModelSpec = LeNetSpec | MlpSpec;
 
 /**
  * How raw 8-bit images become model input; stored with the weights so a predictor applies
  * exactly what training saw.
+ *
+ * @example
+ * ```ts
+ * const model = await loadPretrained();
+ * const { size, resize, mean, std }: Preprocessing = model.preprocessing; // 32 'bilinear' 0.1307 0.3081
+ * const testSet = prepareImages(mnist.test, model.preprocessing); // prepared as the model expects
+ * ```
  */
 export interface Preprocessing {
   /** Side of the model's square input. */
@@ -45,7 +85,16 @@ export interface Preprocessing {
   readonly std: number;
 }
 
-/** One row of {@link Model.summary}. */
+/**
+ * One row of {@link Model.summary}.
+ *
+ * @example
+ * ```ts
+ * const model = await createLeNet();
+ * for (const { name, outputShape, params } of model.summary) console.log(name, outputShape, params);
+ * // conv1 [1, 6, 28, 28] 156 ...
+ * ```
+ */
 export interface LayerSummary {
   /** The layer's name, as in the PyTorch reference: `conv1`, `pool1`, ..., `fc3`. */
   readonly name: string;

@@ -391,6 +391,16 @@ function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
+/** The largest model input side (LeNet and MLP): 4096. */
+export const MAX_INPUT_SIZE = 4096;
+/** The smallest LeNet input side: 16. */
+export const LENET_MIN_INPUT = 16;
+/** The LeNet input rule every message states, as {@link validateSpec} checks it. */
+export const LENET_INPUT_RULE = `an integer from ${LENET_MIN_INPUT} to ${MAX_INPUT_SIZE} with size - 4 divisible by 4`;
+/** The most hidden layers of an MLP, and the widest. */
+export const MLP_MAX_LAYERS = 16;
+export const MLP_MAX_WIDTH = 1 << 16;
+
 const isPositiveInt = (v: unknown, max: number): v is number =>
   Number.isInteger(v) && (v as number) > 0 && (v as number) <= max;
 
@@ -400,12 +410,12 @@ export function validateSpec(raw: unknown, fail: (msg: string) => never): ModelS
   if (s?.kind === 'lenet') {
     const { inputSize, pooling, activation, conv2Activation } = s;
     if (
-      !isPositiveInt(inputSize, 4096) ||
+      !isPositiveInt(inputSize, MAX_INPUT_SIZE) ||
       ((inputSize as number) - 4) % 4 !== 0 ||
-      (inputSize as number) < 16
+      (inputSize as number) < LENET_MIN_INPUT
     ) {
       fail(
-        `spec.inputSize ${JSON.stringify(inputSize)}: LeNet needs an integer >= 16 with (size - 4) divisible by 4 (e.g. 28, 32)`,
+        `spec.inputSize ${JSON.stringify(inputSize)}: LeNet needs ${LENET_INPUT_RULE} (e.g. 28, 32)`,
       );
     }
     if (pooling !== 'max' && pooling !== 'avg')
@@ -424,15 +434,17 @@ export function validateSpec(raw: unknown, fail: (msg: string) => never): ModelS
   }
   if (s?.kind === 'mlp') {
     const { inputSize, hidden, activation } = s;
-    if (!isPositiveInt(inputSize, 4096))
-      fail(`spec.inputSize ${JSON.stringify(inputSize)}: expected a positive integer`);
+    if (!isPositiveInt(inputSize, MAX_INPUT_SIZE))
+      fail(
+        `spec.inputSize ${JSON.stringify(inputSize)}: expected an integer from 1 to ${MAX_INPUT_SIZE}`,
+      );
     if (
       !Array.isArray(hidden) ||
-      hidden.length > 16 ||
-      !hidden.every((h) => isPositiveInt(h, 1 << 16))
+      hidden.length > MLP_MAX_LAYERS ||
+      !hidden.every((h) => isPositiveInt(h, MLP_MAX_WIDTH))
     ) {
       fail(
-        `spec.hidden ${JSON.stringify(hidden)}: expected up to 16 positive integer layer widths`,
+        `spec.hidden ${JSON.stringify(hidden)}: expected up to ${MLP_MAX_LAYERS} layer widths, each an integer from 1 to ${MLP_MAX_WIDTH}`,
       );
     }
     if (activation !== 'relu' && activation !== 'tanh')

@@ -9,9 +9,18 @@
  * names another place with {@link setAssetBase} (`initBackend({ assetBase })`).
  */
 import { LenetMnistError, OptionError } from '../errors.js';
+import { checkOptionKeys, describeValue } from '../options.js';
 import { platform } from './index.js';
 
-/** The files lenet-mnist loads at run time, by their names in the package's `dist/`. */
+/**
+ * The files lenet-mnist loads at run time, by their names in the package's `dist/`.
+ *
+ * @example
+ * ```ts
+ * const weights: AssetName = 'lenet-mnist.weights';
+ * setAssetBase({ [weights]: '/models/lenet-mnist.weights' }); // that file from elsewhere
+ * ```
+ */
 export type AssetName =
   | 'tfjs-backend-wasm.wasm'
   | 'tfjs-backend-wasm-simd.wasm'
@@ -113,9 +122,16 @@ export function setAssetBase(assetBase: AssetBase | undefined): void {
     assetBase !== undefined &&
     typeof assetBase !== 'string' &&
     !(assetBase instanceof URL) &&
-    (typeof assetBase !== 'object' || assetBase === null)
+    (typeof assetBase !== 'object' || assetBase === null || Array.isArray(assetBase))
   ) {
-    throw new TypeError('assetBase must be a folder URL or path, or an object of file locations');
+    throw new OptionError(
+      'assetBase',
+      `setAssetBase: assetBase must be a folder URL or path, or an object of file locations, got ${describeValue(assetBase)}`,
+    );
+  }
+  if (typeof assetBase === 'object' && !(assetBase instanceof URL)) {
+    // A misspelt file name would otherwise be ignored, and that file loaded from the default.
+    checkOptionKeys('setAssetBase', assetBase, ASSET_NAMES, 'assetBase.');
   }
   base = assetBase;
 }

@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
 import { checkHead, concatBytes, fetchLimited } from './bytes.js';
+import { permissionErrorOf } from '../errors.js';
 import {
   type ByteCache,
   FileTooLargeError,
@@ -356,10 +357,21 @@ function startWorker(source: string): WorkerHandle {
 export const platform: Platform = {
   name: 'node',
   async readFile(path, options = {}) {
-    if (isRemote(path)) return fetchLimited(String(path), options);
-    return readLocal(toPath(path), options);
+    const remote = isRemote(path);
+    try {
+      return await (remote ? fetchLimited(String(path), options) : readLocal(toPath(path), options));
+    } catch (err) {
+      // Deno without --allow-read/--allow-net: say which flag, not "not found".
+      throw permissionErrorOf(err, remote ? 'net' : 'read', String(path)) ?? err;
+    }
   },
-  writeFile: atomicWrite,
+  async writeFile(path, bytes) {
+    try {
+      await atomicWrite(path, bytes);
+    } catch (err) {
+      throw permissionErrorOf(err, 'write', path) ?? err;
+    }
+  },
   gunzipChunks,
   fetch: (input, init) => fetch(input, init),
   async openCache(location) {
@@ -375,10 +387,13 @@ export const platform: Platform = {
           return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-          throw err;
+          throw permissionErrorOf(err, 'read', join(dir, key)) ?? err;
         }
       },
-      put: (key, bytes) => atomicWrite(join(dir, key), bytes),
+      put: (key, bytes) =>
+        atomicWrite(join(dir, key), bytes).catch((err: unknown) => {
+          throw permissionErrorOf(err, 'write', join(dir, key)) ?? err;
+        }),
     };
     return cache;
   },
@@ -386,7 +401,10 @@ export const platform: Platform = {
   findPackageFile(specifier) {
     try {
       return createRequire(import.meta.url).resolve(specifier);
-    } catch {
+    } catch (err) {
+      // Deno without --allow-read cannot even look: say so rather than "not installed".
+      const denied = permissionErrorOf(err, 'read', specifier);
+      if (denied !== undefined) throw denied;
       return undefined;
     }
   },

@@ -5,6 +5,7 @@ import { engineModel } from '../engine/model.js';
 import type { Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
 import type { Preprocessing } from '../model/types.js';
+import { checkInt, checkOptionKeys, optionKeys } from '../options.js';
 import {
   arrayDigit,
   checkConversionOptions,
@@ -187,7 +188,8 @@ export interface Predictor {
  * @param options - `invert`, `frame`, `batchSize` (256), `fastPath` (`'auto'`); see
  *   {@link PredictorOptions}.
  * @returns A predictor; dispose it when done.
- * @throws {@link OptionError} when `batchSize` is not a positive integer or `fastPath` is unknown;
+ * @throws {@link OptionError} for an unknown option (naming the closest valid one), when
+ *   `batchSize` is not a positive integer or `fastPath` is unknown;
  *   {@link FusedLeNetError} when the fused kernels apply but cannot load. {@link InputError} comes
  *   later, from `predict`, `predictBatch` and `classifyInto`, for inputs of the wrong type, size
  *   or value range.
@@ -196,10 +198,10 @@ export async function createPredictor(
   model: Model,
   options: PredictorOptions = {},
 ): Promise<Predictor> {
+  checkOptionKeys('createPredictor', options, PREDICTOR_KEYS);
   const fastPath = checkFastPath(options.fastPath);
   const batchSize = options.batchSize ?? 256;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new OptionError('batchSize', `batchSize must be a positive integer, got ${batchSize}`);
+  checkInt('createPredictor', 'batchSize', batchSize, 1);
   const predictor = new EnginePredictor(model, options, fastPath, batchSize);
   // Bound now, so the first prediction is not the one that loads the kernels.
   await predictor.engineNow();
@@ -476,3 +478,5 @@ function toPrediction(logits: Float32Array, row: number, empty: boolean): Predic
   softmaxRow(logits, row * 10, max, probabilities);
   return { label: argmax, probabilities, empty };
 }
+
+const PREDICTOR_KEYS = optionKeys<PredictorOptions>()(['invert', 'frame', 'batchSize', 'fastPath']);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { checkNumber, checkOptionKeys, checkString, optionKeys } from '../options.js';
 import type { EpochLogs } from '../train/train.js';
 
 /**
@@ -53,6 +54,8 @@ export interface PlotHistoryOptions {
   height?: number;
 }
 
+const PLOT_KEYS = optionKeys<PlotHistoryOptions>()(['title', 'batches', 'width', 'height']);
+
 const TRAIN = '#1f77b4';
 /** More batch points than this are averaged in runs (a line finer than a pixel adds only bytes). */
 const MAX_BATCH_POINTS = 500;
@@ -89,6 +92,8 @@ export function plotHistory(
   },
   options: PlotHistoryOptions = {},
 ): string {
+  checkOptionKeys('plotHistory', options, PLOT_KEYS);
+  checkString('plotHistory', 'title', options.title);
   const width = checkSize(options.width ?? 840, 'width');
   const height = checkSize(options.height ?? 360, 'height');
   const title = options.title ?? 'Training curves';
@@ -174,11 +179,7 @@ function thin(points: (readonly [number, number])[], max: number): (readonly [nu
 }
 
 function checkSize(v: number, name: string): number {
-  if (typeof v !== 'number' || !(v >= 200 && v <= 10_000)) {
-    throw new RangeError(
-      `plotHistory: ${name} must be a number from 200 to 10000, got ${String(v)}`,
-    );
-  }
+  checkNumber('plotHistory', name, v, { min: 200, max: 10_000 });
   return v;
 }
 

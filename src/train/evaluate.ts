@@ -1,11 +1,12 @@
-import { batches } from '../data/batches.js';
+import { batches, MAX_BATCH_SIZE } from '../data/batches.js';
 import type { PreparedSet } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import { crossEntropyRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
 import type { Engine, FastPathOption, Model } from '../engine/types.js';
-import { OptionError } from '../errors.js';
+import { checkInt, checkOptionKeys, checkSignal } from '../options.js';
 import { assertCompatible } from './compat.js';
+import { EVALUATE_OPTION_KEYS } from './option-keys.js';
 
 /**
  * Options of {@link evaluate}.
@@ -17,7 +18,7 @@ import { assertCompatible } from './compat.js';
  */
 export interface EvaluateOptions {
   /**
-   * Images per forward pass: a positive integer. Default: 32 (the reference's test batch);
+   * Images per forward pass: an integer from 1 to {@link MAX_BATCH_SIZE}. Default: 32 (the reference's test batch);
    * results do not depend on it.
    */
   batchSize?: number;
@@ -68,14 +69,11 @@ export async function evaluate(
   data: PreparedSet,
   options: EvaluateOptions = {},
 ): Promise<Evaluation> {
+  checkOptionKeys('evaluate', options, EVALUATE_OPTION_KEYS);
   const batchSize = options.batchSize ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new OptionError(
-      'batchSize',
-      `batchSize must be an integer >= 1, got ${String(batchSize)}`,
-    );
-  }
+  checkInt('', 'batchSize', batchSize, 1, MAX_BATCH_SIZE);
   const fastPath = checkFastPath(options.fastPath);
+  checkSignal('evaluate', 'signal', options.signal);
   assertCompatible(model, data, 'evaluate');
   const owner = engineModel(model);
   const engine = await owner.engineFor({ fastPath });

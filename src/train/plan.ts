@@ -1,13 +1,24 @@
 import { resolveThreads, type ThreadsDecision, type ThreadsOption } from '../backend/env.js';
 import { type AugmentOptions, checkAugmentOptions, DEFAULT_AUGMENT } from '../data/augment.js';
-import { batchCount } from '../data/batches.js';
+import { batchCount, MAX_BATCH_SIZE } from '../data/batches.js';
 import { checkImageSet } from '../data/check.js';
 import type { PreparedSet } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import type { AdamSettings, FastPathOption, Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
+import {
+  checkBoolean,
+  checkChoice,
+  checkFunction,
+  checkInt,
+  checkNumber,
+  checkOptionKeys,
+  checkSignal,
+  describeValue,
+} from '../options.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
+import { EARLY_STOPPING_KEYS, TRAIN_CALLBACK_KEYS, TRAIN_OPTION_KEYS } from './option-keys.js';
 import type { EarlyStoppingOptions, TrainOptions } from './options.js';
 import { trainingRecipe } from './recipe.js';
 import { checkResume, dataFingerprint, runSettings } from './resume.js';
@@ -42,21 +53,24 @@ export function checkTrainOptions(
   data: PreparedSet,
   options: TrainOptions,
 ): TrainPlan {
+  checkOptionKeys('train', options, TRAIN_OPTION_KEYS);
   const recipeName = checkRecipe(options);
   const epochs = positiveInt(options.epochs ?? trainingRecipe(recipeName).epochs, 'epochs', true);
   // The recipe's schedule spans the epochs actually run.
   const recipe = trainingRecipe(recipeName, Math.max(1, epochs));
-  const batchSize = positiveInt(options.batchSize ?? 64, 'batchSize');
+  const batchSize = options.batchSize ?? 64;
+  checkInt('', 'batchSize', batchSize, 1, MAX_BATCH_SIZE); // what batches() takes
   const logEvery = positiveInt(options.logEvery ?? 1, 'logEvery');
   const threadsAsked = options.threads ?? 'auto';
   const threads = resolveThreads(threadsAsked, { kind: 'fused', batchSize });
-  const validationBatchSize = positiveInt(options.validationBatchSize ?? 32, 'validationBatchSize');
+  const validationBatchSize = options.validationBatchSize ?? 32;
+  checkInt('', 'validationBatchSize', validationBatchSize, 1, MAX_BATCH_SIZE);
   const fastPath = checkFastPath(options.fastPath);
   const schedule = options.learningRate ?? recipe.learningRate;
   if (typeof schedule !== 'number' && typeof schedule !== 'function') {
     throw new OptionError(
       'learningRate',
-      `learningRate must be a number or a function of (epoch, batch, batchesPerEpoch), got ${typeof schedule}`,
+      `learningRate must be a number or a function of (epoch, batch, batchesPerEpoch), got ${describeValue(schedule)}`,
     );
   }
   // The engines gather batches from these arrays: their shape is checked here, before any work.
@@ -102,12 +116,7 @@ export function checkTrainOptions(
 
 function checkRecipe(options: TrainOptions): 'reference' | 'best' {
   const recipeName = options.recipe ?? 'reference';
-  if (recipeName !== 'reference' && recipeName !== 'best') {
-    throw new OptionError(
-      'recipe',
-      `recipe must be "reference" or "best", got ${JSON.stringify(options.recipe)}`,
-    );
-  }
+  checkChoice('', 'recipe', recipeName, ['reference', 'best']);
   return recipeName;
 }
 
@@ -124,7 +133,7 @@ function stepRates(
       if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
         throw new OptionError(
           'learningRate',
-          `learningRate must be a finite number > 0, got ${String(rate)} for epoch ${e}, batch ${b}`,
+          `learningRate must be a finite number > 0, got ${describeValue(rate)} for epoch ${e}, batch ${b}`,
         );
       }
       rates[i] = rate;
@@ -134,64 +143,44 @@ function stepRates(
 }
 
 function checkWeightDecay(weightDecay: unknown, rates: Float64Array): number {
-  if (typeof weightDecay !== 'number' || !(weightDecay >= 0) || !Number.isFinite(weightDecay)) {
-    throw new OptionError(
-      'weightDecay',
-      `weightDecay must be a finite number >= 0, got ${String(weightDecay)}`,
-    );
-  }
+  checkNumber('', 'weightDecay', weightDecay, { min: 0 });
   for (const rate of rates) {
-    if (!(rate * weightDecay < 1)) {
+    if (!(rate * (weightDecay as number) < 1)) {
       throw new OptionError(
         'weightDecay',
         `learningRate * weightDecay must be below 1, got ${rate} * ${weightDecay}`,
       );
     }
   }
-  return weightDecay;
+  return weightDecay as number;
 }
 
 function checkAdam(options: TrainOptions, weightDecay: number): TrainPlan['adam'] {
   const beta1 = unitInterval(options.beta1 ?? 0.9, 'beta1');
   const beta2 = unitInterval(options.beta2 ?? 0.999, 'beta2');
   const epsilon = options.epsilon ?? 1e-8;
-  if (typeof epsilon !== 'number' || !(epsilon > 0) || !Number.isFinite(epsilon)) {
-    throw new OptionError('epsilon', `epsilon must be a finite number > 0, got ${String(epsilon)}`);
-  }
+  checkNumber('', 'epsilon', epsilon, { min: 0, minExclusive: true });
   return weightDecay > 0 ? { beta1, beta2, epsilon, weightDecay } : { beta1, beta2, epsilon };
 }
 
 /** `seed`, `shuffle`, `signal` and the callbacks. */
 function checkRunOptions(options: TrainOptions): void {
-  if (
-    options.seed !== undefined &&
-    (typeof options.seed !== 'number' || !Number.isFinite(options.seed))
-  ) {
-    throw new OptionError('seed', `seed must be a finite number, got ${String(options.seed)}`);
-  }
-  if (options.shuffle !== undefined && typeof options.shuffle !== 'boolean') {
-    throw new OptionError('shuffle', `shuffle must be a boolean, got ${typeof options.shuffle}`);
-  }
-  if (
-    options.signal !== undefined &&
-    (typeof options.signal !== 'object' || typeof options.signal?.aborted !== 'boolean')
-  ) {
-    throw new OptionError('signal', 'signal must be an AbortSignal');
-  }
-  for (const name of TRAIN_CALLBACKS) {
-    const callback = options[name];
-    if (callback !== undefined && typeof callback !== 'function') {
-      throw new OptionError(name, `${name} must be a function, got ${typeof callback}`);
-    }
-  }
+  checkNumber('', 'seed', options.seed, {}, true);
+  checkBoolean('', 'shuffle', options.shuffle);
+  checkSignal('', 'signal', options.signal);
+  for (const name of TRAIN_CALLBACK_KEYS) checkFunction('', name, options[name]);
 }
 
 function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOptions> | undefined {
   const early = options.earlyStopping;
   if (early === undefined) return undefined;
-  if (early === null || typeof early !== 'object') {
-    throw new OptionError('earlyStopping', 'earlyStopping must be an object like { patience: 3 }');
+  if (early === null || typeof early !== 'object' || Array.isArray(early)) {
+    throw new OptionError(
+      'earlyStopping',
+      `earlyStopping must be an object like { patience: 3 }, got ${describeValue(early)}`,
+    );
   }
+  checkOptionKeys('train', early, EARLY_STOPPING_KEYS, 'earlyStopping.');
   if (options.validationData === undefined) {
     throw new OptionError(
       'earlyStopping',
@@ -199,26 +188,11 @@ function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOption
     );
   }
   const monitor = early.monitor ?? 'valLoss';
-  if (monitor !== 'valLoss' && monitor !== 'valAccuracy') {
-    throw new OptionError(
-      'earlyStopping.monitor',
-      `earlyStopping.monitor must be "valLoss" or "valAccuracy", got ${JSON.stringify(monitor)}`,
-    );
-  }
+  checkChoice('', 'earlyStopping.monitor', monitor, ['valLoss', 'valAccuracy']);
   const minDelta = early.minDelta ?? 0;
-  if (typeof minDelta !== 'number' || !(minDelta >= 0) || !Number.isFinite(minDelta)) {
-    throw new OptionError(
-      'earlyStopping.minDelta',
-      `earlyStopping.minDelta must be a finite number >= 0, got ${String(minDelta)}`,
-    );
-  }
+  checkNumber('', 'earlyStopping.minDelta', minDelta, { min: 0 });
   const restoreBestWeights = early.restoreBestWeights ?? true;
-  if (typeof restoreBestWeights !== 'boolean') {
-    throw new OptionError(
-      'earlyStopping.restoreBestWeights',
-      'earlyStopping.restoreBestWeights must be a boolean',
-    );
-  }
+  checkBoolean('', 'earlyStopping.restoreBestWeights', restoreBestWeights, false);
   return {
     monitor,
     patience: positiveInt(early.patience, 'earlyStopping.patience'),
@@ -227,28 +201,12 @@ function checkEarlyStopping(options: TrainOptions): Required<EarlyStoppingOption
   };
 }
 
-/** The callbacks of {@link TrainOptions} (`trainInWorker` relays them). */
-export const TRAIN_CALLBACKS = [
-  'onTrainBegin',
-  'onEpochBegin',
-  'onBatchEnd',
-  'onEpochEnd',
-  'onTrainEnd',
-] as const;
-
 function positiveInt(value: unknown, name: string, allowZero = false): number {
-  if (!Number.isInteger(value) || (value as number) < (allowZero ? 0 : 1)) {
-    throw new OptionError(
-      name,
-      `${name} must be an integer >= ${allowZero ? 0 : 1}, got ${String(value)}`,
-    );
-  }
+  checkInt('', name, value, allowZero ? 0 : 1);
   return value as number;
 }
 
 function unitInterval(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
-    throw new OptionError(name, `${name} must be a number in [0, 1), got ${String(value)}`);
-  }
-  return value;
+  checkNumber('', name, value, { min: 0, max: 1, maxExclusive: true });
+  return value as number;
 }

@@ -6,6 +6,7 @@
  */
 import { type AugmentOptions, DEFAULT_AUGMENT } from '../data/augment.js';
 import { OptionError } from '../errors.js';
+import { checkInt } from '../options.js';
 import { cosineSchedule, type LearningRateSchedule } from './schedule.js';
 
 /**
@@ -65,9 +66,7 @@ const BEST = { epochs: 12, peak: 2e-3, warmupEpochs: 1, weightDecay: 0.05 } as c
  * ```
  */
 export function trainingRecipe(name: TrainingRecipe, epochs?: number): RecipeSettings {
-  if (epochs !== undefined && (!Number.isInteger(epochs) || epochs < 1)) {
-    throw new OptionError('epochs', `epochs must be an integer >= 1, got ${String(epochs)}`);
-  }
+  checkInt('', 'epochs', epochs, 1, Number.POSITIVE_INFINITY, true);
   if (name === 'reference') {
     return { epochs: epochs ?? 5, learningRate: 1e-3, weightDecay: 0, augment: false };
   }

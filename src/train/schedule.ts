@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { OptionError } from '../errors.js';
+import { checkInt, checkNumber, checkOptionKeys } from '../options.js';
+import {
+  COSINE_SCHEDULE_KEYS,
+  ONE_CYCLE_SCHEDULE_KEYS,
+  STEP_SCHEDULE_KEYS,
+} from './option-keys.js';
 
 /**
  * A learning rate per training step, as a pure function of where training is: `epoch` is
@@ -59,7 +64,7 @@ export interface CosineScheduleOptions extends WarmupOptions {
   peak: number;
   /** Length of the run in epochs (the cosine reaches `final` at its end); above 0. */
   epochs: number;
-  /** Rate at the end, 0 or more and below `peak`. Default: 0. */
+  /** Rate at the end, from 0 to `peak`. Default: 0. */
   final?: number;
 }
 
@@ -95,23 +100,19 @@ export interface OneCycleScheduleOptions {
   epochs: number;
   /** Fraction of the run spent rising (cosine) from `peak / startDivisor` to `peak`, in (0, 1). Default: 0.3. */
   rise?: number;
-  /** The first rate is `peak / startDivisor`; at least 1. Default: 25 (PyTorch's OneCycleLR). */
+  /** The first rate is `peak / startDivisor`; a finite number, at least 1. Default: 25 (PyTorch's OneCycleLR). */
   startDivisor?: number;
-  /** The last rate is `peak / startDivisor / finalDivisor`; at least 1. Default: 1e4 (PyTorch's). */
+  /** The last rate is `peak / startDivisor / finalDivisor`; a finite number, at least 1. Default: 1e4 (PyTorch's). */
   finalDivisor?: number;
 }
 
 function positive(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new OptionError(name, `${name} must be a finite number > 0, got ${String(value)}`);
-  }
-  return value;
+  checkNumber('', name, value, { min: 0, minExclusive: true });
+  return value as number;
 }
 
 function inRange(value: number, name: string, lo: number, hi: number): number {
-  if (typeof value !== 'number' || !(value >= lo && value <= hi)) {
-    throw new OptionError(name, `${name} must be a number in [${lo}, ${hi}], got ${String(value)}`);
-  }
+  checkNumber('', name, value, { min: lo, max: hi });
   return value;
 }
 
@@ -138,13 +139,7 @@ function warmupFactor(
 }
 
 function checkWarmup(options: WarmupOptions): void {
-  const epochs = options.warmupEpochs ?? 0;
-  if (typeof epochs !== 'number' || !(epochs >= 0) || !Number.isFinite(epochs)) {
-    throw new OptionError(
-      'warmupEpochs',
-      `warmupEpochs must be a finite number >= 0, got ${String(epochs)}`,
-    );
-  }
+  checkNumber('', 'warmupEpochs', options.warmupEpochs ?? 0, { min: 0 });
   inRange(options.warmupFrom ?? 0.01, 'warmupFrom', 0, 1);
 }
 
@@ -165,6 +160,7 @@ function checkWarmup(options: WarmupOptions): void {
  * ```
  */
 export function cosineSchedule(options: CosineScheduleOptions): LearningRateSchedule {
+  checkOptionKeys('cosineSchedule', options, COSINE_SCHEDULE_KEYS);
   const peak = positive(options.peak, 'peak');
   const epochs = positive(options.epochs, 'epochs');
   const final = inRange(options.final ?? 0, 'final', 0, peak);
@@ -194,15 +190,12 @@ export function cosineSchedule(options: CosineScheduleOptions): LearningRateSche
  * ```
  */
 export function stepSchedule(options: StepScheduleOptions): LearningRateSchedule {
+  checkOptionKeys('stepSchedule', options, STEP_SCHEDULE_KEYS);
   const rate = positive(options.rate, 'rate');
   const every = options.every;
-  if (!Number.isInteger(every) || every < 1) {
-    throw new OptionError('every', `every must be an integer >= 1, got ${String(every)}`);
-  }
+  checkInt('', 'every', every, 1);
   const factor = options.factor ?? 0.1;
-  if (typeof factor !== 'number' || !(factor > 0 && factor <= 1)) {
-    throw new OptionError('factor', `factor must be a number in (0, 1], got ${String(factor)}`);
-  }
+  checkNumber('', 'factor', factor, { min: 0, max: 1, minExclusive: true });
   checkWarmup(options);
   return (epoch, batch, batchesPerEpoch) =>
     rate *
@@ -226,14 +219,17 @@ export function stepSchedule(options: StepScheduleOptions): LearningRateSchedule
  * ```
  */
 export function oneCycleSchedule(options: OneCycleScheduleOptions): LearningRateSchedule {
+  checkOptionKeys('oneCycleSchedule', options, ONE_CYCLE_SCHEDULE_KEYS);
   const peak = positive(options.peak, 'peak');
   const epochs = positive(options.epochs, 'epochs');
   const rise = options.rise ?? 0.3;
-  if (typeof rise !== 'number' || !(rise > 0 && rise < 1)) {
-    throw new OptionError('rise', `rise must be a number in (0, 1), got ${String(rise)}`);
-  }
-  const start = peak / inRange(options.startDivisor ?? 25, 'startDivisor', 1, Infinity);
-  const end = start / inRange(options.finalDivisor ?? 1e4, 'finalDivisor', 1, Infinity);
+  checkNumber('', 'rise', rise, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
+  const startDivisor = options.startDivisor ?? 25;
+  checkNumber('', 'startDivisor', startDivisor, { min: 1 });
+  const finalDivisor = options.finalDivisor ?? 1e4;
+  checkNumber('', 'finalDivisor', finalDivisor, { min: 1 });
+  const start = peak / startDivisor;
+  const end = start / finalDivisor;
   const cosine = (from: number, to: number, t: number) =>
     to + (from - to) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, Math.max(0, t))));
   return (epoch, batch, batchesPerEpoch) => {

@@ -5,18 +5,24 @@
  * trained model back from the worker's saved weights. The page's main thread only receives
  * messages, so it stays responsive while the worker trains.
  */
-import { type BackendInfo, type InitBackendOptions, initBackend } from '../backend/select.js';
+import {
+  type BackendInfo,
+  INIT_BACKEND_KEYS,
+  type InitBackendOptions,
+  initBackend,
+} from '../backend/select.js';
 import type { ImageSet } from '../data/mnist.js';
 import { type PreparedSet, prepareImages } from '../data/preprocess.js';
 import { loadModel } from '../engine/io.js';
 import { engineModel } from '../engine/model.js';
 import type { Model } from '../engine/types.js';
 import { LenetMnistError, OptionError } from '../errors.js';
+import { checkOptionKeys } from '../options.js';
 import { type AssetBase, absoluteUrl, setAssetBase } from '../platform/assets.js';
 import { platform } from '../platform/index.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { evaluateOn } from './evaluate.js';
-import { TRAIN_CALLBACKS } from './plan.js';
+import { TRAIN_DATA_OPTION_KEYS, TRAIN_IN_WORKER_OPTION_KEYS } from './option-keys.js';
 import {
   type BatchLogs,
   type EpochLogs,
@@ -186,18 +192,6 @@ type FromWorker =
     }
   | { type: 'error'; name: string; message: string };
 
-/** Options that cannot travel to the worker (functions, a signal) or travel apart. */
-const CALLBACKS = [
-  ...TRAIN_CALLBACKS,
-  'signal',
-  'testData',
-  'backend',
-  'assetBase',
-  'workerUrl',
-  'onBackend',
-  'validationData',
-] as const;
-
 /** Resolves an asset base given on the page to absolute URLs, which the worker needs. */
 function absoluteBase(base: AssetBase | undefined): AssetBase | undefined {
   if (base === undefined) return undefined;
@@ -240,6 +234,11 @@ export async function trainInWorker(
   data: PreparedSet,
   options: TrainInWorkerOptions = {},
 ): Promise<TrainInWorkerResult> {
+  checkOptionKeys('trainInWorker', options, TRAIN_IN_WORKER_OPTION_KEYS);
+  if (options.backend !== undefined) {
+    const keys = INIT_BACKEND_KEYS.filter((k) => k !== 'assetBase'); // assetBase: its own option
+    checkOptionKeys('trainInWorker', options.backend, keys, 'backend.');
+  }
   if (platform.name !== 'browser' || typeof Worker !== 'function') {
     throw new TrainWorkerError(
       'trainInWorker needs a browser with Web Workers; in Node, call train() (the fused kernels already train on worker threads)',
@@ -294,10 +293,11 @@ function trainMessage(
   options: TrainInWorkerOptions,
 ): ToWorker {
   const plain: Record<string, unknown> = {};
+  // Only train's data options go to the worker: callbacks and the signal stay on the page, and
+  // the page-side options (testData, backend, ...) travel in their own fields.
   for (const [key, value] of Object.entries(options)) {
-    if (!(CALLBACKS as readonly string[]).includes(key) && value !== undefined) plain[key] = value;
+    if (TRAIN_DATA_OPTION_KEYS.includes(key) && value !== undefined) plain[key] = value;
   }
-  if (options.validationData !== undefined) plain.validationData = options.validationData;
   return {
     type: 'train',
     model: bytes,

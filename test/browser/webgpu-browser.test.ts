@@ -344,6 +344,27 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
       expect(result.formatted).toBe('WASM SIMD, 2 threads - WASM requested');
     });
 
+    test('threads: 2 on an isolated 2-core page rejects (a number is exactly that many), fast', async () => {
+      const before = requested.length;
+      const isolated = await openPage(noWebgpuBrowser, `${origin}/isolated/`, (p) =>
+        p.addInitScript(() => {
+          Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 2 });
+        }),
+      );
+      const result = await call(isolated, 'init', { backend: 'wasm', threads: 2 });
+      // 'auto' on the same page still starts, single-threaded.
+      const auto = await call(isolated, 'init', { backend: 'wasm' });
+      await isolated.close();
+      expect(result).toMatchObject({ ok: false, name: 'BackendError', isBackendError: true });
+      expect(result.ok ? '' : result.message).toMatch(
+        /2 threads were asked for, but tfjs' threaded WASM build runs at most 1 here \(half of the 2 logical cores the page reports\)/,
+      );
+      // Refused before anything was started: the threaded build was never fetched.
+      expect(requested.slice(before).filter((p) => p.includes('threaded'))).toEqual([]);
+      if (!auto.ok) throw new Error(auto.message);
+      expect(auto.info.threads).toBe(1);
+    });
+
     test('threads: 2 without cross-origin isolation rejects with BackendError, fast', async () => {
       const page = await openPage(noWebgpuBrowser, `${origin}/plain/`);
       const t0 = Date.now();

@@ -87,11 +87,15 @@ describe('createLeNet', () => {
   });
 
   test('bad options are RangeErrors named after the option, before anything is built', async () => {
-    await expect(createLeNet({ inputSize: 30 })).rejects.toThrow(/createLeNet: spec.inputSize 30/);
+    await expect(createLeNet({ inputSize: 30 })).rejects.toThrow(
+      /createLeNet: inputSize must be an integer from 16 to 4096 with size - 4 divisible by 4 .*got 30/,
+    );
     await expect(createLeNet({ pooling: 'min' as 'max' })).rejects.toThrow(RangeError);
     await expect(createLeNet({ std: 0 })).rejects.toThrow(/createLeNet: std must be/);
     await expect(createLeNet({ mean: Number.NaN })).rejects.toThrow(/mean must be a finite/);
-    await expect(createLeNet({ resize: 'nearest' as 'pad' })).rejects.toThrow(/resize "nearest"/);
+    await expect(createLeNet({ resize: 'nearest' as 'pad' })).rejects.toThrow(
+      /resize must be "bilinear", "pad" or "none", got the string "nearest"/,
+    );
     await expect(createLeNet({ seed: Number.NaN })).rejects.toThrow(/seed must be/);
     await expect(createMlp({ hidden: [0] })).rejects.toThrow(RangeError);
   });

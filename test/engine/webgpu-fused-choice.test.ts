@@ -50,7 +50,7 @@ describe.skipIf(SKIP_WEBGPU)(
       expect((await run('wasm')).path).toBe('fused');
       await expect(run('fast' as 'auto')).rejects.toThrow(OptionError);
       await expect(run('fast' as 'auto')).rejects.toThrow(
-        'fastPath must be "auto", "off", "wasm", "webgpu", got "fast"',
+        'fastPath must be "auto", "off", "wasm" or "webgpu", got the string "fast"',
       );
       model.dispose();
       // Forcing WebGPU without the WebGPU backend is refused before any work.

@@ -17,6 +17,7 @@ import {
   initBackend,
   LenetMnistError,
   loadPretrained,
+  OptionError,
   setAssetBase,
 } from '../../src/index.js';
 import { ASSET_NAMES } from '../../src/interop/index.js';
@@ -95,7 +96,13 @@ describe('assets', () => {
   });
 
   test('setAssetBase rejects what is not a location', () => {
-    expect(() => setAssetBase(42 as unknown as string)).toThrow(TypeError);
+    expect(() => setAssetBase(42 as unknown as string)).toThrow(OptionError);
+    expect(() => setAssetBase(42 as unknown as string)).toThrow('got 42');
+    // A misspelt file name is refused, not silently loaded from the default place.
+    expect(() => setAssetBase({ 'lenet-simd.wsm': '/x/lenet-simd.wasm' } as never)).toThrow(
+      'unknown option "assetBase.lenet-simd.wsm" (did you mean "assetBase.lenet-simd.wasm"?)',
+    );
+    setAssetBase(undefined);
   });
 });
 
