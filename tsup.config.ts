@@ -233,15 +233,18 @@ export default defineConfig([
   {
     ...shared,
     name: 'node',
-    // dist/index.js (Node, Deno, Bun), dist/tfjs.js, dist/data.js, dist/interop.js, dist/cli.js;
+    // dist/index.js (Node, Deno, Bun), dist/tfjs.js, dist/data.js, dist/interop.js,
+    // dist/schedules.js, dist/cli.js;
     // one set of types for both builds.
     entry: {
       index: 'src/index.ts',
       tfjs: 'src/tfjs.ts',
       cli: 'src/cli/main.ts',
-      // The documented subpaths: lenet-mnist/data (pure, no tfjs) and lenet-mnist/interop.
+      // The documented subpaths: lenet-mnist/data and lenet-mnist/schedules (pure, no tfjs) and
+      // lenet-mnist/interop.
       data: 'src/data/index.ts',
       interop: 'src/interop/index.ts',
+      schedules: 'src/schedules.ts',
       'node-core': 'src/build-core.ts',
     },
     dts: {
@@ -250,6 +253,7 @@ export default defineConfig([
         tfjs: 'src/tfjs.ts',
         data: 'src/data/index.ts',
         interop: 'src/interop/index.ts',
+        schedules: 'src/schedules.ts',
       },
       banner: packageDocumentation,
     },
@@ -283,6 +287,7 @@ export default defineConfig([
       'browser-core': 'src/build-core.ts',
       'browser-data': 'src/data/index.ts',
       'browser-interop': 'src/interop/index.ts',
+      'browser-schedules': 'src/schedules.ts',
     },
     platform: 'browser',
     esbuildPlugins: [...(shared.esbuildPlugins ?? []), patchTfjs('browser')],

@@ -2,8 +2,8 @@
 // (node, deno, bun): backend, pretrained weights, prediction, a few training steps, save/load.
 // Used by test/package/runtimes.test.ts; run it yourself with e.g. `npx deno run -A examples/runtime-smoke.mjs`.
 
-// The subpath entries (package.json maps `lenet-mnist/data` and `lenet-mnist/interop` to these
-// files in Node, Deno and Bun).
+// The subpath entries (package.json maps `lenet-mnist/data`, `lenet-mnist/interop` and
+// `lenet-mnist/schedules` to these files in Node, Deno and Bun).
 import { encodeIdx, firstImages, parseIdx } from '../dist/data.js';
 import {
   createLeNet,
@@ -17,6 +17,7 @@ import {
   train,
 } from '../dist/index.js';
 import { decodeWeights, exportSafetensors, importSafetensors } from '../dist/interop.js';
+import { stepSchedule } from '../dist/schedules.js';
 
 const env = detectEnvironment();
 const info = await initBackend();
@@ -31,7 +32,12 @@ const correct = predictions.filter((p, i) => p.label === mnist.test.labels[i]).l
 
 const fresh = await createLeNet({ seed: 1 });
 const small = prepareImages({ ...mnist.train, count: 256 });
-const history = await train(fresh, small, { epochs: 1, seed: 1 });
+// lenet-mnist/schedules: the learning rate as a schedule of the steps.
+const history = await train(fresh, small, {
+  epochs: 1,
+  seed: 1,
+  learningRate: stepSchedule({ rate: 1e-3, every: 1 }),
+});
 const copy = await loadModel(await fresh.save());
 
 // lenet-mnist/data: a subset written as IDX and read back; lenet-mnist/interop: the weights

@@ -156,7 +156,11 @@ for (const file of readdirSync(dist).filter((f) => f.endsWith('.d.ts'))) {
   }
   if (file === 'index.d.ts' || file === 'tfjs.d.ts') continue;
   text = text.replace(packageDoc, '');
-  const source = { 'data.d.ts': 'src/data/index.ts', 'interop.d.ts': 'src/interop/index.ts' }[file];
+  const source = {
+    'data.d.ts': 'src/data/index.ts',
+    'interop.d.ts': 'src/interop/index.ts',
+    'schedules.d.ts': 'src/schedules.ts',
+  }[file];
   const own = source && packageDoc.exec(readFileSync(source, 'utf8'))?.[0];
   if (source !== undefined && own === undefined) {
     throw new Error(`finish-build: ${source} must open with its @packageDocumentation comment`);
@@ -242,7 +246,14 @@ for (const [build, entry] of [
 
 // The subpath entries may hold code of their own (modules only they reach, e.g. the dataset
 // presets); the data entries' must be as free of tfjs as their chunks.
-const subpathEntries = ['data.js', 'browser-data.js', 'interop.js', 'browser-interop.js'];
+const subpathEntries = [
+  'data.js',
+  'browser-data.js',
+  'interop.js',
+  'browser-interop.js',
+  'schedules.js',
+  'browser-schedules.js',
+];
 for (const file of ['data.js', 'browser-data.js']) {
   if (
     /@tensorflow|tfjs-core|registerKernel|new URL\(\s*["']\.\//.test(

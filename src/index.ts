@@ -8,7 +8,8 @@
  * This entry holds the workflow, grouped by task. Data utilities (IDX encoding, batches,
  * augmentation, download settings, normalisation tables, dataset presets) are in
  * `lenet-mnist/data`; file formats (the weights and checkpoint bytes, PyTorch, safetensors, ONNX)
- * in `lenet-mnist/interop`; the tfjs instance in `lenet-mnist/tfjs`.
+ * in `lenet-mnist/interop`; learning-rate schedules and recipes in `lenet-mnist/schedules`; the
+ * tfjs instance in `lenet-mnist/tfjs`.
  *
  * @packageDocumentation
  */
@@ -63,17 +64,8 @@ export {
   saveCheckpointFile,
   type TrainCheckpoint,
 } from './train/checkpoint.js';
-export { type RecipeSettings, type TrainingRecipe, trainingRecipe } from './train/recipe.js';
-export {
-  type CosineScheduleOptions,
-  cosineSchedule,
-  type LearningRateSchedule,
-  type OneCycleScheduleOptions,
-  oneCycleSchedule,
-  type StepScheduleOptions,
-  stepSchedule,
-  type WarmupOptions,
-} from './train/schedule.js';
+export type { TrainingRecipe } from './train/recipe.js';
+export type { LearningRateSchedule } from './train/schedule.js';
 export {
   type BatchLogs,
   type EarlyStoppingOptions,
@@ -103,13 +95,8 @@ export {
   type ExtractOptions,
   extractDigit,
 } from './predict/extract.js';
-export {
-  type DigitImage,
-  frameLikeMnist,
-  type ImageConversionOptions,
-  type ImageDataLike,
-  InputError,
-} from './predict/input.js';
+export { type ImageDataLike, InputError } from './predict/image.js';
+export type { DigitImage, ImageConversionOptions } from './predict/input.js';
 export {
   type ClassifyOutput,
   createPredictor,

@@ -4,11 +4,9 @@
  * rule a message states is the rule the code checks.
  */
 import { describe, expect, test } from 'vitest';
-import { checkLeNetInputSize } from '../src/engine/lenet.js';
 import { batches, decodeIdx, firstImages, formatDigitHex, toImageSet } from '../src/data/index.js';
-import { importSafetensors } from '../src/interop/index.js';
+import { checkLeNetInputSize } from '../src/engine/lenet.js';
 import {
-  cosineSchedule,
   createLeNet,
   createMlp,
   createPredictor,
@@ -19,16 +17,15 @@ import {
   loadImageSet,
   loadMnist,
   OptionError,
-  oneCycleSchedule,
   type PreparedSet,
   parseIdx,
   plotHistory,
   prepareImages,
   splitValidation,
-  stepSchedule,
   train,
   trainInWorker,
 } from '../src/index.js';
+import { importSafetensors } from '../src/interop/index.js';
 import {
   checkChoice,
   checkInt,
@@ -37,6 +34,7 @@ import {
   describeValue,
   optionKeys,
 } from '../src/options.js';
+import { cosineSchedule, oneCycleSchedule, stepSchedule } from '../src/schedules.js';
 
 /** A tiny prepared set: 8 images of 32x32 with labels 0-7. */
 function tinySet(count = 8): PreparedSet {

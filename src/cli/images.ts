@@ -3,7 +3,7 @@ import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
 import { platform } from '../platform/index.js';
 import { FileTooLargeError } from '../platform/types.js';
-import type { ImageDataLike } from '../predict/input.js';
+import type { ImageDataLike } from '../predict/image.js';
 import {
   checkJpegHeader,
   checkPngHeader,

@@ -8,8 +8,8 @@
  * @module
  */
 import { OptionError } from '../errors.js';
-import { concatBytes } from '../platform/bytes.js';
 import { checkOptionKeys, describeValue, optionKeys } from '../options.js';
+import { concatBytes } from '../platform/bytes.js';
 import { platform } from '../platform/index.js';
 import { IdxFormatError } from './errors.js';
 

@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
-import { checkHead, concatBytes, fetchLimited } from './bytes.js';
 import { permissionErrorOf } from '../errors.js';
+import { checkHead, concatBytes, fetchLimited } from './bytes.js';
 import {
   type ByteCache,
   FileTooLargeError,
@@ -359,7 +359,9 @@ export const platform: Platform = {
   async readFile(path, options = {}) {
     const remote = isRemote(path);
     try {
-      return await (remote ? fetchLimited(String(path), options) : readLocal(toPath(path), options));
+      return await (remote
+        ? fetchLimited(String(path), options)
+        : readLocal(toPath(path), options));
     } catch (err) {
       // Deno without --allow-read/--allow-net: say which flag, not "not found".
       throw permissionErrorOf(err, remote ? 'net' : 'read', String(path)) ?? err;

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { describe, type ImageDataLike, InputError } from './input.js';
+import { describe, type ImageDataLike, InputError } from './image.js';
 
 /** The longest working side: larger images are box-averaged down to it first. */
 export const WORK_MAX = 320;

@@ -1,24 +1,8 @@
-import { LenetMnistError } from '../errors.js';
 import { checkImage, extractInto, resampleArea } from './extract.js';
+import { describe, type ImageDataLike, InputError } from './image.js';
 
-/**
- * An RGBA image as a canvas gives it (`ctx.getImageData(...)`), or anything shaped like one.
- * Transparent pixels count as white paper.
- *
- * @example
- * ```ts
- * const image: ImageDataLike = { data: rgbaBytes, width: 200, height: 200 };
- * const { label } = await predictor.predict(image);
- * ```
- */
-export interface ImageDataLike {
-  /** `width * height * 4` bytes: red, green, blue, alpha for each pixel, row by row. */
-  readonly data: Uint8ClampedArray | Uint8Array;
-  /** Width in pixels, a positive integer. */
-  readonly width: number;
-  /** Height in pixels, a positive integer (at most 2^26 pixels in all). */
-  readonly height: number;
-}
+// Where callers find the error they catch for an input (its home is image.ts).
+export { type ImageDataLike, InputError } from './image.js';
 
 /**
  * What a predictor accepts: a 28x28 or 32x32 grayscale image, row-major, white digit on black
@@ -57,23 +41,6 @@ export interface ImageConversionOptions {
    */
   frame?: boolean;
 }
-
-/**
- * An input image is not something a predictor can read; the message says what was found (type,
- * size or value range) and, for `predictBatch`, which image. Thrown by {@link Predictor.predict}
- * and {@link Predictor.predictBatch}.
- *
- * @example
- * ```ts
- * try {
- *   show(await predictor.predict(pixels));
- * } catch (err) {
- *   if (err instanceof InputError) console.warn(err.message); // e.g. '... must have 784 (28x28) or 1024 (32x32) pixels ...'
- *   else throw err;
- * }
- * ```
- */
-export class InputError extends LenetMnistError {}
 
 /**
  * Checks conversion options: an object whose `invert` is `true`, `false` or `'auto'` and whose
@@ -144,21 +111,6 @@ export function toGrayDigit(
   throw new InputError(
     `${what}: expected a 28x28 or 32x32 Uint8Array/Uint8ClampedArray/Float32Array or an ImageData-like { data, width, height }, got ${describe(image)}`,
   );
-}
-
-/** A short, throw-proof description of a value for error messages. */
-export function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (ArrayBuffer.isView(v)) {
-    const type = Object.prototype.toString.call(v).slice(8, -1);
-    const length = (v as Partial<Uint8Array>).length;
-    return typeof length === 'number' ? `${type}(${length})` : type;
-  }
-  if (Array.isArray(v)) return `an Array(${v.length})`;
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`;
-  if (typeof v !== 'object') return typeof v;
-  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' ? name : 'object';
 }
 
 /**
@@ -274,94 +226,4 @@ export interface GrayDigit {
   side: number;
   /** No digit was found in the input. */
   empty: boolean;
-}
-
-function checkSize(width: unknown, height: unknown, what: string): void {
-  if (
-    !Number.isInteger(width) ||
-    !Number.isInteger(height) ||
-    (width as number) < 1 ||
-    (height as number) < 1 ||
-    (width as number) * (height as number) > 1 << 26
-  ) {
-    throw new InputError(
-      `${what}: width/height must be positive integers (at most 2^26 pixels), found ${describe(width)}x${describe(height)}`,
-    );
-  }
-}
-
-/**
- * MNIST's own normalisation (LeCun et al.): the digit's bounding box scaled so its longer side is
- * 20 pixels (anti-aliased), placed in 28x28 with its centre of mass at the centre. Predictors do
- * this to RGBA input themselves (see {@link ImageConversionOptions.frame}); call it to frame
- * grayscale drawings of other sizes, or to show the user what the model sees.
- *
- * @param gray - `height * width` 8-bit pixels, row-major, white digit on black; pixels above 32
- *   count as ink. A `Uint8Array` or `Uint8ClampedArray`.
- * @param width - Width of `gray` in pixels, a positive integer.
- * @param height - Height of `gray` in pixels, a positive integer (at most 2^26 pixels in all).
- * @returns A new 28x28 image (784 pixels); all zero when there is no ink.
- * @throws {@link InputError} if `gray` is not a `Uint8Array`/`Uint8ClampedArray` of exactly
- *   `width * height` pixels, or a size is not a positive integer.
- *
- * @example
- * ```ts
- * const digit = frameLikeMnist(drawing, 200, 200); // Uint8Array(784)
- * console.log(formatDigitAscii(digit, 28, 28));
- * const { label } = await predictor.predict(digit);
- * ```
- */
-export function frameLikeMnist(gray: Uint8Array, width: number, height: number): Uint8Array {
-  checkSize(width, height, 'frameLikeMnist');
-  const g: unknown = gray;
-  if (!(g instanceof Uint8Array || g instanceof Uint8ClampedArray) || g.length !== width * height) {
-    throw new InputError(
-      `frameLikeMnist: gray must be a Uint8Array of width x height = ${width * height} pixels, found ${describe(gray)}`,
-    );
-  }
-  const threshold = 32;
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if ((gray[y * width + x] as number) > threshold) {
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        if (y > y1) y1 = y;
-      }
-    }
-  }
-  const out = new Uint8Array(28 * 28);
-  if (x1 < 0) return out; // no ink: an empty image
-  const bw = x1 - x0 + 1;
-  const bh = y1 - y0 + 1;
-  const scale = 20 / Math.max(bw, bh);
-  const tw = Math.max(1, Math.round(bw * scale));
-  const th = Math.max(1, Math.round(bh * scale));
-  const digit = resampleArea(gray, width, x0, y0, bw, bh, tw, th);
-  let mass = 0;
-  let cx = 0;
-  let cy = 0;
-  for (let y = 0; y < th; y++) {
-    for (let x = 0; x < tw; x++) {
-      const v = digit[y * tw + x] as number;
-      mass += v;
-      cx += v * x;
-      cy += v * y;
-    }
-  }
-  const offX = Math.round(14 - (mass ? cx / mass : tw / 2) - 0.5);
-  const offY = Math.round(14 - (mass ? cy / mass : th / 2) - 0.5);
-  for (let y = 0; y < th; y++) {
-    const oy = y + offY;
-    if (oy < 0 || oy >= 28) continue;
-    for (let x = 0; x < tw; x++) {
-      const ox = x + offX;
-      if (ox >= 0 && ox < 28) out[oy * 28 + ox] = digit[y * tw + x] as number;
-    }
-  }
-  return out;
 }

@@ -4,9 +4,8 @@ import { checkFastPath } from '../engine/choose.js';
 import { crossEntropyRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
 import type { Engine, FastPathOption, Model } from '../engine/types.js';
-import { checkInt, checkOptionKeys, checkSignal } from '../options.js';
+import { checkInt, checkOptionKeys, checkSignal, optionKeys } from '../options.js';
 import { assertCompatible } from './compat.js';
-import { EVALUATE_OPTION_KEYS } from './option-keys.js';
 
 /**
  * Options of {@link evaluate}.
@@ -18,7 +17,7 @@ import { EVALUATE_OPTION_KEYS } from './option-keys.js';
  */
 export interface EvaluateOptions {
   /**
-   * Images per forward pass: an integer from 1 to {@link MAX_BATCH_SIZE}. Default: 32 (the reference's test batch);
+   * Images per forward pass: an integer from 1 to 2^24 (`MAX_BATCH_SIZE` in `lenet-mnist/data`). Default: 32 (the reference's test batch);
    * results do not depend on it.
    */
   batchSize?: number;
@@ -131,3 +130,10 @@ export async function evaluateOn(
     confusion,
   };
 }
+
+// The valid keys of these options (checked by the compiler against the types: optionKeys).
+export const EVALUATE_OPTION_KEYS = optionKeys<EvaluateOptions>()([
+  'batchSize',
+  'fastPath',
+  'signal',
+]);

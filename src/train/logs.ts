@@ -1,4 +1,13 @@
-/** Statistics of one batch, passed to `onBatchEnd`. */
+/**
+ * Statistics of one batch, passed to `onBatchEnd`.
+ *
+ * @example
+ * ```ts
+ * await train(model, data, {
+ *   onBatchEnd: (batch, logs: BatchLogs) => console.log(batch, logs.loss.toFixed(4), logs.accuracy, logs.size),
+ * });
+ * ```
+ */
 export interface BatchLogs {
   /** Mean cross-entropy of the batch. */
   loss: number;
@@ -8,7 +17,16 @@ export interface BatchLogs {
   size: number;
 }
 
-/** Statistics of one epoch, passed to `onEpochEnd` and kept in {@link TrainHistory}. */
+/**
+ * Statistics of one epoch, passed to `onEpochEnd` and kept in {@link TrainHistory}.
+ *
+ * @example
+ * ```ts
+ * const history = await train(model, data, { validationData });
+ * const last: EpochLogs | undefined = history.epochs.at(-1);
+ * console.log(last?.epoch, last?.loss, last?.valAccuracy);
+ * ```
+ */
 export interface EpochLogs {
   /** 1-based epoch number, as the reference prints it. */
   epoch: number;

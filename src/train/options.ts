@@ -2,6 +2,7 @@ import type { ThreadsOption } from '../backend/env.js';
 import type { AugmentOptions } from '../data/augment.js';
 import type { PreparedSet } from '../data/preprocess.js';
 import type { EngineKind, FastPathOption } from '../engine/types.js';
+import { optionKeys } from '../options.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import type { BatchLogs, EpochLogs } from './logs.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -27,7 +28,15 @@ export interface TrainContext {
   checkpoint(): Promise<TrainCheckpoint>;
 }
 
-/** Options of {@link TrainOptions.earlyStopping}. */
+/**
+ * Options of {@link TrainOptions.earlyStopping}.
+ *
+ * @example
+ * ```ts
+ * const earlyStopping: EarlyStoppingOptions = { monitor: 'valAccuracy', patience: 3, minDelta: 1e-4 };
+ * await train(model, data, { epochs: 30, validationData, earlyStopping });
+ * ```
+ */
 export interface EarlyStoppingOptions {
   /** The validation figure to watch. Default `'valLoss'` (lower is better); `'valAccuracy'`: higher. */
   monitor?: 'valLoss' | 'valAccuracy';
@@ -98,19 +107,20 @@ export interface TrainCallbacks {
 export interface TrainOptions extends TrainCallbacks {
   /**
    * The defaults of `epochs`, `learningRate`, `weightDecay` and `augment`: `'reference'` (the
-   * tutorial's; default) or `'best'` (see {@link TrainingRecipe} and {@link trainingRecipe}).
+   * tutorial's; default) or `'best'` (see {@link TrainingRecipe}, and `trainingRecipe` of
+   * `lenet-mnist/schedules`).
    * A resumed run (`resumeFrom`) must be given the same recipe and options as the first.
    */
   recipe?: TrainingRecipe;
   /** Passes over the data: an integer, 0 or more. Default: 5 (the `'best'` recipe: 12). */
   epochs?: number;
-  /** Images per training step: a positive integer. Default: 64. */
+  /** Images per training step: an integer from 1 to 2^24 (`MAX_BATCH_SIZE`). Default: 64. */
   batchSize?: number;
   /**
    * Adam step size, above 0: a number, or a {@link LearningRateSchedule} giving each step's rate
    * from `(epoch, batch, batchesPerEpoch)` (1-based epoch, 0-based batch), e.g.
-   * `(epoch) => (epoch < 5 ? 1e-3 : 1e-4)` or {@link cosineSchedule}; Adam's moments carry over
-   * when it changes. Every step's rate is computed and checked before training starts.
+   * `(epoch) => (epoch < 5 ? 1e-3 : 1e-4)` or `cosineSchedule` (`lenet-mnist/schedules`);
+   * Adam's moments carry over when it changes. Every step's rate is computed and checked before training starts.
    * Default: 1e-3 (PyTorch's default, as the reference); the `'best'` recipe: a cosine schedule.
    */
   learningRate?: number | LearningRateSchedule;
@@ -144,7 +154,7 @@ export interface TrainOptions extends TrainCallbacks {
   shuffle?: boolean;
   /** Evaluated after every epoch; results land in `valLoss`/`valAccuracy`. */
   validationData?: PreparedSet;
-  /** Batch size for validation. Default: 32 (the reference's test batch). */
+  /** Batch size for validation: an integer from 1 to 2^24. Default: 32 (the reference's test batch). */
   validationBatchSize?: number;
   /** Call `onBatchEnd` only every n-th batch (0, n, 2n, ...): a positive integer. Default: 1. */
   logEvery?: number;
@@ -240,3 +250,50 @@ export interface TrainHistory {
   /** Training images per second over the whole run. */
   samplesPerSecond: number;
 }
+
+// The valid keys of these options (checked by the compiler against the types: optionKeys).
+/** The callbacks of {@link TrainCallbacks}. */
+export const TRAIN_CALLBACK_KEYS = optionKeys<TrainCallbacks>()([
+  'onTrainBegin',
+  'onEpochBegin',
+  'onBatchEnd',
+  'onEpochEnd',
+  'onTrainEnd',
+]);
+
+/** Every option of `train`. */
+export const TRAIN_OPTION_KEYS = optionKeys<TrainOptions>()([
+  'recipe',
+  'epochs',
+  'batchSize',
+  'learningRate',
+  'weightDecay',
+  'augment',
+  'beta1',
+  'beta2',
+  'epsilon',
+  'seed',
+  'shuffle',
+  'validationData',
+  'validationBatchSize',
+  'logEvery',
+  'signal',
+  'fastPath',
+  'threads',
+  'resumeFrom',
+  'allowChangedOptions',
+  'earlyStopping',
+  ...TRAIN_CALLBACK_KEYS,
+] as const);
+
+/** The options of `train` that a worker receives as data (no callbacks, no signal). */
+export const TRAIN_DATA_OPTION_KEYS: readonly string[] = TRAIN_OPTION_KEYS.filter(
+  (k) => k !== 'signal' && !(TRAIN_CALLBACK_KEYS as readonly string[]).includes(k),
+);
+
+export const EARLY_STOPPING_KEYS = optionKeys<EarlyStoppingOptions>()([
+  'monitor',
+  'patience',
+  'minDelta',
+  'restoreBestWeights',
+]);

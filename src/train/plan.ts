@@ -18,8 +18,13 @@ import {
 } from '../options.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { assertCompatible } from './compat.js';
-import { EARLY_STOPPING_KEYS, TRAIN_CALLBACK_KEYS, TRAIN_OPTION_KEYS } from './option-keys.js';
-import type { EarlyStoppingOptions, TrainOptions } from './options.js';
+import {
+  EARLY_STOPPING_KEYS,
+  type EarlyStoppingOptions,
+  TRAIN_CALLBACK_KEYS,
+  TRAIN_OPTION_KEYS,
+  type TrainOptions,
+} from './options.js';
 import { trainingRecipe } from './recipe.js';
 import { checkResume, dataFingerprint, runSettings } from './resume.js';
 

@@ -214,7 +214,7 @@ export class TrainingRun {
         settings: runSettings(
           this.#plan,
           (at.epoch - 1) * this.#plan.batchesPerEpoch + at.batch,
-          (this.#dataFingerprint ??= dataFingerprint(this.#data)),
+          this.#fingerprint(),
         ),
       },
       partialEpoch: {
@@ -226,6 +226,12 @@ export class TrainingRun {
       },
       epochs: this.history.epochs.map((e) => ({ ...e })),
     };
+  }
+
+  /** The training set's fingerprint, computed at the first checkpoint of the run. */
+  #fingerprint(): string {
+    this.#dataFingerprint ??= dataFingerprint(this.#data);
+    return this.#dataFingerprint;
   }
 
   /**

@@ -4,12 +4,7 @@
  *
  * @module
  */
-import { checkInt, checkNumber, checkOptionKeys } from '../options.js';
-import {
-  COSINE_SCHEDULE_KEYS,
-  ONE_CYCLE_SCHEDULE_KEYS,
-  STEP_SCHEDULE_KEYS,
-} from './option-keys.js';
+import { checkInt, checkNumber, checkOptionKeys, optionKeys } from '../options.js';
 
 /**
  * A learning rate per training step, as a pure function of where training is: `epoch` is
@@ -239,3 +234,28 @@ export function oneCycleSchedule(options: OneCycleScheduleOptions): LearningRate
       : cosine(peak, end, (progress - rise) / (1 - rise));
   };
 }
+
+// The valid keys of these options (checked by the compiler against the types: optionKeys).
+export const COSINE_SCHEDULE_KEYS = optionKeys<CosineScheduleOptions>()([
+  'peak',
+  'epochs',
+  'final',
+  'warmupEpochs',
+  'warmupFrom',
+]);
+
+export const STEP_SCHEDULE_KEYS = optionKeys<StepScheduleOptions>()([
+  'rate',
+  'every',
+  'factor',
+  'warmupEpochs',
+  'warmupFrom',
+]);
+
+export const ONE_CYCLE_SCHEDULE_KEYS = optionKeys<OneCycleScheduleOptions>()([
+  'peak',
+  'epochs',
+  'rise',
+  'startDivisor',
+  'finalDivisor',
+]);

@@ -17,12 +17,12 @@ import { loadModel } from '../engine/io.js';
 import { engineModel } from '../engine/model.js';
 import type { Model } from '../engine/types.js';
 import { LenetMnistError, OptionError } from '../errors.js';
-import { checkOptionKeys } from '../options.js';
+import { checkOptionKeys, optionKeys } from '../options.js';
 import { type AssetBase, absoluteUrl, setAssetBase } from '../platform/assets.js';
 import { platform } from '../platform/index.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { evaluateOn } from './evaluate.js';
-import { TRAIN_DATA_OPTION_KEYS, TRAIN_IN_WORKER_OPTION_KEYS } from './option-keys.js';
+import { TRAIN_DATA_OPTION_KEYS, TRAIN_OPTION_KEYS } from './options.js';
 import {
   type BatchLogs,
   type EpochLogs,
@@ -470,3 +470,14 @@ async function classifyTestSet(model: Model, set: ImageSet): Promise<WorkerTestR
   );
   return { accuracy, count, confusion, predictions };
 }
+
+// The valid keys of these options (checked by the compiler against the types: optionKeys).
+/** Every option of `trainInWorker`: train's, and the page-side ones. */
+export const TRAIN_IN_WORKER_OPTION_KEYS = optionKeys<TrainInWorkerOptions>()([
+  ...TRAIN_OPTION_KEYS,
+  'testData',
+  'backend',
+  'assetBase',
+  'workerUrl',
+  'onBackend',
+] as const);

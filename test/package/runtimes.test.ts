@@ -7,7 +7,7 @@ const run = promisify(execFile);
 const script = 'examples/runtime-smoke.mjs';
 
 // The Node build must work unchanged in Node, Deno and Bun (package.json maps all three to it),
-// its subpath entries (`lenet-mnist/data`, `lenet-mnist/interop`) too.
+// its subpath entries (`lenet-mnist/data`, `lenet-mnist/interop`, `lenet-mnist/schedules`) too.
 const runtimes: [string, string, string[]][] = [
   ['node', process.execPath, [script]],
   ['deno', 'node_modules/.bin/deno', ['run', '-A', script]],

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { frameLikeMnist, InputError, toGrayDigit } from '../../src/predict/input.js';
+import { InputError, toGrayDigit } from '../../src/predict/input.js';
 import { params, report } from '../helpers/fuzz.js';
 
 const floatArray = (length: fc.Arbitrary<number>) =>
@@ -109,36 +109,6 @@ describe('predictor input properties', () => {
     fc.assert(
       fc.property(valid, options, (input, opts) => checkDigit(toGrayDigit(input, opts))),
       params('valid inputs'),
-    );
-  });
-
-  it('frameLikeMnist: any arguments give 784 uint8 pixels or InputError', () => {
-    const gray = fc.oneof(
-      fc.uint8Array({ maxLength: 400 }),
-      fc.anything(),
-      fc.array(fc.nat(255), { maxLength: 50 }),
-    );
-    const dim = fc.oneof(fc.integer({ min: -1, max: 25 }), fc.double(), fc.anything());
-    fc.assert(
-      fc.property(
-        fc.oneof(
-          fc.tuple(gray, dim, dim),
-          // Matching sizes, so the framing itself runs on random ink.
-          fc
-            .tuple(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 30 }), fc.nat())
-            .map(([w, h, s]) => [new Uint8Array(w * h).map((_, i) => ((i + s) * 97) & 0xff), w, h]),
-        ),
-        ([g, w, h]) => {
-          try {
-            const out = frameLikeMnist(g as Uint8Array, w as number, h as number);
-            expect(out).toBeInstanceOf(Uint8Array);
-            expect(out.length).toBe(784);
-          } catch (err) {
-            onlyInputErrors(err);
-          }
-        },
-      ),
-      params('frameLikeMnist'),
     );
   });
 });
