@@ -14,7 +14,12 @@ import { gzipSync } from 'node:zlib';
 import * as files from './hostile-files.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const lib = await import(join(root, 'dist/index.js'));
+// The root entry and the subpaths (lenet-mnist/data, lenet-mnist/interop) as one namespace.
+const lib = {
+  ...(await import(join(root, 'dist/index.js'))),
+  ...(await import(join(root, 'dist/data.js'))),
+  ...(await import(join(root, 'dist/interop.js'))),
+};
 const MB = 2 ** 20;
 
 /** The CLI's image decoder (not part of the library's API), bundled from source once. */

@@ -302,7 +302,7 @@ describe('every public options object rejects an unknown key, naming the closest
   ];
   test.each(cases)('%s', async (_name, run, near) => {
     if (near === '') {
-      await rejectsWith(run, 'limit: count must be an integer >= 0, got the string "2"');
+      await rejectsWith(run, 'firstImages: count must be an integer >= 0, got the string "2"');
       return;
     }
     await rejectsWith(

@@ -94,6 +94,8 @@ async function draw(
   { scale = 0.6, dx = 0.2, dy = 0.2 } = {},
 ): Promise<string> {
   await page.click('#clear');
+  // The mouse works in viewport coordinates: the pad must be on screen (the page is long).
+  await page.locator('#pad').scrollIntoViewIfNeeded();
   const box = await page.locator('#pad').boundingBox();
   if (!box) throw new Error('no pad');
   for (const stroke of strokes) {
@@ -313,6 +315,14 @@ describe('the browser demo in Chromium', () => {
     );
     const accuracy = Number.parseFloat((await page.textContent('#test-accuracy')) ?? '');
     expect(accuracy).toBeGreaterThan(90);
+    // The accuracy shows before the trained model's predictor is on the page: wait for that too.
+    await page.waitForFunction(
+      () =>
+        (window as unknown as { lenetDemo: { trainingSpan: { modelReady?: number } } }).lenetDemo
+          .trainingSpan.modelReady !== undefined,
+      undefined,
+      { timeout: 30_000 },
+    );
     const { longTasks, span } = await page.evaluate(() => {
       const w = window as unknown as {
         longTasks: { start: number; duration: number }[];
