@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { describe, type ImageDataLike, InputError } from './image.js';
+import { borderMean, describe, type ImageDataLike, InputError } from './image.js';
 
 /** The longest working side: larger images are box-averaged down to it first. */
 export const WORK_MAX = 320;
@@ -297,17 +297,7 @@ function paperIsLight(g: Uint8Array, ww: number, wh: number): boolean {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  let sum = 0;
-  let count = 0;
-  for (let x = 0; x < ww; x++) {
-    sum += (g[x] as number) + (g[(wh - 1) * ww + x] as number);
-    count += 2;
-  }
-  for (let y = 1; y < wh - 1; y++) {
-    sum += (g[y * ww] as number) + (g[y * ww + ww - 1] as number);
-    count += 2;
-  }
-  return sum / count > (lo + hi) / 2;
+  return borderMean(g, ww, wh) > (lo + hi) / 2;
 }
 
 /** What {@link analyse} found under one polarity. */
