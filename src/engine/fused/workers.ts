@@ -99,6 +99,26 @@ class Helper {
     return have && have.byteLength >= bytes ? have : new ArrayBuffer(bytes);
   }
 
+  /**
+   * This worker's parameter and image buffers, filled with `paramView` and images `start` to
+   * `start + m` of `images`, and taken from it to travel with a request (the reply returns them).
+   */
+  lend(
+    paramView: Uint8Array,
+    images: Float32Array,
+    start: number,
+    m: number,
+  ): { params: ArrayBuffer; images: ArrayBuffer } {
+    const size = this.#imageFloats;
+    const params = this.params ?? new ArrayBuffer(paramView.byteLength);
+    new Uint8Array(params).set(paramView);
+    const hImages = this.imagesFor(m);
+    new Float32Array(hImages, 0, m * size).set(images.subarray(start * size, (start + m) * size));
+    this.params = undefined;
+    this.images = undefined;
+    return { params, images: hImages };
+  }
+
   request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<WorkerReply>((resolve, reject) => {
@@ -111,12 +131,10 @@ class Helper {
 /** `threads - 1` workers that share training steps with a main instance. */
 export class WorkerPool {
   readonly threads: number;
-  readonly #imageFloats: number;
   #helpers: Helper[];
 
-  private constructor(helpers: Helper[], imageFloats: number) {
+  private constructor(helpers: Helper[]) {
     this.#helpers = helpers;
-    this.#imageFloats = imageFloats;
     this.threads = helpers.length + 1;
   }
 
@@ -147,7 +165,7 @@ export class WorkerPool {
         cause: err,
       });
     }
-    return new WorkerPool(helpers, imageFloats);
+    return new WorkerPool(helpers);
   }
 
   /**
@@ -163,7 +181,6 @@ export class WorkerPool {
   ): Promise<FusedStepResult> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
-    const size = this.#imageFloats;
     // Grow memory first: growing detaches the parameter view made below.
     main.reserve(Math.max(own, 1));
     const paramView = main.parameterBytes();
@@ -173,17 +190,10 @@ export class WorkerPool {
       this.#helpers.forEach((h, i) => {
         const m = shares[i + 1] as number;
         if (m === 0) return;
-        const params = h.params ?? new ArrayBuffer(paramView.byteLength);
-        new Uint8Array(params).set(paramView);
-        const hImages = h.imagesFor(m);
+        const { params, images: hImages } = h.lend(paramView, images, start, m);
         let hLabels = h.labels;
         if (!hLabels || hLabels.byteLength < m) hLabels = new ArrayBuffer(m);
-        new Float32Array(hImages, 0, m * size).set(
-          images.subarray(start * size, (start + m) * size),
-        );
         new Uint8Array(hLabels, 0, m).set(labels.subarray(start, start + m));
-        h.params = undefined;
-        h.images = undefined;
         h.labels = undefined;
         const reply = h.request({ type: 'step', n: m, params, images: hImages, labels: hLabels }, [
           params,
@@ -229,7 +239,6 @@ export class WorkerPool {
   async forward(main: DataParallelNet, images: Float32Array, n: number): Promise<Float32Array> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
-    const size = this.#imageFloats;
     const logits = new Float32Array(n * CLASSES);
     // Used only before main.forward, which may grow memory and so detach it.
     const paramView = main.parameterBytes();
@@ -239,14 +248,7 @@ export class WorkerPool {
       this.#helpers.forEach((h, i) => {
         const m = shares[i + 1] as number;
         if (m === 0) return;
-        const params = h.params ?? new ArrayBuffer(paramView.byteLength);
-        new Uint8Array(params).set(paramView);
-        const hImages = h.imagesFor(m);
-        new Float32Array(hImages, 0, m * size).set(
-          images.subarray(start * size, (start + m) * size),
-        );
-        h.params = undefined;
-        h.images = undefined;
+        const { params, images: hImages } = h.lend(paramView, images, start, m);
         const reply = h.request({ type: 'forward', n: m, params, images: hImages }, [
           params,
           hImages,
