@@ -7,8 +7,7 @@ import {
   WeightsFormatError,
 } from '../model/weights.js';
 import { describeValue } from '../options.js';
-import { platform } from '../platform/index.js';
-import { NotRegularFileError } from '../platform/types.js';
+import { platform, readFormatFile } from '../platform/index.js';
 import { EngineModel } from './model.js';
 import type { Model } from './types.js';
 
@@ -91,22 +90,12 @@ export async function loadModelFile(path: string | URL): Promise<Model> {
     throw new OptionError('path', 'loadModelFile: path must be a non-empty string or a URL');
   }
   const source = String(path);
-  let bytes: Uint8Array;
-  try {
-    // Magic, header and exact size are checked before the payload is read; devices, FIFOs and
-    // sockets are refused (a weights file is a file).
-    bytes = await platform.readFile(path, {
-      regularOnly: true,
-      head: {
-        bytes: WEIGHTS_PREFIX_BYTES,
-        check: (head, size) => checkWeightsPrefix(head, size, source),
-      },
-    });
-  } catch (err) {
-    if (err instanceof NotRegularFileError) {
-      throw new WeightsFormatError(`${source}: ${err.kind}, not a weights file`, { cause: err });
-    }
-    throw err;
-  }
+  // Magic, header and exact size are checked before the payload is read; devices, FIFOs and
+  // sockets are refused (a weights file is a file).
+  const bytes = await readFormatFile(
+    path,
+    { bytes: WEIGHTS_PREFIX_BYTES, check: (head, size) => checkWeightsPrefix(head, size, source) },
+    (kind, err) => new WeightsFormatError(`${source}: ${kind}, not a weights file`, { cause: err }),
+  );
   return loadModel(bytes, source);
 }

@@ -1,7 +1,7 @@
 import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
 import { OptionError } from '../errors.js';
 import { pytorchDefaultInit } from '../model/init.js';
-import type { Activation, LeNetSpec, Preprocessing } from '../model/types.js';
+import type { Activation, LeNetSpec, ModelSpec, Preprocessing } from '../model/types.js';
 import {
   LENET_INPUT_RULE,
   LENET_MIN_INPUT,
@@ -85,26 +85,14 @@ export async function createLeNet(options: LeNetOptions = {}): Promise<Model> {
   checkChoice(fn, 'activation', options.activation, ['relu', 'tanh']);
   checkBoolean(fn, 'conv2Activation', options.conv2Activation);
   checkChoice(fn, 'resize', options.resize, ['bilinear', 'pad', 'none']);
-  const spec = validateSpec(
-    {
-      kind: 'lenet',
-      inputSize,
-      pooling: options.pooling ?? 'max',
-      activation: options.activation ?? 'relu',
-      conv2Activation: options.conv2Activation ?? false,
-    },
-    (msg) => {
-      throw new OptionError('spec', `createLeNet: ${msg}`);
-    },
-  ) as LeNetSpec;
-  const preprocessing = checkPreprocessing('createLeNet', {
-    size: inputSize,
-    resize: options.resize ?? (inputSize === 28 ? 'none' : 'bilinear'),
-    mean: options.mean ?? MNIST_MEAN,
-    std: options.std ?? MNIST_STD,
-  });
-  checkSeed('createLeNet', options.seed);
-  return new EngineModel(spec, preprocessing, pytorchDefaultInit(spec, options.seed));
+  const spec: LeNetSpec = {
+    kind: 'lenet',
+    inputSize,
+    pooling: options.pooling ?? 'max',
+    activation: options.activation ?? 'relu',
+    conv2Activation: options.conv2Activation ?? false,
+  };
+  return newModel(fn, spec, options.resize ?? (inputSize === 28 ? 'none' : 'bilinear'), options);
 }
 
 const LENET_KEYS = optionKeys<LeNetOptions>()([
@@ -135,6 +123,30 @@ export function checkLeNetInputSize(fn: string, name: string, value: unknown): v
       `${fn}: ${name} must be ${LENET_INPUT_RULE} (e.g. 28, 32), got ${describeValue(value)}`,
     );
   }
+}
+
+/**
+ * The end of a model factory (`fn`): `spec` validated, the input pipeline (`resize`, and `mean`
+ * and `std` from `options`, MNIST's by default) and `seed` checked, and a model of `spec` with
+ * PyTorch's default initialisation from that seed.
+ */
+export function newModel(
+  fn: string,
+  spec: ModelSpec,
+  resize: Preprocessing['resize'],
+  options: { mean?: number; std?: number; seed?: number },
+): Model {
+  const checked = validateSpec(spec, (msg) => {
+    throw new OptionError('spec', `${fn}: ${msg}`);
+  });
+  const preprocessing = checkPreprocessing(fn, {
+    size: spec.inputSize,
+    resize,
+    mean: options.mean ?? MNIST_MEAN,
+    std: options.std ?? MNIST_STD,
+  });
+  checkSeed(fn, options.seed);
+  return new EngineModel(checked, preprocessing, pytorchDefaultInit(checked, options.seed));
 }
 
 /** Checks the input-pipeline options of a model factory; returns them. */

@@ -1,11 +1,8 @@
-import { MNIST_MEAN, MNIST_STD } from '../data/preprocess.js';
 import { OptionError } from '../errors.js';
-import { pytorchDefaultInit } from '../model/init.js';
 import type { Activation, MlpSpec } from '../model/types.js';
-import { MAX_INPUT_SIZE, MLP_MAX_LAYERS, MLP_MAX_WIDTH, validateSpec } from '../model/weights.js';
+import { MAX_INPUT_SIZE, MLP_MAX_LAYERS, MLP_MAX_WIDTH } from '../model/weights.js';
 import { checkChoice, checkInt, checkOptionKeys, describeValue, optionKeys } from '../options.js';
-import { checkPreprocessing, checkSeed } from './lenet.js';
-import { EngineModel } from './model.js';
+import { newModel } from './lenet.js';
 import type { Model } from './types.js';
 
 /**
@@ -69,25 +66,13 @@ export async function createMlp(options: MlpOptions = {}): Promise<Model> {
     checkInt(fn, `hidden[${i}]`, width, 1, MLP_MAX_WIDTH);
   });
   checkChoice(fn, 'activation', options.activation, ['relu', 'tanh']);
-  const spec = validateSpec(
-    {
-      kind: 'mlp',
-      inputSize,
-      hidden,
-      activation: options.activation ?? 'relu',
-    },
-    (msg) => {
-      throw new OptionError('spec', `createMlp: ${msg}`);
-    },
-  ) as MlpSpec;
-  const preprocessing = checkPreprocessing('createMlp', {
-    size: inputSize,
-    resize: inputSize === 28 ? 'none' : 'bilinear',
-    mean: options.mean ?? MNIST_MEAN,
-    std: options.std ?? MNIST_STD,
-  });
-  checkSeed('createMlp', options.seed);
-  return new EngineModel(spec, preprocessing, pytorchDefaultInit(spec, options.seed));
+  const spec: MlpSpec = {
+    kind: 'mlp',
+    inputSize,
+    hidden,
+    activation: options.activation ?? 'relu',
+  };
+  return newModel(fn, spec, inputSize === 28 ? 'none' : 'bilinear', options);
 }
 
 const MLP_KEYS = optionKeys<MlpOptions>()([

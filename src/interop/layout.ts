@@ -273,6 +273,26 @@ function inferSpec(
 }
 
 /**
+ * The body of `importPyTorchStateDict` and `importSafetensors`: options checked, the file's
+ * tensors read by `read` (named `defaultSource` in errors unless `options.source` is given),
+ * the model built.
+ */
+export function importStateDict(
+  bytes: Uint8Array | ArrayBuffer,
+  options: StateDictImportOptions,
+  format: 'pytorch' | 'safetensors',
+  read: (bytes: Uint8Array, source: string) => StateDictTensor[],
+  defaultSource: string,
+): Model {
+  checkStateDictImportOptions(
+    format === 'pytorch' ? 'importPyTorchStateDict' : 'importSafetensors',
+    options,
+  );
+  const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  return modelFromStateDict(read(data, options.source ?? defaultSource), options, format);
+}
+
+/**
  * Checks a `state_dict` against the architecture it implies and builds the model: names,
  * dtypes, shapes and values are validated, layouts converted.
  */

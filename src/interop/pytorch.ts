@@ -1,8 +1,7 @@
 import type { Model } from '../engine/types.js';
 import { InteropFormatError } from './errors.js';
 import {
-  checkStateDictImportOptions,
-  modelFromStateDict,
+  importStateDict,
   type StateDictImportOptions,
   type StateDictTensor,
   torchStateDict,
@@ -314,10 +313,7 @@ export async function importPyTorchStateDict(
   bytes: Uint8Array | ArrayBuffer,
   options: StateDictImportOptions = {},
 ): Promise<Model> {
-  checkStateDictImportOptions('importPyTorchStateDict', options);
-  const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  const tensors = readPyTorchStateDict(data, options.source ?? 'state_dict');
-  return modelFromStateDict(tensors, options, 'pytorch');
+  return importStateDict(bytes, options, 'pytorch', readPyTorchStateDict, 'state_dict');
 }
 
 /**

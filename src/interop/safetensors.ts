@@ -1,8 +1,7 @@
 import type { Model } from '../engine/types.js';
 import { InteropFormatError } from './errors.js';
 import {
-  checkStateDictImportOptions,
-  modelFromStateDict,
+  importStateDict,
   type StateDictImportOptions,
   type StateDictTensor,
   torchStateDict,
@@ -185,13 +184,7 @@ export async function importSafetensors(
   bytes: Uint8Array | ArrayBuffer,
   options: StateDictImportOptions = {},
 ): Promise<Model> {
-  checkStateDictImportOptions('importSafetensors', options);
-  const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  return modelFromStateDict(
-    readSafetensors(data, options.source ?? 'safetensors'),
-    options,
-    'safetensors',
-  );
+  return importStateDict(bytes, options, 'safetensors', readSafetensors, 'safetensors');
 }
 
 /**

@@ -1,5 +1,5 @@
 import { fetchLimited } from './bytes.js';
-import type { ByteCache, Platform, WorkerHandle } from './types.js';
+import { type ByteCache, type Platform, type WorkerHandle, workerHandle } from './types.js';
 
 /**
  * `DecompressionStream('gzip')`, read chunk by chunk: the stream inflates only as far as it is
@@ -38,28 +38,19 @@ function startWorker(source: string): WorkerHandle {
 );`;
   const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
   const worker = new Worker(url);
-  let onMessage: (message: unknown) => void = () => {};
-  let onError: (error: Error) => void = () => {};
-  worker.addEventListener('message', (event) => onMessage(event.data));
-  worker.addEventListener('error', (event) => {
-    event.preventDefault();
-    onError(new Error(event.message || 'worker failed to start or threw'));
-  });
-  return {
-    post(message, transfer = []) {
-      worker.postMessage(message, transfer as ArrayBuffer[]);
-    },
-    onMessage(handler) {
-      onMessage = handler;
-    },
-    onError(handler) {
-      onError = handler;
-    },
-    async terminate() {
+  const { handle, message, error } = workerHandle(
+    (data, transfer = []) => worker.postMessage(data, transfer as ArrayBuffer[]),
+    async () => {
       worker.terminate();
       URL.revokeObjectURL(url);
     },
-  };
+  );
+  worker.addEventListener('message', (event) => message(event.data));
+  worker.addEventListener('error', (event) => {
+    event.preventDefault();
+    error(new Error(event.message || 'worker failed to start or threw'));
+  });
+  return handle;
 }
 
 /** Browsers and web workers: only web APIs. */

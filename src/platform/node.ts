@@ -26,6 +26,7 @@ import {
   type Platform,
   type ReadFileOptions,
   type WorkerHandle,
+  workerHandle,
 } from './types.js';
 import { vulkanUnavailable } from './vulkan.js';
 
@@ -329,28 +330,21 @@ function startWorker(source: string): WorkerHandle {
   );
   worker.unref();
   let awaited = 0;
-  let onMessage: (message: unknown) => void = () => {};
-  let onError: (error: Error) => void = () => {};
-  worker.on('message', (message: unknown) => {
-    if (awaited > 0 && --awaited === 0) worker.unref();
-    onMessage(message);
-  });
-  worker.on('error', (error: Error) => onError(error));
-  return {
-    post(message, transfer = []) {
+  const { handle, message, error } = workerHandle(
+    (data, transfer = []) => {
       if (awaited++ === 0) worker.ref();
-      worker.postMessage(message, transfer as ArrayBuffer[]);
+      worker.postMessage(data, transfer as ArrayBuffer[]);
     },
-    onMessage(handler) {
-      onMessage = handler;
-    },
-    onError(handler) {
-      onError = handler;
-    },
-    async terminate() {
+    async () => {
       await worker.terminate();
     },
-  };
+  );
+  worker.on('message', (data: unknown) => {
+    if (awaited > 0 && --awaited === 0) worker.unref();
+    message(data);
+  });
+  worker.on('error', (err: Error) => error(err));
+  return handle;
 }
 
 /** Node, Deno and Bun: `node:` modules are available. */

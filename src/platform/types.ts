@@ -144,6 +144,32 @@ export interface WorkerHandle {
   terminate(): Promise<void>;
 }
 
+/**
+ * A {@link WorkerHandle} around a host's worker: `post` and `terminate` as given, the handlers
+ * set through it called by the host's listeners through `message` and `error`.
+ */
+export function workerHandle(
+  post: WorkerHandle['post'],
+  terminate: WorkerHandle['terminate'],
+): { handle: WorkerHandle; message(message: unknown): void; error(error: Error): void } {
+  let onMessage: (message: unknown) => void = () => {};
+  let onError: (error: Error) => void = () => {};
+  return {
+    handle: {
+      post,
+      onMessage(handler) {
+        onMessage = handler;
+      },
+      onError(handler) {
+        onError = handler;
+      },
+      terminate,
+    },
+    message: (message) => onMessage(message),
+    error: (error) => onError(error),
+  };
+}
+
 /** What {@link Platform.provideNavigatorGpu} achieved. */
 export type NavigatorGpuResult =
   | {

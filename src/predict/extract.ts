@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { describe, type ImageDataLike, InputError } from './image.js';
+import { borderMean, describe, type ImageDataLike, InputError } from './image.js';
 
 /** The longest working side: larger images are box-averaged down to it first. */
 export const WORK_MAX = 320;
@@ -127,7 +127,36 @@ export function extractInto(
   gray = grow(gray, n, (k) => new Uint8Array(k));
   toWorkingGray(bytes, width, height, channels, f, ww, wh, gray);
 
-  // Cell grid and its sums (for the paper and the polarity).
+  const moments = cellMoments(ww, wh);
+  const { a, darkOnLight } = choosePolarity(ww, wh, moments, invert);
+  const { median, sigma, picked, found, signal } = a;
+  const polarity = darkOnLight ? 'dark-on-light' : 'light-on-dark';
+  if (picked === null) return { empty: true, polarity, box: null };
+
+  const { x0, y0, x1, y1 } = picked;
+  strokeProfile(signal, ww, wh, median, sigma, picked, found.rootOf, out);
+  const cw = x1 - x0 + 1;
+  const ch = y1 - y0 + 1;
+  return {
+    empty: false,
+    polarity,
+    box: {
+      x: x0 * f,
+      y: y0 * f,
+      width: Math.min(width - x0 * f, cw * f),
+      height: Math.min(height - y0 * f, ch * f),
+    },
+  };
+}
+
+/** The cell grid over the working grayscale, with each cell's power sums (of 1, v, v^2, v^3). */
+interface CellMoments extends CellGrid {
+  cellSq: Float64Array;
+  cellCube: Float64Array;
+}
+
+/** The cell grid and its sums (for the paper and the polarity), from the working grayscale. */
+function cellMoments(ww: number, wh: number): CellMoments {
   const c = Math.max(2, Math.round(Math.max(ww, wh) / CELLS));
   const gw = Math.ceil(ww / c);
   const gh = Math.ceil(wh / c);
@@ -148,44 +177,61 @@ export function extractInto(
       cellCount[k] = (cellCount[k] as number) + 1;
     }
   }
+  return { c, gw, gh, cellSum, cellSq, cellCube, cellCount };
+}
 
-  // 2. Polarity: third central moment around coarse means (about 4x4 regions of the image).
-  let darkOnLight: boolean;
-  let sure = true;
-  if (invert === 'auto') {
-    const span = Math.max(1, Math.ceil(Math.max(gw, gh) / 4));
-    let m3 = 0;
-    let m2 = 0;
-    let total = 0;
-    for (let sy = 0; sy < gh; sy += span) {
-      for (let sx = 0; sx < gw; sx += span) {
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        let cnt = 0;
-        for (let y = sy; y < Math.min(gh, sy + span); y++) {
-          for (let x = sx; x < Math.min(gw, sx + span); x++) {
-            const k = y * gw + x;
-            s1 += cellSum[k] as number;
-            s2 += cellSq[k] as number;
-            s3 += cellCube[k] as number;
-            cnt += cellCount[k] as number;
-          }
+/**
+ * 2. Polarity from the skew (third central moment) of the cells around coarse means, about 4x4
+ * regions of the image: `darkOnLight` its sign, `sure` whether it is clear enough to trust.
+ */
+function skewPolarity({ gw, gh, cellSum, cellSq, cellCube, cellCount }: CellMoments): {
+  darkOnLight: boolean;
+  sure: boolean;
+} {
+  const span = Math.max(1, Math.ceil(Math.max(gw, gh) / 4));
+  let m3 = 0;
+  let m2 = 0;
+  let total = 0;
+  for (let sy = 0; sy < gh; sy += span) {
+    for (let sx = 0; sx < gw; sx += span) {
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let cnt = 0;
+      for (let y = sy; y < Math.min(gh, sy + span); y++) {
+        for (let x = sx; x < Math.min(gw, sx + span); x++) {
+          const k = y * gw + x;
+          s1 += cellSum[k] as number;
+          s2 += cellSq[k] as number;
+          s3 += cellCube[k] as number;
+          cnt += cellCount[k] as number;
         }
-        const mu = s1 / cnt;
-        m3 += s3 - 3 * mu * s2 + 3 * mu * mu * s1 - cnt * mu * mu * mu;
-        m2 += s2 - mu * s1;
-        total += cnt;
       }
+      const mu = s1 / cnt;
+      m3 += s3 - 3 * mu * s2 + 3 * mu * mu * s1 - cnt * mu * mu * mu;
+      m2 += s2 - mu * s1;
+      total += cnt;
     }
-    darkOnLight = m3 < 0;
-    // Ink that fills much of a region (a thick digit filling the frame) or a big shadow weakens
-    // or flips the skew: then the border gives a prior and both polarities are analysed.
-    const sd = Math.sqrt(m2 / total);
-    sure = sd > 0 && Math.abs(m3 / total) / (sd * sd * sd) > SURE_SKEW;
-  } else {
-    darkOnLight = invert;
   }
+  // Ink that fills much of a region (a thick digit filling the frame) or a big shadow weakens
+  // or flips the skew: then the border gives a prior and both polarities are analysed.
+  const sd = Math.sqrt(m2 / total);
+  return { darkOnLight: m3 < 0, sure: sd > 0 && Math.abs(m3 / total) / (sd * sd * sd) > SURE_SKEW };
+}
+
+/**
+ * Steps 2 to 6: the polarity (forced, or from the skew, or when that is unsure from the border
+ * with both polarities analysed) and the analysis (steps 3 to 6) under it.
+ */
+function choosePolarity(
+  ww: number,
+  wh: number,
+  moments: CellMoments,
+  invert: boolean | 'auto',
+): { a: Analysis; darkOnLight: boolean } {
+  let { darkOnLight, sure } =
+    invert === 'auto' ? skewPolarity(moments) : { darkOnLight: invert, sure: true };
+  const { c, gw, gh, cellSum, cellCount } = moments;
   const cells = { c, gw, gh, cellSum, cellCount };
   if (!sure) darkOnLight = paperIsLight(gray, ww, wh);
   let a = analyse(ww, wh, cells, darkOnLight, 0);
@@ -199,14 +245,24 @@ export function extractInto(
       darkOnLight = !darkOnLight;
     }
   }
-  const { median, sigma, picked, found, signal } = a;
-  const polarity = darkOnLight ? 'dark-on-light' : 'light-on-dark';
-  if (picked === null) return { empty: true, polarity, box: null };
+  return { a, darkOnLight };
+}
 
-  // 7. Stroke profile: soft threshold at half the ink contrast, only on the digit's pixels and
-  // their fringe; then framed like MNIST.
-  const { x0, y0, x1, y1, keep } = picked;
-  const ink = inkLevel(signal, ww, x0, y0, x1, y1, keep, found.rootOf);
+/**
+ * 7. Stroke profile: soft threshold at half the ink contrast, only on the digit's pixels and
+ * their fringe (into the `crop` scratch); then framed like MNIST into `out`.
+ */
+function strokeProfile(
+  signal: Int16Array,
+  ww: number,
+  wh: number,
+  median: number,
+  sigma: number,
+  { x0, y0, x1, y1, keep }: Picked,
+  rootOf: (p: number) => number,
+  out: Uint8Array,
+): void {
+  const ink = inkLevel(signal, ww, x0, y0, x1, y1, keep, rootOf);
   const lo = median + Math.min(RAMP_NOISE_K * sigma, 0.5 * (ink - median));
   const span = Math.max(1, ink - lo);
   const cw = x1 - x0 + 1;
@@ -217,7 +273,7 @@ export function extractInto(
       const p = y * ww + x;
       const s = signal[p] as number;
       let v = 0;
-      if (s > lo && nearKept(p, x, y, ww, wh, keep, found.rootOf)) {
+      if (s > lo && nearKept(p, x, y, ww, wh, keep, rootOf)) {
         const t = (s - lo) / span;
         v = t >= 1 ? 255 : Math.round(t * 255);
       }
@@ -225,16 +281,6 @@ export function extractInto(
     }
   }
   frameCrop(crop, cw, ch, out);
-  return {
-    empty: false,
-    polarity,
-    box: {
-      x: x0 * f,
-      y: y0 * f,
-      width: Math.min(width - x0 * f, cw * f),
-      height: Math.min(height - y0 * f, ch * f),
-    },
-  };
 }
 
 /**
@@ -251,17 +297,16 @@ function paperIsLight(g: Uint8Array, ww: number, wh: number): boolean {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  let sum = 0;
-  let count = 0;
-  for (let x = 0; x < ww; x++) {
-    sum += (g[x] as number) + (g[(wh - 1) * ww + x] as number);
-    count += 2;
-  }
-  for (let y = 1; y < wh - 1; y++) {
-    sum += (g[y * ww] as number) + (g[y * ww + ww - 1] as number);
-    count += 2;
-  }
-  return sum / count > (lo + hi) / 2;
+  return borderMean(g, ww, wh) > (lo + hi) / 2;
+}
+
+/** What {@link analyse} found under one polarity. */
+interface Analysis {
+  median: number;
+  sigma: number;
+  found: Components;
+  picked: Picked | null;
+  signal: Int16Array;
 }
 
 interface CellGrid {
@@ -282,7 +327,7 @@ function analyse(
   { c, gw, gh, cellSum, cellCount }: CellGrid,
   darkOnLight: boolean,
   slot: 0 | 1,
-): { median: number; sigma: number; found: Components; picked: Picked | null; signal: Int16Array } {
+): Analysis {
   const n = ww * wh;
   const buffers = slots[slot] as (typeof slots)[0];
   buffers.signal = grow(buffers.signal, n, (k) => new Int16Array(k));

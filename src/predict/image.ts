@@ -53,3 +53,21 @@ export function describe(v: unknown): string {
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
   return typeof name === 'string' ? name : 'object';
 }
+
+/**
+ * The mean of the pixels on the border of a `w`x`h` grayscale image (each corner counted twice):
+ * paper more often than ink, so it tells which way the picture runs.
+ */
+export function borderMean(pixels: Uint8Array, w: number, h: number): number {
+  let sum = 0;
+  let n = 0;
+  for (let x = 0; x < w; x++) {
+    sum += (pixels[x] as number) + (pixels[(h - 1) * w + x] as number);
+    n += 2;
+  }
+  for (let y = 1; y < h - 1; y++) {
+    sum += (pixels[y * w] as number) + (pixels[y * w + w - 1] as number);
+    n += 2;
+  }
+  return sum / n;
+}

@@ -1,5 +1,5 @@
 import { checkImage, extractInto, resampleArea } from './extract.js';
-import { describe, type ImageDataLike, InputError } from './image.js';
+import { borderMean, describe, type ImageDataLike, InputError } from './image.js';
 
 // Where callers find the error they catch for an input (its home is image.ts).
 export { type ImageDataLike, InputError } from './image.js';
@@ -155,20 +155,6 @@ function squareSide(length: number, what: string): number {
   throw new InputError(
     `${what}: a grayscale image must have 784 (28x28) or 1024 (32x32) pixels, found ${length}; pass RGBA { data, width, height } for other sizes`,
   );
-}
-
-function borderMean(pixels: Uint8Array, w: number, h: number): number {
-  let sum = 0;
-  let n = 0;
-  for (let x = 0; x < w; x++) {
-    sum += (pixels[x] as number) + (pixels[(h - 1) * w + x] as number);
-    n += 2;
-  }
-  for (let y = 1; y < h - 1; y++) {
-    sum += (pixels[y * w] as number) + (pixels[y * w + w - 1] as number);
-    n += 2;
-  }
-  return sum / n;
 }
 
 function maybeInvert(pixels: Uint8Array, side: number, invert: boolean | 'auto'): Uint8Array {

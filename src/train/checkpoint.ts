@@ -2,8 +2,7 @@ import type { OptimizerState } from '../engine/types.js';
 import { LenetMnistError } from '../errors.js';
 import type { ModelSpec, Preprocessing } from '../model/types.js';
 import { expectedTensors, validateSpec } from '../model/weights.js';
-import { platform } from '../platform/index.js';
-import { NotRegularFileError } from '../platform/types.js';
+import { platform, readFormatFile } from '../platform/index.js';
 import type { EpochLogs } from './logs.js';
 
 /**
@@ -359,23 +358,18 @@ export async function loadCheckpointFile(path: string | URL): Promise<TrainCheck
   const fail = (msg: string): never => {
     throw new CheckpointFormatError(`${source}: ${msg}`);
   };
-  let bytes: Uint8Array;
-  try {
-    // Magic, header and exact size are checked before the arrays are read; devices, FIFOs and
-    // sockets are refused.
-    bytes = await platform.readFile(path, {
-      regularOnly: true,
-      head: {
-        bytes: CHECKPOINT_PREFIX_BYTES,
-        check: (head, size) => {
-          if (size !== undefined) parseCheckpointHeader(head, size, fail);
-        },
+  // Magic, header and exact size are checked before the arrays are read; devices, FIFOs and
+  // sockets are refused.
+  const bytes = await readFormatFile(
+    path,
+    {
+      bytes: CHECKPOINT_PREFIX_BYTES,
+      check: (head, size) => {
+        if (size !== undefined) parseCheckpointHeader(head, size, fail);
       },
-    });
-  } catch (err) {
-    if (err instanceof NotRegularFileError) fail(`${err.kind}, not a checkpoint file`);
-    throw err;
-  }
+    },
+    (kind) => new CheckpointFormatError(`${source}: ${kind}, not a checkpoint file`),
+  );
   return decodeCheckpoint(bytes, source);
 }
 

@@ -2,6 +2,7 @@
 // asset through the platform layer), so it stays out of kernels.ts, which workers also load.
 import { detectEnvironment } from '../../backend/env.js';
 import { type AssetName, providedAsset, readAsset } from '../../platform/assets.js';
+import { memoPromise } from '../memo.js';
 import {
   FusedLeNetError,
   type FusedVariant,
@@ -54,14 +55,8 @@ export function compileFusedModule(
   const givenRelaxed = providedAsset(assetName(kernels, 'relaxed-simd')) !== undefined;
   if (variant === 'relaxed-simd' && givenSimd && !givenRelaxed && wanted !== true) variant = 'simd';
   const key = `${kernels} ${variant}`;
-  let pending = compiled.get(key);
-  if (pending === undefined) {
-    pending = compile(kernels, variant);
-    compiled.set(key, pending);
-    // A failure must not stick: the next model tries again.
-    pending.catch(() => compiled.delete(key));
-  }
-  return pending;
+  // A failure must not stick: the next model tries again.
+  return memoPromise(compiled, key, () => compile(kernels, variant));
 }
 
 async function compile(

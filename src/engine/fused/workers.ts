@@ -99,6 +99,26 @@ class Helper {
     return have && have.byteLength >= bytes ? have : new ArrayBuffer(bytes);
   }
 
+  /**
+   * This worker's parameter and image buffers, filled with `paramView` and images `start` to
+   * `start + m` of `images`, and taken from it to travel with a request (the reply returns them).
+   */
+  lend(
+    paramView: Uint8Array,
+    images: Float32Array,
+    start: number,
+    m: number,
+  ): { params: ArrayBuffer; images: ArrayBuffer } {
+    const size = this.#imageFloats;
+    const params = this.params ?? new ArrayBuffer(paramView.byteLength);
+    new Uint8Array(params).set(paramView);
+    const hImages = this.imagesFor(m);
+    new Float32Array(hImages, 0, m * size).set(images.subarray(start * size, (start + m) * size));
+    this.params = undefined;
+    this.images = undefined;
+    return { params, images: hImages };
+  }
+
   request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<WorkerReply>((resolve, reject) => {
@@ -108,15 +128,21 @@ class Helper {
   }
 }
 
+/** A request posted to a worker for its share of a batch: `m` images from `start`. */
+interface Posted {
+  helper: Helper;
+  reply: Promise<WorkerReply>;
+  start: number;
+  m: number;
+}
+
 /** `threads - 1` workers that share training steps with a main instance. */
 export class WorkerPool {
   readonly threads: number;
-  readonly #imageFloats: number;
   #helpers: Helper[];
 
-  private constructor(helpers: Helper[], imageFloats: number) {
+  private constructor(helpers: Helper[]) {
     this.#helpers = helpers;
-    this.#imageFloats = imageFloats;
     this.threads = helpers.length + 1;
   }
 
@@ -147,7 +173,38 @@ export class WorkerPool {
         cause: err,
       });
     }
-    return new WorkerPool(helpers, imageFloats);
+    return new WorkerPool(helpers);
+  }
+
+  /**
+   * Posts each worker with a share (images after the calling thread's `shares[0]`, in worker
+   * order) the request that `message` makes of it, its share (from `start`, `m` images) and the
+   * parameter and image buffers lent to it; each posted request goes into `posted` at once, so
+   * that a caller that fails can let every worker answer first.
+   */
+  #post(
+    posted: Posted[],
+    shares: readonly number[],
+    paramView: Uint8Array,
+    images: Float32Array,
+    message: (
+      h: Helper,
+      start: number,
+      m: number,
+      params: ArrayBuffer,
+      images: ArrayBuffer,
+    ) => [WorkerRequest, ArrayBuffer[]],
+  ): void {
+    let start = shares[0] as number;
+    this.#helpers.forEach((h, i) => {
+      const m = shares[i + 1] as number;
+      if (m === 0) return;
+      const lent = h.lend(paramView, images, start, m);
+      const reply = h.request(...message(h, start, m, lent.params, lent.images));
+      reply.catch(() => {}); // awaited by the caller; this only marks an early failure as handled
+      posted.push({ helper: h, reply, start, m });
+      start += m;
+    });
   }
 
   /**
@@ -163,52 +220,33 @@ export class WorkerPool {
   ): Promise<FusedStepResult> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
-    const size = this.#imageFloats;
     // Grow memory first: growing detaches the parameter view made below.
     main.reserve(Math.max(own, 1));
     const paramView = main.parameterBytes();
-    const replies: Promise<WorkerReply>[] = [];
+    const posted: Posted[] = [];
     try {
-      let start = own;
-      this.#helpers.forEach((h, i) => {
-        const m = shares[i + 1] as number;
-        if (m === 0) return;
-        const params = h.params ?? new ArrayBuffer(paramView.byteLength);
-        new Uint8Array(params).set(paramView);
-        const hImages = h.imagesFor(m);
+      this.#post(posted, shares, paramView, images, (h, start, m, params, hImages) => {
         let hLabels = h.labels;
         if (!hLabels || hLabels.byteLength < m) hLabels = new ArrayBuffer(m);
-        new Float32Array(hImages, 0, m * size).set(
-          images.subarray(start * size, (start + m) * size),
-        );
         new Uint8Array(hLabels, 0, m).set(labels.subarray(start, start + m));
-        h.params = undefined;
-        h.images = undefined;
         h.labels = undefined;
-        const reply = h.request({ type: 'step', n: m, params, images: hImages, labels: hLabels }, [
-          params,
-          hImages,
-          hLabels,
-        ]);
-        reply.catch(() => {}); // awaited below; this only marks an early failure as handled
-        replies[i] = reply;
-        start += m;
+        return [
+          { type: 'step', n: m, params, images: hImages, labels: hLabels },
+          [params, hImages, hLabels],
+        ];
       });
 
       // Each share's gradient is a mean over the share: weight it by the share's size.
       let { loss, correct } = main.gradientStep(images, labels, own);
       let selfWeight = own / n;
-      for (let i = 0; i < this.#helpers.length; i++) {
-        const pending = replies[i];
-        if (!pending) continue;
-        const h = this.#helpers[i] as Helper;
+      for (const { helper, reply: pending, m } of posted) {
         const reply = (await pending) as StepReply;
-        h.params = reply.grads;
-        h.images = reply.images;
-        h.labels = reply.labels;
+        helper.params = reply.grads;
+        helper.images = reply.images;
+        helper.labels = reply.labels;
         loss += reply.loss;
         correct += reply.correct;
-        main.mixGradients(reply.grads, selfWeight, (shares[i + 1] as number) / n);
+        main.mixGradients(reply.grads, selfWeight, m / n);
         selfWeight = 1;
       }
       // As the single-threaded step: a non-finite loss, gradient or update changes nothing.
@@ -216,7 +254,7 @@ export class WorkerPool {
       return { loss: loss / n, correct };
     } catch (err) {
       // Let every worker answer before the next step can post to it again.
-      await Promise.allSettled(replies);
+      await Promise.allSettled(posted.map((p) => p.reply));
       throw err;
     }
   }
@@ -229,34 +267,17 @@ export class WorkerPool {
   async forward(main: DataParallelNet, images: Float32Array, n: number): Promise<Float32Array> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
-    const size = this.#imageFloats;
     const logits = new Float32Array(n * CLASSES);
     // Used only before main.forward, which may grow memory and so detach it.
     const paramView = main.parameterBytes();
-    const replies: { helper: Helper; reply: Promise<WorkerReply>; start: number; m: number }[] = [];
+    const posted: Posted[] = [];
     try {
-      let start = own;
-      this.#helpers.forEach((h, i) => {
-        const m = shares[i + 1] as number;
-        if (m === 0) return;
-        const params = h.params ?? new ArrayBuffer(paramView.byteLength);
-        new Uint8Array(params).set(paramView);
-        const hImages = h.imagesFor(m);
-        new Float32Array(hImages, 0, m * size).set(
-          images.subarray(start * size, (start + m) * size),
-        );
-        h.params = undefined;
-        h.images = undefined;
-        const reply = h.request({ type: 'forward', n: m, params, images: hImages }, [
-          params,
-          hImages,
-        ]);
-        reply.catch(() => {}); // awaited below; this only marks an early failure as handled
-        replies.push({ helper: h, reply, start, m });
-        start += m;
-      });
+      this.#post(posted, shares, paramView, images, (_h, _start, m, params, hImages) => [
+        { type: 'forward', n: m, params, images: hImages },
+        [params, hImages],
+      ]);
       if (own > 0) main.forward(images, own, logits.subarray(0, own * CLASSES));
-      for (const { helper, reply, start, m } of replies) {
+      for (const { helper, reply, start, m } of posted) {
         const answer = (await reply) as ForwardReply;
         helper.params = answer.params;
         helper.images = answer.images;
@@ -264,7 +285,7 @@ export class WorkerPool {
       }
       return logits;
     } catch (err) {
-      await Promise.allSettled(replies.map((r) => r.reply));
+      await Promise.allSettled(posted.map((p) => p.reply));
       throw err;
     }
   }

@@ -1,4 +1,5 @@
 import { FusedEngine } from '../fused/engine.js';
+import { memoPromise } from '../memo.js';
 import type { Engine } from '../types.js';
 import { WebGpuEngine } from './engine.js';
 import { IMAGE } from './shaders.js';
@@ -39,13 +40,7 @@ export function calibrate(
   sizes: CalibrationSizes = {},
 ): Promise<Calibration> {
   const id = `${key}\u0000${workload}`;
-  let run = cache.get(id);
-  if (run === undefined) {
-    run = measureBoth(device, workload, weights, sizes);
-    cache.set(id, run);
-    run.catch(() => cache.delete(id));
-  }
-  return run;
+  return memoPromise(cache, id, () => measureBoth(device, workload, weights, sizes));
 }
 
 async function measureBoth(
