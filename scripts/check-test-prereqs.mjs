@@ -41,9 +41,14 @@ function missing() {
 
 const root = process.getuid?.() === 0;
 const sudo = root ? '' : 'sudo ';
-const command = `${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends chromium libvulkan1`;
+// Optional: real Fashion-MNIST (Debian's dataset-fashion-mnist) for the CLI's dataset-mismatch
+// test in the other direction; installed along when installing, else that one test is skipped.
+const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
+const fashion = existsSync(FASHION_MNIST) ? '' : ' dataset-fashion-mnist';
+const command = `${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends chromium libvulkan1${fashion}`;
 let absent = missing();
 const install = process.env.LENET_INSTALL_PREREQS ?? (root && onPath(['apt-get']) ? '1' : '0');
+if (absent.length === 0 && fashion !== '' && install === '1') absent.push('Fashion-MNIST');
 if (absent.length > 0 && install === '1') {
   console.error(`check-test-prereqs: installing ${absent.join(', ')}: ${command}`);
   const [cmd, ...args] = root ? ['apt-get', 'update', '-qq'] : ['sudo', 'apt-get', 'update', '-qq'];
@@ -57,6 +62,11 @@ if (absent.length > 0 && install === '1') {
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   absent = missing();
+}
+if (!existsSync(FASHION_MNIST)) {
+  console.error(
+    `check-test-prereqs: no ${FASHION_MNIST} (Debian's dataset-fashion-mnist): the test of Fashion-MNIST files asked for as MNIST is skipped`,
+  );
 }
 if (absent.length > 0) {
   console.error(
