@@ -348,12 +348,18 @@ function showMistakes(test, predictions, limit = 60) {
     const c = document.createElement('canvas');
     c.width = 28;
     c.height = 28;
-    const img = c.getContext('2d').createImageData(28, 28);
+    const g = c.getContext('2d');
+    const img = g.createImageData(28, 28);
+    // Written in place (no array per pixel): this runs on the page, inside the long-task budget.
+    const px = img.data;
     for (let k = 0; k < 784; k++) {
       const v = 255 - test.images[i * 784 + k];
-      img.data.set([v, v, v, 255], k * 4);
+      px[k * 4] = v;
+      px[k * 4 + 1] = v;
+      px[k * 4 + 2] = v;
+      px[k * 4 + 3] = 255;
     }
-    c.getContext('2d').putImageData(img, 0, 0);
+    g.putImageData(img, 0, 0);
     const cap = document.createElement('figcaption');
     cap.textContent = `${test.labels[i]} → ${predictions[i]}`;
     fig.append(c, cap);
