@@ -1,3 +1,4 @@
+import { resolveThreads, type ThreadsOption } from '../backend/env.js';
 import { prepareImages } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import { argmaxRow, softmaxRow } from '../engine/logits.js';
@@ -43,6 +44,15 @@ export interface Prediction {
 export interface PredictorOptions extends ImageConversionOptions {
   /** Images per forward pass in `predictBatch`: a positive integer. Default: 256. */
   batchSize?: number;
+  /**
+   * Threads sharing large batches in `predictBatch` and `classifyInto` (the same setting as
+   * `train`'s `threads`, see {@link resolveThreads}): `'auto'` (default) one per reported CPU
+   * core, at most 4; a number is used as given. On the fused WASM engine a batch of at least 64
+   * digits is split over workers, started on first use and stopped after 2 s unused (or when
+   * the model is disposed); smaller batches, and single digits, stay on the calling thread.
+   * Results are the same bit for bit on any count.
+   */
+  threads?: ThreadsOption;
   /**
    * `'auto'` (default) uses a fused forward pass for the default LeNet (on WebGPU, the fused
    * engine that was faster for single images in calibration); `'wasm'`/`'webgpu'` force one,
@@ -193,6 +203,12 @@ export async function createPredictor(
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new OptionError('batchSize', `batchSize must be a positive integer, got ${batchSize}`);
+  const { threads } = resolveThreads(
+    options.threads ?? 'auto',
+    { kind: 'fused', batchSize },
+    undefined,
+    'threads',
+  );
   const request = { fastPath, workload: 'inference' as const };
   // Bound now, so the first prediction is not the one that loads the kernels.
   await owner.engineFor(request);
@@ -202,8 +218,9 @@ export async function createPredictor(
   // Grayscale arrays that need no conversion are read as they are (invert off, its default).
   const readsGrayAsIs = options.invert === undefined || options.invert === false;
   // Scratch reused by every call: raw digits of one batch (the engine reads them before its
-  // first await).
+  // first await), and logits (taken by one call at a time; an overlapping call makes its own).
   let pixels = new Uint8Array(0);
+  let spareLogits: Float32Array | undefined;
 
   const engineNow = async () => owner.boundEngine(request) ?? (await owner.engineFor(request));
 
@@ -224,10 +241,19 @@ export async function createPredictor(
       toModelSide(new Uint8Array(side * side), side, pre, `image ${first}`);
       checkedSides.add(side);
     }
-    // Per call: calls may overlap, and the engine may await before writing the logits.
-    const logits = new Float32Array(n * 10);
-    await engine.forwardPixels(src, side, n, pre, logits);
-    take(logits);
+    // Calls may overlap, and the engine may await before writing the logits: a call holds the
+    // spare buffer until its logits are taken.
+    let logits = spareLogits;
+    spareLogits = undefined;
+    if (logits === undefined || logits.length < n * 10) {
+      logits = new Float32Array(Math.max(n, batchSize) * 10);
+    }
+    try {
+      await engine.forwardPixels(src, side, n, pre, logits, threads);
+      take(logits);
+    } finally {
+      spareLogits = logits;
+    }
   };
 
   /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */
@@ -245,29 +271,22 @@ export async function createPredictor(
   };
 
   /**
-   * Classifies `digits` (already converted) from index `first` in batches, runs of one side at
-   * a time, handing each batch's logits to `take(logits, row, index)`.
+   * Classifies converted digits (`pixels[i]`, `sides[i]`) in batches, runs of one side at a
+   * time, handing each batch's logits to `take(logits, row, index)`.
    */
   const runDigits = async (
-    digits: ArrayLike<{ pixels: Uint8Array; side: number }>,
+    digits: Digits,
     take: (rows: Float32Array, row: number, index: number) => void,
   ) => {
-    for (let first = 0; first < digits.length; ) {
-      const side = (digits[first] as { side: number }).side;
+    const { pixels: list, sides } = digits;
+    for (let first = 0; first < list.length; ) {
+      const side = sides[first] as number;
       let n = 0;
-      while (
-        n < batchSize &&
-        first + n < digits.length &&
-        (digits[first + n] as { side: number }).side === side
-      ) {
-        n++;
-      }
+      while (n < batchSize && first + n < list.length && sides[first + n] === side) n++;
       const bytes = side * side;
       const engine = await engineNow();
       if (pixels.length < n * bytes) pixels = new Uint8Array(batchSize * 1024);
-      for (let i = 0; i < n; i++) {
-        pixels.set((digits[first + i] as { pixels: Uint8Array }).pixels, i * bytes);
-      }
+      for (let i = 0; i < n; i++) pixels.set(list[first + i] as Uint8Array, i * bytes);
       const at = first;
       await classify(engine, pixels, side, n, at, (rows) => {
         for (let i = 0; i < n; i++) take(rows, i, at + i);
@@ -276,14 +295,26 @@ export async function createPredictor(
     }
   };
 
-  /** Converts every image of an array (the first bad one throws), before any work. */
-  const convertAll = (images: readonly DigitImage[]) => {
-    const digits: { pixels: Uint8Array; side: number }[] = new Array(images.length);
+  /**
+   * Converts every image of an array (the first bad one throws), before any work. Grayscale
+   * arrays read as they are cost no allocation per image.
+   */
+  const convertAll = (images: readonly DigitImage[]): Digits => {
+    const list: Uint8Array[] = new Array(images.length);
+    const sides = new Uint8Array(images.length);
     // An index loop, not map: a hole in a sparse array must fail as a missing image.
     for (let i = 0; i < images.length; i++) {
-      digits[i] = grayOf(images[i] as DigitImage, `image ${i}`);
+      const image = images[i] as DigitImage;
+      if (readsGrayAsIs && image instanceof Uint8Array && image.length === 784) {
+        list[i] = image;
+        sides[i] = 28;
+        continue;
+      }
+      const digit = grayOf(image, `image ${i}`);
+      list[i] = digit.pixels;
+      sides[i] = digit.side;
     }
-    return digits;
+    return { pixels: list, sides };
   };
 
   return {
@@ -301,8 +332,15 @@ export async function createPredictor(
     async predictBatch(images) {
       if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
       const out: Prediction[] = new Array(images.length);
+      // One buffer for the call's probabilities; each prediction holds a view of its 10.
+      const probabilities = new Float32Array(images.length * 10);
       await runDigits(convertAll(images), (rows, row, index) => {
-        out[index] = toPrediction(rows, row);
+        const { argmax, max } = argmaxRow(rows, row * 10);
+        softmaxRow(rows, row * 10, max, probabilities, index * 10);
+        out[index] = {
+          label: argmax,
+          probabilities: probabilities.subarray(index * 10, index * 10 + 10),
+        };
       });
       return out;
     },
@@ -325,10 +363,18 @@ export async function createPredictor(
       const bytes = side * side;
       if (!readsGrayAsIs) {
         // Inverting needs a converted copy of each digit: the per-image path.
-        const digits = Array.from({ length: n }, (_, i) =>
-          toGrayDigit(src.subarray(i * bytes, (i + 1) * bytes), options, `image ${i}`),
-        );
-        await runDigits(digits, write);
+        const list: Uint8Array[] = new Array(n);
+        const sides = new Uint8Array(n);
+        for (let i = 0; i < n; i++) {
+          const digit = toGrayDigit(
+            src.subarray(i * bytes, (i + 1) * bytes),
+            options,
+            `image ${i}`,
+          );
+          list[i] = digit.pixels;
+          sides[i] = digit.side;
+        }
+        await runDigits({ pixels: list, sides }, write);
         return n;
       }
       for (let first = 0; first < n; first += batchSize) {
@@ -434,6 +480,12 @@ function toModelSide(
 }
 
 const ONE_LABEL = new Uint8Array(1);
+
+/** Converted digits: 8-bit pixels and side (28 or 32, or another for canvas input) of each. */
+interface Digits {
+  readonly pixels: Uint8Array[];
+  readonly sides: Uint8Array;
+}
 
 function toPrediction(logits: Float32Array, row: number): Prediction {
   const { argmax, max } = argmaxRow(logits, row * 10);

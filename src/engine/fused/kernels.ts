@@ -6,6 +6,12 @@
 // ABI: the main thread (load.ts, engine.ts) and the data-parallel workers (worker.ts) both use
 // it. It imports nothing host-specific, so the worker bundle stays small.
 import { FusedLeNetError } from '../errors.js';
+import {
+  gatherIndices,
+  type ModuleTrainingSet,
+  type SetExports,
+  writeTrainingSet,
+} from './trainset.js';
 
 /** Which binary is running: relaxed SIMD uses fused multiply-add (`f32x4.relaxed_madd`). */
 export type FusedVariant = 'relaxed-simd' | 'simd';
@@ -61,7 +67,7 @@ enum Block {
 }
 
 /** The module's exports; see the ABI comment at the top of asm/lenet.ts. */
-interface Kernels {
+interface Kernels extends SetExports {
   readonly memory: WebAssembly.Memory;
   reserve(capacity: number): number;
   stagingPtr(): number;
@@ -174,6 +180,8 @@ export class WasmLeNet {
   /** Whether setPixelTables wrote a normalisation table, and the source side of its resize. */
   #hasNormalization = false;
   #pixelSide = 0;
+  /** Images in the bound training set (0: none). */
+  #setCount = 0;
 
   constructor(variant: FusedVariant, kernels: Kernels) {
     this.variant = variant;
@@ -352,6 +360,63 @@ export class WasmLeNet {
       k.forward(m);
       out.set(this.#floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
     }
+  }
+
+  /**
+   * Keeps a training set (8-bit 32x32 images, labels, normalisation table) in the module for
+   * {@link WasmLeNet.trainStepIndexed} and {@link WasmLeNet.gradientStepIndexed}, replacing any
+   * before. The module's memory grows by about 1 KiB per image and never shrinks.
+   *
+   * @throws {@link FusedLeNetError} for a malformed set or when memory cannot grow.
+   */
+  bindSet(set: ModuleTrainingSet): void {
+    const k = this.#live();
+    this.#setCount = 0;
+    this.#capacity = 0;
+    writeTrainingSet(k, set, IMAGE_SIZE);
+    this.#setCount = set.count;
+    this.reserve(1);
+  }
+
+  /** Forgets the bound set (its memory is reused for batches). */
+  unbindSet(): void {
+    this.#live().unbindSet();
+    this.#setCount = 0;
+    this.#capacity = 0;
+    this.reserve(1);
+  }
+
+  /**
+   * {@link WasmLeNet.trainStep} on the bound set's images `indices`, gathered and normalised
+   * inside the module: the same floats as the CPU gatherer's, so the same step bit for bit.
+   */
+  trainStepIndexed(indices: Uint32Array, hp: AdamHyperparameters = {}): FusedStepResult {
+    const step = this.#step + 1;
+    const adam = adamStepArguments(hp, step);
+    const k = this.#gather(indices);
+    const loss = k.trainStep(indices.length, ...adam);
+    if (!Number.isNaN(loss)) this.#step = step;
+    return { loss, correct: k.correctCount() };
+  }
+
+  /** {@link WasmLeNet.gradientStep} on the bound set's images `indices` (empty: zero gradients). */
+  gradientStepIndexed(indices: Uint32Array): FusedStepResult {
+    const k = this.#live();
+    const n = indices.length;
+    if (n === 0) {
+      this.#floats(k.gradientsAddress(), k.parameterBytes() / 4).fill(0);
+      return { loss: 0, correct: 0 };
+    }
+    this.#gather(indices);
+    return { loss: k.gradientStep(n) * n, correct: k.correctCount() };
+  }
+
+  #gather(indices: Uint32Array): Kernels {
+    const k = this.#ready();
+    checkCount(indices.length, 'the number of indices');
+    this.reserve(indices.length);
+    gatherIndices(k, indices, this.#setCount);
+    return k;
   }
 
   /**

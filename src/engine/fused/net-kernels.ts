@@ -12,6 +12,12 @@ import {
   type FusedStepResult,
   type FusedVariant,
 } from './kernels.js';
+import {
+  gatherIndices,
+  type ModuleTrainingSet,
+  type SetExports,
+  writeTrainingSet,
+} from './trainset.js';
 
 const CLASSES = 10;
 /** Fields per layer in the module's table (see asm/net.ts). */
@@ -44,7 +50,7 @@ export const NET_MAX_BYTES_PER_SAMPLE = 64 * 1024 * 1024;
 const NET_MAX_PARAMETER_BYTES = 1024 * 1024 * 1024;
 
 /** The module's exports; see the ABI comment at the top of asm/net.ts. */
-interface NetExports {
+interface NetExports extends SetExports {
   readonly memory: WebAssembly.Memory;
   tablePtr(): number;
   configure(layers: number, side: number, channels: number): number;
@@ -204,6 +210,8 @@ export class WasmNet {
   readonly #imageFloats: number;
   #capacity = 0;
   #step = 0;
+  /** Images in the bound training set (0: none). */
+  #setCount = 0;
 
   constructor(
     variant: FusedVariant,
@@ -327,6 +335,60 @@ export class WasmNet {
     const loss = k.trainStep(n, ...adam);
     if (!Number.isNaN(loss)) this.#step = step;
     return { loss, correct: k.correctCount() };
+  }
+
+  /**
+   * Keeps a training set (8-bit images of the model's input size, labels, normalisation table)
+   * in the module for {@link WasmNet.trainStepIndexed} and {@link WasmNet.gradientStepIndexed},
+   * replacing any before. Memory grows by a byte per input pixel per image and never shrinks.
+   *
+   * @throws {@link FusedLeNetError} for a malformed set or when memory cannot grow.
+   */
+  bindSet(set: ModuleTrainingSet): void {
+    const k = this.#live();
+    this.#setCount = 0;
+    this.#capacity = 0;
+    writeTrainingSet(k, set, this.#imageFloats);
+    this.#setCount = set.count;
+    this.reserve(1);
+  }
+
+  /** Forgets the bound set (its memory is reused for batches). */
+  unbindSet(): void {
+    this.#live().unbindSet();
+    this.#setCount = 0;
+    this.#capacity = 0;
+    this.reserve(1);
+  }
+
+  /** {@link WasmNet.trainStep} on the bound set's images `indices`, gathered inside the module. */
+  trainStepIndexed(indices: Uint32Array, hp: AdamHyperparameters = {}): FusedStepResult {
+    const step = this.#step + 1;
+    const adam = adamStepArguments(hp, step);
+    const k = this.#gather(indices);
+    const loss = k.trainStep(indices.length, ...adam);
+    if (!Number.isNaN(loss)) this.#step = step;
+    return { loss, correct: k.correctCount() };
+  }
+
+  /** {@link WasmNet.gradientStep} on the bound set's images `indices` (empty: zero gradients). */
+  gradientStepIndexed(indices: Uint32Array): FusedStepResult {
+    const k = this.#live();
+    const n = indices.length;
+    if (n === 0) {
+      this.#block('grads').fill(0);
+      return { loss: 0, correct: 0 };
+    }
+    this.#gather(indices);
+    return { loss: k.gradientStep(n) * n, correct: k.correctCount() };
+  }
+
+  #gather(indices: Uint32Array): NetExports {
+    const k = this.#live();
+    checkCount(indices.length, 'the number of indices');
+    this.reserve(indices.length);
+    gatherIndices(k, indices, this.#setCount);
+    return k;
   }
 
   /** Logits [n,10] of `n` images, into `out` when given (length at least n*10). */
