@@ -142,15 +142,26 @@ export default defineConfig([
   {
     ...shared,
     name: 'node',
-    // dist/index.js (Node, Deno, Bun), dist/tfjs.js, dist/cli.js; one set of types for both builds.
+    // dist/index.js (Node, Deno, Bun), dist/tfjs.js, dist/data.js, dist/interop.js, dist/cli.js;
+    // one set of types for both builds.
     entry: {
       index: 'src/index.ts',
       tfjs: 'src/tfjs.ts',
       cli: 'src/cli/main.ts',
+      // The documented subpaths: lenet-mnist/data (pure, no tfjs) and lenet-mnist/interop.
+      data: 'src/data/index.ts',
+      interop: 'src/interop/index.ts',
       'node-core': 'src/build-core.ts',
-      'node-data': 'src/data/index.ts',
     },
-    dts: { entry: { index: 'src/index.ts', tfjs: 'src/tfjs.ts' }, banner: packageDocumentation },
+    dts: {
+      entry: {
+        index: 'src/index.ts',
+        tfjs: 'src/tfjs.ts',
+        data: 'src/data/index.ts',
+        interop: 'src/interop/index.ts',
+      },
+      banner: packageDocumentation,
+    },
     platform: 'node',
     esbuildPlugins: [...(shared.esbuildPlugins ?? []), globalFetchForNodeFetch],
     esbuildOptions(options) {
@@ -173,12 +184,14 @@ export default defineConfig([
   {
     ...shared,
     name: 'browser',
-    // dist/browser.js, dist/browser-tfjs.js; chunks share dist/ (and its assets) with Node's.
+    // dist/browser.js, dist/browser-tfjs.js, dist/browser-data.js, dist/browser-interop.js;
+    // chunks share dist/ (and its assets) with Node's.
     entry: {
       browser: 'src/index.ts',
       'browser-tfjs': 'src/tfjs.ts',
       'browser-core': 'src/build-core.ts',
       'browser-data': 'src/data/index.ts',
+      'browser-interop': 'src/interop/index.ts',
       // trainInWorker's module worker (a side effect: its name has -fx-, see package.json sideEffects).
       'browser-fx-train-worker': 'src/train/worker-entry.ts',
     },

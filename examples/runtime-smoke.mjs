@@ -12,6 +12,10 @@ import {
   prepareImages,
   train,
 } from '../dist/index.js';
+// The subpath entries (package.json maps `lenet-mnist/data` and `lenet-mnist/interop` to these
+// files in Node, Deno and Bun).
+import { encodeIdx, firstImages, parseIdx } from '../dist/data.js';
+import { decodeWeights, exportSafetensors, importSafetensors } from '../dist/interop.js';
 
 const env = detectEnvironment();
 const info = await initBackend();
@@ -29,6 +33,13 @@ const small = prepareImages({ ...mnist.train, count: 256 });
 const history = await train(fresh, small, { epochs: 1, seed: 1 });
 const copy = await loadModel(await fresh.save());
 
+// lenet-mnist/data: a subset written as IDX and read back; lenet-mnist/interop: the weights
+// through safetensors and the library's own format.
+const few = firstImages(mnist.test, 3);
+const idx = parseIdx(encodeIdx({ dtype: 'uint8', shape: [3, 28, 28], data: few.images }));
+const viaSafetensors = await importSafetensors(await exportSafetensors(copy));
+const decoded = decodeWeights(await viaSafetensors.save());
+
 console.log(
   JSON.stringify({
     runtime: env.runtime,
@@ -39,5 +50,7 @@ console.log(
     trainLoss: history.epochs[0].loss,
     trainPath: history.path,
     reloadedParams: copy.parameterCount,
+    idxShape: idx.shape,
+    safetensorsTensors: decoded.tensors.length,
   }),
 );

@@ -110,6 +110,26 @@ if (/@tensorflow\//.test(dts.replace(/\/\*\*[\s\S]*?\*\//g, ''))) {
 }
 writeFileSync(dtsPath, dts);
 
+// The subpath entries' declarations (data.d.ts, interop.d.ts) and the chunks they share with
+// index.d.ts: the d.ts bundler put the root's package comment (its banner) on each and the
+// entry's own `@packageDocumentation` comment after its imports, where API Extractor rejects it.
+// Each entry gets its own comment first; the chunks none. No declaration file imports tfjs.
+const packageDoc = /^\/\*\*(?:(?!\*\/)[\s\S])*@packageDocumentation[\s\S]*?\*\/\n?/;
+for (const file of readdirSync(dist).filter((f) => f.endsWith('.d.ts'))) {
+  let text = readFileSync(join(dist, file), 'utf8');
+  if (/^import[^;]*@tensorflow\//m.test(text) && file !== 'tfjs.d.ts') {
+    throw new Error(`finish-build: dist/${file} imports @tensorflow/*`);
+  }
+  if (file === 'index.d.ts' || file === 'tfjs.d.ts') continue;
+  text = text.replace(packageDoc, '');
+  const source = { 'data.d.ts': 'src/data/index.ts', 'interop.d.ts': 'src/interop/index.ts' }[file];
+  const own = source && packageDoc.exec(readFileSync(source, 'utf8'))?.[0];
+  if (source !== undefined && own === undefined) {
+    throw new Error(`finish-build: ${source} must open with its @packageDocumentation comment`);
+  }
+  writeFileSync(join(dist, file), `${own ?? ''}${text}`);
+}
+
 // Side effects, for bundlers (package.json `sideEffects: ["./dist/*-fx-*.js", ...]`): every
 // chunk is named `<build>-fx-...` and kept whenever it is imported, because tfjs registers its
 // platform, kernels and gradients when its modules load. The entries are pure re-export
@@ -123,7 +143,7 @@ const importsOf = (file) =>
     ),
   ].map((m) => m[1]);
 for (const build of ['node', 'browser']) {
-  const facade = `${build}-data.js`;
+  const facade = build === 'node' ? 'data.js' : `${build}-data.js`;
   const pure = new Set();
   const queue = importsOf(facade);
   while (queue.length > 0) {
@@ -169,7 +189,8 @@ for (const [build, entry] of [
   ['browser', 'browser.js'],
 ]) {
   const all = new Set(exportedNames(entry));
-  const data = new Set(exportedNames(`${build}-data.js`));
+  const dataFacade = build === 'node' ? 'data.js' : `${build}-data.js`;
+  const data = new Set(exportedNames(dataFacade));
   const core = new Set(exportedNames(`${build}-core.js`));
   const fromData = [...all].filter((n) => data.has(n)).sort();
   const fromCore = [...all].filter((n) => !data.has(n)).sort();
@@ -181,14 +202,29 @@ for (const [build, entry] of [
   }
   writeFileSync(
     join(dist, entry),
-    `export { ${fromData.join(', ')} } from './${build}-data.js';\nexport { ${fromCore.join(', ')} } from './${build}-core.js';\n`,
+    `export { ${fromData.join(', ')} } from './${dataFacade}';\nexport { ${fromCore.join(', ')} } from './${build}-core.js';\n`,
   );
 }
 
+// The subpath entries may hold code of their own (modules only they reach, e.g. the dataset
+// presets); the data entries' must be as free of tfjs as their chunks.
+const subpathEntries = ['data.js', 'browser-data.js', 'interop.js', 'browser-interop.js'];
+for (const file of ['data.js', 'browser-data.js']) {
+  if (
+    /@tensorflow|tfjs-core|registerKernel|new URL\(\s*["']\.\//.test(
+      readFileSync(join(dist, file), 'utf8'),
+    )
+  )
+    throw new Error(`finish-build: ${file}, the data entry, holds tfjs or asset code`);
+}
 for (const file of jsFiles()) {
   const fx = file.includes('-fx-');
   const facade =
-    !fx && !file.includes('-pure-') && file !== 'cli.js' && !file.endsWith('.worker.js');
+    !fx &&
+    !file.includes('-pure-') &&
+    file !== 'cli.js' &&
+    !file.endsWith('.worker.js') &&
+    !subpathEntries.includes(file);
   if (facade && !/^(import|export|\s|\/\/|\/\*|\*)/m.test(readFileSync(join(dist, file), 'utf8')))
     continue;
   if (facade) {

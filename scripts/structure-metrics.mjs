@@ -138,36 +138,22 @@ const trainToPredict = [...graph]
     deps.filter((d) => rel(d).startsWith('src/predict/')).map((d) => `${rel(f)} -> ${rel(d)}`),
   );
 
-/** Exports named by a declaration file: values and types. */
+/** Exports named by a declaration file (aliases resolved by the type checker): values and types. */
 function exportsOf(path) {
   if (!existsSync(path)) return undefined;
-  const sf = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.Latest, true);
-  const names = { values: new Set(), types: new Set() };
-  const local = new Map();
-  for (const stmt of sf.statements) {
-    const name = stmt.name?.getText(sf);
-    const isType = ts.isInterfaceDeclaration(stmt) || ts.isTypeAliasDeclaration(stmt);
-    if (name) local.set(name, isType ? 'types' : 'values');
-    if (ts.isVariableStatement(stmt)) {
-      for (const d of stmt.declarationList.declarations) local.set(d.name.getText(sf), 'values');
-    }
-    const exported = stmt.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
-    if (exported && name) names[isType ? 'types' : 'values'].add(name);
-    if (exported && ts.isVariableStatement(stmt)) {
-      for (const d of stmt.declarationList.declarations) names.values.add(d.name.getText(sf));
-    }
+  const program = ts.createProgram([path], { noEmit: true, skipLibCheck: true });
+  const checker = program.getTypeChecker();
+  const sf = program.getSourceFile(path);
+  const moduleSymbol = sf && checker.getSymbolAtLocation(sf);
+  if (!moduleSymbol) return undefined;
+  let values = 0;
+  let types = 0;
+  for (const symbol of checker.getExportsOfModule(moduleSymbol)) {
+    const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+    if (target.flags & ts.SymbolFlags.Value) values++;
+    else types++;
   }
-  for (const stmt of sf.statements) {
-    if (!ts.isExportDeclaration(stmt) || !stmt.exportClause || !ts.isNamedExports(stmt.exportClause))
-      continue;
-    for (const el of stmt.exportClause.elements) {
-      const source = (el.propertyName ?? el.name).getText(sf);
-      const kind =
-        stmt.isTypeOnly || el.isTypeOnly ? 'types' : (local.get(source) ?? 'values');
-      names[kind].add(el.name.getText(sf));
-    }
-  }
-  return { values: names.values.size, types: names.types.size, total: names.values.size + names.types.size };
+  return { values, types, total: values + types };
 }
 
 const result = {
@@ -185,7 +171,9 @@ const result = {
 if (args.includes('--json')) {
   console.log(JSON.stringify(result, null, 2));
 } else {
-  console.log(`src/: ${result.files} files, ${result.lines} lines; ${result.functions} functions, ${result.functionsOver60} over 60 lines`);
+  console.log(
+    `src/: ${result.files} files, ${result.lines} lines; ${result.functions} functions, ${result.functionsOver60} over 60 lines`,
+  );
   console.log(`functions over ${limit} lines in ${folders.join(', ')}: ${long.length}`);
   for (const line of result.functionsOverLimit) console.log(`  ${line}`);
   console.log(`import cycles: ${cycles.length}`);
@@ -194,6 +182,8 @@ if (args.includes('--json')) {
   for (const line of trainToPredict) console.log(`  ${line}`);
   const r = result.rootExports;
   console.log(
-    r ? `exports of ${dtsPath}: ${r.total} (${r.values} values, ${r.types} types)` : `${dtsPath}: not built`,
+    r
+      ? `exports of ${dtsPath}: ${r.total} (${r.values} values, ${r.types} types)`
+      : `${dtsPath}: not built`,
   );
 }

@@ -5,61 +5,20 @@
  * pretrained weights. Runs on WebGPU where the hardware supports it, else on WASM SIMD (with
  * fused training and inference kernels for the default LeNet).
  *
+ * This entry holds the workflow, grouped by task. Data utilities (IDX encoding, batches,
+ * augmentation, download settings, normalisation tables, dataset presets) are in
+ * `lenet-mnist/data`; file formats (the weights and checkpoint bytes, PyTorch, safetensors, ONNX)
+ * in `lenet-mnist/interop`; the tfjs instance in `lenet-mnist/tfjs`.
+ *
  * @packageDocumentation
  */
 
-export {
-  detectEnvironment,
-  MAX_AUTO_THREADS,
-  MIN_IMAGES_PER_THREAD,
-  type RuntimeEnvironment,
-  resolveThreads,
-  type ThreadsDecision,
-  type ThreadsOption,
-  type ThreadsUse,
-} from './backend/env.js';
-export {
-  type BackendAdapterInfo,
-  type BackendChangeEvent,
-  BackendError,
-  type BackendInfo,
-  type BackendName,
-  formatBackendInfo,
-  getBackendInfo,
-  type InitBackendOptions,
-  initBackend,
-  onBackendChange,
-  snapshotWeights,
-} from './backend/select.js';
-export type { WasmPaths, WasmThreads } from './backend/wasm.js';
-export {
-  loadModelFromIndexedDB,
-  saveModelToIndexedDB,
-  weightsDownloadUrl,
-} from './browser/storage.js';
-export * from './data/index.js';
-export { ModelDisposedError, TrainingDivergedError } from './engine/errors.js';
-export { FusedLeNetError } from './engine/fused/kernels.js';
-export { loadModel, loadModelFile, saveModelFile } from './engine/io.js';
+// 1. Models: make one, or start from the shipped weights.
+
 export { createLeNet, type LeNetOptions } from './engine/lenet.js';
 export { createMlp, type MlpOptions } from './engine/mlp.js';
 export { loadPretrained, PRETRAINED_WEIGHTS_URL } from './engine/pretrained.js';
 export type { EngineInfo, EngineKind, FastPathOption, Model } from './engine/types.js';
-export { LenetMnistError, OptionError } from './errors.js';
-export {
-  InteropFormatError,
-  StateDictError,
-  type StateDictProblem,
-  UnsafePickleError,
-} from './interop/errors.js';
-export type { StateDictImportOptions, StateDictTensor } from './interop/layout.js';
-export { exportOnnx } from './interop/onnx.js';
-export {
-  exportPyTorchStateDict,
-  importPyTorchStateDict,
-  readPyTorchStateDict,
-} from './interop/pytorch.js';
-export { exportSafetensors, importSafetensors, readSafetensors } from './interop/safetensors.js';
 export type {
   Activation,
   LayerSummary,
@@ -69,47 +28,40 @@ export type {
   ParameterInfo,
   Preprocessing,
 } from './model/types.js';
+
+// 2. Data: load MNIST (or another IDX set), prepare it as the model expects, split it.
+
+export { type SplitOptions, splitValidation } from './data/batches.js';
+export type { LoadProgress } from './data/download.js';
+export { type ParseIdxOptions, parseIdx } from './data/idx.js';
 export {
-  type DecodedWeights,
-  decodeWeights,
-  encodeWeights,
-  WEIGHTS_FORMAT_VERSION,
-  WeightsFormatError,
-  type WeightsHeader,
-} from './model/weights.js';
+  type ImageSet,
+  type LoadImageSetOptions,
+  type LoadMnistOptions,
+  loadImageSet,
+  loadMnist,
+  type Mnist,
+  type MnistSource,
+} from './data/mnist.js';
 export {
-  ASSET_NAMES,
-  type AssetBase,
-  AssetError,
-  type AssetName,
-  setAssetBase,
-} from './platform/assets.js';
-export {
-  type DigitImage,
-  frameLikeMnist,
-  type ImageConversionOptions,
-  type ImageDataLike,
-  InputError,
-} from './predict/input.js';
-export {
-  type ClassifyOutput,
-  createPredictor,
-  type PixelBatch,
-  type Prediction,
-  type Predictor,
-  type PredictorOptions,
-} from './predict/predictor.js';
+  type PreparedSet,
+  type PrepareOptions,
+  prepareImages,
+  type ResizeMode,
+} from './data/preprocess.js';
+export { type AsciiFormatOptions, formatDigitAscii } from './data/render.js';
+
+// 3. Train: options, callbacks and their logs, recipes and schedules, checkpoints, a worker.
+
+export type { ThreadsOption } from './backend/env.js';
+export { type AugmentOptions, DEFAULT_AUGMENT } from './data/augment.js';
 export { type BatchPoint, type PlotHistoryOptions, plotHistory } from './report/plot.js';
 export {
-  CHECKPOINT_FORMAT_VERSION,
   CheckpointFormatError,
-  decodeCheckpoint,
-  encodeCheckpoint,
   loadCheckpointFile,
   saveCheckpointFile,
   type TrainCheckpoint,
 } from './train/checkpoint.js';
-export { type EvaluateOptions, type Evaluation, evaluate } from './train/evaluate.js';
 export { type RecipeSettings, type TrainingRecipe, trainingRecipe } from './train/recipe.js';
 export {
   type CosineScheduleOptions,
@@ -139,13 +91,72 @@ export {
   type WorkerTestResult,
 } from './train/worker.js';
 
-/**
- * The package version, as in its `package.json`.
- *
- * @example
- * ```ts
- * import { VERSION } from 'lenet-mnist';
- * console.log(`lenet-mnist ${VERSION}`); // 'lenet-mnist 0.1.0'
- * ```
- */
-export const VERSION = '0.1.0';
+// 4. Evaluate.
+
+export { type EvaluateOptions, type Evaluation, evaluate } from './train/evaluate.js';
+
+// 5. Predict: digits from arrays, IDX batches or canvases.
+
+export {
+  type DigitImage,
+  frameLikeMnist,
+  type ImageConversionOptions,
+  type ImageDataLike,
+  InputError,
+} from './predict/input.js';
+export {
+  type ClassifyOutput,
+  createPredictor,
+  type PixelBatch,
+  type Prediction,
+  type Predictor,
+  type PredictorOptions,
+} from './predict/predictor.js';
+
+// 6. Save and load weights: files, bytes, IndexedDB, downloads.
+
+export {
+  loadModelFromIndexedDB,
+  saveModelToIndexedDB,
+  weightsDownloadUrl,
+} from './browser/storage.js';
+export { loadModel, loadModelFile, saveModelFile } from './engine/io.js';
+export { WeightsFormatError } from './model/weights.js';
+
+// 7. Backends and run-time files: WebGPU or WASM, what runs where, and where assets are.
+
+export { detectEnvironment, type RuntimeEnvironment } from './backend/env.js';
+export {
+  type BackendAdapterInfo,
+  type BackendChangeEvent,
+  BackendError,
+  type BackendInfo,
+  type BackendName,
+  formatBackendInfo,
+  getBackendInfo,
+  type InitBackendOptions,
+  initBackend,
+  onBackendChange,
+} from './backend/select.js';
+export type { WasmPaths, WasmThreads } from './backend/wasm.js';
+export {
+  type AssetBase,
+  AssetError,
+  type AssetName,
+  setAssetBase,
+} from './platform/assets.js';
+
+// 8. Errors: every one a LenetMnistError, naming what was wrong.
+
+export {
+  DatasetError,
+  type DatasetErrorDetails,
+  type DownloadAttempt,
+  DownloadError,
+  IdxFormatError,
+  type IdxFormatErrorDetails,
+} from './data/errors.js';
+export { FusedLeNetError, ModelDisposedError, TrainingDivergedError } from './engine/errors.js';
+export { LenetMnistError, OptionError } from './errors.js';
+
+export { VERSION } from './version.js';

@@ -10,7 +10,6 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
-  ASSET_NAMES,
   AssetError,
   createMlp,
   createPredictor,
@@ -20,6 +19,7 @@ import {
   loadPretrained,
   setAssetBase,
 } from '../src/index.js';
+import { ASSET_NAMES } from '../src/interop/index.js';
 import { platform } from '../src/platform/index.js';
 
 const empty = mkdtempSync(join(tmpdir(), 'lenet-assets-'));

@@ -2,7 +2,7 @@
 import { expect, test } from 'vitest';
 import { loadMnist } from '../src/data/mnist.js';
 import { MNIST_MEAN, MNIST_STD } from '../src/data/preprocess.js';
-import { DATASETS, limit } from '../src/data/presets.js';
+import { DATASETS, firstImages } from '../src/data/presets.js';
 import { createLeNet } from '../src/engine/lenet.js';
 
 test('presets carry mean/std, class names and what to download', async () => {
@@ -19,9 +19,9 @@ test('presets carry mean/std, class names and what to download', async () => {
   expect(Object.isFrozen(DATASETS['fashion-mnist'].classNames)).toBe(true);
 });
 
-test('limit keeps the first images as views, and every class appears in the first 500 digits', async () => {
+test('firstImages keeps the first images as views, and every class appears in the first 500 digits', async () => {
   const { train } = await loadMnist();
-  const small = limit(train, 500);
+  const small = firstImages(train, 500);
   expect(small.count).toBe(500);
   expect(small.images.length).toBe(500 * 784);
   expect(small.images.buffer).toBe(train.images.buffer);
@@ -30,8 +30,10 @@ test('limit keeps the first images as views, and every class appears in the firs
   for (const l of small.labels) perClass[l]++;
   expect(Math.min(...perClass)).toBe(39);
   expect(Math.max(...perClass)).toBe(66);
-  expect(limit(train, 10 ** 9)).toBe(train);
-  expect(limit(train, 0).count).toBe(0);
-  expect(() => limit(train, -1)).toThrow(RangeError);
-  expect(() => limit(train, 1.5)).toThrow('limit: count must be an integer >= 0, got 1.5');
+  expect(firstImages(train, 10 ** 9)).toBe(train);
+  expect(firstImages(train, 0).count).toBe(0);
+  expect(() => firstImages(train, -1)).toThrow(RangeError);
+  expect(() => firstImages(train, 1.5)).toThrow(
+    'firstImages: count must be an integer >= 0, got 1.5',
+  );
 });

@@ -6,7 +6,8 @@ import { describe, expect, test } from 'vitest';
 const run = promisify(execFile);
 const script = 'examples/runtime-smoke.mjs';
 
-// The Node build must work unchanged in Node, Deno and Bun (package.json maps all three to it).
+// The Node build must work unchanged in Node, Deno and Bun (package.json maps all three to it),
+// its subpath entries (`lenet-mnist/data`, `lenet-mnist/interop`) too.
 const runtimes: [string, string, string[]][] = [
   ['node', process.execPath, [script]],
   ['deno', 'node_modules/.bin/deno', ['run', '-A', script]],
@@ -25,6 +26,9 @@ describe('the Node build in every server runtime', () => {
     expect(result.pretrainedCorrect).toBeGreaterThanOrEqual(195);
     expect(Number.isFinite(result.trainLoss)).toBe(true);
     expect(result.reloadedParams).toBe(61706);
+    // The subpath entries load and work there too.
+    expect(result.idxShape).toEqual([3, 28, 28]);
+    expect(result.safetensorsTensors).toBe(10);
     // The built package must carry its fused kernels: a missing .wasm silently means 10x slower.
     expect(result.trainPath).toBe('fused');
   });

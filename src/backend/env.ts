@@ -109,7 +109,7 @@ export function detectEnvironment(): RuntimeEnvironment {
 
 /**
  * How many threads to run: a count (`1`: none) or `'auto'`, which picks the count from the
- * runtime ({@link resolveThreads}). The same setting, with the same meaning, for `train`'s
+ * runtime (`resolveThreads`). The same setting, with the same meaning, for `train`'s
  * data-parallel steps and `initBackend`'s WASM backend.
  *
  * @example
@@ -169,9 +169,9 @@ export const MIN_IMAGES_PER_THREAD = 16;
 
 /**
  * Resolves a `threads` setting. An explicit count is used as given. `'auto'` takes one thread per
- * core the runtime reports (`env.cores`), at most {@link MAX_AUTO_THREADS}, and 1 where threads
+ * core the runtime reports (`env.cores`), at most `MAX_AUTO_THREADS`, and 1 where threads
  * cannot run or lose: no workers, one core, cores not reported, or a fused training batch too
- * small to give each thread {@link MIN_IMAGES_PER_THREAD} images. For tfjs' WASM backend it takes
+ * small to give each thread `MIN_IMAGES_PER_THREAD` images. For tfjs' WASM backend it takes
  * half the reported cores (at most 4; tfjs' threaded build runs no more than that), and 1 where
  * the runtime has no shared-memory WASM threads (browsers: a page that is not cross-origin
  * isolated; Node, Deno, Bun: tfjs' build is single-threaded).
@@ -183,7 +183,7 @@ export const MIN_IMAGES_PER_THREAD = 16;
  * console.log(threads, reason); // 2 'one per reported CPU core (2)' on a 2-core machine
  * ```
  * @param option - `'auto'` or a positive integer.
- * @param use - What the threads are for (see {@link ThreadsUse}).
+ * @param use - What the threads are for (see `ThreadsUse`).
  * @param env - The runtime's facts; default {@link detectEnvironment}'s.
  * @param name - The option's name in error messages. Default `'threads'`.
  * @throws {@link OptionError} (a `RangeError`) naming the option when it is neither `'auto'`

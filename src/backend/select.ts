@@ -55,7 +55,7 @@ export interface InitBackendOptions {
    */
   assetBase?: AssetBase;
   /**
-   * WASM threads, the same setting as `train`'s `threads` ({@link resolveThreads}): `'auto'`
+   * WASM threads, the same setting as `train`'s `threads` (`resolveThreads`): `'auto'`
    * (default) runs half the reported logical cores (at most 4; tfjs' threaded build uses no
    * more) where the page is cross-origin isolated (COOP/COEP) and one thread elsewhere, and
    * falls back to one thread, saying why in `reason`, if the threaded build fails; a number asks
@@ -83,7 +83,7 @@ export interface InitBackendOptions {
   /**
    * While WebGPU is active, copy every tfjs variable (weights and optimizer state) to the CPU
    * this often, so that a lost device costs at most this much training. Default 2000 ms;
-   * `0` disables the timer ({@link snapshotWeights} still works).
+   * `0` disables the timer (`snapshotWeights` still works).
    */
   snapshotIntervalMs?: number;
 }

@@ -1,6 +1,6 @@
 /** `lenet-mnist eval`: loss, accuracy, per-class accuracy and the confusion matrix. */
 import { prepareImages } from '../data/preprocess.js';
-import { limit } from '../data/presets.js';
+import { firstImages } from '../data/presets.js';
 import { evaluate } from '../train/evaluate.js';
 import type { Command } from './command.js';
 import { describeModel } from './models.js';
@@ -41,7 +41,7 @@ export const evalCommand: Command = {
     await startBackend(backend, out);
     const model = await loadWeights(weights);
     const mnist = await loadData(data, out, signal);
-    const testSet = max === undefined ? mnist.test : limit(mnist.test, max);
+    const testSet = max === undefined ? mnist.test : firstImages(mnist.test, max);
     const result = await evaluate(model, prepareImages(testSet, model.preprocessing), {
       batchSize: 500,
       signal,

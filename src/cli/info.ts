@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { detectEnvironment } from '../backend/env.js';
 import { formatBackendInfo } from '../backend/select.js';
 import { chooseEngine } from '../engine/choose.js';
-import { VERSION } from '../index.js';
+import { VERSION } from '../version.js';
 import type { Command } from './command.js';
 import { DEFAULT_LENET_SPEC } from './models.js';
 import { BACKEND_OPTION, readBackendOption, startBackend } from './shared.js';

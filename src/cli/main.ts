@@ -4,7 +4,7 @@
  * work, runs the command, and maps failures to exit statuses: 2 for bad usage (one line),
  * 1 for runtime failures (the library's message), 130 after Ctrl-C.
  */
-import { VERSION } from '../index.js';
+import { VERSION } from '../version.js';
 import { Checker, parseCommandLine, UsageError } from './args.js';
 import { COMMON_OPTIONS, type Command, commandHelp } from './command.js';
 import { COMMANDS } from './commands.js';

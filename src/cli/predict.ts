@@ -1,15 +1,16 @@
 /** `lenet-mnist predict`: classify PNG/JPEG files, or a test-set digit. */
 import { imageAt } from '../data/mnist.js';
 import { formatDigitAscii } from '../data/render.js';
-import type { Prediction } from '../predict/predictor.js';
-import { createPredictor } from '../predict/predictor.js';
+import { createPredictor, type Prediction, type Predictor } from '../predict/predictor.js';
 import { checkReadable, UsageError } from './args.js';
 import type { Command } from './command.js';
 import { readImageFile } from './images.js';
+import type { Output } from './output.js';
 import {
   BACKEND_OPTION,
   count,
   DATA_OPTIONS,
+  type DataChoice,
   loadData,
   loadWeights,
   readBackendOption,
@@ -63,71 +64,98 @@ export const predictCommand: Command = {
     const model = await loadWeights(weights);
     const invert = invertChoice === 'auto' ? 'auto' : invertChoice === 'yes';
     const predictor = await createPredictor(model, { invert });
-    const names = data.preset.classNames;
-    let failed = 0;
+    const report = reporter(out, top, data.preset.classNames);
     try {
-      for (const file of positionals) {
-        signal.throwIfAborted();
-        let prediction: Prediction;
-        try {
-          prediction = await predictor.predict(await readImageFile(file));
-        } catch (err) {
-          failed++;
-          const message = (err as Error).message;
-          out.record({ file, error: message });
-          out.note(`lenet-mnist: ${message}`);
-          continue;
-        }
-        report(file, prediction);
-      }
-      if (index !== undefined) {
-        const mnist = await loadData(data, out, signal);
-        if (index >= mnist.test.count) {
-          throw new UsageError(`--index must be below ${count(mnist.test.count)}, got ${index}`);
-        }
-        const digit = imageAt(mnist.test, index);
-        const actual = mnist.test.labels[index] as number;
-        const prediction = await predictor.predict(digit);
-        if (!out.json) {
-          out.line(`Test image #${index}:`);
-          out.line(formatDigitAscii(digit, mnist.test.width, mnist.test.height));
-        }
-        report(`test#${index}`, prediction, actual);
-      }
+      const failed = await predictFiles(positionals, predictor, out, signal, report);
+      if (index !== undefined) await predictTestDigit(index, data, predictor, out, signal, report);
+      return failed > 0 ? 1 : 0;
     } finally {
       predictor.dispose();
       model.dispose();
     }
-    return failed > 0 ? 1 : 0;
-
-    function report(file: string, p: Prediction, actual?: number): void {
-      const ranked = Array.from(p.probabilities, (probability, label) => ({ label, probability }))
-        .sort((a, b) => b.probability - a.probability)
-        .slice(0, top);
-      const name = (l: number) => (names[l] !== String(l) ? ` (${names[l]})` : '');
-      if (out.json) {
-        const record: Record<string, unknown> = {
-          file,
-          label: p.label,
-          probability: p.probabilities[p.label],
-        };
-        if (names[p.label] !== String(p.label)) record.class = names[p.label];
-        if (top > 1) record.top = ranked;
-        if (actual !== undefined) record.actual = actual;
-        out.record(record);
-        return;
-      }
-      const s = out.style;
-      const best = `${s.bold(String(p.label))}${name(p.label)} (p = ${(p.probabilities[p.label] as number).toFixed(4)})`;
-      const more =
-        top > 1
-          ? `  [${ranked.map((r) => `${r.label}${name(r.label)}: ${r.probability.toFixed(4)}`).join(', ')}]`
-          : '';
-      const truth =
-        actual === undefined
-          ? ''
-          : `, actual ${actual}${name(actual)} ${actual === p.label ? s.green('right') : s.red('wrong')}`;
-      out.line(`${file}: ${best}${truth}${more}`);
-    }
   },
 };
+
+type Report = (file: string, p: Prediction, actual?: number) => void;
+
+/** Each file's prediction; a file that cannot be read or classified is reported and counted. */
+async function predictFiles(
+  files: readonly string[],
+  predictor: Predictor,
+  out: Output,
+  signal: AbortSignal,
+  report: Report,
+): Promise<number> {
+  let failed = 0;
+  for (const file of files) {
+    signal.throwIfAborted();
+    let prediction: Prediction;
+    try {
+      prediction = await predictor.predict(await readImageFile(file));
+    } catch (err) {
+      failed++;
+      const message = (err as Error).message;
+      out.record({ file, error: message });
+      out.note(`lenet-mnist: ${message}`);
+      continue;
+    }
+    report(file, prediction);
+  }
+  return failed;
+}
+
+/** `--index N`: test-set digit N, drawn, predicted and checked. */
+async function predictTestDigit(
+  index: number,
+  data: DataChoice,
+  predictor: Predictor,
+  out: Output,
+  signal: AbortSignal,
+  report: Report,
+): Promise<void> {
+  const mnist = await loadData(data, out, signal);
+  if (index >= mnist.test.count) {
+    throw new UsageError(`--index must be below ${count(mnist.test.count)}, got ${index}`);
+  }
+  const digit = imageAt(mnist.test, index);
+  const actual = mnist.test.labels[index] as number;
+  const prediction = await predictor.predict(digit);
+  if (!out.json) {
+    out.line(`Test image #${index}:`);
+    out.line(formatDigitAscii(digit, mnist.test.width, mnist.test.height));
+  }
+  report(`test#${index}`, prediction, actual);
+}
+
+/** Writes one prediction: a JSON record, or a line with the top classes and the verdict. */
+function reporter(out: Output, top: number, names: readonly string[]): Report {
+  const name = (l: number) => (names[l] !== String(l) ? ` (${names[l]})` : '');
+  return (file, p, actual) => {
+    const ranked = Array.from(p.probabilities, (probability, label) => ({ label, probability }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, top);
+    if (out.json) {
+      const record: Record<string, unknown> = {
+        file,
+        label: p.label,
+        probability: p.probabilities[p.label],
+      };
+      if (names[p.label] !== String(p.label)) record.class = names[p.label];
+      if (top > 1) record.top = ranked;
+      if (actual !== undefined) record.actual = actual;
+      out.record(record);
+      return;
+    }
+    const s = out.style;
+    const best = `${s.bold(String(p.label))}${name(p.label)} (p = ${(p.probabilities[p.label] as number).toFixed(4)})`;
+    const more =
+      top > 1
+        ? `  [${ranked.map((r) => `${r.label}${name(r.label)}: ${r.probability.toFixed(4)}`).join(', ')}]`
+        : '';
+    const truth =
+      actual === undefined
+        ? ''
+        : `, actual ${actual}${name(actual)} ${actual === p.label ? s.green('right') : s.red('wrong')}`;
+    out.line(`${file}: ${best}${truth}${more}`);
+  };
+}

@@ -8,7 +8,7 @@ import type { BackendInfo } from '../backend/select.js';
 import { splitValidation } from '../data/batches.js';
 import { type ImageSet, imageAt, type Mnist } from '../data/mnist.js';
 import { type PreparedSet, prepareImages } from '../data/preprocess.js';
-import { limit } from '../data/presets.js';
+import { firstImages } from '../data/presets.js';
 import { formatDigitAscii } from '../data/render.js';
 import { stepReadsAreCheap } from '../engine/choose.js';
 import { loadModelFile, saveModelFile } from '../engine/io.js';
@@ -116,7 +116,7 @@ async function prepare(plan: TrainPlan, out: Output, signal: AbortSignal): Promi
   const backend = await startBackend(plan.backend, out);
   const model = resume ? await modelFromCheckpoint(resume) : await newModel(plan);
   const mnist = await loadData(plan.data, out, signal);
-  const used = plan.limit === undefined ? mnist.train : limit(mnist.train, plan.limit);
+  const used = plan.limit === undefined ? mnist.train : firstImages(mnist.train, plan.limit);
   // The model's own preprocessing: data and model cannot disagree.
   const prepared = prepareImages(used, model.preprocessing);
   const testSet = prepareImages(mnist.test, model.preprocessing);

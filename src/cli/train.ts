@@ -10,12 +10,7 @@ import { trainingRecipe } from '../train/recipe.js';
 import type { LearningRateSchedule } from '../train/schedule.js';
 import { type Checker, checkReadable, checkWritable, positiveNumber, UsageError } from './args.js';
 import type { Command } from './command.js';
-import {
-  BACKEND_OPTION,
-  DATA_OPTIONS,
-  readBackendOption,
-  readDataOptions,
-} from './shared.js';
+import { BACKEND_OPTION, DATA_OPTIONS, readBackendOption, readDataOptions } from './shared.js';
 import { runTraining, type TrainPlan } from './train-run.js';
 
 const DEFAULT_OUT = 'lenet-mnist.weights';

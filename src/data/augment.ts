@@ -14,7 +14,7 @@ import { OptionError } from '../errors.js';
 import { mulberry32 } from './batches.js';
 
 /**
- * What {@link augmentBatch} (and `train`'s `augment` option) distorts, and how much. Each image
+ * What `augmentBatch` (and `train`'s `augment` option) distorts, and how much. Each image
  * draws every parameter uniformly from its range; a range of 0 (the default of each) turns that
  * distortion off.
  *

@@ -15,7 +15,7 @@ import {
 import { normalizationTable, type PreparedSet } from './preprocess.js';
 
 /**
- * The largest `batchSize` {@link batches} and {@link batchCount} accept: 2^24 (16,777,216).
+ * The largest `batchSize` `batches` and `batchCount` accept: 2^24 (16,777,216).
  * Larger values are refused with an {@link OptionError} before anything is allocated.
  *
  * @example
@@ -51,7 +51,7 @@ export function mulberry32(seed: number): () => number {
 }
 
 /**
- * A random permutation of `0 ... count - 1`: Fisher–Yates driven by {@link mulberry32}, so the
+ * A random permutation of `0 ... count - 1`: Fisher–Yates driven by `mulberry32`, so the
  * same `count` and `seed` give the same order on every platform.
  *
  * @param count - How many indices (up to 2^32 - 1).
@@ -115,7 +115,7 @@ export interface SplitOptions {
 /**
  * Splits a set into training and validation sets (the reference: 60,000 → 50,000 + 10,000),
  * copying into new arrays. Deterministic for a given seed; each subset keeps the original order
- * of its samples (shuffle per epoch with {@link batches}).
+ * of its samples (shuffle per epoch with `batches`).
  *
  * @param set - The set to split.
  * @param options - `size` (required), `shuffle` (true), `seed` (0).
@@ -181,7 +181,7 @@ export interface Batch {
 }
 
 /**
- * Options of {@link batches}.
+ * Options of `batches`.
  *
  * @example
  * ```ts
@@ -190,7 +190,7 @@ export interface Batch {
  */
 export interface BatchOptions {
   /**
-   * Samples per batch, an integer from 1 to {@link MAX_BATCH_SIZE}; a batch larger than the set
+   * Samples per batch, an integer from 1 to `MAX_BATCH_SIZE`; a batch larger than the set
    * holds the whole set.
    */
   batchSize: number;
@@ -223,10 +223,10 @@ function checkBatchSize(fn: string, batchSize: unknown): void {
 }
 
 /**
- * Number of batches {@link batches} yields for a set.
+ * Number of batches `batches` yields for a set.
  *
  * @throws {@link OptionError} (a `RangeError`) if `batchSize` is not an integer from 1 to
- *   {@link MAX_BATCH_SIZE}, `set.count` is not a non-negative integer, or `dropRemainder` is not
+ *   `MAX_BATCH_SIZE`, `set.count` is not a non-negative integer, or `dropRemainder` is not
  *   a boolean.
  *
  * @example
@@ -254,7 +254,7 @@ export function batchCount(
 
 /**
  * Iterates over a set in mini-batches, normalising pixels with the set's mean and std through
- * {@link normalizationTable} (the exact float32 values of the reference pipeline). Each sample
+ * `normalizationTable` (the exact float32 values of the reference pipeline). Each sample
  * appears exactly once per call (epoch); the last batch may be smaller unless `dropRemainder`.
  *
  * @param set - From {@link prepareImages} or {@link splitValidation}.
@@ -262,7 +262,7 @@ export function batchCount(
  *   (false), `reuseBuffers` (false).
  * @throws At the call, not at the first `next()`, and before allocating anything:
  *   {@link OptionError} (a `RangeError`) if `batchSize` is not an integer from 1 to
- *   {@link MAX_BATCH_SIZE}, `shuffle`/`dropRemainder`/`reuseBuffers` is not a boolean or `seed`
+ *   `MAX_BATCH_SIZE`, `shuffle`/`dropRemainder`/`reuseBuffers` is not a boolean or `seed`
  *   not a finite number; {@link DatasetError} if `set` is not a consistent {@link PreparedSet}
  *   (count, sizes, array lengths, mean and std).
  *

@@ -322,7 +322,7 @@ export interface DownloadVerifiedOptions {
   signal?: AbortSignal | undefined;
   timeoutMs?: number | undefined;
   onProgress?: ((p: LoadProgress) => void) | undefined;
-  /** The largest body and decompressed file accepted. Default: {@link DEFAULT_MAX_IDX_BYTES}. */
+  /** The largest body and decompressed file accepted. Default: `DEFAULT_MAX_IDX_BYTES`. */
   maxBytes?: number | undefined;
   /** When the whole download (all mirrors) must be over. */
   deadline?: Deadline | undefined;

@@ -23,7 +23,7 @@ import { IdxFormatError } from './errors.js';
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 
 /**
- * The typed array that holds each {@link IdxDtype}.
+ * The typed array that holds each `IdxDtype`.
  *
  * @example
  * ```ts
@@ -60,7 +60,7 @@ export type IdxArray = {
 }[IdxDtype];
 
 /**
- * Options of {@link parseIdx} and {@link decodeIdx}.
+ * Options of {@link parseIdx} and `decodeIdx`.
  *
  * @example
  * ```ts
@@ -73,7 +73,7 @@ export interface ParseIdxOptions {
 }
 
 /**
- * Default for `maxBytes` (256 MiB): the largest file {@link decodeIdx} inflates and
+ * Default for `maxBytes` (256 MiB): the largest file `decodeIdx` inflates and
  * {@link loadMnist} reads or downloads, per file. It covers MNIST (47 MB), Fashion-MNIST,
  * KMNIST and the EMNIST splits up to Digits (188 MB); raise it for EMNIST ByClass and ByMerge
  * (638 MB), lower it for untrusted input. With four files loading at once, an endless download
@@ -87,7 +87,7 @@ export interface ParseIdxOptions {
 export const DEFAULT_MAX_IDX_BYTES = 2 ** 28;
 
 /**
- * Options of {@link decodeIdx}.
+ * Options of `decodeIdx`.
  *
  * @example
  * ```ts
@@ -97,7 +97,7 @@ export const DEFAULT_MAX_IDX_BYTES = 2 ** 28;
 export interface DecodeIdxOptions extends ParseIdxOptions {
   /**
    * The largest decompressed file accepted, in bytes (header included): a positive integer, or
-   * `Infinity` for no limit. Default: {@link DEFAULT_MAX_IDX_BYTES} (256 MiB). Gzip data is
+   * `Infinity` for no limit. Default: `DEFAULT_MAX_IDX_BYTES` (256 MiB). Gzip data is
    * inflated as a stream and checked against the size its header declares, so a gzip bomb is
    * refused after inflating at most that size plus one chunk, whatever this limit; `maxBytes`
    * caps what a header may declare. Raw (uncompressed) input is already in memory and is not
@@ -228,7 +228,7 @@ function swapBytes(bytes: Uint8Array, size: number): void {
  * @param options - `source`: a file name for error messages.
  * @returns The element type, shape and values.
  * @throws {@link IdxFormatError} if the first two bytes are not zero (with a hint when the data
- *   is gzip-compressed: use {@link decodeIdx}), the type code is unknown, there are zero
+ *   is gzip-compressed: use `decodeIdx`), the type code is unknown, there are zero
  *   dimensions, the header is truncated, or the payload is shorter or longer than the shape says
  *   (whatever the bytes, a malformed file gives this error and nothing else);
  *   {@link OptionError} if `bytes` is neither a `Uint8Array` nor an `ArrayBuffer`, or
@@ -333,7 +333,7 @@ export function parseIdx(bytes: Uint8Array | ArrayBuffer, options: ParseIdxOptio
  *
  * @param bytes - The whole file, raw or gzip-compressed.
  * @param options - `source`: a file name for error messages; `maxBytes`: the largest
- *   decompressed size accepted (default {@link DEFAULT_MAX_IDX_BYTES}, 256 MiB); `signal`.
+ *   decompressed size accepted (default `DEFAULT_MAX_IDX_BYTES`, 256 MiB); `signal`.
  * @returns The element type, shape and values.
  * @throws {@link IdxFormatError} for corrupt gzip data, a header that declares more than
  *   `maxBytes`, data that inflates to more (or less) than its header declares, or any

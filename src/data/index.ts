@@ -1,9 +1,17 @@
 /**
- * The data layer: IDX files, MNIST loading and download, preprocessing identical to the
- * PyTorch reference, batching, and text renderings of digits. Pure TypeScript, no tfjs.
+ * `lenet-mnist/data`: the data layer. IDX files (parse, decode, encode), MNIST loading and
+ * download (mirrors, SHA-256 checks), preprocessing identical to the PyTorch reference
+ * (resize, normalisation tables), seeded shuffles and batches, augmentation, subsets, and text
+ * renderings of digits. Pure TypeScript, no tfjs: an app that imports only this entry loads no
+ * tensor code. The workflow's data functions (`loadMnist`, `prepareImages`, `splitValidation`,
+ * `parseIdx`, ...) are also exported by the package's root entry.
  *
- * @module
+ * @packageDocumentation
  */
+
+// Also here so that it lands in the tfjs-free chunks: `import { VERSION } from 'lenet-mnist'`
+// then bundles without tfjs.
+export { VERSION } from '../version.js';
 export {
   type AugmentKey,
   type AugmentOptions,
@@ -77,7 +85,7 @@ export {
   type ResizeMode,
   resizeBilinearU8,
 } from './preprocess.js';
-export { DATASETS, type DatasetName, type DatasetPreset, limit } from './presets.js';
+export { DATASETS, type DatasetName, type DatasetPreset, firstImages } from './presets.js';
 export {
   type AsciiFormatOptions,
   formatDigitAscii,

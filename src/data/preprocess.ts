@@ -42,7 +42,7 @@ export const MNIST_STD = 0.3081;
 
 /**
  * An {@link ImageSet} resized for the model, still uint8, plus the normalisation that batches
- * apply: value `v` becomes `(v / 255 - mean) / std` (see {@link normalizationTable}).
+ * apply: value `v` becomes `(v / 255 - mean) / std` (see `normalizationTable`).
  *
  * Keeping uint8 and normalising per batch uses 4x less memory than float32 (60 MB instead of
  * 240 MB for 60,000 images of 32x32) and gives identical values.
@@ -71,7 +71,7 @@ export interface PreparedSet extends ImageSet {
 export type ResizeMode = 'bilinear' | 'pad' | 'none';
 
 /**
- * Options of {@link prepareImages} and {@link preprocessImage}.
+ * Options of {@link prepareImages} and `preprocessImage`.
  *
  * @example
  * ```ts
@@ -89,9 +89,9 @@ export interface PrepareOptions {
    *   if given, must equal the image size.
    */
   resize?: ResizeMode;
-  /** Normalisation mean. Default: {@link MNIST_MEAN} (0.1307). */
+  /** Normalisation mean. Default: `MNIST_MEAN` (0.1307). */
   mean?: number;
-  /** Normalisation standard deviation, a finite number above 0. Default: {@link MNIST_STD} (0.3081). */
+  /** Normalisation standard deviation, a finite number above 0. Default: `MNIST_STD` (0.3081). */
   std?: number;
 }
 
@@ -419,7 +419,7 @@ export function normalizationTable(mean: number, std: number): Float32Array {
  * Writes `table[src[i]]` to `dst[i]` for every `i < src.length`: normalises uint8 pixels into
  * a float32 buffer (use `subarray` to write at an offset).
  *
- * @param table - From {@link normalizationTable}.
+ * @param table - From `normalizationTable`.
  * @throws {@link OptionError} (a `RangeError`) if `src` is not a `Uint8Array`, `dst` and
  *   `table` are not `Float32Array`s, `dst` is shorter than `src` or `table` has not 256 entries.
  *
@@ -490,7 +490,7 @@ function resolve(fn: string, height: number, width: number, options: PrepareOpti
 
 /**
  * Resizes every image of a set for the model, like the reference's `transforms.Resize((32, 32))`,
- * and records the normalisation (mean, std) that {@link batches} applies.
+ * and records the normalisation (mean, std) that `batches` applies.
  *
  * @param set - Images of any size (28x28 for MNIST).
  * @param options - `size` (32), `resize` (`'bilinear'`), `mean` (0.1307), `std` (0.3081).

@@ -35,7 +35,7 @@ export type DatasetName = 'mnist' | 'fashion-mnist';
  * ```
  */
 export interface DatasetPreset {
-  /** The preset's key in {@link DATASETS}. */
+  /** The preset's key in `DATASETS`. */
   readonly name: DatasetName;
   /** A human-readable title, e.g. `'Fashion-MNIST'`. */
   readonly title: string;
@@ -119,14 +119,15 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetPreset>> = Object.fre
  *
  * @example
  * ```ts
- * import { limit, loadMnist, prepareImages } from 'lenet-mnist';
+ * import { firstImages } from 'lenet-mnist/data';
+ * import { loadMnist, prepareImages } from 'lenet-mnist';
  * const mnist = await loadMnist();
- * const small = prepareImages(limit(mnist.train, 2000)); // 2,000 images, prepared in ms
+ * const small = prepareImages(firstImages(mnist.train, 2000)); // 2,000 images, prepared in ms
  * ```
  */
-export function limit<T extends ImageSet>(set: T, count: number): T {
+export function firstImages<T extends ImageSet>(set: T, count: number): T {
   if (!Number.isInteger(count) || count < 0) {
-    throw new RangeError(`limit: count must be an integer >= 0, got ${String(count)}`);
+    throw new RangeError(`firstImages: count must be an integer >= 0, got ${String(count)}`);
   }
   if (count >= set.count) return set;
   const pixels = set.height * set.width;

@@ -5,7 +5,7 @@
  */
 
 /**
- * Options of {@link formatDigitHex}.
+ * Options of `formatDigitHex`.
  *
  * @example
  * ```ts

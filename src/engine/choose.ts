@@ -52,36 +52,7 @@ export function chooseEngine(
   const differences = lenetDifferences(spec);
   const simd = detectEnvironment().wasm.simd;
   if (fastPath === 'wasm' || fastPath === 'webgpu') {
-    const refuse = (why: string) =>
-      new OptionError('fastPath', `fastPath '${fastPath}' cannot be honoured: ${why}`);
-    if (fastPath === 'webgpu') {
-      if (differences !== undefined) {
-        throw refuse(
-          `the fused WebGPU kernels cover the default LeNet only; this model has ${differences}`,
-        );
-      }
-      if (backend !== 'webgpu') {
-        throw refuse(
-          `the fused WebGPU kernels need the WebGPU backend active (initBackend({ backend: 'webgpu' })); the active backend is ${backend}`,
-        );
-      }
-      return { kind: 'webgpu', reason: "fastPath 'webgpu' asks for the fused WebGPU kernels" };
-    }
-    if (!simd) throw refuse('this WebAssembly engine has no SIMD, which the fused kernels need');
-    if (differences === undefined) {
-      return {
-        kind: 'fused',
-        kernels: 'lenet',
-        reason: "fastPath 'wasm' asks for the fused WASM kernels",
-      };
-    }
-    const tooLarge = netMismatch(buildLayers(spec), spec.inputSize);
-    if (tooLarge !== undefined) throw refuse(`the fused kernels do not cover ${tooLarge}`);
-    return {
-      kind: 'fused',
-      kernels: 'generic',
-      reason: `fastPath 'wasm' asks for the fused WASM kernels (generic: ${differences})`,
-    };
+    return chooseForced(spec, backend, fastPath, differences, simd);
   }
   if (backend === 'webgpu') {
     if (differences === undefined) return chooseOnWebGpu(simd, context);
@@ -122,6 +93,46 @@ export function chooseEngine(
     kind: 'fused',
     kernels: 'generic',
     reason: `generic fused kernels ${where}: ${differences}`,
+  };
+}
+
+/** `'wasm'` or `'webgpu'`: the kernels asked for, or an {@link OptionError} saying why not. */
+function chooseForced(
+  spec: ModelSpec,
+  backend: string,
+  fastPath: 'wasm' | 'webgpu',
+  differences: string | undefined,
+  simd: boolean,
+): EngineChoice {
+  const refuse = (why: string) =>
+    new OptionError('fastPath', `fastPath '${fastPath}' cannot be honoured: ${why}`);
+  if (fastPath === 'webgpu') {
+    if (differences !== undefined) {
+      throw refuse(
+        `the fused WebGPU kernels cover the default LeNet only; this model has ${differences}`,
+      );
+    }
+    if (backend !== 'webgpu') {
+      throw refuse(
+        `the fused WebGPU kernels need the WebGPU backend active (initBackend({ backend: 'webgpu' })); the active backend is ${backend}`,
+      );
+    }
+    return { kind: 'webgpu', reason: "fastPath 'webgpu' asks for the fused WebGPU kernels" };
+  }
+  if (!simd) throw refuse('this WebAssembly engine has no SIMD, which the fused kernels need');
+  if (differences === undefined) {
+    return {
+      kind: 'fused',
+      kernels: 'lenet',
+      reason: "fastPath 'wasm' asks for the fused WASM kernels",
+    };
+  }
+  const tooLarge = netMismatch(buildLayers(spec), spec.inputSize);
+  if (tooLarge !== undefined) throw refuse(`the fused kernels do not cover ${tooLarge}`);
+  return {
+    kind: 'fused',
+    kernels: 'generic',
+    reason: `fastPath 'wasm' asks for the fused WASM kernels (generic: ${differences})`,
   };
 }
 

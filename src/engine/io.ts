@@ -6,7 +6,7 @@ import type { Model } from './types.js';
 
 /**
  * Rebuilds a model from the bytes of `model.save()`, validating everything first (see
- * {@link decodeWeights}). Starts no backend: the engine is bound on first use.
+ * `decodeWeights`). Starts no backend: the engine is bound on first use.
  *
  * @example
  * ```ts

@@ -28,9 +28,9 @@ export interface LeNetOptions {
    * integer from 16 to 4096 with `inputSize - 4` divisible by 4 works.
    */
   inputSize?: number;
-  /** Normalisation mean of the input pipeline. Default: {@link MNIST_MEAN} (0.1307). */
+  /** Normalisation mean of the input pipeline. Default: `MNIST_MEAN` (0.1307). */
   mean?: number;
-  /** Normalisation standard deviation of the input pipeline. Default: {@link MNIST_STD} (0.3081). */
+  /** Normalisation standard deviation of the input pipeline. Default: `MNIST_STD` (0.3081). */
   std?: number;
   /**
    * How 28x28 digits become `inputSize`: `'bilinear'`, `'pad'`, or `'none'`. Default: `'none'`

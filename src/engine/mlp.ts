@@ -26,9 +26,9 @@ export interface MlpOptions {
    * resize.
    */
   inputSize?: number;
-  /** Normalisation mean of the input pipeline. Default: {@link MNIST_MEAN} (0.1307). */
+  /** Normalisation mean of the input pipeline. Default: `MNIST_MEAN` (0.1307). */
   mean?: number;
-  /** Normalisation standard deviation of the input pipeline. Default: {@link MNIST_STD} (0.3081). */
+  /** Normalisation standard deviation of the input pipeline. Default: `MNIST_STD` (0.3081). */
   std?: number;
   /** Seed for the initial weights; omit for a random start. */
   seed?: number;

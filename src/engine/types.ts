@@ -267,7 +267,7 @@ export interface Model {
   /**
    * Serialises architecture, preprocessing, the current weights and metadata (the stored
    * metadata merged with `metadata`) into the bytes that {@link loadModel} and
-   * {@link decodeWeights} read.
+   * `decodeWeights` read.
    */
   save(metadata?: Record<string, unknown>): Promise<Uint8Array>;
   /**

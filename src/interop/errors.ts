@@ -56,7 +56,7 @@ export type StateDictProblem = 'unknown-key' | 'missing-key' | 'shape' | 'dtype'
 
 /**
  * A `state_dict` (PyTorch or safetensors) was read but does not describe a model this library
- * builds; {@link StateDictError.key} names the tensor, {@link StateDictError.problem} says why.
+ * builds; `StateDictError.key` names the tensor, `StateDictError.problem` says why.
  *
  * @example
  * ```ts

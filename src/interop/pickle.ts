@@ -79,8 +79,8 @@ const REFUSED: Record<number, string> = {
  *
  * @returns The unpickled value and the offset just past STOP (a legacy PyTorch file is several
  *   pickles back to back).
- * @throws {@link UnsafePickleError} for a global outside `hooks.globals` or a refused opcode;
- *   {@link InteropFormatError} for a truncated or malformed pickle.
+ * @throws `UnsafePickleError` for a global outside `hooks.globals` or a refused opcode;
+ *   `InteropFormatError` for a truncated or malformed pickle.
  */
 export function readPickle(
   bytes: Uint8Array,

@@ -148,8 +148,8 @@ function materialise(name: string, ref: TensorRef, fail: (msg: string) => never)
  * @param bytes - The file's bytes.
  * @param source - A name for the file in error messages. Default: `'state_dict'`.
  * @returns The tensors in file order, in PyTorch's layouts; `data` only for float32 tensors.
- * @throws {@link UnsafePickleError} for a pickle that asks for anything else;
- *   {@link InteropFormatError} for a truncated or corrupt file, or one that is not a flat
+ * @throws `UnsafePickleError` for a pickle that asks for anything else;
+ *   `InteropFormatError` for a truncated or corrupt file, or one that is not a flat
  *   `state_dict` of tensors.
  *
  * @example
@@ -261,14 +261,14 @@ export function readPyTorchStateDict(bytes: Uint8Array, source = 'state_dict'): 
  * library's (h, w, c), so the model computes the same logits as the PyTorch module.
  * What the weights cannot tell (pooling, activations, the input pipeline) comes from
  * `options`, whose defaults are the reference's training network and transforms. Starts no
- * backend. Read with {@link readPyTorchStateDict}'s restricted pickle reader: never executes
+ * backend. Read with `readPyTorchStateDict`'s restricted pickle reader: never executes
  * anything from the file.
  *
  * @param bytes - The `.pt`/`.pth` file (zip format of PyTorch 1.6+, or the legacy format).
- * @param options - Architecture details and preprocessing; see {@link StateDictImportOptions}.
+ * @param options - Architecture details and preprocessing; see `StateDictImportOptions`.
  * @returns A new model (metadata `importedFrom: 'pytorch'`).
- * @throws {@link UnsafePickleError} for a pickle that asks for anything a state_dict does not
- *   need; {@link InteropFormatError} for a truncated or corrupt file; {@link StateDictError}
+ * @throws `UnsafePickleError` for a pickle that asks for anything a state_dict does not
+ *   need; `InteropFormatError` for a truncated or corrupt file; `StateDictError`
  *   naming the key for an unknown or missing key, a wrong shape, a dtype other than float32 or
  *   a value that is not finite; `RangeError` for invalid options.
  *

@@ -32,7 +32,7 @@ const MAX_HEADER = 100_000_000;
  * @param bytes - The file's bytes.
  * @param source - A name for the file in error messages. Default: `'safetensors'`.
  * @returns The tensors in header order; `data` only for float32 tensors.
- * @throws {@link InteropFormatError} for a truncated or malformed file.
+ * @throws `InteropFormatError` for a truncated or malformed file.
  *
  * @example
  * ```ts
@@ -97,12 +97,12 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors'): Stat
 /**
  * Imports a `state_dict` saved as safetensors
  * (`safetensors.torch.save_file(model.state_dict(), path)`): the same names, layouts and
- * options as {@link importPyTorchStateDict}.
+ * options as `importPyTorchStateDict`.
  *
  * @param bytes - The `.safetensors` file.
- * @param options - Architecture details and preprocessing; see {@link StateDictImportOptions}.
+ * @param options - Architecture details and preprocessing; see `StateDictImportOptions`.
  * @returns A new model (metadata `importedFrom: 'safetensors'`).
- * @throws {@link InteropFormatError} for a malformed file; {@link StateDictError} naming the key
+ * @throws `InteropFormatError` for a malformed file; `StateDictError` naming the key
  *   for an unknown or missing key, a wrong shape, a dtype other than float32 or a non-finite
  *   value; `RangeError` for invalid options.
  *

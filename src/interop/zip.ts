@@ -41,7 +41,7 @@ export function looksLikeZip(bytes: Uint8Array): boolean {
  * Reads the entries of a zip archive whose entries are stored (not compressed), as PyTorch
  * writes them. The entries are views into `bytes`, not copies.
  *
- * @throws {@link InteropFormatError} for a truncated or corrupt archive, a compressed or
+ * @throws `InteropFormatError` for a truncated or corrupt archive, a compressed or
  *   encrypted entry, a duplicate name, or a CRC mismatch.
  */
 export function readZip(bytes: Uint8Array, source = 'zip'): Map<string, Uint8Array> {

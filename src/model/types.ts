@@ -70,7 +70,7 @@ export interface LayerSummary {
  * | `*.bias`          | `[out]`                                   | `[out]`                        |
  *
  * So `model.getWeights()` cannot be copied into a PyTorch module as is: use
- * {@link exportPyTorchStateDict} / {@link importPyTorchStateDict}, which convert.
+ * `exportPyTorchStateDict` / `importPyTorchStateDict`, which convert.
  *
  * @example
  * ```ts

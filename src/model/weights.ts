@@ -10,7 +10,7 @@ import type { ModelSpec, Preprocessing } from './types.js';
  * | 0      | 4    | magic `LNMW`                                         |
  * | 4      | 4    | uint32 format version (1)                            |
  * | 8      | 4    | uint32 header length H                               |
- * | 12     | H    | UTF-8 JSON {@link WeightsHeader}                     |
+ * | 12     | H    | UTF-8 JSON `WeightsHeader`                     |
  * | ...    | 0-3  | zero padding to a multiple of 4                      |
  * | ...    |      | float32 tensors, in header order, back to back       |
  */
@@ -53,7 +53,7 @@ export interface WeightsHeader {
 }
 
 /**
- * What {@link decodeWeights} returns.
+ * What `decodeWeights` returns.
  *
  * @example
  * ```ts
@@ -69,7 +69,7 @@ export interface DecodedWeights {
 
 /**
  * A weights file or a set of weights is invalid: the message says where and what was expected.
- * Thrown by {@link decodeWeights}, {@link loadModel}, {@link loadModelFile},
+ * Thrown by `decodeWeights`, {@link loadModel}, {@link loadModelFile},
  * {@link loadPretrained} and {@link Model.setWeights}, and by {@link createLeNet} and
  * {@link createMlp} for options that describe no valid architecture.
  *
@@ -140,10 +140,10 @@ export function checkMetadata(fn: string, metadata: unknown): void {
 }
 
 /**
- * Serialises weights into the format {@link decodeWeights} reads (and `model.save()` writes):
+ * Serialises weights into the format `decodeWeights` reads (and `model.save()` writes):
  * magic `LNMW`, version, the JSON header, then the float32 tensors little-endian. The layout
  * is checked here (one `Float32Array` per listed tensor; metadata a plain object; a header that
- * JSON can represent); {@link decodeWeights} checks the architecture, shapes, sizes and values
+ * JSON can represent); `decodeWeights` checks the architecture, shapes, sizes and values
  * when the file is read (so a deliberately mismatched file can still be written, for tests).
  *
  * @param header - Architecture, preprocessing, tensor list and metadata.
@@ -210,7 +210,7 @@ export function encodeWeights(header: WeightsHeader, tensors: readonly Float32Ar
  * name and shape, payload size and that every value is finite. Allocates nothing on a tfjs
  * backend ({@link loadModel} builds a model from the result).
  *
- * @param bytes - The whole file, as written by `model.save()` or {@link encodeWeights}: a
+ * @param bytes - The whole file, as written by `model.save()` or `encodeWeights`: a
  *   `Uint8Array` or an `ArrayBuffer` (e.g. from `fetch(...).arrayBuffer()`).
  * @param source - A name for the file in error messages. Default: `'weights'`.
  * @returns The header and one `Float32Array` per tensor, in header order.

@@ -45,12 +45,12 @@ export interface PredictorOptions extends ImageConversionOptions {
   /** Images per forward pass in `predictBatch`: a positive integer. Default: 256. */
   batchSize?: number;
   /**
-   * Threads sharing large batches in `predictBatch` and `classifyInto` (the same setting as
-   * `train`'s `threads`, see {@link resolveThreads}): `'auto'` (default) one per reported CPU
-   * core, at most 4; a number is used as given. On the fused WASM engine a batch of at least 64
-   * digits is split over workers, started on first use and stopped after 2 s unused (or when
-   * the model is disposed); smaller batches, and single digits, stay on the calling thread.
-   * Results are the same bit for bit on any count.
+   * Threads sharing large batches in `predictBatch` and `classifyInto`, the same setting as
+   * `train`'s `threads`: `'auto'` (default) one per reported CPU core, at most 4 (1 where the
+   * runtime cannot start workers); a number is used as given. On the fused WASM engine a batch
+   * of at least 64 digits is split over workers, started on first use and stopped after 2 s
+   * unused or when the model is disposed; smaller batches and single digits stay on the calling
+   * thread. Results are the same bit for bit on any count.
    */
   threads?: ThreadsOption;
   /**
@@ -198,68 +198,190 @@ export async function createPredictor(
   model: Model,
   options: PredictorOptions = {},
 ): Promise<Predictor> {
-  const owner = engineModel(model);
   const fastPath = checkFastPath(options.fastPath);
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new OptionError('batchSize', `batchSize must be a positive integer, got ${batchSize}`);
-  const { threads } = resolveThreads(
-    options.threads ?? 'auto',
-    { kind: 'fused', batchSize },
-    undefined,
-    'threads',
-  );
-  const request = { fastPath, workload: 'inference' as const };
+  const { threads } = resolveThreads(options.threads ?? 'auto', { kind: 'fused', batchSize });
+  const predictor = new EnginePredictor(model, options, fastPath, batchSize, threads);
   // Bound now, so the first prediction is not the one that loads the kernels.
-  await owner.engineFor(request);
-  const pre = model.preprocessing;
-  /** Digit sides known to resize to the model's input (checked once, for a typed error). */
-  const checkedSides = new Set<number>([pre.size]);
-  // Grayscale arrays that need no conversion are read as they are (invert off, its default).
-  const readsGrayAsIs = options.invert === undefined || options.invert === false;
-  // Scratch reused by every call: raw digits of one batch (the engine reads them before its
-  // first await), and logits (taken by one call at a time; an overlapping call makes its own).
-  let pixels = new Uint8Array(0);
-  let spareLogits: Float32Array | undefined;
+  await predictor.engineNow();
+  return predictor;
+}
 
-  const engineNow = async () => owner.boundEngine(request) ?? (await owner.engineFor(request));
+/** A digit as 8-bit pixels, `side` x `side`. */
+interface Digit {
+  pixels: Uint8Array;
+  side: number;
+}
+
+/** Converted digits: the 8-bit pixels and side (28 or 32) of each, in order. */
+interface Digits {
+  readonly pixels: Uint8Array[];
+  readonly sides: Uint8Array;
+}
+
+/** Receives a batch's logits: row `row` of `rows` is image `index`. */
+type TakeRow = (rows: Float32Array, row: number, index: number) => void;
+
+/**
+ * The {@link Predictor} {@link createPredictor} makes: it converts inputs to 8-bit digits and
+ * hands them, in batches of one side, to the model's engine, which prepares them as the model's
+ * preprocessing prescribes (the one home of preprocessing) and computes the logits.
+ */
+class EnginePredictor implements Predictor {
+  readonly #owner: ReturnType<typeof engineModel>;
+  readonly #options: PredictorOptions;
+  readonly #request: { fastPath: FastPathOption; workload: 'inference' };
+  readonly #batchSize: number;
+  readonly #pre: Preprocessing;
+  /** Digit sides known to resize to the model's input (checked once, for a typed error). */
+  readonly #checkedSides: Set<number>;
+  /** Grayscale arrays that need no conversion are read as they are (invert off, its default). */
+  readonly #readsGrayAsIs: boolean;
+  /** Threads that may share a batch (see {@link PredictorOptions.threads}). */
+  readonly #threads: number;
+  /** Scratch for one batch's digits (the engine reads them before its first await). */
+  #pixels = new Uint8Array(0);
+  /** Scratch for one batch's logits, held by one call at a time (an overlapping call makes its own). */
+  #spareLogits: Float32Array | undefined;
+
+  constructor(
+    model: Model,
+    options: PredictorOptions,
+    fastPath: FastPathOption,
+    batchSize: number,
+    threads: number,
+  ) {
+    this.#threads = threads;
+    this.#owner = engineModel(model);
+    this.#options = options;
+    this.#request = { fastPath, workload: 'inference' };
+    this.#batchSize = batchSize;
+    this.#pre = model.preprocessing;
+    this.#checkedSides = new Set([model.preprocessing.size]);
+    this.#readsGrayAsIs = options.invert === undefined || options.invert === false;
+  }
+
+  get path(): EngineKind {
+    return this.#owner.engine?.kind ?? 'tfjs';
+  }
+
+  /** The model's engine now (bound again if the backend changed). */
+  async engineNow(): Promise<Engine> {
+    return this.#owner.boundEngine(this.#request) ?? (await this.#owner.engineFor(this.#request));
+  }
+
+  async predict(image: DigitImage): Promise<Prediction> {
+    const { pixels, side } = this.#grayOf(image, 'image');
+    let prediction: Prediction | undefined;
+    await this.#classify(await this.engineNow(), pixels, side, 1, 0, (rows) => {
+      prediction = toPrediction(rows, 0);
+    });
+    return prediction as Prediction;
+  }
+
+  async predictBatch(images: readonly DigitImage[]): Promise<Prediction[]> {
+    if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
+    const out: Prediction[] = new Array(images.length);
+    // One buffer for the call's probabilities; each prediction holds a view of its 10.
+    const probabilities = new Float32Array(images.length * 10);
+    await this.#runDigits(this.#convertAll(images), (rows, row, index) => {
+      const { argmax, max } = argmaxRow(rows, row * 10);
+      softmaxRow(rows, row * 10, max, probabilities, index * 10);
+      out[index] = {
+        label: argmax,
+        probabilities: probabilities.subarray(index * 10, index * 10 + 10),
+      };
+    });
+    return out;
+  }
+
+  async classifyInto(
+    images: Uint8Array | PixelBatch | readonly DigitImage[],
+    out: ClassifyOutput,
+  ): Promise<number> {
+    const n = countOf(images);
+    const { labels, probabilities } = checkOutput(out, n);
+    const write: TakeRow = (rows, row, index) => {
+      const { argmax, max } = argmaxRow(rows, row * 10);
+      labels[index] = argmax;
+      if (probabilities) softmaxRow(rows, row * 10, max, probabilities, index * 10);
+    };
+    if (Array.isArray(images)) {
+      checkConversionOptions(this.#options, 'images');
+      await this.#runDigits(this.#convertAll(images), write);
+      return n;
+    }
+    const batch = images instanceof Uint8Array ? null : (images as PixelBatch);
+    const src = batch ? batch.images : (images as Uint8Array);
+    await this.#classifyPacked(src, batch ? batch.height : 28, n, write);
+    return n;
+  }
+
+  dispose(): void {}
+
+  /** `n` consecutive digits of one side, in batches (converted one by one when inverting). */
+  async #classifyPacked(src: Uint8Array, side: number, n: number, write: TakeRow) {
+    const bytes = side * side;
+    if (!this.#readsGrayAsIs) {
+      // Inverting needs a converted copy of each digit: the per-image path.
+      const digits: Digits = { pixels: new Array(n), sides: new Uint8Array(n) };
+      for (let i = 0; i < n; i++) {
+        const digit = toGrayDigit(
+          src.subarray(i * bytes, (i + 1) * bytes),
+          this.#options,
+          `image ${i}`,
+        );
+        digits.pixels[i] = digit.pixels;
+        digits.sides[i] = digit.side;
+      }
+      await this.#runDigits(digits, write);
+      return;
+    }
+    for (let first = 0; first < n; first += this.#batchSize) {
+      const m = Math.min(this.#batchSize, n - first);
+      const digits = src.subarray(first * bytes, (first + m) * bytes);
+      await this.#classify(await this.engineNow(), digits, side, m, first, (rows) => {
+        for (let i = 0; i < m; i++) write(rows, i, first + i);
+      });
+    }
+  }
 
   /**
-   * Computes the logits of `n` digits of `side` x `side`, consecutive in `src`, and hands them
-   * to `take` at once: they may sit in scratch that the next call reuses. Calls may overlap, so
-   * scratch is filled and read only between awaits.
+   * Computes the logits of `n` digits of `side` x `side`, consecutive in `src` (image `first`
+   * onwards, for error messages), and hands them to `take` at once: they sit in scratch that the
+   * next call reuses (an overlapping call, while this one holds it, makes its own).
    */
-  const classify = async (
+  async #classify(
     engine: Engine,
     src: Uint8Array,
     side: number,
     n: number,
     first: number,
     take: (rows: Float32Array) => void,
-  ) => {
-    if (!checkedSides.has(side)) {
-      toModelSide(new Uint8Array(side * side), side, pre, `image ${first}`);
-      checkedSides.add(side);
+  ): Promise<void> {
+    if (!this.#checkedSides.has(side)) {
+      toModelSide(new Uint8Array(side * side), side, this.#pre, `image ${first}`);
+      this.#checkedSides.add(side);
     }
-    // Calls may overlap, and the engine may await before writing the logits: a call holds the
-    // spare buffer until its logits are taken.
-    let logits = spareLogits;
-    spareLogits = undefined;
+    let logits = this.#spareLogits;
+    this.#spareLogits = undefined;
     if (logits === undefined || logits.length < n * 10) {
-      logits = new Float32Array(Math.max(n, batchSize) * 10);
+      logits = new Float32Array(Math.max(n, this.#batchSize) * 10);
     }
     try {
-      await engine.forwardPixels(src, side, n, pre, logits, threads);
+      await engine.forwardPixels(src, side, n, this.#pre, logits, this.#threads);
       take(logits);
     } finally {
-      spareLogits = logits;
+      this.#spareLogits = logits;
     }
-  };
+  }
 
   /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */
-  const grayOf = (image: DigitImage, what: string): { pixels: Uint8Array; side: number } => {
+  #grayOf(image: DigitImage, what: string): Digit {
     if (
-      readsGrayAsIs &&
+      this.#readsGrayAsIs &&
       (image instanceof Uint8Array || image instanceof Uint8ClampedArray) &&
       (image.length === 784 || image.length === 1024)
     ) {
@@ -267,127 +389,51 @@ export async function createPredictor(
       if (image instanceof Uint8Array) return { pixels: image, side };
       return { pixels: new Uint8Array(image.buffer, image.byteOffset, image.length), side };
     }
-    return toGrayDigit(image, options, what);
-  };
+    return toGrayDigit(image, this.#options, what);
+  }
 
   /**
-   * Classifies converted digits (`pixels[i]`, `sides[i]`) in batches, runs of one side at a
-   * time, handing each batch's logits to `take(logits, row, index)`.
+   * Converts every image of an array (the first bad one throws), before any work. 28x28
+   * grayscale arrays read as they are cost no allocation per image.
    */
-  const runDigits = async (
-    digits: Digits,
-    take: (rows: Float32Array, row: number, index: number) => void,
-  ) => {
+  #convertAll(images: readonly DigitImage[]): Digits {
+    const digits: Digits = {
+      pixels: new Array(images.length),
+      sides: new Uint8Array(images.length),
+    };
+    // An index loop, not map: a hole in a sparse array must fail as a missing image.
+    for (let i = 0; i < images.length; i++) {
+      const image = images[i] as DigitImage;
+      if (this.#readsGrayAsIs && image instanceof Uint8Array && image.length === 784) {
+        digits.pixels[i] = image;
+        digits.sides[i] = 28;
+        continue;
+      }
+      const digit = this.#grayOf(image, `image ${i}`);
+      digits.pixels[i] = digit.pixels;
+      digits.sides[i] = digit.side;
+    }
+    return digits;
+  }
+
+  /** Classifies converted digits in batches, runs of one side at a time. */
+  async #runDigits(digits: Digits, take: TakeRow): Promise<void> {
     const { pixels: list, sides } = digits;
     for (let first = 0; first < list.length; ) {
       const side = sides[first] as number;
       let n = 0;
-      while (n < batchSize && first + n < list.length && sides[first + n] === side) n++;
+      while (n < this.#batchSize && first + n < list.length && sides[first + n] === side) n++;
       const bytes = side * side;
-      const engine = await engineNow();
-      if (pixels.length < n * bytes) pixels = new Uint8Array(batchSize * 1024);
-      for (let i = 0; i < n; i++) pixels.set(list[first + i] as Uint8Array, i * bytes);
+      const engine = await this.engineNow();
+      if (this.#pixels.length < n * bytes) this.#pixels = new Uint8Array(this.#batchSize * 1024);
+      for (let i = 0; i < n; i++) this.#pixels.set(list[first + i] as Uint8Array, i * bytes);
       const at = first;
-      await classify(engine, pixels, side, n, at, (rows) => {
+      await this.#classify(engine, this.#pixels, side, n, at, (rows) => {
         for (let i = 0; i < n; i++) take(rows, i, at + i);
       });
       first += n;
     }
-  };
-
-  /**
-   * Converts every image of an array (the first bad one throws), before any work. Grayscale
-   * arrays read as they are cost no allocation per image.
-   */
-  const convertAll = (images: readonly DigitImage[]): Digits => {
-    const list: Uint8Array[] = new Array(images.length);
-    const sides = new Uint8Array(images.length);
-    // An index loop, not map: a hole in a sparse array must fail as a missing image.
-    for (let i = 0; i < images.length; i++) {
-      const image = images[i] as DigitImage;
-      if (readsGrayAsIs && image instanceof Uint8Array && image.length === 784) {
-        list[i] = image;
-        sides[i] = 28;
-        continue;
-      }
-      const digit = grayOf(image, `image ${i}`);
-      list[i] = digit.pixels;
-      sides[i] = digit.side;
-    }
-    return { pixels: list, sides };
-  };
-
-  return {
-    get path() {
-      return owner.engine?.kind ?? 'tfjs';
-    },
-    async predict(image) {
-      const { pixels: digit, side } = grayOf(image, 'image');
-      let prediction: Prediction | undefined;
-      await classify(await engineNow(), digit, side, 1, 0, (rows) => {
-        prediction = toPrediction(rows, 0);
-      });
-      return prediction as Prediction;
-    },
-    async predictBatch(images) {
-      if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
-      const out: Prediction[] = new Array(images.length);
-      // One buffer for the call's probabilities; each prediction holds a view of its 10.
-      const probabilities = new Float32Array(images.length * 10);
-      await runDigits(convertAll(images), (rows, row, index) => {
-        const { argmax, max } = argmaxRow(rows, row * 10);
-        softmaxRow(rows, row * 10, max, probabilities, index * 10);
-        out[index] = {
-          label: argmax,
-          probabilities: probabilities.subarray(index * 10, index * 10 + 10),
-        };
-      });
-      return out;
-    },
-    async classifyInto(images, out) {
-      const n = countOf(images);
-      const { labels, probabilities } = checkOutput(out, n);
-      const write = (rows: Float32Array, row: number, index: number) => {
-        const { argmax, max } = argmaxRow(rows, row * 10);
-        labels[index] = argmax;
-        if (probabilities) softmaxRow(rows, row * 10, max, probabilities, index * 10);
-      };
-      if (Array.isArray(images)) {
-        checkConversionOptions(options, 'images');
-        await runDigits(convertAll(images), write);
-        return n;
-      }
-      const batch = images instanceof Uint8Array ? null : (images as PixelBatch);
-      const src = batch ? batch.images : (images as Uint8Array);
-      const side = batch ? batch.height : 28;
-      const bytes = side * side;
-      if (!readsGrayAsIs) {
-        // Inverting needs a converted copy of each digit: the per-image path.
-        const list: Uint8Array[] = new Array(n);
-        const sides = new Uint8Array(n);
-        for (let i = 0; i < n; i++) {
-          const digit = toGrayDigit(
-            src.subarray(i * bytes, (i + 1) * bytes),
-            options,
-            `image ${i}`,
-          );
-          list[i] = digit.pixels;
-          sides[i] = digit.side;
-        }
-        await runDigits({ pixels: list, sides }, write);
-        return n;
-      }
-      for (let first = 0; first < n; first += batchSize) {
-        const m = Math.min(batchSize, n - first);
-        const digits = src.subarray(first * bytes, (first + m) * bytes);
-        await classify(await engineNow(), digits, side, m, first, (rows) => {
-          for (let i = 0; i < m; i++) write(rows, i, first + i);
-        });
-      }
-      return n;
-    },
-    dispose: () => {},
-  };
+  }
 }
 
 /** The number of images in `classifyInto`'s input, checking its shape. */
@@ -480,12 +526,6 @@ function toModelSide(
 }
 
 const ONE_LABEL = new Uint8Array(1);
-
-/** Converted digits: 8-bit pixels and side (28 or 32, or another for canvas input) of each. */
-interface Digits {
-  readonly pixels: Uint8Array[];
-  readonly sides: Uint8Array;
-}
 
 function toPrediction(logits: Float32Array, row: number): Prediction {
   const { argmax, max } = argmaxRow(logits, row * 10);

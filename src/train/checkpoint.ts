@@ -10,7 +10,7 @@ import type { EpochLogs } from './logs.js';
  * state, where in the run it stopped, the run's shuffle seed and settings, and the history so
  * far. Take one from a training callback (`context.checkpoint()`), or from
  * `history.checkpoint` after an abort; pass it back as `resumeFrom`. Serialise it with
- * {@link encodeCheckpoint} or {@link saveCheckpointFile}.
+ * `encodeCheckpoint` or {@link saveCheckpointFile}.
  *
  * @example
  * ```ts
@@ -73,7 +73,7 @@ export class CheckpointFormatError extends LenetMnistError {}
 /** First bytes of a checkpoint file. */
 const MAGIC = 'LNMC';
 /**
- * Checkpoint format version written by {@link encodeCheckpoint}; {@link decodeCheckpoint}
+ * Checkpoint format version written by `encodeCheckpoint`; `decodeCheckpoint`
  * refuses others.
  *
  * @example
@@ -143,7 +143,7 @@ export function encodeCheckpoint(checkpoint: TrainCheckpoint): Uint8Array {
 }
 
 /**
- * Reads the bytes of {@link encodeCheckpoint}, validating everything before allocating the
+ * Reads the bytes of `encodeCheckpoint`, validating everything before allocating the
  * arrays: magic, version, header fields and ranges, array sizes against the architecture,
  * finite values.
  *
@@ -160,61 +160,9 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Trai
   const fail = (msg: string): never => {
     throw new CheckpointFormatError(`${source}: ${msg}`);
   };
-  if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array');
-  if (bytes.length < 12) fail(`truncated: ${bytes.length} bytes, the fixed header needs 12`);
-  const magic = String.fromCharCode(...bytes.subarray(0, 4));
-  if (magic !== MAGIC)
-    fail(`not a checkpoint: magic ${JSON.stringify(magic)}, expected "${MAGIC}"`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = view.getUint32(4, true);
-  if (version !== CHECKPOINT_FORMAT_VERSION) {
-    fail(`format version ${version}, this library reads ${CHECKPOINT_FORMAT_VERSION}`);
-  }
-  const headerBytes = view.getUint32(8, true);
-  if (headerBytes > MAX_HEADER_BYTES) fail(`header of ${headerBytes} bytes is implausibly large`);
-  if (12 + headerBytes > bytes.length) fail(`truncated header: ${headerBytes} bytes announced`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(12, 12 + headerBytes)),
-    );
-  } catch (err) {
-    fail(`header is not JSON: ${(err as Error).message}`);
-  }
-  const h = raw as Partial<Header> | null;
-  if (h === null || typeof h !== 'object' || Array.isArray(h)) fail('header is not an object');
-  const header = h as Partial<Header>;
-  const spec = validateSpec(header.spec, (msg) => fail(msg));
-  const preprocessing = checkPreprocessing(header.preprocessing, spec, fail);
-  const step = checkInt(header.step, 'step', 0, fail);
-  const next = checkObject(header.next, 'next', fail);
-  const run = checkObject(header.run, 'run', fail);
-  const partial = checkObject(header.partialEpoch, 'partialEpoch', fail);
-  const checked: Header = {
-    spec,
-    preprocessing,
-    step,
-    next: {
-      epoch: checkInt(next.epoch, 'next.epoch', 1, fail),
-      batch: checkInt(next.batch, 'next.batch', 0, fail),
-    },
-    run: {
-      seed: checkNumber(run.seed, 'run.seed', fail),
-      batchSize: checkInt(run.batchSize, 'run.batchSize', 1, fail),
-      shuffle:
-        typeof run.shuffle === 'boolean' ? run.shuffle : fail('run.shuffle must be a boolean'),
-      dataCount: checkInt(run.dataCount, 'run.dataCount', 1, fail),
-    },
-    partialEpoch: {
-      lossSum: checkNumber(partial.lossSum, 'partialEpoch.lossSum', fail),
-      correct: checkInt(partial.correct, 'partialEpoch.correct', 0, fail),
-      seen: checkInt(partial.seen, 'partialEpoch.seen', 0, fail),
-      batches: checkInt(partial.batches, 'partialEpoch.batches', 0, fail),
-      seconds: checkNumber(partial.seconds, 'partialEpoch.seconds', fail),
-    },
-    epochs: checkEpochs(header.epochs, fail),
-  };
-  const sizes = expectedTensors(spec).map((t) => t.shape.reduce((a, b) => a * b, 1));
+  const { view, headerBytes, raw } = readFixedHeader(bytes, fail);
+  const checked = checkHeader(raw, fail);
+  const sizes = expectedTensors(checked.spec).map((t) => t.shape.reduce((a, b) => a * b, 1));
   const total = sizes.reduce((a, b) => a + b, 0);
   const dataStart = align4(12 + headerBytes);
   const expectedBytes = dataStart + total * 3 * 4;
@@ -245,6 +193,69 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Trai
     run: checked.run,
     partialEpoch: checked.partialEpoch,
     epochs: checked.epochs,
+  };
+}
+
+/** Magic, version and the JSON header's bytes, each checked. */
+function readFixedHeader(bytes: Uint8Array, fail: (msg: string) => never) {
+  if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array');
+  if (bytes.length < 12) fail(`truncated: ${bytes.length} bytes, the fixed header needs 12`);
+  const magic = String.fromCharCode(...bytes.subarray(0, 4));
+  if (magic !== MAGIC)
+    fail(`not a checkpoint: magic ${JSON.stringify(magic)}, expected "${MAGIC}"`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint32(4, true);
+  if (version !== CHECKPOINT_FORMAT_VERSION) {
+    fail(`format version ${version}, this library reads ${CHECKPOINT_FORMAT_VERSION}`);
+  }
+  const headerBytes = view.getUint32(8, true);
+  if (headerBytes > MAX_HEADER_BYTES) fail(`header of ${headerBytes} bytes is implausibly large`);
+  if (12 + headerBytes > bytes.length) fail(`truncated header: ${headerBytes} bytes announced`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(12, 12 + headerBytes)),
+    );
+  } catch (err) {
+    fail(`header is not JSON: ${(err as Error).message}`);
+  }
+  return { view, headerBytes, raw };
+}
+
+/** The JSON header, every field checked. */
+function checkHeader(raw: unknown, fail: (msg: string) => never): Header {
+  const h = raw as Partial<Header> | null;
+  if (h === null || typeof h !== 'object' || Array.isArray(h)) fail('header is not an object');
+  const header = h as Partial<Header>;
+  const spec = validateSpec(header.spec, (msg) => fail(msg));
+  const preprocessing = checkPreprocessing(header.preprocessing, spec, fail);
+  const step = checkInt(header.step, 'step', 0, fail);
+  const next = checkObject(header.next, 'next', fail);
+  const run = checkObject(header.run, 'run', fail);
+  const partial = checkObject(header.partialEpoch, 'partialEpoch', fail);
+  return {
+    spec,
+    preprocessing,
+    step,
+    next: {
+      epoch: checkInt(next.epoch, 'next.epoch', 1, fail),
+      batch: checkInt(next.batch, 'next.batch', 0, fail),
+    },
+    run: {
+      seed: checkNumber(run.seed, 'run.seed', fail),
+      batchSize: checkInt(run.batchSize, 'run.batchSize', 1, fail),
+      shuffle:
+        typeof run.shuffle === 'boolean' ? run.shuffle : fail('run.shuffle must be a boolean'),
+      dataCount: checkInt(run.dataCount, 'run.dataCount', 1, fail),
+    },
+    partialEpoch: {
+      lossSum: checkNumber(partial.lossSum, 'partialEpoch.lossSum', fail),
+      correct: checkInt(partial.correct, 'partialEpoch.correct', 0, fail),
+      seen: checkInt(partial.seen, 'partialEpoch.seen', 0, fail),
+      batches: checkInt(partial.batches, 'partialEpoch.batches', 0, fail),
+      seconds: checkNumber(partial.seconds, 'partialEpoch.seconds', fail),
+    },
+    epochs: checkEpochs(header.epochs, fail),
   };
 }
 

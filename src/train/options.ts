@@ -162,7 +162,7 @@ export interface TrainOptions extends TrainCallbacks {
    * thread builds the next batch; validation images are split the same way. `'auto'` (default)
    * picks one thread per CPU core the runtime reports, at most 4, and 1 where threads lose (one
    * core, a batch under 32 images) or where workers cannot start (then it trains on one thread
-   * and says why in `history.threadsReason`); see {@link resolveThreads}. A number is used as
+   * and says why in `history.threadsReason`); see `resolveThreads`. A number is used as
    * given (workers that cannot start are then a {@link FusedLeNetError}).
    *
    * With more than one thread the gradients are summed in another order, so losses and weights
@@ -176,7 +176,7 @@ export interface TrainOptions extends TrainCallbacks {
   threads?: ThreadsOption;
   /**
    * Continue an interrupted run from this checkpoint (from `history.checkpoint`, a callback's
-   * `context.checkpoint()`, or {@link decodeCheckpoint} bytes). Give the same data and options
+   * `context.checkpoint()`, or `decodeCheckpoint` bytes). Give the same data and options
    * as the interrupted run: it then ends with the same weights as a run that was never
    * interrupted (bit for bit on the fused engine when both parts run on the same number of
    * threads, and on tfjs' cpu and wasm backends; WebGPU sums in a nondeterministic order). The

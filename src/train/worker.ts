@@ -217,119 +217,143 @@ export async function trainInWorker(
     );
   }
   options.signal?.throwIfAborted();
-  const bytes: ArrayBuffer =
-    model instanceof Uint8Array
-      ? (model.slice().buffer as ArrayBuffer)
-      : model instanceof ArrayBuffer
-        ? model.slice(0)
-        : ((await model.save()).slice().buffer as ArrayBuffer);
-  const plain: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) {
-    if (!(CALLBACKS as readonly string[]).includes(key) && value !== undefined) plain[key] = value;
-  }
-  if (options.validationData !== undefined) plain.validationData = options.validationData;
-  const url = options.workerUrl ?? 'browser-fx-train-worker.js';
-  // The literal `new Worker(new URL(..., import.meta.url), { type: 'module' })` is the form
-  // Vite and webpack recognize: they bundle the worker with its imports.
-  const worker =
-    options.workerUrl !== undefined
-      ? new Worker(options.workerUrl, { type: 'module', name: 'lenet-mnist training' })
-      : new Worker(new URL('./browser-fx-train-worker.js', import.meta.url), {
-          type: 'module',
-          name: 'lenet-mnist training',
-        });
-  let backend: BackendInfo | undefined;
+  const bytes = await modelBytes(model);
+  const worker = startWorker(options);
   const onAbort = () => worker.postMessage({ type: 'abort' } satisfies ToWorker);
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const noBatchCheckpoint = {
-    checkpoint: () =>
-      Promise.reject(
-        new TrainWorkerError(
-          'trainInWorker: checkpoints are available in onEpochEnd, not onBatchEnd',
-        ),
-      ),
-  };
   try {
     return await new Promise<TrainInWorkerResult>((resolve, reject) => {
-      // Callbacks run in order; a callback that throws stops training, as with train().
-      let chain: Promise<unknown> = Promise.resolve();
-      const run = (fn: () => unknown) => {
-        chain = chain.then(fn).catch((err) => {
-          onAbort();
-          reject(err);
-        });
-      };
-      worker.addEventListener('error', (event) => {
-        event.preventDefault();
-        reject(
-          new TrainWorkerError(
-            `the training worker failed: ${event.message || `could not load ${String(url)}`}`,
-          ),
-        );
-      });
-      worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
-        const m = event.data;
-        switch (m.type) {
-          case 'backend':
-            backend = m.info;
-            run(() => options.onBackend?.(m.info));
-            break;
-          case 'begin':
-            run(() => options.onTrainBegin?.(m.info));
-            break;
-          case 'epochBegin':
-            run(() => options.onEpochBegin?.(m.epoch));
-            break;
-          case 'batch':
-            run(() => options.onBatchEnd?.(m.batch, m.logs, noBatchCheckpoint));
-            break;
-          case 'epoch':
-            run(() =>
-              options.onEpochEnd?.(m.epoch, m.logs, {
-                checkpoint: async () => m.checkpoint,
-              }),
-            );
-            break;
-          case 'done':
-            run(async () => {
-              const trained = await loadModel(m.model, 'the training worker');
-              await options.onTrainEnd?.(m.history);
-              resolve({
-                model: trained,
-                history: m.history,
-                backend: backend as BackendInfo,
-                ...(m.test ? { test: m.test } : {}),
-              });
-            });
-            break;
-          case 'error': {
-            const err = new TrainWorkerError(`training in the worker failed: ${m.message}`);
-            if (m.name === 'AbortError' && options.signal?.aborted) reject(options.signal.reason);
-            else reject(err);
-            break;
-          }
-        }
-      });
-      const message: ToWorker = {
-        type: 'train',
-        model: bytes,
-        data: { ...data, images: data.images.slice(), labels: data.labels.slice() },
-        ...(options.testData ? { testData: options.testData } : {}),
-        options: plain,
-        callbacks: {
-          batch: options.onBatchEnd !== undefined,
-          epoch: true,
-          epochBegin: options.onEpochBegin !== undefined,
-        },
-        backend: options.backend ?? {},
-        ...(options.assetBase !== undefined ? { assetBase: absoluteBase(options.assetBase) } : {}),
-      };
+      listen(worker, options, onAbort, resolve, reject);
+      const message = trainMessage(bytes, data, options);
       const copy = message as { data: PreparedSet };
       worker.postMessage(message, [bytes, copy.data.images.buffer, copy.data.labels.buffer]);
     });
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     worker.terminate();
+  }
+}
+
+/** The model as weights-file bytes of its own (transferred to the worker). */
+async function modelBytes(model: Model | Uint8Array | ArrayBuffer): Promise<ArrayBuffer> {
+  if (model instanceof Uint8Array) return model.slice().buffer as ArrayBuffer;
+  if (model instanceof ArrayBuffer) return model.slice(0);
+  return (await model.save()).slice().buffer as ArrayBuffer;
+}
+
+function startWorker(options: TrainInWorkerOptions): Worker {
+  // The literal `new Worker(new URL(..., import.meta.url), { type: 'module' })` is the form
+  // Vite and webpack recognize: they bundle the worker with its imports.
+  return options.workerUrl !== undefined
+    ? new Worker(options.workerUrl, { type: 'module', name: 'lenet-mnist training' })
+    : new Worker(new URL('./browser-fx-train-worker.js', import.meta.url), {
+        type: 'module',
+        name: 'lenet-mnist training',
+      });
+}
+
+/** The `train` message: the options that can travel (no functions), and copies of the data. */
+function trainMessage(
+  bytes: ArrayBuffer,
+  data: PreparedSet,
+  options: TrainInWorkerOptions,
+): ToWorker {
+  const plain: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (!(CALLBACKS as readonly string[]).includes(key) && value !== undefined) plain[key] = value;
+  }
+  if (options.validationData !== undefined) plain.validationData = options.validationData;
+  return {
+    type: 'train',
+    model: bytes,
+    data: { ...data, images: data.images.slice(), labels: data.labels.slice() },
+    ...(options.testData ? { testData: options.testData } : {}),
+    options: plain,
+    callbacks: {
+      batch: options.onBatchEnd !== undefined,
+      epoch: true,
+      epochBegin: options.onEpochBegin !== undefined,
+    },
+    backend: options.backend ?? {},
+    ...(options.assetBase !== undefined ? { assetBase: absoluteBase(options.assetBase) } : {}),
+  };
+}
+
+const noBatchCheckpoint = {
+  checkpoint: () =>
+    Promise.reject(
+      new TrainWorkerError(
+        'trainInWorker: checkpoints are available in onEpochEnd, not onBatchEnd',
+      ),
+    ),
+};
+
+/** Answers the worker's messages with the caller's callbacks, in order, and settles the run. */
+function listen(
+  worker: Worker,
+  options: TrainInWorkerOptions,
+  onAbort: () => void,
+  resolve: (result: TrainInWorkerResult) => void,
+  reject: (reason: unknown) => void,
+): void {
+  let backend: BackendInfo | undefined;
+  // Callbacks run in order; a callback that throws stops training, as with train().
+  let chain: Promise<unknown> = Promise.resolve();
+  const run = (fn: () => unknown) => {
+    chain = chain.then(fn).catch((err) => {
+      onAbort();
+      reject(err);
+    });
+  };
+  worker.addEventListener('error', (event) => {
+    event.preventDefault();
+    const url = options.workerUrl ?? 'browser-fx-train-worker.js';
+    reject(
+      new TrainWorkerError(
+        `the training worker failed: ${event.message || `could not load ${String(url)}`}`,
+      ),
+    );
+  });
+  worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
+    const m = event.data;
+    if (m.type === 'backend') backend = m.info;
+    if (m.type === 'error') {
+      if (m.name === 'AbortError' && options.signal?.aborted) reject(options.signal.reason);
+      else reject(new TrainWorkerError(`training in the worker failed: ${m.message}`));
+      return;
+    }
+    run(() => answer(m, options, backend as BackendInfo, resolve));
+  });
+}
+
+/** One message's callback (or, at `done`, the loaded model and the result). */
+async function answer(
+  m: Exclude<FromWorker, { type: 'error' }>,
+  options: TrainInWorkerOptions,
+  backend: BackendInfo,
+  resolve: (result: TrainInWorkerResult) => void,
+): Promise<void> {
+  switch (m.type) {
+    case 'backend':
+      return options.onBackend?.(m.info);
+    case 'begin':
+      return options.onTrainBegin?.(m.info);
+    case 'epochBegin':
+      return options.onEpochBegin?.(m.epoch);
+    case 'batch':
+      return options.onBatchEnd?.(m.batch, m.logs, noBatchCheckpoint);
+    case 'epoch':
+      return options.onEpochEnd?.(m.epoch, m.logs, { checkpoint: async () => m.checkpoint });
+    case 'done': {
+      const trained = await loadModel(m.model, 'the training worker');
+      await options.onTrainEnd?.(m.history);
+      resolve({
+        model: trained,
+        history: m.history,
+        backend,
+        ...(m.test ? { test: m.test } : {}),
+      });
+    }
   }
 }
 
