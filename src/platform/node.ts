@@ -286,6 +286,10 @@ function startWorker(source: string): WorkerHandle {
       onError = handler;
     },
     async terminate() {
+      // Referenced until it has exited: a reply arriving meanwhile must not unref it, or the
+      // process could exit with this promise pending.
+      awaited = Number.POSITIVE_INFINITY;
+      worker.ref();
       await worker.terminate();
     },
   };
