@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from '../platform/bytes.js';
 import type { ByteCache } from '../platform/index.js';
 import { platform } from '../platform/index.js';
 import { type DownloadAttempt, DownloadError, IdxFormatError } from './errors.js';
@@ -189,17 +190,6 @@ function describe(err: unknown): string {
   return err.message;
 }
 
-function concat(chunks: Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0]?.length === length) return chunks[0];
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
-}
-
 /**
  * GETs a URL with a stall timeout, abort support and progress. The timeout covers the wait
  * for the headers and the gap between body chunks, so a slow but steady download never times
@@ -296,7 +286,7 @@ export async function fetchBytes(
     if (total !== undefined && loaded < total) {
       throw new Error(`connection closed after ${loaded} of ${total} bytes`);
     }
-    return concat(chunks, loaded);
+    return concatBytes(chunks, loaded);
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     const reason = controller.signal.reason;

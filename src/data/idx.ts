@@ -8,6 +8,7 @@
  * @module
  */
 import { OptionError } from '../errors.js';
+import { concatBytes } from '../platform/bytes.js';
 import { platform } from '../platform/index.js';
 import { checkOptions, describeValue } from './check.js';
 import { IdxFormatError } from './errors.js';
@@ -472,17 +473,6 @@ export async function gunzipIdx(
   }
   if (out !== undefined) return written === declared ? out : out.subarray(0, written);
   return concatBytes(pending, pendingLength);
-}
-
-function concatBytes(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const all = new Uint8Array(length);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.length;
-  }
-  return all;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { augmentBatch } from '../data/augment.js';
 import { normalizationTable } from '../data/preprocess.js';
 import { FusedLeNetError } from './errors.js';
-import type { StepBatch, TrainBatch, TrainingSet } from './types.js';
+import type { AdamSettings, StepBatch, StepStats, TrainBatch, TrainingSet } from './types.js';
 
 /** One of the two batch buffers: normalised floats, distorted copies, labels. */
 interface Slot {
@@ -159,6 +159,40 @@ export class CpuTrainingFeed {
   takeAugmentSeconds(): number {
     return this.#gatherer?.takeAugmentSeconds() ?? 0;
   }
+}
+
+/**
+ * The training half of the `Engine` contract for the engines that compute on floats (fused WASM,
+ * tfjs): the bound set's batches come from the shared gatherer, and each step is the engine's
+ * {@link CpuFedEngine.trainBatch} on its batch.
+ */
+export abstract class CpuFedEngine {
+  /** The bound training set's batches, built on the CPU. */
+  protected readonly feed = new CpuTrainingFeed();
+
+  bindTrainingSet(set: TrainingSet): void {
+    this.feed.bind(set);
+  }
+
+  prepareStep(step: StepBatch): void {
+    this.feed.prepare(step);
+  }
+
+  unbindTrainingSet(): void {
+    this.feed.unbind();
+  }
+
+  /** {@link CpuFedEngine.trainBatch} on the bound set's batch, built by the CPU gatherer. */
+  trainStep(step: StepBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined> {
+    return this.trainBatch(this.feed.batch(step), adam, read);
+  }
+
+  /** One Adam step on a batch of floats (the gatherer's, or a test's). */
+  abstract trainBatch(
+    batch: TrainBatch,
+    adam: AdamSettings,
+    read: boolean,
+  ): Promise<StepStats | undefined>;
 }
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());

@@ -40,3 +40,18 @@ export function pixelsToFloats(
   for (let i = 0; i < floats; i++) out[i] = table[sized[i] as number] as number;
   return out;
 }
+
+/**
+ * `Engine.forwardPixels` for engines that compute on floats only (tfjs, WebGPU): the digits
+ * prepared on the CPU by {@link pixelsToFloats} (before the first await), then `forward`.
+ */
+export async function forwardPixelsOnCpu(
+  this: { forward(images: Float32Array, n: number): Promise<Float32Array> },
+  pixels: Uint8Array,
+  side: number,
+  n: number,
+  preprocessing: Preprocessing,
+  out: Float32Array,
+): Promise<void> {
+  out.set(await this.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
+}

@@ -112,28 +112,7 @@ export function fromTorchLayout(
   layout: ParameterLayout,
   data: Float32Array,
 ): Float32Array {
-  const out = new Float32Array(data.length);
-  const s = layout.shape;
-  if (s.length === 4) {
-    const [kh, kw, ci, co] = s as [number, number, number, number];
-    for (let o = 0; o < co; o++)
-      for (let i = 0; i < ci; i++)
-        for (let y = 0; y < kh; y++)
-          for (let x = 0; x < kw; x++)
-            out[((y * kw + x) * ci + i) * co + o] = data[
-              ((o * ci + i) * kh + y) * kw + x
-            ] as number;
-  } else if (s.length === 2) {
-    const [inUnits, outUnits] = s as [number, number];
-    const perm = flattenPermutation(spec, layout.name, inUnits);
-    for (let i = 0; i < inUnits; i++) {
-      const ti = perm === null ? i : (perm[i] as number);
-      for (let o = 0; o < outUnits; o++) out[i * outUnits + o] = data[o * inUnits + ti] as number;
-    }
-  } else {
-    out.set(data);
-  }
-  return out;
+  return convertLayout(spec, layout, data, 'fromTorch');
 }
 
 /** Converts one tensor from the library's layout to PyTorch's (contiguous). */
@@ -142,7 +121,29 @@ export function toTorchLayout(
   layout: ParameterLayout,
   data: Float32Array,
 ): Float32Array {
+  return convertLayout(spec, layout, data, 'toTorch');
+}
+
+/**
+ * One tensor between the layouts, either way: for each element, its index in the library's
+ * layout (conv HWIO, dense `[in, out]` with fc1's NHWC rows) and in PyTorch's (OIHW, `[out, in]`
+ * with NCHW columns); a copy reads one and writes the other.
+ */
+function convertLayout(
+  spec: ModelSpec,
+  layout: ParameterLayout,
+  data: Float32Array,
+  direction: 'toTorch' | 'fromTorch',
+): Float32Array {
   const out = new Float32Array(data.length);
+  const copy =
+    direction === 'toTorch'
+      ? (lib: number, torch: number) => {
+          out[torch] = data[lib] as number;
+        }
+      : (lib: number, torch: number) => {
+          out[lib] = data[torch] as number;
+        };
   const s = layout.shape;
   if (s.length === 4) {
     const [kh, kw, ci, co] = s as [number, number, number, number];
@@ -150,15 +151,13 @@ export function toTorchLayout(
       for (let i = 0; i < ci; i++)
         for (let y = 0; y < kh; y++)
           for (let x = 0; x < kw; x++)
-            out[((o * ci + i) * kh + y) * kw + x] = data[
-              ((y * kw + x) * ci + i) * co + o
-            ] as number;
+            copy(((y * kw + x) * ci + i) * co + o, ((o * ci + i) * kh + y) * kw + x);
   } else if (s.length === 2) {
     const [inUnits, outUnits] = s as [number, number];
     const perm = flattenPermutation(spec, layout.name, inUnits);
     for (let i = 0; i < inUnits; i++) {
       const ti = perm === null ? i : (perm[i] as number);
-      for (let o = 0; o < outUnits; o++) out[o * inUnits + ti] = data[i * outUnits + o] as number;
+      for (let o = 0; o < outUnits; o++) copy(i * outUnits + o, o * inUnits + ti);
     }
   } else {
     out.set(data);

@@ -1,52 +1,5 @@
-import {
-  type ByteCache,
-  FileTooLargeError,
-  type Platform,
-  type ReadFileOptions,
-  type WorkerHandle,
-} from './types.js';
-
-/** Reads a URL with `fetch`, honouring the signal and the size limit (also up front). */
-async function fetchBytes(input: string | URL, options: ReadFileOptions = {}): Promise<Uint8Array> {
-  const { signal, maxBytes = Number.POSITIVE_INFINITY } = options;
-  const url = String(input);
-  const res = await fetch(input, { signal });
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    throw new Error(`GET ${url} failed: HTTP ${res.status}`);
-  }
-  const length = Number(res.headers.get('content-length') ?? Number.NaN);
-  if (length > maxBytes) {
-    await res.body?.cancel().catch(() => {});
-    throw new FileTooLargeError(url, length, maxBytes);
-  }
-  // Without a limit there is nothing to check chunk by chunk: let the browser read it whole.
-  if (!res.body || maxBytes === Number.POSITIVE_INFINITY) {
-    return new Uint8Array(await res.arrayBuffer());
-  }
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > maxBytes) throw new FileTooLargeError(url, undefined, maxBytes);
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
-}
+import { fetchLimited } from './bytes.js';
+import type { ByteCache, Platform, WorkerHandle } from './types.js';
 
 /**
  * `DecompressionStream('gzip')`, read chunk by chunk: the stream inflates only as far as it is
@@ -112,7 +65,7 @@ function startWorker(source: string): WorkerHandle {
 /** Browsers and web workers: only web APIs. */
 export const platform: Platform = {
   name: 'browser',
-  readFile: fetchBytes,
+  readFile: fetchLimited,
   async writeFile(path) {
     throw new Error(
       `Cannot write '${path}': browsers have no filesystem. Use the bytes from model.save() instead.`,

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
+import { concatBytes, fetchLimited } from './bytes.js';
 import {
   type ByteCache,
   FileTooLargeError,
@@ -78,41 +79,6 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Reads a remote URL with `fetch`, honouring the signal and the size limit. */
-async function readRemote(url: string, options: ReadFileOptions): Promise<Uint8Array> {
-  const { signal, maxBytes = Number.POSITIVE_INFINITY } = options;
-  const res = await fetch(url, { signal });
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    throw new Error(`GET ${url} failed: HTTP ${res.status}`);
-  }
-  const length = Number(res.headers.get('content-length') ?? Number.NaN);
-  if (length > maxBytes) {
-    await res.body?.cancel().catch(() => {});
-    throw new FileTooLargeError(url, length, maxBytes);
-  }
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    total += chunk.length;
-    if (total > maxBytes) throw new FileTooLargeError(url, undefined, maxBytes);
-    chunks.push(chunk);
-  }
-  return concatChunks(chunks, total);
-}
-
-function concatChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0]?.length === total) return chunks[0];
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
-}
-
 /**
  * Reads a local file. It is opened non-blocking, so opening a FIFO without a writer returns at
  * once; regular files are checked against `maxBytes` before reading and read with the signal;
@@ -162,7 +128,7 @@ function readStream(socket: Socket, path: string, options: ReadFileOptions): Pro
       if (total > maxBytes) return finish(new FileTooLargeError(path, undefined, maxBytes));
       chunks.push(chunk);
     });
-    socket.on('end', () => finish(undefined, concatChunks(chunks, total)));
+    socket.on('end', () => finish(undefined, concatBytes(chunks, total)));
     socket.on('error', (err) => finish(err));
   });
 }
@@ -299,7 +265,7 @@ function startWorker(source: string): WorkerHandle {
 export const platform: Platform = {
   name: 'node',
   async readFile(path, options = {}) {
-    if (isRemote(path)) return readRemote(String(path), options);
+    if (isRemote(path)) return fetchLimited(String(path), options);
     return readLocal(toPath(path), options);
   },
   writeFile: atomicWrite,

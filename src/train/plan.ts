@@ -171,7 +171,7 @@ function checkRunOptions(options: TrainOptions): void {
   ) {
     throw new OptionError('signal', 'signal must be an AbortSignal');
   }
-  for (const name of CALLBACKS) {
+  for (const name of TRAIN_CALLBACKS) {
     const callback = options[name];
     if (callback !== undefined && typeof callback !== 'function') {
       throw new OptionError(name, `${name} must be a function, got ${typeof callback}`);
@@ -261,7 +261,8 @@ function checkResume(
   return cp;
 }
 
-const CALLBACKS = [
+/** The callbacks of {@link TrainOptions} (`trainInWorker` relays them). */
+export const TRAIN_CALLBACKS = [
   'onTrainBegin',
   'onEpochBegin',
   'onBatchEnd',

@@ -16,6 +16,7 @@ import { type AssetBase, absoluteUrl, setAssetBase } from '../platform/assets.js
 import { platform } from '../platform/index.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { evaluateOn } from './evaluate.js';
+import { TRAIN_CALLBACKS } from './plan.js';
 import {
   type BatchLogs,
   type EpochLogs,
@@ -148,12 +149,9 @@ type FromWorker =
     }
   | { type: 'error'; name: string; message: string };
 
+/** Options that cannot travel to the worker (functions, a signal) or travel apart. */
 const CALLBACKS = [
-  'onTrainBegin',
-  'onEpochBegin',
-  'onBatchEnd',
-  'onEpochEnd',
-  'onTrainEnd',
+  ...TRAIN_CALLBACKS,
   'signal',
   'testData',
   'backend',

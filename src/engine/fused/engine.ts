@@ -2,7 +2,7 @@ import { normalizationTable, precomputeCoefficients } from '../../data/preproces
 import { buildLayers } from '../../model/layers.js';
 import type { ModelSpec, Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
-import { CpuTrainingFeed } from '../gather.js';
+import { CpuFedEngine } from '../gather.js';
 import { pixelsToFloats } from '../pixels.js';
 import type {
   AdamSettings,
@@ -42,7 +42,7 @@ const INFERENCE_IDLE_MS = 2000;
  * A training step copies its batch out (into the module and the workers' buffers) before its
  * first `await`, so the caller may build the next batch while the workers compute.
  */
-export class FusedEngine implements Engine {
+export class FusedEngine extends CpuFedEngine implements Engine {
   #info: EngineInfo;
   readonly #compiled: CompiledFusedModule;
   readonly #kernels: KernelSet;
@@ -54,8 +54,6 @@ export class FusedEngine implements Engine {
   #correct = 0;
   /** The pixel tables the instance holds, and their key (mean, std, source side). */
   #tables: { tables: PixelTables; key: string } | undefined;
-  /** The bound training set's batches, built on the CPU (augmentation, or images of another size). */
-  readonly #feed = new CpuTrainingFeed();
   /** The bound training set, when it lives in the module (and the workers' instances). */
   #moduleSet: ModuleTrainingSet | undefined;
   /** Counts changes of the parameters, so workers are sent them only when they changed. */
@@ -75,6 +73,7 @@ export class FusedEngine implements Engine {
     net: WasmLeNet | WasmNet,
     reason: string,
   ) {
+    super();
     this.#compiled = compiled;
     this.#kernels = kernels;
     this.#net = net;
@@ -298,12 +297,12 @@ export class FusedEngine implements Engine {
    * batch is gathered and normalised inside the kernels. With augmentation (distorted on the
    * CPU), the CPU gatherer builds each batch's floats.
    */
-  bindTrainingSet(set: TrainingSet): void {
+  override bindTrainingSet(set: TrainingSet): void {
     this.unbindTrainingSet();
     const net = this.#idle();
     const { data } = set;
     if (set.augment !== undefined || data.width * data.height !== this.#imageFloats()) {
-      this.#feed.bind(set);
+      this.feed.bind(set);
       return;
     }
     const moduleSet: ModuleTrainingSet = {
@@ -317,12 +316,12 @@ export class FusedEngine implements Engine {
     this.#pool?.bindSet(moduleSet, this.#imageFloats());
   }
 
-  prepareStep(step: StepBatch): void {
-    if (this.#moduleSet === undefined) this.#feed.prepare(step);
+  override prepareStep(step: StepBatch): void {
+    if (this.#moduleSet === undefined) this.feed.prepare(step);
   }
 
-  unbindTrainingSet(): void {
-    this.#feed.unbind();
+  override unbindTrainingSet(): void {
+    this.feed.unbind();
     if (this.#moduleSet === undefined) return;
     this.#moduleSet = undefined;
     this.#net?.unbindSet();
@@ -334,13 +333,13 @@ export class FusedEngine implements Engine {
    * calling thread's and each worker's share) where the set lives in the module, else built by
    * the CPU gatherer and run as {@link FusedEngine.trainBatch}.
    */
-  async trainStep(
+  override async trainStep(
     step: StepBatch,
     adam: AdamSettings,
     read: boolean,
   ): Promise<StepStats | undefined> {
     const set = this.#moduleSet;
-    if (set === undefined) return this.trainBatch(this.#feed.batch(step), adam, read);
+    if (set === undefined) return this.trainBatch(this.feed.batch(step), adam, read);
     const net = this.#idle();
     const { indices } = step;
     const bad = indices.findIndex((j) => j >= set.count);
@@ -412,7 +411,7 @@ export class FusedEngine implements Engine {
     const totals = {
       lossSum: this.#lossSum,
       correct: this.#correct,
-      augmentSeconds: this.#feed.takeAugmentSeconds(),
+      augmentSeconds: this.feed.takeAugmentSeconds(),
     };
     this.#lossSum = 0;
     this.#correct = 0;
@@ -478,7 +477,7 @@ export class FusedEngine implements Engine {
     if (starting !== NEVER) await starting;
     const pool = this.#pool;
     this.#pool = undefined;
-    this.#feed.unbind();
+    this.feed.unbind();
     this.#moduleSet = undefined;
     this.#net?.dispose();
     this.#net = undefined;

@@ -5,19 +5,14 @@
 // Parameters cross this boundary in tfjs layouts (conv HWIO, dense [in, out], NHWC flatten);
 // inside, every output width and every non-image input width is padded to a multiple of 4.
 import type { Layer } from '../../model/layers.js';
+import { FusedLeNetError } from '../errors.js';
 import {
-  type AdamHyperparameters,
-  adamStepArguments,
-  FusedLeNetError,
-  type FusedStepResult,
+  type AdamStepArgs,
+  type BlockName,
+  type CommonExports,
   type FusedVariant,
-} from './kernels.js';
-import {
-  gatherIndices,
-  type ModuleTrainingSet,
-  type SetExports,
-  writeTrainingSet,
-} from './trainset.js';
+  KernelWrapper,
+} from './wrapper.js';
 
 const CLASSES = 10;
 /** Fields per layer in the module's table (see asm/net.ts). */
@@ -35,8 +30,6 @@ enum Field {
   B = 12,
   InCReal = 15,
 }
-/** Largest forward batch per call: bounds the module's memory for big inference requests. */
-const FORWARD_CHUNK = 256;
 /**
  * Working memory the kernels may need per sample (activations, im2col rows, gradients); models
  * above it take tfjs ops. The layers take at least 4 samples at a time, so the working memory
@@ -50,45 +43,13 @@ export const NET_MAX_BYTES_PER_SAMPLE = 64 * 1024 * 1024;
 const NET_MAX_PARAMETER_BYTES = 1024 * 1024 * 1024;
 
 /** The module's exports; see the ABI comment at the top of asm/net.ts. */
-interface NetExports extends SetExports {
-  readonly memory: WebAssembly.Memory;
+interface NetExports extends CommonExports {
   tablePtr(): number;
   configure(layers: number, side: number, channels: number): number;
-  reserve(capacity: number): number;
   paramsAddress(): number;
-  gradientsAddress(): number;
   firstMomentAddress(): number;
   secondMomentAddress(): number;
-  parameterBytes(): number;
-  inputPtr(): number;
-  labelsPtr(): number;
-  logitsPtr(): number;
-  correctCount(): number;
-  trainStep(
-    n: number,
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-    updateBound: number,
-    decay: number,
-  ): number;
-  forward(n: number): void;
-  gradientStep(n: number): number;
-  adamGuarded(
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-    updateBound: number,
-    decay: number,
-  ): number;
-  peerGradientsAddress(): number;
-  mixGradients(selfWeight: number, peerWeight: number): void;
+  adamGuarded(...adam: AdamStepArgs): number;
 }
 
 const round4 = (v: number) => Math.ceil(v / 4) * 4;
@@ -175,9 +136,6 @@ interface ParamPlacement {
   readonly size: number;
 }
 
-/** Blocks of the module's parameter-shaped memory. */
-type Block = 'params' | 'grads' | 'firstMoment' | 'secondMoment';
-
 /** A fresh instance of the generic kernels, configured for `layers` on `inputSize`² images. */
 export async function instantiateFusedNet(
   variant: FusedVariant,
@@ -193,25 +151,13 @@ export async function instantiateFusedNet(
   return new WasmNet(variant, instance.exports as unknown as NetExports, layers, inputSize);
 }
 
-function checkCount(n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 1) {
-    throw new FusedLeNetError(`${what} must be a positive integer, got ${n}.`);
-  }
-}
-
 /**
  * One instance of the generic kernels: a network with its own parameters, Adam state and
- * WebAssembly memory. A whole training step or forward pass is one call.
+ * WebAssembly memory (see {@link KernelWrapper}); its parameters are padded to multiples of 4
+ * inside the module.
  */
-export class WasmNet {
-  readonly variant: FusedVariant;
-  #kernels: NetExports | undefined;
+export class WasmNet extends KernelWrapper<NetExports> {
   readonly #placements: ParamPlacement[];
-  readonly #imageFloats: number;
-  #capacity = 0;
-  #step = 0;
-  /** Images in the bound training set (0: none). */
-  #setCount = 0;
 
   constructor(
     variant: FusedVariant,
@@ -219,317 +165,32 @@ export class WasmNet {
     layers: readonly Layer[],
     inputSize: number,
   ) {
-    this.variant = variant;
-    this.#kernels = kernels;
-    this.#imageFloats = inputSize * inputSize;
+    super(variant, kernels, inputSize * inputSize, 'This fused network has been disposed.');
     const run = kernelLayers(layers);
-    const table = new Int32Array(
-      kernels.memory.buffer,
-      kernels.tablePtr(),
-      MAX_LAYERS * TABLE_FIELDS,
-    );
-    run.forEach((layer, i) => {
-      const row = i * TABLE_FIELDS;
-      table[row + Field.Type] = layer.type === 'conv' ? 0 : layer.type === 'pool' ? 1 : 2;
-      const activation = layer.type === 'pool' ? null : layer.activation;
-      table[row + Field.Activation] = activation === 'relu' ? 1 : activation === 'tanh' ? 2 : 0;
-      table[row + Field.Mode] = layer.type === 'pool' && layer.mode === 'avg' ? 1 : 0;
-      table[row + Field.Out] =
-        layer.type === 'conv' ? layer.outChannels : layer.type === 'dense' ? layer.outUnits : 0;
-    });
+    writeLayerTable(kernels, run);
     if (!kernels.configure(run.length, inputSize, 1)) {
       throw new FusedLeNetError('The generic fused kernels rejected the layer table.');
     }
-    // configure() grew memory: read the table through a fresh view.
-    const done = new Int32Array(
-      kernels.memory.buffer,
-      kernels.tablePtr(),
-      MAX_LAYERS * TABLE_FIELDS,
-    );
-    this.#placements = run.flatMap((layer, i) => {
-      if (layer.type === 'pool') return [];
-      const row = i * TABLE_FIELDS;
-      const at = (f: Field) => done[row + f] as number;
-      const channels = at(Field.InCReal);
-      // A convolution's windows hold the real channels only; a dense layer's rows follow the
-      // padded activations it reads.
-      const paddedChannels = layer.type === 'conv' ? channels : at(Field.InC);
-      const groups = at(Field.K) / paddedChannels;
-      const out = at(Field.Out);
-      const paddedOut = at(Field.OutCP);
-      return [
-        { offset: at(Field.W), groups, channels, paddedChannels, out, paddedOut, size: 0 },
-        { offset: at(Field.B), groups: 1, channels: 1, paddedChannels: 1, out, paddedOut, size: 0 },
-      ].map((p) => ({ ...p, size: p.groups * p.channels * p.out }));
-    });
+    this.#placements = placementsOf(kernels, run);
     this.reserve(1);
   }
 
-  /** Sets the parameters in tfjs order and layouts (weights-file order). Adam's state is kept. */
-  setParams(params: readonly Float32Array[]): void {
-    this.#load('params', params);
+  protected paramsAddress(k: NetExports): number {
+    return k.paramsAddress();
   }
 
-  /** Copies of the parameters, in the order and layouts of `setParams`. */
-  getParams(): Float32Array[] {
-    return this.#unload('params');
+  protected adamGuarded(k: NetExports, adam: AdamStepArgs): number {
+    return k.adamGuarded(...adam);
   }
 
-  /** The gradients of the mean loss from the last training step, laid out like `getParams()`. */
-  getGradients(): Float32Array[] {
-    return this.#unload('grads');
-  }
-
-  /** Adam steps applied since the optimizer state was last set. */
-  get adamStep(): number {
-    return this.#step;
-  }
-
-  /** Adam's step count and moments, laid out like `getParams()`. */
-  getOptimizerState(): { step: number; firstMoment: Float32Array[]; secondMoment: Float32Array[] } {
-    return {
-      step: this.#step,
-      firstMoment: this.#unload('firstMoment'),
-      secondMoment: this.#unload('secondMoment'),
-    };
-  }
-
-  /** Replaces Adam's state (see `getOptimizerState`); `undefined` zeroes it. */
-  setOptimizerState(
-    state:
-      | {
-          step: number;
-          firstMoment: readonly Float32Array[];
-          secondMoment: readonly Float32Array[];
-        }
-      | undefined,
-  ): void {
-    const k = this.#live();
-    if (state === undefined) {
-      new Uint8Array(k.memory.buffer, k.firstMomentAddress(), 2 * k.parameterBytes()).fill(0);
-      this.#step = 0;
-      return;
-    }
-    if (!Number.isInteger(state.step) || state.step < 0) {
-      throw new FusedLeNetError(`Adam's step must be an integer >= 0, got ${state.step}.`);
-    }
-    this.#load('firstMoment', state.firstMoment);
-    this.#load('secondMoment', state.secondMoment);
-    this.#step = state.step;
-  }
-
-  /**
-   * One Adam step on a batch of `n` normalised NHWC images and their labels (0..9). The result
-   * is computed before the update. When the loss, a gradient or the update is not finite,
-   * nothing is updated and the loss is NaN.
-   */
-  trainStep(
-    images: Float32Array,
-    labels: Uint8Array,
-    n: number,
-    hp: AdamHyperparameters = {},
-  ): FusedStepResult {
-    const step = this.#step + 1;
-    const adam = adamStepArguments(hp, step);
-    const k = this.#stage(images, this.checkBatch(images, labels, n), n);
-    const loss = k.trainStep(n, ...adam);
-    if (!Number.isNaN(loss)) this.#step = step;
-    return { loss, correct: k.correctCount() };
-  }
-
-  /**
-   * Keeps a training set (8-bit images of the model's input size, labels, normalisation table)
-   * in the module for {@link WasmNet.trainStepIndexed} and {@link WasmNet.gradientStepIndexed},
-   * replacing any before. Memory grows by a byte per input pixel per image and never shrinks.
-   *
-   * @throws {@link FusedLeNetError} for a malformed set or when memory cannot grow.
-   */
-  bindSet(set: ModuleTrainingSet): void {
-    const k = this.#live();
-    this.#setCount = 0;
-    this.#capacity = 0;
-    writeTrainingSet(k, set, this.#imageFloats);
-    this.#setCount = set.count;
-    this.reserve(1);
-  }
-
-  /** Forgets the bound set (its memory is reused for batches). */
-  unbindSet(): void {
-    this.#live().unbindSet();
-    this.#setCount = 0;
-    this.#capacity = 0;
-    this.reserve(1);
-  }
-
-  /** {@link WasmNet.trainStep} on the bound set's images `indices`, gathered inside the module. */
-  trainStepIndexed(indices: Uint32Array, hp: AdamHyperparameters = {}): FusedStepResult {
-    const step = this.#step + 1;
-    const adam = adamStepArguments(hp, step);
-    const k = this.#gather(indices);
-    const loss = k.trainStep(indices.length, ...adam);
-    if (!Number.isNaN(loss)) this.#step = step;
-    return { loss, correct: k.correctCount() };
-  }
-
-  /** {@link WasmNet.gradientStep} on the bound set's images `indices` (empty: zero gradients). */
-  gradientStepIndexed(indices: Uint32Array): FusedStepResult {
-    const k = this.#live();
-    const n = indices.length;
-    if (n === 0) {
-      this.#block('grads').fill(0);
-      return { loss: 0, correct: 0 };
-    }
-    this.#gather(indices);
-    return { loss: k.gradientStep(n) * n, correct: k.correctCount() };
-  }
-
-  #gather(indices: Uint32Array): NetExports {
-    const k = this.#live();
-    checkCount(indices.length, 'the number of indices');
-    this.reserve(indices.length);
-    gatherIndices(k, indices, this.#setCount);
-    return k;
-  }
-
-  /** Logits [n,10] of `n` images, into `out` when given (length at least n*10). */
-  forward(images: Float32Array, n: number, out?: Float32Array): Float32Array {
-    const k = this.#live();
-    checkCount(n, 'n');
-    const size = this.#imageFloats;
-    if (images.length < n * size) {
-      throw new FusedLeNetError(
-        `images holds ${Math.floor(images.length / size)} images, fewer than n = ${n}.`,
-      );
-    }
-    const logits = out ?? new Float32Array(n * CLASSES);
-    if (logits.length < n * CLASSES) {
-      throw new FusedLeNetError(
-        `out must hold n * 10 = ${n * CLASSES} floats, got ${logits.length}.`,
-      );
-    }
-    this.reserve(Math.min(n, FORWARD_CHUNK));
-    for (let s = 0; s < n; s += FORWARD_CHUNK) {
-      const m = Math.min(FORWARD_CHUNK, n - s);
-      this.#floats(k.inputPtr(), m * size).set(images.subarray(s * size, (s + m) * size));
-      k.forward(m);
-      logits.set(this.#floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
-    }
-    return logits;
-  }
-
-  /** Floats per image (`inputSize`²): the size of one image in `images` arguments. */
-  get imageFloats(): number {
-    return this.#imageFloats;
-  }
-
-  /** The parameters in the module's internal layout, as bytes (a view: copy it before growing). */
-  parameterBytes(): Uint8Array {
-    const k = this.#live();
-    return new Uint8Array(k.memory.buffer, k.paramsAddress(), k.parameterBytes());
-  }
-
-  /** Sets the parameters from bytes in the internal layout (another instance's `parameterBytes`). */
-  setParameterBytes(bytes: Uint8Array): void {
-    this.parameterBytes().set(bytes);
-  }
-
-  /** The last step's gradients in the internal layout, as bytes (a view, like `parameterBytes`). */
-  gradientBytes(): Uint8Array {
-    const k = this.#live();
-    return new Uint8Array(k.memory.buffer, k.gradientsAddress(), k.parameterBytes());
-  }
-
-  /**
-   * Forward and backward on the first `n` images of a checked batch, without Adam: leaves the
-   * share's mean-loss gradients in the module and returns the share's summed loss and hits
-   * (`n` = 0 just zeroes the gradients).
-   */
-  gradientStep(images: Float32Array, labels: Uint8Array, n: number): FusedStepResult {
-    const k = this.#live();
-    if (n === 0) {
-      this.#block('grads').fill(0);
-      return { loss: 0, correct: 0 };
-    }
-    this.#stage(images, labels, n);
-    return { loss: k.gradientStep(n) * n, correct: k.correctCount() };
-  }
-
-  /** gradients = selfWeight * gradients + peerWeight * peer (bytes in the internal layout). */
-  mixGradients(peer: ArrayBuffer, selfWeight: number, peerWeight: number): void {
-    const k = this.#live();
-    new Uint8Array(k.memory.buffer, k.peerGradientsAddress(), k.parameterBytes()).set(
-      new Uint8Array(peer, 0, k.parameterBytes()),
-    );
-    k.mixGradients(selfWeight, peerWeight);
-  }
-
-  /**
-   * One Adam update with the gradients in the module, unless the update would make a parameter
-   * or moment non-finite: then nothing changes and it returns false.
-   */
-  applyAdam(hp: AdamHyperparameters = {}): boolean {
-    const step = this.#step + 1;
-    if (!this.#live().adamGuarded(...adamStepArguments(hp, step))) return false;
-    this.#step = step;
-    return true;
-  }
-
-  /** Validates a training batch of `n` (sizes, labels 0..9) and returns its labels. */
-  checkBatch(images: Float32Array, labels: Uint8Array, n: number): Uint8Array {
-    this.#live();
-    checkCount(n, 'n');
-    const size = this.#imageFloats;
-    if (images.length < n * size) {
-      throw new FusedLeNetError(
-        `images holds ${Math.floor(images.length / size)} images, fewer than n = ${n}.`,
-      );
-    }
-    if (labels.length < n) {
-      throw new FusedLeNetError(`labels holds ${labels.length} labels, fewer than n = ${n}.`);
-    }
-    const batchLabels = labels.subarray(0, n);
-    const bad = batchLabels.findIndex((l) => l >= CLASSES);
-    if (bad >= 0) {
-      throw new FusedLeNetError(`labels[${bad}] = ${batchLabels[bad]} is not a class 0..9.`);
-    }
-    return batchLabels;
-  }
-
-  /** Makes room for batches of `n`; growing memory detaches views made before. */
-  reserve(n: number): void {
-    if (n <= this.#capacity) return;
-    if (!this.#live().reserve(n)) {
-      throw new FusedLeNetError(`Cannot grow WebAssembly memory for a batch of ${n}.`);
-    }
-    this.#capacity = n;
-  }
-
-  /** Releases the WebAssembly instance; the object is unusable afterwards. */
-  dispose(): void {
-    this.#kernels = undefined;
-  }
-
-  #live(): NetExports {
-    if (!this.#kernels) throw new FusedLeNetError('This fused network has been disposed.');
-    return this.#kernels;
-  }
-
-  #stage(images: Float32Array, labels: Uint8Array, n: number): NetExports {
-    const k = this.#live();
-    this.reserve(n);
-    const size = this.#imageFloats;
-    this.#floats(k.inputPtr(), n * size).set(images.subarray(0, n * size));
-    new Uint8Array(k.memory.buffer, k.labelsPtr(), n).set(labels.subarray(0, n));
-    return k;
-  }
-
-  #floats(ptr: number, length: number): Float32Array {
-    return new Float32Array(this.#live().memory.buffer, ptr >>> 0, length);
+  protected resetMoments(): void {
+    const k = this.live();
+    new Uint8Array(k.memory.buffer, k.firstMomentAddress(), 2 * k.parameterBytes()).fill(0);
   }
 
   /** The whole block `which`, as floats. */
-  #block(which: Block): Float32Array {
-    const k = this.#live();
+  #block(which: BlockName): Float32Array {
+    const k = this.live();
     const address =
       which === 'params'
         ? k.paramsAddress()
@@ -538,11 +199,11 @@ export class WasmNet {
           : which === 'firstMoment'
             ? k.firstMomentAddress()
             : k.secondMomentAddress();
-    return this.#floats(address, k.parameterBytes() / 4);
+    return this.floats(address, k.parameterBytes() / 4);
   }
 
   /** Copies arrays in tfjs layouts into block `which`, leaving the padding zero. */
-  #load(which: Block, arrays: readonly Float32Array[]): void {
+  protected loadBlock(which: BlockName, arrays: readonly Float32Array[]): void {
     const placements = this.#placements;
     if (arrays.length !== placements.length) {
       throw new FusedLeNetError(`Expected ${placements.length} parameters, got ${arrays.length}.`);
@@ -571,7 +232,7 @@ export class WasmNet {
   }
 
   /** Copies of block `which` in tfjs layouts. */
-  #unload(which: Block): Float32Array[] {
+  protected unloadBlock(which: BlockName): Float32Array[] {
     const block = this.#block(which);
     return this.#placements.map((p) => {
       const a = new Float32Array(p.size);
@@ -585,4 +246,50 @@ export class WasmNet {
       return a;
     });
   }
+}
+
+/** Writes the layer table the module's `configure` reads. */
+function writeLayerTable(
+  kernels: NetExports,
+  run: readonly Exclude<Layer, { type: 'flatten' }>[],
+): void {
+  const table = new Int32Array(
+    kernels.memory.buffer,
+    kernels.tablePtr(),
+    MAX_LAYERS * TABLE_FIELDS,
+  );
+  run.forEach((layer, i) => {
+    const row = i * TABLE_FIELDS;
+    table[row + Field.Type] = layer.type === 'conv' ? 0 : layer.type === 'pool' ? 1 : 2;
+    const activation = layer.type === 'pool' ? null : layer.activation;
+    table[row + Field.Activation] = activation === 'relu' ? 1 : activation === 'tanh' ? 2 : 0;
+    table[row + Field.Mode] = layer.type === 'pool' && layer.mode === 'avg' ? 1 : 0;
+    table[row + Field.Out] =
+      layer.type === 'conv' ? layer.outChannels : layer.type === 'dense' ? layer.outUnits : 0;
+  });
+}
+
+/** Where each parameter lies in the configured module (tfjs layout to padded layout). */
+function placementsOf(
+  kernels: NetExports,
+  run: readonly Exclude<Layer, { type: 'flatten' }>[],
+): ParamPlacement[] {
+  // configure() grew memory: read the table through a fresh view.
+  const done = new Int32Array(kernels.memory.buffer, kernels.tablePtr(), MAX_LAYERS * TABLE_FIELDS);
+  return run.flatMap((layer, i) => {
+    if (layer.type === 'pool') return [];
+    const row = i * TABLE_FIELDS;
+    const at = (f: Field) => done[row + f] as number;
+    const channels = at(Field.InCReal);
+    // A convolution's windows hold the real channels only; a dense layer's rows follow the
+    // padded activations it reads.
+    const paddedChannels = layer.type === 'conv' ? channels : at(Field.InC);
+    const groups = at(Field.K) / paddedChannels;
+    const out = at(Field.Out);
+    const paddedOut = at(Field.OutCP);
+    return [
+      { offset: at(Field.W), groups, channels, paddedChannels, out, paddedOut, size: 0 },
+      { offset: at(Field.B), groups: 1, channels: 1, paddedChannels: 1, out, paddedOut, size: 0 },
+    ].map((p) => ({ ...p, size: p.groups * p.channels * p.out }));
+  });
 }

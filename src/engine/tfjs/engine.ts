@@ -2,20 +2,18 @@
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
 import { buildLayers, layerParameterShapes } from '../../model/layers.js';
-import type { ModelSpec, Preprocessing } from '../../model/types.js';
+import type { ModelSpec } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
-import { CpuTrainingFeed } from '../gather.js';
-import { pixelsToFloats } from '../pixels.js';
+import { CpuFedEngine } from '../gather.js';
+import { forwardPixelsOnCpu } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
   EngineInfo,
   OptimizerState,
-  StepBatch,
   StepStats,
   StepTotals,
   TrainBatch,
-  TrainingSet,
 } from '../types.js';
 import { applyLayers } from './layers.js';
 
@@ -27,7 +25,7 @@ let nextEngineId = 0;
  * forward and backward, and Adam written with tfjs ops over moment variables it owns (so its
  * state can be read, restored and carried to another engine exactly).
  */
-export class TfjsEngine implements Engine {
+export class TfjsEngine extends CpuFedEngine implements Engine {
   readonly info: EngineInfo;
   readonly #size: number;
   readonly #classes: number;
@@ -53,10 +51,9 @@ export class TfjsEngine implements Engine {
   /** Some of the totals since the last {@link TfjsEngine.takeTotals} were lost with a device. */
   #totalsLost = false;
   #disposed = false;
-  /** The bound training set's batches, built on the CPU. */
-  readonly #feed = new CpuTrainingFeed();
 
   constructor(spec: ModelSpec, size: number, weights: readonly Float32Array[], reason: string) {
+    super();
     this.info = { kind: 'tfjs', backend: tf.getBackend(), reason, threads: 1 };
     this.#size = size;
     this.#classes = 10;
@@ -102,32 +99,8 @@ export class TfjsEngine implements Engine {
     }
   }
 
-  async forwardPixels(
-    pixels: Uint8Array,
-    side: number,
-    n: number,
-    preprocessing: Preprocessing,
-    out: Float32Array,
-  ): Promise<void> {
-    out.set(await this.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
-  }
-
-  bindTrainingSet(set: TrainingSet): void {
-    this.#feed.bind(set);
-  }
-
-  prepareStep(step: StepBatch): void {
-    this.#feed.prepare(step);
-  }
-
-  unbindTrainingSet(): void {
-    this.#feed.unbind();
-  }
-
-  /** {@link TfjsEngine.trainBatch} on the bound set's batch, built by the CPU gatherer. */
-  trainStep(step: StepBatch, adam: AdamSettings, read: boolean): Promise<StepStats | undefined> {
-    return this.trainBatch(this.#feed.batch(step), adam, read);
-  }
+  /** Digits prepared on the CPU, then {@link TfjsEngine.forward}. */
+  readonly forwardPixels = forwardPixelsOnCpu;
 
   /** One Adam step on a batch of floats (the gatherer's, or a test's). */
   async trainBatch(
@@ -222,7 +195,7 @@ export class TfjsEngine implements Engine {
   }
 
   async takeTotals(): Promise<StepTotals> {
-    const augmentSeconds = this.#feed.takeAugmentSeconds();
+    const augmentSeconds = this.feed.takeAugmentSeconds();
     return { ...(await this.#takeSums()), augmentSeconds };
   }
 
@@ -283,7 +256,7 @@ export class TfjsEngine implements Engine {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#feed.unbind();
+    this.feed.unbind();
     tf.dispose([...this.#vars, ...this.#m, ...this.#v, this.#stepVar]);
     this.#dropLostTotals();
     tf.dispose([this.#lossSum, this.#correct]);

@@ -1,11 +1,10 @@
 import { addSnapshotSource } from '../../backend/snapshot.js';
 import { normalizationTable, type PreparedSet } from '../../data/preprocess.js';
-import type { Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import { FusedEngine } from '../fused/engine.js';
 import { FusedLeNetError } from '../fused/kernels.js';
 import { CpuTrainingFeed } from '../gather.js';
-import { pixelsToFloats } from '../pixels.js';
+import { forwardPixelsOnCpu } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
@@ -232,15 +231,8 @@ export class WebGpuEngine implements Engine {
     return out;
   }
 
-  async forwardPixels(
-    pixels: Uint8Array,
-    side: number,
-    n: number,
-    preprocessing: Preprocessing,
-    out: Float32Array,
-  ): Promise<void> {
-    out.set(await this.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
-  }
+  /** Digits prepared on the CPU, then {@link WebGpuEngine.forward}. */
+  readonly forwardPixels = forwardPixelsOnCpu;
 
   /** One Adam step on a batch of floats, uploaded with the settings (four dispatches). */
   async trainBatch(
