@@ -17,6 +17,7 @@ import { engineModel } from '../src/engine/model.js';
 import type { AdamSettings, Model, StepBatch } from '../src/engine/types.js';
 import { platform } from '../src/platform/index.js';
 import { createPredictor } from '../src/predict/predictor.js';
+import { train } from '../src/train/train.js';
 import { trainOnFloats } from './helpers/float-step.js';
 
 /** Workers started and not terminated, and the type of every message posted to them. */
@@ -227,6 +228,34 @@ describe('predictors split large batches over threads', () => {
     expect(await p2.predict(images[3] as Uint8Array)).toEqual(b1[3]);
     p1.dispose();
     p2.dispose();
+    model.dispose();
+    await waitFor(() => live === base);
+  });
+});
+
+describe('an inference pool gives way to training', () => {
+  it('train() replaces the predictor-started pool and stops its own; later predictions split again, bit for bit', async () => {
+    const base = live;
+    const model = await createLeNet({ seed: 4 });
+    const predictor = await createPredictor(model, { threads: 2 });
+    const n = 300;
+    const digits = randomSet(28, n, 2).images;
+    const out = () => ({ labels: new Uint8Array(n), probabilities: new Float32Array(n * 10) });
+    const first = out();
+    await predictor.classifyInto(digits, first);
+    await predictor.classifyInto(digits, first); // waits for the pool the first call started
+    expect(live).toBe(base + 1);
+    await train(model, randomSet(32, 256, 3), { epochs: 1, threads: 2, seed: 1 });
+    expect(live).toBe(base); // train's workers stop when it returns
+    const reference = out();
+    await (await createPredictor(model, { threads: 1 })).classifyInto(digits, reference);
+    expect(reference).not.toEqual(first); // the weights changed
+    const again = out();
+    for (let i = 0; i < 3; i++) {
+      await predictor.classifyInto(digits, again);
+      expect(again).toEqual(reference);
+    }
+    expect(live).toBe(base + 1);
     model.dispose();
     await waitFor(() => live === base);
   });
