@@ -71,7 +71,20 @@ function lenetWorker(task, args, nodeFlags = [], node = process.execPath) {
 const NODE_MAJOR = `Node ${process.versions.node.split('.')[0]}`;
 
 const threadsLabel = (n) => `${n} thread${n > 1 ? 's' : ''}`;
-const fmtRatio = (v) => (typeof v === 'number' ? `${v.toFixed(2)}×` : '–');
+/** Issue 23's steadiness table: a fresh predictor's first 10 `predictBatch` calls. */
+const FIRST_TEN = {
+  firstTen: {
+    title:
+      "predictBatch of 1,000 raw digits: median of a fresh predictor's first 10 calls over the steady median (goal ≤ 1.15), ×",
+    unit: '×',
+    higherIsBetter: false,
+  },
+};
+const firstTenRow = (name, r) => ({
+  metric: 'firstTen',
+  label: `${name} → ${r.path}${r.variant ? ` (${r.variant})` : ''}, 28x28 digits`,
+  value: r.input28?.firstTenVsSteady,
+});
 
 /** Training images of the whole-process rows in a `--quick` run (100 batches of 64). */
 const QUICK_JOB_IMAGES = 6400;
@@ -297,6 +310,7 @@ function apiContenders(ctx) {
       id: auto ? 'lenet-infer' : 'lenet-infer-tfjs',
       title: `lenet-mnist predictor, fastPath '${fastPath}'`,
       metrics: ['batch', 'single'],
+      ...(auto ? { tables: FIRST_TEN } : {}),
       cmd: lenetWorker('infer', [`--fast-path=${fastPath}`, ...inferArgs]),
       rows: (r) => {
         const name = `lenet-mnist predictor, fastPath '${fastPath}' → ${r.path}`;
@@ -327,6 +341,14 @@ function apiContenders(ctx) {
             label: `${name}, \`predict\` of a 32x32 prepared digit`,
             value: r.input32.singleMs,
           },
+          ...(auto && r.input28.firstTenVsSteady !== undefined
+            ? [
+                {
+                  ...firstTenRow(`lenet-mnist predictor, threads 'auto', ${NODE_MAJOR}`, r),
+                  baseline: true,
+                },
+              ]
+            : []),
         ];
       },
     });
@@ -335,9 +357,10 @@ function apiContenders(ctx) {
   const inferRows = (name, r) => [
     {
       metric: 'batch',
-      label: `${name} → ${r.path}${r.variant ? ` (${r.variant})` : ''}, \`predictBatch\` of 28x28 digits (+ resize); first 10 calls' median ${fmtRatio(r.input28.firstTenVsSteady)} of steady`,
+      label: `${name} → ${r.path}${r.variant ? ` (${r.variant})` : ''}, \`predictBatch\` of 28x28 digits (+ resize)`,
       value: r.input28.batchImagesPerSecond,
     },
+    firstTenRow(name, r),
     {
       metric: 'single',
       label: `${name} → ${r.path}, \`predict\` of a 28x28 digit (+ resize)`,
@@ -348,6 +371,7 @@ function apiContenders(ctx) {
     id: 'lenet-infer-t1',
     title: 'lenet-mnist predictor, threads: 1',
     metrics: ['batch', 'single'],
+    tables: FIRST_TEN,
     cmd: lenetWorker('infer', ['--threads=1', ...inferArgs]),
     rows: (r) => inferRows(`lenet-mnist predictor, threads: 1, ${NODE_MAJOR}`, r),
   });
@@ -356,6 +380,7 @@ function apiContenders(ctx) {
       id: 'lenet-infer-node22',
       title: 'lenet-mnist predictor, Node 22',
       metrics: ['batch', 'single'],
+      tables: FIRST_TEN,
       cmd: lenetWorker('infer', inferArgs, [], peers.node22),
       rows: (r) => inferRows("lenet-mnist predictor, threads 'auto', Node 22", r),
     });

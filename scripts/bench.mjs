@@ -462,6 +462,7 @@ const fmt = (v, unit) => {
   if (v === undefined || Number.isNaN(v)) return '–';
   if (unit === 'ms') return v < 0.1 ? v.toFixed(4) : v < 1 ? v.toFixed(3) : v.toFixed(2);
   if (unit === 's') return v.toFixed(2);
+  if (unit === '×') return v.toFixed(2);
   return Math.round(v).toLocaleString('en-US');
 };
 const times = (r) => (r === undefined || Number.isNaN(r) ? '–' : `${r.toFixed(2)}×`);
