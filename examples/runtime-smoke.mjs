@@ -1,6 +1,6 @@
 // Runs the Node build of lenet-mnist end to end in whichever runtime executes this file
 // (node, deno, bun): backend, pretrained weights, prediction, a few training steps, save/load.
-// Used by test/runtimes.test.ts; run it yourself with e.g. `npx deno run -A examples/runtime-smoke.mjs`.
+// Used by test/package/runtimes.test.ts; run it yourself with e.g. `npx deno run -A examples/runtime-smoke.mjs`.
 
 // The subpath entries (package.json maps `lenet-mnist/data` and `lenet-mnist/interop` to these
 // files in Node, Deno and Bun).

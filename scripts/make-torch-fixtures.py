@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Makes the PyTorch fixtures of test/interop-pytorch.test.ts (run from the repository root):
+"""Makes the PyTorch fixtures of test/interop/pytorch.test.ts (run from the repository root):
 
     /usr/bin/python3 scripts/make-torch-fixtures.py
 

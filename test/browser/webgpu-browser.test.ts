@@ -5,10 +5,9 @@
  * (no navigator.gpu at all) and cross-origin isolated (WASM threads). Needs `npm run build` first.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, sep } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tfjsCore from '@tensorflow/tfjs-core';
 import { build } from 'esbuild';
@@ -17,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { maxAbsDiff } from '../helpers/lenet-checks.js';
 import { CHROMIUM, requireChromium, SKIP_WEBGPU } from '../helpers/webgpu-env.js';
 import type * as PageModule from './page.js';
+import { startServer } from './page-server.js';
 
 type Checks = typeof PageModule;
 type Args<K extends keyof Checks> = Checks[K] extends (...a: infer A) => unknown ? A : never;
@@ -38,65 +38,8 @@ const BASE_ARGS = [
 /** A hostname that is not localhost: pages from it are not a secure context, so have no WebGPU. */
 const INSECURE_HOST = 'lenet-insecure.test';
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.map': 'application/json',
-  '.weights': 'application/octet-stream',
-};
-
-const PAGE_HTML = `<!doctype html>
-<meta charset="utf-8">
-<title>lenet-mnist WebGPU selection test</title>
-<script type="module">
-  import * as checks from './page.js';
-  window.checks = checks;
-  window.checksReady = true;
-</script>`;
-
 /** Paths the server was asked for, to see which WASM binary a page loaded. */
 const requested: string[] = [];
-
-/** Serves `/plain/...` and `/isolated/...` (with COOP/COEP) from memory and dist/. */
-async function startServer(pageJs: string): Promise<Server> {
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    requested.push(url.pathname);
-    const [, variant, ...rest] = url.pathname.split('/');
-    const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-    if (variant === 'isolated') {
-      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
-      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
-    }
-    const path = rest.join('/');
-    // Files under hang/ never answer: a stalled CDN or server.
-    if (path.startsWith('hang/')) return;
-    try {
-      let body: string | Buffer;
-      let type: string;
-      if (path === '' || path === 'index.html') {
-        [body, type] = [PAGE_HTML, TYPES['.html'] as string];
-      } else if (path === 'page.js') {
-        [body, type] = [pageJs, TYPES['.js'] as string];
-      } else if (path.startsWith('dist/')) {
-        const file = normalize(join(dist, path.slice('dist/'.length)));
-        if (!file.startsWith(dist + sep)) throw new Error('outside dist');
-        body = await readFile(file);
-        type = TYPES[extname(file)] ?? 'application/octet-stream';
-      } else {
-        throw new Error('not found');
-      }
-      res.writeHead(200, { ...headers, 'Content-Type': type });
-      res.end(body);
-    } catch {
-      res.writeHead(404, headers);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
 
 /** tfjs-core's export names (identifiers only), for the alias above. */
 const TFJS_EXPORTS = Object.keys(tfjsCore).filter(
@@ -194,7 +137,7 @@ describe.skipIf(SKIP_WEBGPU)('backend selection in headless Chromium', () => {
     if (!existsSync(join(dist, 'browser.js'))) {
       throw new Error(`${join(dist, 'browser.js')} is missing: run \`npm run build\` first`);
     }
-    server = await startServer(await bundlePage());
+    server = await startServer(await bundlePage(), requested);
     const { port } = server.address() as AddressInfo;
     origin = `http://127.0.0.1:${port}`;
     [webgpuBrowser, noWebgpuBrowser] = await Promise.all([

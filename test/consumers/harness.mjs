@@ -1,7 +1,7 @@
 // Consumer harness: packs the package as `npm publish` would, installs the tarball into a fresh
 // folder like a user's app, and builds the apps in ./apps with Vite (production), webpack 5
 // (production), esbuild (minified), Rollup + terser, and an esbuild server bundle for Node. It
-// measures what users download and ship. test/consumers.test.ts runs it; on its own:
+// measures what users download and ship. test/package/consumers.test.ts runs it; on its own:
 //
 //   node test/consumers/harness.mjs [--only vite] [--out <folder>]    (after `npm run build`)
 //
