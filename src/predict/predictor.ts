@@ -42,7 +42,10 @@ export interface Prediction {
  * ```
  */
 export interface PredictorOptions extends ImageConversionOptions {
-  /** Images per forward pass in `predictBatch`: a positive integer. Default: 256. */
+  /**
+   * Images per forward pass (per thread, see `threads`) in `predictBatch` and `classifyInto`: a
+   * positive integer. Default: 256.
+   */
   batchSize?: number;
   /**
    * Threads sharing large batches in `predictBatch` and `classifyInto`, the same setting as
@@ -233,7 +236,8 @@ class EnginePredictor implements Predictor {
   readonly #owner: ReturnType<typeof engineModel>;
   readonly #options: PredictorOptions;
   readonly #request: { fastPath: FastPathOption; workload: 'inference' };
-  readonly #batchSize: number;
+  /** Images per call to the engine: `batchSize` for each thread. */
+  readonly #perCall: number;
   readonly #pre: Preprocessing;
   /** Digit sides known to resize to the model's input (checked once, for a typed error). */
   readonly #checkedSides: Set<number>;
@@ -257,7 +261,8 @@ class EnginePredictor implements Predictor {
     this.#owner = engineModel(model);
     this.#options = options;
     this.#request = { fastPath, workload: 'inference' };
-    this.#batchSize = batchSize;
+    // Each thread takes up to `batchSize` images of a call to the engine.
+    this.#perCall = batchSize * threads;
     this.#pre = model.preprocessing;
     this.#checkedSides = new Set([model.preprocessing.size]);
     this.#readsGrayAsIs = options.invert === undefined || options.invert === false;
@@ -339,8 +344,8 @@ class EnginePredictor implements Predictor {
       await this.#runDigits(digits, write);
       return;
     }
-    for (let first = 0; first < n; first += this.#batchSize) {
-      const m = Math.min(this.#batchSize, n - first);
+    for (let first = 0; first < n; first += this.#perCall) {
+      const m = Math.min(this.#perCall, n - first);
       const digits = src.subarray(first * bytes, (first + m) * bytes);
       await this.#classify(await this.engineNow(), digits, side, m, first, (rows) => {
         for (let i = 0; i < m; i++) write(rows, i, first + i);
@@ -368,7 +373,7 @@ class EnginePredictor implements Predictor {
     let logits = this.#spareLogits;
     this.#spareLogits = undefined;
     if (logits === undefined || logits.length < n * 10) {
-      logits = new Float32Array(Math.max(n, this.#batchSize) * 10);
+      logits = new Float32Array(Math.max(n, this.#perCall) * 10);
     }
     try {
       await engine.forwardPixels(src, side, n, this.#pre, logits, this.#threads);
@@ -422,10 +427,10 @@ class EnginePredictor implements Predictor {
     for (let first = 0; first < list.length; ) {
       const side = sides[first] as number;
       let n = 0;
-      while (n < this.#batchSize && first + n < list.length && sides[first + n] === side) n++;
+      while (n < this.#perCall && first + n < list.length && sides[first + n] === side) n++;
       const bytes = side * side;
       const engine = await this.engineNow();
-      if (this.#pixels.length < n * bytes) this.#pixels = new Uint8Array(this.#batchSize * 1024);
+      if (this.#pixels.length < n * bytes) this.#pixels = new Uint8Array(this.#perCall * 1024);
       for (let i = 0; i < n; i++) this.#pixels.set(list[first + i] as Uint8Array, i * bytes);
       const at = first;
       await this.#classify(engine, this.#pixels, side, n, at, (rows) => {
