@@ -18,6 +18,15 @@
 // All addresses are byte addresses in linear memory; sizes below are bytes unless named floats.
 
 import { preprocessImages } from './preprocess';
+import {
+  clearSet,
+  gatherSet,
+  placeSet,
+  setLabelsAt,
+  setPixelsAt,
+  setRegionBytes,
+  setTableAt,
+} from './trainset';
 
 export { preprocessTablesPtr } from './preprocess';
 
@@ -113,6 +122,9 @@ let dp2Buf: usize = 0; // [n][400]
 let dp1Buf: usize = 0; // [n][1176], ReLU-masked gradient of pool1's output
 let logitBuf: usize = 0; // [n][10]
 let pixelBuf: usize = 0; // [n][32][32] u8, raw digits for preparePixels (side 28 uses less)
+let indexBuf: usize = 0; // [n] u32, a step's indices into the bound set
+// Where the batch buffers start: batchBase, or past the bound training set (bindSet).
+let batchStart: usize = batchBase;
 let lastCorrect: i32 = 0;
 
 // Buffers read a few floats past their end (see conv1Backward, conv2Backward): pad them.
@@ -122,7 +134,7 @@ const PAD: usize = 64;
 export function reserve(cap: i32): bool {
   if (cap <= capacity) return true;
   const c = <usize>cap;
-  let p = batchBase;
+  let p = batchStart;
   xBuf = p;
   p = alignUp(p + c * IMG + PAD);
   labelBuf = p;
@@ -155,6 +167,8 @@ export function reserve(cap: i32): bool {
   p = alignUp(p + c * LOGITS);
   pixelBuf = p;
   p = alignUp(p + c * 32 * 32);
+  indexBuf = p;
+  p = alignUp(p + c * 4);
   const have = (<usize>memory.size()) << 16;
   if (p > have && memory.grow(<i32>((p - have + 0xffff) >> 16)) < 0) return false;
   capacity = cap;
@@ -184,6 +198,45 @@ export function pixelsPtr(): usize {
 export function preparePixels(n: i32, side: i32): bool {
   return preprocessImages(pixelBuf, xBuf, n, side);
 }
+
+// ---- The bound training set (asm/trainset.ts) ---------------------------------------------
+
+/**
+ * Makes room for a training set of `count` 32x32 images before the batch buffers (which move:
+ * call reserve again) and returns its base, where the caller writes the normalisation table
+ * (256 f32), then the labels at setLabelsPtr() and the pixels at setPixelsPtr(); 0 if memory
+ * cannot grow.
+ */
+export function bindSet(count: i32): usize {
+  const bytes = setRegionBytes(<usize>count, 32 * 32);
+  const end = alignUp(batchBase + bytes);
+  const have = (<usize>memory.size()) << 16;
+  if (end > have && memory.grow(<i32>((end - have + 0xffff) >> 16)) < 0) return 0;
+  placeSet(batchBase, <usize>count, 32 * 32);
+  batchStart = end;
+  capacity = 0;
+  return setTableAt();
+}
+/** Forgets the set; the batch buffers move back (call reserve again). */
+export function unbindSet(): void {
+  clearSet();
+  batchStart = batchBase;
+  capacity = 0;
+}
+export function setLabelsPtr(): usize {
+  return setLabelsAt();
+}
+export function setPixelsPtr(): usize {
+  return setPixelsAt();
+}
+export function indicesPtr(): usize {
+  return indexBuf;
+}
+/** The set's images indicesPtr()[0..n) -> the input and labels of a step; false: bad index. */
+export function gatherBatch(n: i32): bool {
+  return gatherSet(indexBuf, n, xBuf, labelBuf);
+}
+
 /** Number of correct predictions in the last trainStep. */
 export function correctCount(): i32 {
   return lastCorrect;

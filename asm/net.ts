@@ -48,6 +48,16 @@ const F_COL_BUF: usize = 14; // conv: im2col rows [n * outSide²][K]; pool max: 
 const F_IN_C_REAL: usize = 15; // channels of the input before padding
 const F_LDA: usize = 16; // conv: floats per im2col row (K rounded up to 4); dense: K
 
+import {
+  clearSet,
+  gatherSet,
+  placeSet,
+  setLabelsAt,
+  setPixelsAt,
+  setRegionBytes,
+  setTableAt,
+} from './trainset';
+
 const KERNEL: usize = 5;
 const CLASSES: usize = 10;
 
@@ -73,7 +83,8 @@ let adamM: usize = 0;
 let adamV: usize = 0;
 let peerGrads: usize = 0; // another instance's gradients, for mixGradients
 let wtPtr: usize = 0; // transposed weights of one layer, for input gradients
-let batchBase: usize = 0;
+let batchBase: usize = 0; // end of the fixed memory configure() laid out
+let batchStart: usize = 0; // where the batch buffers start: batchBase, or past a bound set
 let imageFloats: usize = 0;
 let lastCorrect: i32 = 0;
 
@@ -160,6 +171,8 @@ export function configure(layers: i32, side: i32, channels: i32): bool {
   peerGrads = adamV + paramBytes;
   wtPtr = peerGrads + paramBytes;
   batchBase = alignUp(wtPtr + wtBytes);
+  batchStart = batchBase;
+  clearSet();
   capacity = 0;
   const have = (<usize>memory.size()) << 16;
   if (batchBase > have && memory.grow(<i32>((batchBase - have + 0xffff) >> 16)) < 0) return false;
@@ -196,6 +209,7 @@ let logitBuf: usize = 0; // [n][10]
 let gradA: usize = 0; // gradient ping-pong buffers, [chunk][largest per-sample size]
 let gradB: usize = 0;
 let dzBuf: usize = 0; // [chunk][12]
+let indexBuf: usize = 0; // [n] u32, a step's indices into the bound set
 
 /** Bytes of activations one sample needs in the layers' buffers (a conv's im2col rows too). */
 function sampleBytes(): usize {
@@ -214,13 +228,15 @@ export function reserve(cap: i32): bool {
   const n = <usize>cap;
   chunk = min(n, max(<usize>4, CHUNK_BYTES / sampleBytes()));
   const c = chunk;
-  let p = batchBase;
+  let p = batchStart;
   xBuf = p;
   p = alignUp(p + n * imageFloats * 4);
   labelBuf = p;
   p = alignUp(p + n);
   logitBuf = p;
   p = alignUp(p + n * CLASSES * 4);
+  indexBuf = p;
+  p = alignUp(p + n * 4);
   let largest: usize = 16;
   for (let l: i32 = 0; l < layerCount; l++) {
     const outSize = field(l, F_OUT_SIZE);
@@ -259,6 +275,45 @@ export function labelsPtr(): usize {
 export function logitsPtr(): usize {
   return logitBuf;
 }
+
+// ---- The bound training set (asm/trainset.ts) ---------------------------------------------
+
+/**
+ * Makes room for a training set of `count` images (one byte per input float) before the batch
+ * buffers (which move: call reserve again) and returns its base, where the caller writes the
+ * normalisation table (256 f32), then the labels at setLabelsPtr() and the pixels at
+ * setPixelsPtr(); 0 if memory cannot grow.
+ */
+export function bindSet(count: i32): usize {
+  const bytes = setRegionBytes(<usize>count, imageFloats);
+  const end = alignUp(batchBase + bytes);
+  const have = (<usize>memory.size()) << 16;
+  if (end > have && memory.grow(<i32>((end - have + 0xffff) >> 16)) < 0) return 0;
+  placeSet(batchBase, <usize>count, imageFloats);
+  batchStart = end;
+  capacity = 0;
+  return setTableAt();
+}
+/** Forgets the set; the batch buffers move back (call reserve again). */
+export function unbindSet(): void {
+  clearSet();
+  batchStart = batchBase;
+  capacity = 0;
+}
+export function setLabelsPtr(): usize {
+  return setLabelsAt();
+}
+export function setPixelsPtr(): usize {
+  return setPixelsAt();
+}
+export function indicesPtr(): usize {
+  return indexBuf;
+}
+/** The set's images indicesPtr()[0..n) -> the input and labels of a step; false: bad index. */
+export function gatherBatch(n: i32): bool {
+  return gatherSet(indexBuf, n, xBuf, labelBuf);
+}
+
 /** Number of correct predictions in the last training step. */
 export function correctCount(): i32 {
   return lastCorrect;

@@ -62,12 +62,29 @@ export function metrics({ epochs, mainJob }) {
   };
 }
 
-/** The lenet-mnist worker (bench-lenet.mjs), optionally under Node flags. */
-function lenetWorker(task, args, nodeFlags = []) {
-  return [process.execPath, [...nodeFlags, script('bench-lenet.mjs'), task, ...args]];
+/** The lenet-mnist worker (bench-lenet.mjs), optionally under Node flags or another Node. */
+function lenetWorker(task, args, nodeFlags = [], node = process.execPath) {
+  return [node, [...nodeFlags, script('bench-lenet.mjs'), task, ...args]];
 }
 
+/** This Node's major version, and Node 22's when the harness installed it (`peers.node22`). */
+const NODE_MAJOR = `Node ${process.versions.node.split('.')[0]}`;
+
 const threadsLabel = (n) => `${n} thread${n > 1 ? 's' : ''}`;
+/** Issue 23's steadiness table: a fresh predictor's first 10 `predictBatch` calls. */
+const FIRST_TEN = {
+  firstTen: {
+    title:
+      "predictBatch of 1,000 raw digits: median of a fresh predictor's first 10 calls over the steady median (goal ≤ 1.15), ×",
+    unit: '×',
+    higherIsBetter: false,
+  },
+};
+const firstTenRow = (name, r) => ({
+  metric: 'firstTen',
+  label: `${name} → ${r.path}${r.variant ? ` (${r.variant})` : ''}, 28x28 digits`,
+  value: r.input28?.firstTenVsSteady,
+});
 
 /** Training images of the whole-process rows in a `--quick` run (100 batches of 64). */
 const QUICK_JOB_IMAGES = 6400;
@@ -237,6 +254,43 @@ function apiContenders(ctx) {
       ],
     },
     {
+      // Issue 23: train() samples/s on 1 and 2 threads.
+      id: 'lenet-train-t1',
+      title: "lenet-mnist train(), fastPath 'auto', threads: 1",
+      metrics: ['train'],
+      cmd: lenetWorker('train', [
+        ...trainArgs('auto', size.trainBatches, size.trainWarmup),
+        '--threads=1',
+      ]),
+      rows: (r) => [
+        {
+          metric: 'train',
+          label: `lenet-mnist train(), fastPath 'auto', threads: 1 → ${r.path}${variantOf(r)}, ${NODE_MAJOR}`,
+          value: r.samplesPerSecond,
+        },
+      ],
+    },
+    ...(peers.node22
+      ? [1, 2].map((threads) => ({
+          id: `lenet-train-t${threads}-node22`,
+          title: `lenet-mnist train(), threads: ${threads}, Node 22`,
+          metrics: ['train'],
+          cmd: lenetWorker(
+            'train',
+            [...trainArgs('auto', size.trainBatches, size.trainWarmup), `--threads=${threads}`],
+            [],
+            peers.node22,
+          ),
+          rows: (r) => [
+            {
+              metric: 'train',
+              label: `lenet-mnist train(), fastPath 'auto', threads: ${threads} → ${r.path}${variantOf(r)}, Node 22`,
+              value: r.samplesPerSecond,
+            },
+          ],
+        }))
+      : []),
+    {
       id: 'lenet-train-tfjs',
       title: "lenet-mnist train(), fastPath 'off'",
       metrics: ['train'],
@@ -256,6 +310,7 @@ function apiContenders(ctx) {
       id: auto ? 'lenet-infer' : 'lenet-infer-tfjs',
       title: `lenet-mnist predictor, fastPath '${fastPath}'`,
       metrics: ['batch', 'single'],
+      ...(auto ? { tables: FIRST_TEN } : {}),
       cmd: lenetWorker('infer', [`--fast-path=${fastPath}`, ...inferArgs]),
       rows: (r) => {
         const name = `lenet-mnist predictor, fastPath '${fastPath}' → ${r.path}`;
@@ -286,8 +341,48 @@ function apiContenders(ctx) {
             label: `${name}, \`predict\` of a 32x32 prepared digit`,
             value: r.input32.singleMs,
           },
+          ...(auto && r.input28.firstTenVsSteady !== undefined
+            ? [
+                {
+                  ...firstTenRow(`lenet-mnist predictor, threads 'auto', ${NODE_MAJOR}`, r),
+                  baseline: true,
+                },
+              ]
+            : []),
         ];
       },
+    });
+  }
+  // Issue 23: the predictor on one thread, and under Node 22 (relaxed SIMD on by default).
+  const inferRows = (name, r) => [
+    {
+      metric: 'batch',
+      label: `${name} → ${r.path}${r.variant ? ` (${r.variant})` : ''}, \`predictBatch\` of 28x28 digits (+ resize)`,
+      value: r.input28.batchImagesPerSecond,
+    },
+    firstTenRow(name, r),
+    {
+      metric: 'single',
+      label: `${name} → ${r.path}, \`predict\` of a 28x28 digit (+ resize)`,
+      value: r.input28.singleMs,
+    },
+  ];
+  list.push({
+    id: 'lenet-infer-t1',
+    title: 'lenet-mnist predictor, threads: 1',
+    metrics: ['batch', 'single'],
+    tables: FIRST_TEN,
+    cmd: lenetWorker('infer', ['--threads=1', ...inferArgs]),
+    rows: (r) => inferRows(`lenet-mnist predictor, threads: 1, ${NODE_MAJOR}`, r),
+  });
+  if (peers.node22) {
+    list.push({
+      id: 'lenet-infer-node22',
+      title: 'lenet-mnist predictor, Node 22',
+      metrics: ['batch', 'single'],
+      tables: FIRST_TEN,
+      cmd: lenetWorker('infer', inferArgs, [], peers.node22),
+      rows: (r) => inferRows("lenet-mnist predictor, threads 'auto', Node 22", r),
     });
   }
   list.push({
@@ -411,6 +506,50 @@ function apiContenders(ctx) {
         ];
       },
     });
+  }
+  if (peers.ortNode) {
+    const nodes = [[NODE_MAJOR, process.execPath]];
+    if (peers.node22) nodes.push(['Node 22', peers.node22]);
+    for (const [nodeName, node] of nodes) {
+      for (const threads of [1, 2]) {
+        list.push({
+          id: `ort-node-t${threads}${node === process.execPath ? '' : '-node22'}`,
+          title: `onnxruntime-node, ${threadsLabel(threads)}, ${nodeName}`,
+          metrics: ['batch', 'single'],
+          cmd: [
+            node,
+            [
+              script('bench-ort-node.mjs'),
+              `--peers=${peers.ortNode}`,
+              `--model=${join(WORK_DIR, 'lenet-mnist.onnx')}`,
+              `--threads=${threads}`,
+              `--batch=${size.inferBatch}`,
+              `--reps=${size.inferReps}`,
+              `--single=${size.singles}`,
+            ],
+          ],
+          rows: (r) => {
+            const label = `onnxruntime-node ${r.ort} (native MLAS, ${threadsLabel(r.threads)}, ${nodeName}), session.run of prepared floats to logits (\`lenet-mnist export --format onnx\`)`;
+            return [
+              {
+                metric: 'batch',
+                label,
+                value: r.batchImagesPerSecond,
+                best: 'onnxruntime-node',
+                peer: 'ortNode',
+              },
+              {
+                metric: 'single',
+                label,
+                value: r.singleMs,
+                best: 'onnxruntime-node',
+                peer: 'ortNode',
+              },
+            ];
+          },
+        });
+      }
+    }
   }
   // They read the files the harness's setup step writes (prepared data, weights, ONNX model).
   return list.map((c) => ({ ...c, needsSetup: true }));

@@ -107,6 +107,8 @@ async function setup() {
     const set = { ...prepared.train, count: 100 * 64 };
     await train(model, set, { epochs: 1, seed });
     out.infer = writeWeights(model, join(WORK_DIR, 'weights-infer.f32'));
+    // The same model as a weights file, for `lenet-mnist export --format onnx` (onnxruntime-node).
+    writeFileSync(join(WORK_DIR, 'weights-infer.weights'), await model.save());
   }
   return { ...out, ...info() };
 }
@@ -180,7 +182,9 @@ async function inferTask() {
   }
   const model = await modelFor();
   // batchSize 1000: one forward pass per predictBatch, the same batch as the peers get.
-  const predictor = await createPredictor(model, { fastPath, batchSize: batch });
+  // --threads N: the predictor's threads (default: its own default, 'auto').
+  const threads = args.threads === undefined ? {} : { threads: threadsArg(args.threads) };
+  const predictor = await createPredictor(model, { fastPath, batchSize: batch, ...threads });
   const toProbs = (predictions) => {
     const out = new Float32Array(predictions.length * 10);
     predictions.forEach((p, i) => {
@@ -189,6 +193,9 @@ async function inferTask() {
     return out;
   };
   const measure = async (digits) => {
+    // The first ten calls of a fresh predictor (issue 23: their median within 1.15x of the
+    // steady state), then the warm-up and the timed calls.
+    const firstTen = await timeCalls(10, () => predictor.predictBatch(digits));
     for (let i = 0; i < 3; i++) await predictor.predictBatch(digits);
     for (let i = 0; i < 50; i++) await predictor.predict(digits[0]);
     let last;
@@ -200,6 +207,8 @@ async function inferTask() {
     return {
       batchImagesPerSecond: (batch * 1000) / batchMs,
       batchMs,
+      firstTenMedianMs: median(firstTen),
+      firstTenVsSteady: median(firstTen) / batchMs,
       singleMs: median(singleTimes),
       probs: toProbs(last),
     };
@@ -214,9 +223,13 @@ async function inferTask() {
     agree28vs32: maxAbsDiff(r28.probs, r32.probs),
     ...summarizeProbs(r32.probs, batch, checkRows),
     path: predictor.path,
+    variant: model.engine?.variant,
+    threads: args.threads ?? 'auto',
     ...info(),
   };
 }
+
+const threadsArg = (v) => (v === 'auto' ? 'auto' : Number(v));
 
 /**
  * The zero-allocation batch API (issue 14), where the build has it: 1,000 raw 28x28 test digits
@@ -229,7 +242,8 @@ async function classifyTask() {
   const mnist = await loadMnist();
   const pixels = mnist.test.images.subarray(0, batch * 784);
   const model = await modelFor();
-  const predictor = await createPredictor(model, { fastPath, batchSize: batch });
+  const threads = args.threads === undefined ? {} : { threads: threadsArg(args.threads) };
+  const predictor = await createPredictor(model, { fastPath, batchSize: batch, ...threads });
   if (typeof predictor.classifyInto !== 'function') {
     predictor.dispose();
     return { missing: 'Predictor.classifyInto', ...info() };

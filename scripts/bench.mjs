@@ -28,6 +28,11 @@ import {
   WORK_DIR,
 } from './bench-lib.mjs';
 
+/** The npm peers installed on demand, outside package.json (dev-only, large). */
+const ORT_NODE_VERSION = '1.23.2';
+const NODE22_VERSION = '22.23.3';
+const PEERS_DIR = join(OUT_DIR, 'peers');
+
 const USAGE = `Usage: npm run bench [-- options]   (or: node scripts/bench.mjs [options] after a build)
 
 Throughput (default): every row of issue 14's table, interleaved in one run:
@@ -56,6 +61,11 @@ Time to accuracy:
 Peers:
   --install-peers    as root on Debian: apt-get install python3-torch python3-numpy if missing
                      (BENCH_PYTHON picks the Python interpreter)
+  --ort-node         install onnxruntime-node (the native yardstick, ${ORT_NODE_VERSION}) into
+                     bench-out/peers if missing (ONNXRUNTIME_NODE_INSTALL=skip: its CPU binaries
+                     ship in the package); once there, its rows (1 and 2 threads) always run
+  --node22           install Node 22 (npm i node@22) into bench-out/peers if missing; once
+                     there, lenet-mnist's train/infer rows and onnxruntime-node's run on it too
 Writes bench-out/bench.json and bench-out/bench.md (bench-main-job.*, bench-profile.*,
 bench-tta.* for the other modes).`;
 
@@ -78,6 +88,8 @@ const KNOWN = [
   'recipes',
   'no-peers',
   'install-peers',
+  'ort-node',
+  'node22',
   'dist',
 ];
 const unknown = Object.keys(args).filter((k) => !KNOWN.includes(k));
@@ -186,6 +198,53 @@ function findOrt() {
     if (existsSync(pkg)) return { version: JSON.parse(readFileSync(pkg, 'utf8')).version };
   }
   log('onnxruntime-web not found: `npm i -D onnxruntime-web`; its rows will read "not measured".');
+  return undefined;
+}
+
+/**
+ * An npm package in the peers folder (bench-out/peers), installed there when `install` is set
+ * and it is missing. Returns the folder, or undefined (with a note) when it is not there.
+ */
+function peerPackage(name, version, install, env = {}) {
+  const pkg = join(PEERS_DIR, 'node_modules', name, 'package.json');
+  if (!existsSync(pkg) && install) {
+    ensureDir(PEERS_DIR);
+    if (!existsSync(join(PEERS_DIR, 'package.json'))) {
+      writeFileSync(join(PEERS_DIR, 'package.json'), '{"name":"bench-peers","private":true}\n');
+    }
+    log(`Installing ${name}@${version} into ${rel(PEERS_DIR)}…`);
+    spawnSync('npm', ['install', '--no-audit', '--no-fund', `${name}@${version}`], {
+      cwd: PEERS_DIR,
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+    });
+  }
+  if (existsSync(pkg)) return JSON.parse(readFileSync(pkg, 'utf8')).version;
+  return undefined;
+}
+
+/** onnxruntime-node in bench-out/peers: `{ dir, version }` or undefined. */
+function findOrtNode() {
+  const version = peerPackage('onnxruntime-node', ORT_NODE_VERSION, Boolean(args['ort-node']), {
+    // Its postinstall only fetches GPU providers; the CPU binaries ship in the package.
+    ONNXRUNTIME_NODE_INSTALL: 'skip',
+  });
+  if (version) return { dir: PEERS_DIR, version };
+  log(
+    'onnxruntime-node not installed: `npm run bench -- --ort-node` installs it into bench-out/peers.',
+  );
+  return undefined;
+}
+
+/** Node 22's binary in bench-out/peers (npm's `node` package): `{ bin, version }` or undefined. */
+function findNode22() {
+  const version = peerPackage('node', NODE22_VERSION, Boolean(args.node22));
+  const bin = join(PEERS_DIR, 'node_modules', '.bin', 'node');
+  if (version && existsSync(bin)) {
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+    if (r.status === 0) return { bin, version: r.stdout.trim() };
+  }
+  log('Node 22 not installed: `npm run bench -- --node22` installs it into bench-out/peers.');
   return undefined;
 }
 
@@ -369,7 +428,16 @@ function crossCheck(list, results) {
   const ref = first('lenet-infer');
   if (!ref) return [];
   const checks = [];
-  for (const id of ['lenet-infer-tfjs', 'torch-infer-t1', 'ort-infer']) {
+  for (const id of [
+    'lenet-infer-tfjs',
+    'lenet-infer-t1',
+    'lenet-infer-node22',
+    'torch-infer-t1',
+    'ort-infer',
+    'ort-node-t1',
+    'ort-node-t2',
+    'ort-node-t2-node22',
+  ]) {
     const r = first(id);
     if (!r || !list.some((c) => c.id === id)) continue;
     let maxDiff = 0;
@@ -394,6 +462,7 @@ const fmt = (v, unit) => {
   if (v === undefined || Number.isNaN(v)) return '–';
   if (unit === 'ms') return v < 0.1 ? v.toFixed(4) : v < 1 ? v.toFixed(3) : v.toFixed(2);
   if (unit === 's') return v.toFixed(2);
+  if (unit === '×') return v.toFixed(2);
   return Math.round(v).toLocaleString('en-US');
 };
 const times = (r) => (r === undefined || Number.isNaN(r) ? '–' : `${r.toFixed(2)}×`);
@@ -476,6 +545,41 @@ function summaryTable(rows, table) {
 }
 
 /**
+ * Issue 23's table: lenet-mnist's predictor (default threads, raw 28x28 digits, preprocessing
+ * included) against onnxruntime-node at 1 and 2 threads (prepared floats, outside its timing),
+ * on this Node and Node 22, with the goals (batch ≥ onnxruntime-node at 2 threads; one digit
+ * ≤ 0.025 ms).
+ */
+function yardstickTable(rows) {
+  const pick = (metric, contender) =>
+    rows.find((r) => r.metric === metric && r.contender === contender && !r.note && !r.summary);
+  const lines = [
+    '| Node | Workload | lenet-mnist (default threads) | onnxruntime-node, 1 thread | onnxruntime-node, 2 threads | lenet-mnist vs 2 threads | Issue 23 goal |',
+    '|---|---|---:|---:|---:|---:|---|',
+  ];
+  for (const [node, lenetId, suffix] of [
+    [`Node ${process.versions.node.split('.')[0]}`, 'lenet-infer', ''],
+    ['Node 22', 'lenet-infer-node22', '-node22'],
+  ]) {
+    for (const metric of ['batch', 'single']) {
+      // The Node 22 lenet-mnist row's label differs; pick the 28x28 row of that contender.
+      const lenet = rows.find(
+        (r) => r.metric === metric && r.contender === lenetId && !r.note && /28x28/.test(r.label),
+      );
+      const [o1, o2] = [pick(metric, `ort-node-t1${suffix}`), pick(metric, `ort-node-t2${suffix}`)];
+      if (!lenet || !o2) continue;
+      const unit = metric === 'batch' ? 'images/s' : 'ms';
+      const vs = metric === 'batch' ? lenet.median / o2.median : o2.median / lenet.median;
+      const met = metric === 'batch' ? vs >= 1 : lenet.median <= 0.025;
+      lines.push(
+        `| ${node} | ${metric === 'batch' ? '1,000 digits in one call, images/s' : 'one digit, ms'} | ${fmt(lenet.median, unit)} | ${o1 ? fmt(o1.median, unit) : '–'} | ${fmt(o2.median, unit)} | ${times(vs)} | ${metric === 'batch' ? '≥ onnxruntime-node at 2 threads' : '≤ 0.025 ms'}: ${met ? 'met' : 'not met'} |`,
+      );
+    }
+  }
+  return lines.length > 2 ? lines.join('\n') : '';
+}
+
+/**
  * One line per model variant: the fused path against the tfjs path and PyTorch's better thread
  * count on the same model, with issue 14's goals (5x and 1.5x).
  */
@@ -524,7 +628,31 @@ async function throughput(peers, dist) {
       }
     }
   }
-  const runnable = list.filter((c) => peers.ort || c.id !== 'ort-infer');
+  if (list.some((c) => c.id.startsWith('ort-node'))) {
+    // onnxruntime-node runs the model lenet-mnist's own exporter writes, from the same weights.
+    const exported = spawnSync(
+      process.execPath,
+      [
+        join(dist, 'cli.js'),
+        'export',
+        join(WORK_DIR, 'weights-infer.weights'),
+        '--format',
+        'onnx',
+        '--out',
+        join(WORK_DIR, 'lenet-mnist.onnx'),
+      ],
+      { encoding: 'utf8' },
+    );
+    if (exported.status !== 0) {
+      log(
+        `lenet-mnist export --format onnx failed, onnxruntime-node not measured: ${exported.stderr}`,
+      );
+      peers.ortNode = undefined;
+    }
+  }
+  const runnable = list.filter(
+    (c) => (peers.ort || c.id !== 'ort-infer') && (peers.ortNode || !c.id.startsWith('ort-node')),
+  );
   const results = Object.fromEntries(runnable.map((c) => [c.id, []]));
   const loadPerRound = [];
   for (let round = 0; round < rounds; round++) {
@@ -792,10 +920,14 @@ async function main() {
     }
     const torch = findTorch();
     const ort = findOrt();
-    const peers = { torch, ort };
+    const ortNode = findOrtNode();
+    const node22 = findNode22();
+    const peers = { torch, ort, ortNode: ortNode?.dir, node22: node22?.bin };
     machine = machineInfo({
       pytorch: torch?.version ?? 'not found',
       onnxruntimeWeb: ort?.version ?? 'not found',
+      onnxruntimeNode: ortNode?.version ?? 'not installed',
+      node22: node22?.version ?? 'not installed',
       build: `${rel(distDir)} (fused kernels: ${fusedBuilt.join(', ') || 'missing'})`,
     });
     if (mode === 'time-to-accuracy') {
@@ -874,8 +1006,10 @@ async function main() {
         .filter(Boolean);
       const perVariant = variantSummary(t.rows, t.table);
       const summary = summaryTable(t.rows, t.table);
+      const yardstick = yardstickTable(t.rows);
       body = [
         ...(summary ? [summary, ''] : []),
+        ...(yardstick ? [yardstick, ''] : []),
         ...(perVariant ? [perVariant, ''] : []),
         markdownTables(t.rows, t.table, peers),
         `Medians over ${rounds} round${rounds > 1 ? 's' : ''} (each contender a fresh process per round, order rotated); "Speed vs lenet-mnist" divides medians against the **bold** lenet-mnist row of the same table (times inverted): above 1 is faster than lenet-mnist. In the first table, above 1 means lenet-mnist is faster.`,
@@ -900,7 +1034,7 @@ async function main() {
   const machineLines = [
     `- Command: \`${machine.command}\` on ${machine.date}; ${machine.lenetMnist ? `lenet-mnist ${machine.lenetMnist} ` : ''}at ${machine.commit}, build ${machine.build}`,
     `- CPU: ${machine.cpu} (${machine.cpuFlags}), ${machine.logicalCores} logical cores (availableParallelism ${machine.availableParallelism}), ${machine.memoryGiB} GiB; ${machine.os}`,
-    `- Node ${machine.node} (V8 ${machine.v8})${machine.tfjs ? `, tfjs-core ${machine.tfjs}` : ''}${machine.pytorch ? `; PyTorch ${machine.pytorch}; onnxruntime-web ${machine.onnxruntimeWeb}` : ''}`,
+    `- Node ${machine.node} (V8 ${machine.v8})${machine.tfjs ? `, tfjs-core ${machine.tfjs}` : ''}${machine.pytorch ? `; PyTorch ${machine.pytorch}; onnxruntime-web ${machine.onnxruntimeWeb}` : ''}${machine.onnxruntimeNode ? `; onnxruntime-node ${machine.onnxruntimeNode}; Node 22 ${machine.node22}` : ''}`,
     `- Load average (1/5/15 min) at start ${machine.loadAverageAtStart}, at end ${machine.loadAverageAtEnd}${machine.loadAverage1MinPerRound ? `; 1-min load at the start of each round ${machine.loadAverage1MinPerRound}` : ''}; bench took ${machine.benchSeconds} s`,
   ].join('\n');
   const markdown = `${body}\n\nMachine:\n${machineLines}\n`;

@@ -174,6 +174,9 @@ export interface Engine {
    * black) into `out` (`[n, 10]`), prepared exactly as `preprocessing` prescribes (resize,
    * normalisation): inside the fused module where it can, else on the CPU (`engine/pixels.ts`).
    * `pixels` is read before the first `await`, so the caller may reuse it once this returns.
+   * `threads` (default 1): how many threads may share a large batch (the fused WASM engine
+   * splits it over workers it starts on first use and stops when idle; the others compute on
+   * one); the logits are the same bit for bit on any count.
    *
    * @throws `OptionError` when a `side` x `side` digit cannot be resized to the model's input.
    */
@@ -183,6 +186,7 @@ export interface Engine {
     n: number,
     preprocessing: Preprocessing,
     out: Float32Array,
+    threads?: number,
   ): Promise<void>;
   /**
    * Keeps `set` for {@link Engine.trainStep} until {@link Engine.unbindTrainingSet}, replacing

@@ -336,6 +336,10 @@ function startWorker(source: string): WorkerHandle {
       worker.postMessage(data, transfer as ArrayBuffer[]);
     },
     async () => {
+      // Referenced until it has exited: a reply arriving meanwhile must not unref it, or the
+      // process could exit with this promise pending.
+      awaited = Number.POSITIVE_INFINITY;
+      worker.ref();
       await worker.terminate();
     },
   );

@@ -198,9 +198,16 @@ function fromRgba(image: ImageDataLike, options: ImageConversionOptions, what: s
  * than {@link MIN_INK_PIXELS} pixels reach half intensity. MNIST's thinnest 1s have dozens.
  */
 export function arrayDigit(pixels: Uint8Array, side: number): GrayDigit {
+  return { pixels, side, empty: isBlankArray(pixels) };
+}
+
+/** An MNIST-style array with fewer than {@link MIN_INK_PIXELS} half-intensity pixels. */
+export function isBlankArray(pixels: Uint8Array): boolean {
   let ink = 0;
-  for (let i = 0; i < pixels.length; i++) if ((pixels[i] as number) >= 128) ink++;
-  return { pixels, side, empty: ink < MIN_INK_PIXELS };
+  for (let i = 0; i < pixels.length && ink < MIN_INK_PIXELS; i++) {
+    if ((pixels[i] as number) >= 128) ink++;
+  }
+  return ink < MIN_INK_PIXELS;
 }
 
 /** The fewest half-intensity pixels an MNIST-style array needs to hold a digit. */

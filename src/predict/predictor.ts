@@ -1,3 +1,4 @@
+import { resolveThreads, type ThreadsOption } from '../backend/env.js';
 import { prepareImages } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
 import { argmaxRow, softmaxRow } from '../engine/logits.js';
@@ -13,6 +14,7 @@ import {
   type GrayDigit,
   type ImageConversionOptions,
   InputError,
+  isBlankArray,
   toGrayDigit,
 } from './input.js';
 
@@ -50,8 +52,20 @@ export interface Prediction {
  * ```
  */
 export interface PredictorOptions extends ImageConversionOptions {
-  /** Images per forward pass in `predictBatch`: a positive integer. Default: 256. */
+  /**
+   * Images per forward pass (per thread, see `threads`) in `predictBatch` and `classifyInto`: a
+   * positive integer. Default: 256.
+   */
   batchSize?: number;
+  /**
+   * Threads sharing large batches in `predictBatch` and `classifyInto`, the same setting as
+   * `train`'s `threads`: `'auto'` (default) one per reported CPU core, at most 4 (1 where the
+   * runtime cannot start workers); a number is used as given. On the fused WASM engine a batch
+   * of at least 64 digits is split over workers, started on first use and stopped after 2 s
+   * unused or when the model is disposed; smaller batches and single digits stay on the calling
+   * thread. Results are the same bit for bit on any count.
+   */
+  threads?: ThreadsOption;
   /**
    * `'auto'` (default) uses a fused forward pass for the default LeNet (on WebGPU, the fused
    * engine that was faster for single images in calibration); `'wasm'`/`'webgpu'` force one,
@@ -202,7 +216,8 @@ export async function createPredictor(
   const fastPath = checkFastPath(options.fastPath);
   const batchSize = options.batchSize ?? 256;
   checkInt('createPredictor', 'batchSize', batchSize, 1);
-  const predictor = new EnginePredictor(model, options, fastPath, batchSize);
+  const { threads } = resolveThreads(options.threads ?? 'auto', { kind: 'fused', batchSize });
+  const predictor = new EnginePredictor(model, options, fastPath, batchSize, threads);
   // Bound now, so the first prediction is not the one that loads the kernels.
   await predictor.engineNow();
   return predictor;
@@ -210,6 +225,23 @@ export async function createPredictor(
 
 /** A digit as 8-bit pixels, `side` x `side`, and whether it holds any ink. */
 type Digit = GrayDigit;
+
+/** Converted digits: the 8-bit pixels, side (28 or 32) and emptiness (1: no digit) of each. */
+interface Digits {
+  readonly pixels: Uint8Array[];
+  readonly sides: Uint8Array;
+  readonly empty: Uint8Array;
+}
+
+function newDigits(n: number): Digits {
+  return { pixels: new Array(n), sides: new Uint8Array(n), empty: new Uint8Array(n) };
+}
+
+function setDigit(digits: Digits, i: number, digit: Digit): void {
+  digits.pixels[i] = digit.pixels;
+  digits.sides[i] = digit.side;
+  digits.empty[i] = digit.empty ? 1 : 0;
+}
 
 /** Receives a batch's logits: row `row` of `rows` is image `index`. */
 type TakeRow = (rows: Float32Array, row: number, index: number) => void;
@@ -223,25 +255,33 @@ class EnginePredictor implements Predictor {
   readonly #owner: ReturnType<typeof engineModel>;
   readonly #options: PredictorOptions;
   readonly #request: { fastPath: FastPathOption; workload: 'inference' };
-  readonly #batchSize: number;
+  /** Images per call to the engine: `batchSize` for each thread. */
+  readonly #perCall: number;
   readonly #pre: Preprocessing;
   /** Digit sides known to resize to the model's input (checked once, for a typed error). */
   readonly #checkedSides: Set<number>;
   /** Grayscale arrays that need no conversion are read as they are (invert off, its default). */
   readonly #readsGrayAsIs: boolean;
+  /** Threads that may share a batch (see {@link PredictorOptions.threads}). */
+  readonly #threads: number;
   /** Scratch for one batch's digits (the engine reads them before its first await). */
   #pixels = new Uint8Array(0);
+  /** Scratch for one batch's logits, held by one call at a time (an overlapping call makes its own). */
+  #spareLogits: Float32Array | undefined;
 
   constructor(
     model: Model,
     options: PredictorOptions,
     fastPath: FastPathOption,
     batchSize: number,
+    threads: number,
   ) {
+    this.#threads = threads;
     this.#owner = engineModel(model);
     this.#options = options;
     this.#request = { fastPath, workload: 'inference' };
-    this.#batchSize = batchSize;
+    // Each thread takes up to `batchSize` images of a call to the engine.
+    this.#perCall = batchSize * threads;
     this.#pre = model.preprocessing;
     this.#checkedSides = new Set([model.preprocessing.size]);
     this.#readsGrayAsIs = options.invert === undefined || options.invert === false;
@@ -258,16 +298,27 @@ class EnginePredictor implements Predictor {
 
   async predict(image: DigitImage): Promise<Prediction> {
     const { pixels, side, empty } = this.#grayOf(image, 'image');
-    const logits = await this.#classify(await this.engineNow(), pixels, side, 1, 0);
-    return toPrediction(logits, 0, empty);
+    let prediction: Prediction | undefined;
+    await this.#classify(await this.engineNow(), pixels, side, 1, 0, (rows) => {
+      prediction = toPrediction(rows, 0, empty);
+    });
+    return prediction as Prediction;
   }
 
   async predictBatch(images: readonly DigitImage[]): Promise<Prediction[]> {
     if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
     const out: Prediction[] = new Array(images.length);
+    // One buffer for the call's probabilities; each prediction holds a view of its 10.
+    const probabilities = new Float32Array(images.length * 10);
     const digits = this.#convertAll(images);
     await this.#runDigits(digits, (rows, row, index) => {
-      out[index] = toPrediction(rows, row, (digits[index] as Digit).empty);
+      const { argmax, max } = argmaxRow(rows, row * 10);
+      softmaxRow(rows, row * 10, max, probabilities, index * 10);
+      out[index] = {
+        label: argmax,
+        probabilities: probabilities.subarray(index * 10, index * 10 + 10),
+        empty: digits.empty[index] === 1,
+      };
     });
     return out;
   }
@@ -301,25 +352,36 @@ class EnginePredictor implements Predictor {
     const bytes = side * side;
     if (!this.#readsGrayAsIs) {
       // Inverting needs a converted copy of each digit: the per-image path.
-      const digits = Array.from({ length: n }, (_, i) =>
-        toGrayDigit(src.subarray(i * bytes, (i + 1) * bytes), this.#options, `image ${i}`),
-      );
+      const digits = newDigits(n);
+      for (let i = 0; i < n; i++) {
+        const digit = src.subarray(i * bytes, (i + 1) * bytes);
+        setDigit(digits, i, toGrayDigit(digit, this.#options, `image ${i}`));
+      }
       await this.#runDigits(digits, write);
       return;
     }
-    for (let first = 0; first < n; first += this.#batchSize) {
-      const m = Math.min(this.#batchSize, n - first);
+    for (let first = 0; first < n; first += this.#perCall) {
+      const m = Math.min(this.#perCall, n - first);
       const digits = src.subarray(first * bytes, (first + m) * bytes);
-      const rows = await this.#classify(await this.engineNow(), digits, side, m, first);
-      for (let i = 0; i < m; i++) write(rows, i, first + i);
+      await this.#classify(await this.engineNow(), digits, side, m, first, (rows) => {
+        for (let i = 0; i < m; i++) write(rows, i, first + i);
+      });
     }
   }
 
   /**
-   * The logits of `n` digits of `side` x `side`, consecutive in `src` (image `first` onwards,
-   * for error messages), in a fresh array: calls may overlap.
+   * Computes the logits of `n` digits of `side` x `side`, consecutive in `src` (image `first`
+   * onwards, for error messages), and hands them to `take` at once: they sit in scratch that the
+   * next call reuses (an overlapping call, while this one holds it, makes its own).
    */
-  async #classify(engine: Engine, src: Uint8Array, side: number, n: number, first: number) {
+  async #classify(
+    engine: Engine,
+    src: Uint8Array,
+    side: number,
+    n: number,
+    first: number,
+    take: (rows: Float32Array) => void,
+  ): Promise<void> {
     if (!this.#checkedSides.has(side)) {
       toModelSide(new Uint8Array(side * side), side, this.#pre, `image ${first}`);
       this.#checkedSides.add(side);
@@ -327,10 +389,18 @@ class EnginePredictor implements Predictor {
     // In turn with a trainer's steps, when the model is being trained (never under a step); a
     // call that must wait keeps its own copy of the digits (the caller's scratch moves on).
     const digits = this.#owner.mustWait() ? src.slice() : src;
-    return this.#owner.exclusive(async () => {
-      const logits = new Float32Array(n * 10);
-      await engine.forwardPixels(digits, side, n, this.#pre, logits);
-      return logits;
+    await this.#owner.exclusive(async () => {
+      let logits = this.#spareLogits;
+      this.#spareLogits = undefined;
+      if (logits === undefined || logits.length < n * 10) {
+        logits = new Float32Array(Math.max(n, this.#perCall) * 10);
+      }
+      try {
+        await engine.forwardPixels(digits, side, n, this.#pre, logits, this.#threads);
+        take(logits);
+      } finally {
+        this.#spareLogits = logits;
+      }
     });
   }
 
@@ -348,34 +418,41 @@ class EnginePredictor implements Predictor {
     return toGrayDigit(image, this.#options, what);
   }
 
-  /** Converts every image of an array (the first bad one throws), before any work. */
-  #convertAll(images: readonly DigitImage[]): Digit[] {
-    const digits: Digit[] = new Array(images.length);
+  /**
+   * Converts every image of an array (the first bad one throws), before any work. 28x28
+   * grayscale arrays read as they are cost no allocation per image.
+   */
+  #convertAll(images: readonly DigitImage[]): Digits {
+    const digits = newDigits(images.length);
     // An index loop, not map: a hole in a sparse array must fail as a missing image.
     for (let i = 0; i < images.length; i++) {
-      digits[i] = this.#grayOf(images[i] as DigitImage, `image ${i}`);
+      const image = images[i] as DigitImage;
+      if (this.#readsGrayAsIs && image instanceof Uint8Array && image.length === 784) {
+        digits.pixels[i] = image;
+        digits.sides[i] = 28;
+        digits.empty[i] = isBlankArray(image) ? 1 : 0;
+        continue;
+      }
+      setDigit(digits, i, this.#grayOf(image, `image ${i}`));
     }
     return digits;
   }
 
   /** Classifies converted digits in batches, runs of one side at a time. */
-  async #runDigits(digits: ArrayLike<Digit>, take: TakeRow): Promise<void> {
-    for (let first = 0; first < digits.length; ) {
-      const side = (digits[first] as Digit).side;
+  async #runDigits(digits: Digits, take: TakeRow): Promise<void> {
+    const { pixels: list, sides } = digits;
+    for (let first = 0; first < list.length; ) {
+      const side = sides[first] as number;
       let n = 0;
-      while (
-        n < this.#batchSize &&
-        first + n < digits.length &&
-        (digits[first + n] as Digit).side === side
-      ) {
-        n++;
-      }
+      while (n < this.#perCall && first + n < list.length && sides[first + n] === side) n++;
       const bytes = side * side;
       const engine = await this.engineNow();
-      if (this.#pixels.length < n * bytes) this.#pixels = new Uint8Array(this.#batchSize * 1024);
-      for (let i = 0; i < n; i++) this.#pixels.set((digits[first + i] as Digit).pixels, i * bytes);
-      const rows = await this.#classify(engine, this.#pixels, side, n, first);
-      for (let i = 0; i < n; i++) take(rows, i, first + i);
+      if (this.#pixels.length < n * bytes) this.#pixels = new Uint8Array(this.#perCall * 1024);
+      for (let i = 0; i < n; i++) this.#pixels.set(list[first + i] as Uint8Array, i * bytes);
+      const at = first;
+      await this.#classify(engine, this.#pixels, side, n, at, (rows) => {
+        for (let i = 0; i < n; i++) take(rows, i, at + i);
+      });
       first += n;
     }
   }
@@ -479,4 +556,10 @@ function toPrediction(logits: Float32Array, row: number, empty: boolean): Predic
   return { label: argmax, probabilities, empty };
 }
 
-const PREDICTOR_KEYS = optionKeys<PredictorOptions>()(['invert', 'frame', 'batchSize', 'fastPath']);
+const PREDICTOR_KEYS = optionKeys<PredictorOptions>()([
+  'invert',
+  'frame',
+  'batchSize',
+  'fastPath',
+  'threads',
+]);

@@ -10,7 +10,7 @@ import { normalizationTable, type PreparedSet, prepareImages } from '../../src/d
 import { FusedEngine } from '../../src/engine/fused/engine.js';
 import { createLeNet } from '../../src/engine/lenet.js';
 import { TfjsEngine } from '../../src/engine/tfjs/engine.js';
-import type { AdamSettings, TrainBatch } from '../../src/engine/types.js';
+import type { AdamSettings, StepBatch, TrainBatch } from '../../src/engine/types.js';
 import { cosineSchedule } from '../../src/train/schedule.js';
 import { train } from '../../src/train/train.js';
 
@@ -33,9 +33,26 @@ interface Step {
   adam: AdamSettings;
 }
 
-/** Records every engine step (a copy of its images and its Adam settings). */
+/**
+ * Records every engine step (a copy of its images and its Adam settings). The fused engine
+ * gathers a step without augmentation inside its kernels (no float batch): its images are then
+ * those of the step's indices through the normalisation table, as the kernels gather them.
+ */
 function recordSteps(): Step[] {
   const steps: Step[] = [];
+  const indexed = FusedEngine.prototype.trainStep;
+  vi.spyOn(FusedEngine.prototype, 'trainStep').mockImplementation(function (
+    this: FusedEngine,
+    step: StepBatch,
+    adam: AdamSettings,
+    read: boolean,
+  ) {
+    const before = steps.length;
+    // With augmentation the step runs trainBatch (recorded below) before its first await.
+    const pending = indexed.call(this, step, adam, read);
+    if (steps.length === before) steps.push({ images: gathered(step.indices), adam: { ...adam } });
+    return pending;
+  });
   for (const proto of [FusedEngine.prototype, TfjsEngine.prototype]) {
     const original = proto.trainBatch;
     vi.spyOn(proto, 'trainBatch').mockImplementation(function (
@@ -49,6 +66,17 @@ function recordSteps(): Step[] {
     });
   }
   return steps;
+}
+
+/** The set's images `indices` through the normalisation table (the gatherers' floats). */
+function gathered(indices: Uint32Array): Float32Array {
+  const table = normalizationTable(data.mean, data.std);
+  const out = new Float32Array(indices.length * 1024);
+  indices.forEach((j, i) => {
+    for (let p = 0; p < 1024; p++)
+      out[i * 1024 + p] = table[data.images[j * 1024 + p] as number] as number;
+  });
+  return out;
 }
 
 afterEach(() => {

@@ -9,17 +9,28 @@ import type {
   Engine,
   EngineInfo,
   OptimizerState,
+  StepBatch,
   StepStats,
   StepTotals,
   TrainBatch,
+  TrainingSet,
 } from '../types.js';
 import { FusedLeNetError, instantiateFusedLeNet, type PixelTables, WasmLeNet } from './kernels.js';
 import { type CompiledFusedModule, compileFusedModule } from './load.js';
 import { instantiateFusedNet, type KernelSet, type WasmNet } from './net-kernels.js';
+import type { ModuleTrainingSet } from './trainset.js';
 import { WorkerPool } from './workers.js';
 
 /** The fewest images a forward pass splits over the workers: below it, posting costs more. */
 const MIN_PARALLEL_FORWARD = 256;
+/**
+ * The fewest raw digits a prediction splits over workers: one digit takes about 25 µs, a
+ * worker's round trip (post, wake, reply) about 0.1 ms, so smaller batches stay on the calling
+ * thread.
+ */
+export const MIN_PARALLEL_INFERENCE = 64;
+/** An inference pool unused this long is stopped (its workers hold memory, not the process). */
+const INFERENCE_IDLE_MS = 2000;
 
 /**
  * A model on the fused WASM SIMD kernels: the default LeNet on its hand-tuned kernels
@@ -41,9 +52,20 @@ export class FusedEngine extends CpuFedEngine implements Engine {
   #busy = false;
   #lossSum = 0;
   #correct = 0;
-  /** The normalisation (mean, std) and resize source side whose tables the instance holds. */
-  #normKey = '';
-  #resizeSide = 0;
+  /** The pixel tables the instance holds, and their key (mean, std, source side). */
+  #tables: { tables: PixelTables; key: string } | undefined;
+  /** The bound training set, when it lives in the module (and the workers' instances). */
+  #moduleSet: ModuleTrainingSet | undefined;
+  /** Counts changes of the parameters, so workers are sent them only when they changed. */
+  #version = 0;
+  /** Whether #pool was started for predictions (stopped when idle) rather than by setThreads. */
+  #poolForInference = false;
+  /** An inference pool being started: predictions run on the calling thread meanwhile. */
+  #poolStarting: Promise<void> | undefined;
+  /** A prediction split over the pool is in flight: the next runs on the calling thread. */
+  #inferring = false;
+  #lastInference = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     compiled: CompiledFusedModule,
@@ -108,55 +130,237 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     if (this.#pool === undefined || n < MIN_PARALLEL_FORWARD) return net.forward(images, n);
     this.#busy = true;
     try {
-      return await this.#pool.forward(net, images, n);
+      return await this.#pool.forward(net, images, n, this.#version);
     } finally {
       this.#busy = false;
     }
   }
 
+  /**
+   * Logits of raw digits (see {@link Engine.forwardPixels}). With `threads` above 1 and at least
+   * {@link MIN_PARALLEL_INFERENCE} digits, the digits are split over a pool of `threads - 1`
+   * workers (started on first use, stopped after 2 s idle or on dispose; until it is up, and
+   * while another split prediction is in flight, the calling thread computes alone). Each
+   * digit's logits are computed alone, so they are the same bit for bit on any thread count.
+   */
   async forwardPixels(
     pixels: Uint8Array,
     side: number,
     n: number,
     preprocessing: Preprocessing,
     out: Float32Array,
+    threads = 1,
   ): Promise<void> {
-    if (this.#forwardPixelsInModule(pixels, side, n, preprocessing, out)) return;
-    const floats = pixelsToFloats(pixels, side, n, preprocessing);
-    out.set(await this.forward(floats, n));
+    let net = this.#idle();
+    let pool = this.#inferencePool(threads, n);
+    if (pool === 'starting') {
+      // The pool was started by an earlier call, which ran alone: this one waits for it (a
+      // caller looping on resolved promises would never let the workers' replies arrive).
+      await this.#poolStarting;
+      net = this.#idle();
+      pool = this.#inferencePool(threads, n);
+    }
+    if (pool === 'starting') pool = undefined;
+    const tables = this.#pixelTables(net, side, preprocessing);
+    if (pool === undefined) {
+      if (tables !== undefined) (net as WasmLeNet).forwardPixels(pixels, side, n, out);
+      else out.set(net.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
+      return;
+    }
+    this.#inferring = true;
+    try {
+      if (tables !== undefined) {
+        const lenet = net as WasmLeNet;
+        await pool.forwardPixels(net, pixels, side, n, out, tables, this.#version, (p, m, o) =>
+          lenet.forwardPixels(p, side, m, o),
+        );
+      } else {
+        const floats = pixelsToFloats(pixels, side, n, preprocessing);
+        await pool.forward(net, floats, n, this.#version, out);
+      }
+    } finally {
+      this.#inferring = false;
+      this.#lastInference = now();
+    }
   }
 
   /**
-   * The default LeNet's kernels resize and normalise raw pixels themselves (one call); false,
-   * computing nothing, where they cannot (other kernels, other preprocessing).
+   * The pool to split a prediction of `n` digits over, or undefined to run it here: a training
+   * pool while one runs, else the inference pool of `threads`, started now (in the background:
+   * this call runs alone) when there is none; 'starting' while a start is under way.
    */
-  #forwardPixelsInModule(
-    pixels: Uint8Array,
-    side: number,
-    n: number,
-    preprocessing: Preprocessing,
-    out: Float32Array,
-  ): boolean {
+  #inferencePool(threads: number, n: number): WorkerPool | undefined | 'starting' {
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new FusedLeNetError(`threads must be an integer >= 1, got ${threads}.`);
+    }
+    if (threads < 2 || n < MIN_PARALLEL_INFERENCE || this.#inferring) return undefined;
+    const pool = this.#pool;
+    if (pool !== undefined) {
+      if (!this.#poolForInference || pool.threads === threads) return pool;
+      // Another thread count was asked: replace the idle inference pool.
+      void this.#stopInferencePool();
+    }
+    if (this.#poolStarting === NEVER) return undefined;
+    if (this.#poolStarting !== undefined) return 'starting';
+    this.#startInferencePool(threads);
+    return undefined;
+  }
+
+  #startInferencePool(threads: number): void {
     const net = this.#idle();
-    if (!(net instanceof WasmLeNet)) return false;
+    const starting = WorkerPool.start(
+      threads,
+      this.#compiled.variant,
+      this.#compiled.module,
+      this.#kernels,
+      net.parameterBytes().byteLength,
+    ).then(
+      (pool) => {
+        if (this.#poolStarting !== starting || this.#net === undefined || this.#pool) {
+          // Disposed, or replaced (setThreads) while starting.
+          return pool.stop();
+        }
+        this.#poolStarting = undefined;
+        this.#pool = pool;
+        this.#poolForInference = true;
+        this.#lastInference = now();
+        this.#armIdleTimer(INFERENCE_IDLE_MS);
+        return undefined;
+      },
+      () => {
+        // Workers cannot start here (e.g. a page's CSP): predictions stay on this thread.
+        if (this.#poolStarting === starting) this.#poolStarting = NEVER;
+      },
+    );
+    this.#poolStarting = starting;
+  }
+
+  /** Stops the inference pool once unused for INFERENCE_IDLE_MS; the timer keeps no process alive. */
+  #armIdleTimer(ms: number): void {
+    const timer = setTimeout(
+      () => {
+        this.#idleTimer = undefined;
+        if (!this.#poolForInference || this.#pool === undefined) return;
+        const idle = now() - this.#lastInference;
+        if (this.#inferring || idle < INFERENCE_IDLE_MS)
+          this.#armIdleTimer(INFERENCE_IDLE_MS - idle);
+        else void this.#stopInferencePool();
+      },
+      Math.max(1, ms),
+    );
+    (timer as { unref?: () => void }).unref?.();
+    this.#idleTimer = timer;
+  }
+
+  /** Stops an idle inference pool (not a training one), and any start under way. */
+  #stopInferencePool(): Promise<void> {
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (this.#poolStarting !== NEVER) this.#poolStarting = undefined;
+    if (!this.#poolForInference) return Promise.resolve();
+    const pool = this.#pool;
+    this.#pool = undefined;
+    this.#poolForInference = false;
+    return pool?.stop() ?? Promise.resolve();
+  }
+
+  /**
+   * The pixel tables the default LeNet's kernels apply to `side`² digits (written into the
+   * instance when they change), or undefined where the kernels cannot prepare them (other
+   * kernels, other preprocessing): then the CPU prepares floats.
+   */
+  #pixelTables(
+    net: WasmLeNet | WasmNet,
+    side: number,
+    preprocessing: Preprocessing,
+  ): { tables: PixelTables; key: string } | undefined {
+    if (!(net instanceof WasmLeNet)) return undefined;
     const { size, resize, mean, std } = preprocessing;
     // The kernels take 32x32 input: as is, or Pillow's bilinear resize of a smaller square.
-    if (size !== 32 || side > 32 || (side !== 32 && resize !== 'bilinear')) return false;
+    if (size !== 32 || side > 32 || (side !== 32 && resize !== 'bilinear')) return undefined;
+    const key = `${mean} ${std} ${side}`;
+    if (this.#tables?.key === key) return this.#tables;
     // Tables are written when they change: the normalisation's for new mean/std, the resize's
     // for a new source side (32x32 input needs none, and keeps those of another side).
-    const normKey = `${mean} ${std}`;
-    const resizeNeeded = side !== 32 && side !== this.#resizeSide;
-    if (normKey !== this.#normKey || resizeNeeded) {
-      const tables: PixelTables = {
-        normalization: normalizationTable(mean, std),
-        resize: resizeNeeded ? { side, ...precomputeCoefficients(side, 32) } : undefined,
-      };
-      if (!net.setPixelTables(tables)) return false;
-      this.#normKey = normKey;
-      if (resizeNeeded) this.#resizeSide = side;
+    const tables: PixelTables = {
+      normalization: normalizationTable(mean, std),
+      resize: side !== 32 ? { side, ...precomputeCoefficients(side, 32) } : undefined,
+    };
+    if (!net.setPixelTables(tables)) return undefined;
+    this.#tables = { tables, key };
+    return this.#tables;
+  }
+
+  /**
+   * Keeps `set` for {@link FusedEngine.trainStep}. Without augmentation, the 8-bit set goes into
+   * the module (and each worker's instance) once, and every step sends only its indices: the
+   * batch is gathered and normalised inside the kernels. With augmentation (distorted on the
+   * CPU), the CPU gatherer builds each batch's floats.
+   */
+  override bindTrainingSet(set: TrainingSet): void {
+    this.unbindTrainingSet();
+    const net = this.#idle();
+    const { data } = set;
+    if (set.augment !== undefined || data.width * data.height !== this.#imageFloats()) {
+      this.feed.bind(set);
+      return;
     }
-    net.forwardPixels(pixels, side, n, out);
-    return true;
+    const moduleSet: ModuleTrainingSet = {
+      images: data.images,
+      labels: data.labels,
+      count: data.count,
+      table: normalizationTable(data.mean, data.std),
+    };
+    net.bindSet(moduleSet);
+    this.#moduleSet = moduleSet;
+    this.#pool?.bindSet(moduleSet, this.#imageFloats());
+  }
+
+  override prepareStep(step: StepBatch): void {
+    if (this.#moduleSet === undefined) this.feed.prepare(step);
+  }
+
+  override unbindTrainingSet(): void {
+    this.feed.unbind();
+    if (this.#moduleSet === undefined) return;
+    this.#moduleSet = undefined;
+    this.#net?.unbindSet();
+    this.#pool?.unbindSet();
+  }
+
+  /**
+   * One Adam step on the bound set's images `step.indices`: gathered inside the kernels (the
+   * calling thread's and each worker's share) where the set lives in the module, else built by
+   * the CPU gatherer and run as {@link FusedEngine.trainBatch}.
+   */
+  override async trainStep(
+    step: StepBatch,
+    adam: AdamSettings,
+    read: boolean,
+  ): Promise<StepStats | undefined> {
+    const set = this.#moduleSet;
+    if (set === undefined) return this.trainBatch(this.feed.batch(step), adam, read);
+    const net = this.#idle();
+    const { indices } = step;
+    const bad = indices.findIndex((j) => j >= set.count);
+    if (bad >= 0) {
+      throw new FusedLeNetError(
+        `indices[${bad}] is ${indices[bad]}, past the set's ${set.count} images.`,
+      );
+    }
+    let stats: StepStats;
+    this.#version++;
+    if (this.#pool === undefined || this.#poolForInference) {
+      stats = net.trainStepIndexed(indices, adam);
+    } else {
+      this.#busy = true;
+      try {
+        stats = await this.#pool.trainStepIndexed(net, indices, adam);
+      } finally {
+        this.#busy = false;
+      }
+    }
+    return this.#account(stats, indices.length, net, read);
   }
 
   /**
@@ -171,7 +375,8 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     const net = this.#idle();
     const { images, labels, n } = batch;
     let stats: StepStats;
-    if (this.#pool === undefined) {
+    this.#version++;
+    if (this.#pool === undefined || this.#poolForInference) {
       // The single-threaded step checks its batch itself.
       stats = net.trainStep(images, labels, n, adam);
     } else {
@@ -183,6 +388,16 @@ export class FusedEngine extends CpuFedEngine implements Engine {
         this.#busy = false;
       }
     }
+    return this.#account(stats, n, net, read);
+  }
+
+  /** Sums a step's statistics; a NaN loss (nothing applied) is a {@link StepDivergedError}. */
+  #account(
+    stats: StepStats,
+    n: number,
+    net: WasmLeNet | WasmNet,
+    read: boolean,
+  ): StepStats | undefined {
     if (Number.isNaN(stats.loss)) {
       // The kernels applied nothing: the weights and Adam's state are still the last finite ones.
       throw new StepDivergedError(net.adamStep + 1);
@@ -213,6 +428,7 @@ export class FusedEngine extends CpuFedEngine implements Engine {
 
   setWeights(weights: readonly Float32Array[]): void {
     this.#idle().setParams(weights);
+    this.#version++;
   }
 
   async readOptimizerState(): Promise<OptimizerState> {
@@ -223,32 +439,54 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     this.#idle().setOptimizerState(state);
   }
 
+  /**
+   * Threads for training steps (and evaluation): a pool of `threads - 1` workers, replacing any
+   * inference pool; 1 stops the workers. A set bound in the module is sent to new workers.
+   */
   async setThreads(threads: number): Promise<undefined> {
     const net = this.#idle();
-    if (threads === this.#info.threads) return undefined;
+    if (threads === this.#info.threads && !this.#poolForInference) return undefined;
+    const starting = this.#poolStarting;
+    await this.#stopInferencePool();
+    this.#poolStarting = undefined;
+    if (starting !== NEVER) await starting;
     await this.#pool?.stop();
     this.#pool = undefined;
     if (threads > 1) {
       const paramBytes = net.parameterBytes().byteLength;
-      this.#pool = await WorkerPool.start(
+      const pool = await WorkerPool.start(
         threads,
         this.#compiled.variant,
         this.#compiled.module,
         this.#kernels,
         paramBytes,
       );
+      this.#pool = pool;
+      if (this.#moduleSet !== undefined) pool.bindSet(this.#moduleSet, this.#imageFloats());
     }
     this.#info = { ...this.#info, threads };
     return undefined;
   }
 
   async dispose(): Promise<void> {
+    const starting = this.#poolStarting;
+    const stopping = this.#stopInferencePool();
+    this.#poolStarting = undefined;
+    await stopping;
+    // A pool still starting stops itself once up (it sees it was replaced): wait for that.
+    if (starting !== NEVER) await starting;
     const pool = this.#pool;
     this.#pool = undefined;
     this.feed.unbind();
+    this.#moduleSet = undefined;
     this.#net?.dispose();
     this.#net = undefined;
     await pool?.stop();
+  }
+
+  /** Floats (and set bytes) per image of the kernels' input. */
+  #imageFloats(): number {
+    return this.#kernels.kind === 'lenet' ? 32 * 32 : this.#kernels.inputSize ** 2;
   }
 
   /** The instance, when no data-parallel step is in flight (a step reads and writes it). */
@@ -262,3 +500,8 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     return this.#net;
   }
 }
+
+/** A start that failed: predictions stay on the calling thread for this engine's life. */
+const NEVER: Promise<void> = new Promise<void>(() => {});
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());

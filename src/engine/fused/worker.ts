@@ -1,7 +1,7 @@
 // The worker side of a data-parallel fused step. Built into a self-contained script by the
 // `?worker-source` import in workers.ts (scripts/worker-source.mjs) and started by the platform
 // layer, so the worker calls the kernels through the same typed module as the main thread.
-import { FusedLeNetError, instantiateFusedLeNet, type WasmLeNet } from './kernels.js';
+import { FusedLeNetError, instantiateFusedLeNet, WasmLeNet } from './kernels.js';
 import { imageFloatsOf, instantiateFusedNet, type WasmNet } from './net-kernels.js';
 import type { WorkerReply, WorkerRequest } from './workers.js';
 
@@ -30,31 +30,71 @@ export function serveFusedWorker(
         return;
       }
       if (net === undefined) throw new FusedLeNetError(`${request.type} before init`);
-      if (request.type === 'forward') {
-        const { n, params, images } = request;
-        net.setParameterBytes(new Uint8Array(params));
-        const logits = net.forward(new Float32Array(images, 0, n * imageFloats), n);
-        post({ type: 'forward', logits: logits.buffer as ArrayBuffer, params, images }, [
-          logits.buffer as ArrayBuffer,
-          params,
-          images,
-        ]);
-        return;
+      switch (request.type) {
+        case 'forward': {
+          const { n, params, images } = request;
+          if (params) net.setParameterBytes(new Uint8Array(params));
+          const logits = net.forward(new Float32Array(images, 0, n * imageFloats), n);
+          const transfer = [logits.buffer as ArrayBuffer, images];
+          if (params) transfer.push(params);
+          post({ type: 'forward', logits: logits.buffer as ArrayBuffer, params, images }, transfer);
+          return;
+        }
+        case 'forwardPixels': {
+          const { n, side, params, tables, pixels, logits } = request;
+          if (!(net instanceof WasmLeNet))
+            throw new FusedLeNetError('forwardPixels needs the LeNet kernels');
+          if (tables && !net.setPixelTables(tables)) {
+            throw new FusedLeNetError('The kernels cannot hold these pixel tables.');
+          }
+          if (params) net.setParameterBytes(new Uint8Array(params));
+          net.forwardPixels(
+            new Uint8Array(pixels, 0, n * side * side),
+            side,
+            n,
+            new Float32Array(logits, 0, n * 10),
+          );
+          const transfer = [pixels, logits];
+          if (params) transfer.push(params);
+          post({ type: 'forwardPixels', logits, params, pixels }, transfer);
+          return;
+        }
+        case 'bind': {
+          net.bindSet(request.set);
+          post({ type: 'ready' });
+          return;
+        }
+        case 'unbind': {
+          net.unbindSet();
+          post({ type: 'ready' });
+          return;
+        }
+        case 'stepIndexed': {
+          const { n, params, indices } = request;
+          net.setParameterBytes(new Uint8Array(params));
+          const { loss, correct } = net.gradientStepIndexed(new Uint32Array(indices, 0, n));
+          new Uint8Array(params).set(net.gradientBytes());
+          post({ type: 'step', loss, correct, grads: params, indices }, [params, indices]);
+          return;
+        }
+        case 'step': {
+          const { n, params, images, labels } = request;
+          net.reserve(n); // first: growing memory detaches the views below
+          net.parameterBytes().set(new Uint8Array(params));
+          const { loss, correct } = net.gradientStep(
+            new Float32Array(images, 0, n * imageFloats),
+            new Uint8Array(labels, 0, n),
+            n,
+          );
+          new Uint8Array(params).set(net.gradientBytes());
+          post({ type: 'step', loss, correct, grads: params, images, labels }, [
+            params,
+            images,
+            labels,
+          ]);
+          return;
+        }
       }
-      const { n, params, images, labels } = request;
-      net.reserve(n); // first: growing memory detaches the views below
-      net.parameterBytes().set(new Uint8Array(params));
-      const { loss, correct } = net.gradientStep(
-        new Float32Array(images, 0, n * imageFloats),
-        new Uint8Array(labels, 0, n),
-        n,
-      );
-      new Uint8Array(params).set(net.gradientBytes());
-      post({ type: 'step', loss, correct, grads: params, images, labels }, [
-        params,
-        images,
-        labels,
-      ]);
     } catch (err) {
       post({ type: 'error', message: String((err as Error)?.message ?? err) });
     }

@@ -15,8 +15,10 @@ import {
   FusedLeNetError,
   type FusedStepResult,
   type FusedVariant,
+  type PixelTables,
 } from './kernels.js';
 import { imageFloatsOf, type KernelSet } from './net-kernels.js';
+import type { ModuleTrainingSet } from './trainset.js';
 import workerSource from './worker.ts?worker-source';
 
 /** What a pool needs of the calling thread's instance (`WasmLeNet` and `WasmNet` both have it). */
@@ -24,6 +26,7 @@ export interface DataParallelNet {
   reserve(n: number): void;
   parameterBytes(): Uint8Array;
   gradientStep(images: Float32Array, labels: Uint8Array, n: number): FusedStepResult;
+  gradientStepIndexed(indices: Uint32Array): FusedStepResult;
   mixGradients(peer: ArrayBuffer, selfWeight: number, peerWeight: number): void;
   applyAdam(hp: AdamHyperparameters): boolean;
   forward(images: Float32Array, n: number, out?: Float32Array): Float32Array;
@@ -33,25 +36,51 @@ export interface DataParallelNet {
 export type WorkerRequest =
   | { type: 'init'; variant: FusedVariant; module: WebAssembly.Module; kernels: KernelSet }
   | { type: 'step'; n: number; params: ArrayBuffer; images: ArrayBuffer; labels: ArrayBuffer }
-  | { type: 'forward'; n: number; params: ArrayBuffer; images: ArrayBuffer };
+  | { type: 'forward'; n: number; params?: ArrayBuffer; images: ArrayBuffer }
+  | { type: 'bind'; set: ModuleTrainingSet }
+  | { type: 'unbind' }
+  | { type: 'stepIndexed'; params: ArrayBuffer; indices: ArrayBuffer; n: number }
+  | {
+      type: 'forwardPixels';
+      n: number;
+      side: number;
+      /** Absent: the worker's instance already holds the current parameters. */
+      params?: ArrayBuffer;
+      /** Absent: the worker's instance already holds these tables. */
+      tables?: PixelTables;
+      pixels: ArrayBuffer;
+      logits: ArrayBuffer;
+    };
 
-/** What a worker answers to a step: the parameter buffer it got now holds the share's gradients. */
+/**
+ * What a worker answers to a step: the parameter buffer it got now holds the share's gradients;
+ * the other buffers it got come back (images and labels, or indices).
+ */
 interface StepReply {
   type: 'step';
   /** The share's summed loss. */
   loss: number;
   correct: number;
   grads: ArrayBuffer;
-  images: ArrayBuffer;
-  labels: ArrayBuffer;
+  images?: ArrayBuffer;
+  labels?: ArrayBuffer;
+  indices?: ArrayBuffer;
 }
 
 /** What a worker answers to a forward pass: its share's logits, and the buffers it got. */
 interface ForwardReply {
   type: 'forward';
   logits: ArrayBuffer;
-  params: ArrayBuffer;
+  params?: ArrayBuffer;
   images: ArrayBuffer;
+}
+
+/** What a worker answers to a forward pass on raw digits: the buffers it got, logits written. */
+interface ForwardPixelsReply {
+  type: 'forwardPixels';
+  logits: ArrayBuffer;
+  params?: ArrayBuffer;
+  pixels: ArrayBuffer;
 }
 
 /** What a worker answers. */
@@ -59,17 +88,26 @@ export type WorkerReply =
   | { type: 'ready' }
   | StepReply
   | ForwardReply
+  | ForwardPixelsReply
   | { type: 'error'; message: string };
 
 const CLASSES = 10;
 
-/** One worker thread with its reusable buffers and the reply it is waiting for. */
+/** One worker thread with its reusable buffers and the replies it is waiting for, in order. */
 class Helper {
   readonly handle: WorkerHandle;
   params: ArrayBuffer | undefined;
   images: ArrayBuffer | undefined;
   labels: ArrayBuffer | undefined;
-  #pending: { resolve(reply: WorkerReply): void; reject(err: Error): void } | undefined;
+  indices: ArrayBuffer | undefined;
+  pixels: ArrayBuffer | undefined;
+  logits: ArrayBuffer | undefined;
+  /** The parameters' version the worker's instance holds (-1: unknown, e.g. after a step). */
+  paramsVersion = -1;
+  /** The pixel tables' key the worker's instance holds ('' : none). */
+  tablesKey = '';
+  /** Requests posted and not yet answered: the worker answers each, in order. */
+  readonly #pending: { resolve(reply: WorkerReply): void; reject(err: Error): void }[] = [];
   #failure: Error | undefined;
 
   readonly #imageFloats: number;
@@ -79,16 +117,14 @@ class Helper {
     this.params = new ArrayBuffer(paramBytes);
     this.handle = platform.startWorker(workerSource);
     this.handle.onMessage((message) => {
-      const pending = this.#pending;
-      this.#pending = undefined;
+      const pending = this.#pending.shift();
       const reply = message as WorkerReply;
       if (reply.type === 'error') pending?.reject(new FusedLeNetError(`Worker: ${reply.message}`));
       else pending?.resolve(reply);
     });
     this.handle.onError((error) => {
       this.#failure = new FusedLeNetError(`Worker failed: ${error.message}`);
-      this.#pending?.reject(this.#failure);
-      this.#pending = undefined;
+      for (const pending of this.#pending.splice(0)) pending.reject(this.#failure);
     });
   }
 
@@ -99,50 +135,29 @@ class Helper {
     return have && have.byteLength >= bytes ? have : new ArrayBuffer(bytes);
   }
 
-  /**
-   * This worker's parameter and image buffers, filled with `paramView` and images `start` to
-   * `start + m` of `images`, and taken from it to travel with a request (the reply returns them).
-   */
-  lend(
-    paramView: Uint8Array,
-    images: Float32Array,
-    start: number,
-    m: number,
-  ): { params: ArrayBuffer; images: ArrayBuffer } {
-    const size = this.#imageFloats;
-    const params = this.params ?? new ArrayBuffer(paramView.byteLength);
-    new Uint8Array(params).set(paramView);
-    const hImages = this.imagesFor(m);
-    new Float32Array(hImages, 0, m * size).set(images.subarray(start * size, (start + m) * size));
-    this.params = undefined;
-    this.images = undefined;
-    return { params, images: hImages };
+  /** A buffer of at least `bytes`: `have` when large enough, else a new one. */
+  static grown(have: ArrayBuffer | undefined, bytes: number): ArrayBuffer {
+    return have && have.byteLength >= bytes ? have : new ArrayBuffer(bytes);
   }
 
   request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<WorkerReply>((resolve, reject) => {
-      this.#pending = { resolve, reject };
+      this.#pending.push({ resolve, reject });
       this.handle.post(message, transfer);
     });
   }
 }
 
-/** A request posted to a worker for its share of a batch: `m` images from `start`. */
-interface Posted {
-  helper: Helper;
-  reply: Promise<WorkerReply>;
-  start: number;
-  m: number;
-}
-
 /** `threads - 1` workers that share training steps with a main instance. */
 export class WorkerPool {
   readonly threads: number;
+  readonly #imageFloats: number;
   #helpers: Helper[];
 
-  private constructor(helpers: Helper[]) {
+  private constructor(helpers: Helper[], imageFloats: number) {
     this.#helpers = helpers;
+    this.#imageFloats = imageFloats;
     this.threads = helpers.length + 1;
   }
 
@@ -173,38 +188,32 @@ export class WorkerPool {
         cause: err,
       });
     }
-    return new WorkerPool(helpers);
+    return new WorkerPool(helpers, imageFloats);
   }
 
   /**
-   * Posts each worker with a share (images after the calling thread's `shares[0]`, in worker
-   * order) the request that `message` makes of it, its share (from `start`, `m` images) and the
-   * parameter and image buffers lent to it; each posted request goes into `posted` at once, so
-   * that a caller that fails can let every worker answer first.
+   * Sends a copy of the training set to every worker's instance, for
+   * {@link WorkerPool.trainStepIndexed}. Returns at once: a worker answers its requests in order,
+   * so its next step waits for the set (and fails if the set could not be written).
    */
-  #post(
-    posted: Posted[],
-    shares: readonly number[],
-    paramView: Uint8Array,
-    images: Float32Array,
-    message: (
-      h: Helper,
-      start: number,
-      m: number,
-      params: ArrayBuffer,
-      images: ArrayBuffer,
-    ) => [WorkerRequest, ArrayBuffer[]],
-  ): void {
-    let start = shares[0] as number;
-    this.#helpers.forEach((h, i) => {
-      const m = shares[i + 1] as number;
-      if (m === 0) return;
-      const lent = h.lend(paramView, images, start, m);
-      const reply = h.request(...message(h, start, m, lent.params, lent.images));
-      reply.catch(() => {}); // awaited by the caller; this only marks an early failure as handled
-      posted.push({ helper: h, reply, start, m });
-      start += m;
-    });
+  bindSet(set: ModuleTrainingSet, imageBytes: number): void {
+    for (const h of this.#helpers) {
+      // Copies of just the set's bytes, moved to the worker (a view would clone all its buffer).
+      const images = set.images.slice(0, set.count * imageBytes);
+      const labels = set.labels.slice(0, set.count);
+      const table = set.table.slice();
+      const reply = h.request({ type: 'bind', set: { images, labels, count: set.count, table } }, [
+        images.buffer,
+        labels.buffer,
+        table.buffer,
+      ]);
+      reply.catch(() => {}); // a failure rejects this worker's next request too
+    }
+  }
+
+  /** Frees the workers' copies of the set (in order with their requests, like bindSet). */
+  unbindSet(): void {
+    for (const h of this.#helpers) h.request({ type: 'unbind' }).catch(() => {});
   }
 
   /**
@@ -220,33 +229,107 @@ export class WorkerPool {
   ): Promise<FusedStepResult> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
+    const size = this.#imageFloats;
+    return this.#step(
+      main,
+      shares,
+      hp,
+      (h, m, start, params) => {
+        const hImages = h.imagesFor(m);
+        const hLabels = Helper.grown(h.labels, m);
+        new Float32Array(hImages, 0, m * size).set(
+          images.subarray(start * size, (start + m) * size),
+        );
+        new Uint8Array(hLabels, 0, m).set(labels.subarray(start, start + m));
+        h.images = undefined;
+        h.labels = undefined;
+        return h.request({ type: 'step', n: m, params, images: hImages, labels: hLabels }, [
+          params,
+          hImages,
+          hLabels,
+        ]);
+      },
+      () => main.gradientStep(images, labels, own),
+    );
+  }
+
+  /**
+   * {@link WorkerPool.trainStep} on the bound set's images `indices` (see
+   * {@link WorkerPool.bindSet}): each worker gets its share's indices, not pixels, and gathers
+   * its batch inside its instance, as the calling thread does for the first share.
+   */
+  async trainStepIndexed(
+    main: DataParallelNet,
+    indices: Uint32Array,
+    hp: AdamHyperparameters,
+  ): Promise<FusedStepResult> {
+    const shares = splitBatch(indices.length, this.threads);
+    const own = shares[0] as number;
+    return this.#step(
+      main,
+      shares,
+      hp,
+      (h, m, start, params) => {
+        const hIndices = Helper.grown(h.indices, m * 4);
+        new Uint32Array(hIndices, 0, m).set(indices.subarray(start, start + m));
+        h.indices = undefined;
+        return h.request({ type: 'stepIndexed', n: m, params, indices: hIndices }, [
+          params,
+          hIndices,
+        ]);
+      },
+      () => main.gradientStepIndexed(indices.subarray(0, own)),
+    );
+  }
+
+  /**
+   * A data-parallel step: posts each worker its share (`post`, with a copy of the parameters),
+   * runs the first share here (`ownStep`), mixes the gradients as they come and applies Adam.
+   */
+  async #step(
+    main: DataParallelNet,
+    shares: number[],
+    hp: AdamHyperparameters,
+    post: (h: Helper, m: number, start: number, params: ArrayBuffer) => Promise<WorkerReply>,
+    ownStep: () => FusedStepResult,
+  ): Promise<FusedStepResult> {
+    const n = shares.reduce((a, b) => a + b, 0);
+    const own = shares[0] as number;
     // Grow memory first: growing detaches the parameter view made below.
     main.reserve(Math.max(own, 1));
     const paramView = main.parameterBytes();
-    const posted: Posted[] = [];
+    const replies: Promise<WorkerReply>[] = [];
     try {
-      this.#post(posted, shares, paramView, images, (h, start, m, params, hImages) => {
-        let hLabels = h.labels;
-        if (!hLabels || hLabels.byteLength < m) hLabels = new ArrayBuffer(m);
-        new Uint8Array(hLabels, 0, m).set(labels.subarray(start, start + m));
-        h.labels = undefined;
-        return [
-          { type: 'step', n: m, params, images: hImages, labels: hLabels },
-          [params, hImages, hLabels],
-        ];
+      let start = own;
+      this.#helpers.forEach((h, i) => {
+        const m = shares[i + 1] as number;
+        if (m === 0) return;
+        const params = Helper.grown(h.params, paramView.byteLength);
+        new Uint8Array(params).set(paramView);
+        h.params = undefined;
+        // The worker's instance ends the step holding these parameters, not the next ones.
+        h.paramsVersion = -1;
+        const reply = post(h, m, start, params);
+        reply.catch(() => {}); // awaited below; this only marks an early failure as handled
+        replies[i] = reply;
+        start += m;
       });
 
       // Each share's gradient is a mean over the share: weight it by the share's size.
-      let { loss, correct } = main.gradientStep(images, labels, own);
+      let { loss, correct } = ownStep();
       let selfWeight = own / n;
-      for (const { helper, reply: pending, m } of posted) {
+      for (let i = 0; i < this.#helpers.length; i++) {
+        const pending = replies[i];
+        if (!pending) continue;
+        const h = this.#helpers[i] as Helper;
         const reply = (await pending) as StepReply;
-        helper.params = reply.grads;
-        helper.images = reply.images;
-        helper.labels = reply.labels;
+        h.params = reply.grads;
+        if (reply.images) h.images = reply.images;
+        if (reply.labels) h.labels = reply.labels;
+        if (reply.indices) h.indices = reply.indices;
         loss += reply.loss;
         correct += reply.correct;
-        main.mixGradients(reply.grads, selfWeight, m / n);
+        main.mixGradients(reply.grads, selfWeight, (shares[i + 1] as number) / n);
         selfWeight = 1;
       }
       // As the single-threaded step: a non-finite loss, gradient or update changes nothing.
@@ -254,40 +337,136 @@ export class WorkerPool {
       return { loss: loss / n, correct };
     } catch (err) {
       // Let every worker answer before the next step can post to it again.
-      await Promise.allSettled(posted.map((p) => p.reply));
+      await Promise.allSettled(replies);
       throw err;
     }
   }
 
   /**
    * Logits of `n` normalised images, split like a training step: each
-   * worker gets the current parameters and its share, the calling thread runs the first share.
+   * worker gets its share (and the current parameters unless its instance holds `version`
+   * already), the calling thread runs the first share.
    * Each image's logits are computed alone, so they equal `main.forward`'s bit for bit.
    */
-  async forward(main: DataParallelNet, images: Float32Array, n: number): Promise<Float32Array> {
+  async forward(
+    main: DataParallelNet,
+    images: Float32Array,
+    n: number,
+    version = -1,
+    out: Float32Array = new Float32Array(n * CLASSES),
+  ): Promise<Float32Array> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
-    const logits = new Float32Array(n * CLASSES);
+    const size = this.#imageFloats;
+    const logits = out;
     // Used only before main.forward, which may grow memory and so detach it.
     const paramView = main.parameterBytes();
-    const posted: Posted[] = [];
+    const replies: { helper: Helper; reply: Promise<WorkerReply>; start: number; m: number }[] = [];
     try {
-      this.#post(posted, shares, paramView, images, (_h, _start, m, params, hImages) => [
-        { type: 'forward', n: m, params, images: hImages },
-        [params, hImages],
-      ]);
+      let start = own;
+      this.#helpers.forEach((h, i) => {
+        const m = shares[i + 1] as number;
+        if (m === 0) return;
+        const params = this.#paramsFor(h, paramView, version);
+        const hImages = h.imagesFor(m);
+        new Float32Array(hImages, 0, m * size).set(
+          images.subarray(start * size, (start + m) * size),
+        );
+        h.images = undefined;
+        const transfer = params ? [params, hImages] : [hImages];
+        const reply = h.request({ type: 'forward', n: m, params, images: hImages }, transfer);
+        reply.catch(() => {}); // awaited below; this only marks an early failure as handled
+        replies.push({ helper: h, reply, start, m });
+        start += m;
+      });
       if (own > 0) main.forward(images, own, logits.subarray(0, own * CLASSES));
-      for (const { helper, reply, start, m } of posted) {
+      for (const { helper, reply, start, m } of replies) {
         const answer = (await reply) as ForwardReply;
-        helper.params = answer.params;
+        if (answer.params) helper.params = answer.params;
         helper.images = answer.images;
         logits.set(new Float32Array(answer.logits, 0, m * CLASSES), start * CLASSES);
       }
       return logits;
     } catch (err) {
-      await Promise.allSettled(posted.map((p) => p.reply));
+      await Promise.allSettled(replies.map((r) => r.reply));
       throw err;
     }
+  }
+
+  /**
+   * Logits of `n` raw digits (`side`² bytes each) into `out`, split like
+   * {@link WorkerPool.forward}: each worker resizes and normalises its share inside its instance
+   * with `tables` (sent only when its instance holds other ones, `tablesKey` telling them
+   * apart), the calling thread runs the first share with `runOwn`. Each image's logits are
+   * computed alone, so they equal one thread's bit for bit.
+   */
+  async forwardPixels(
+    main: DataParallelNet,
+    pixels: Uint8Array,
+    side: number,
+    n: number,
+    out: Float32Array,
+    pixelTables: { tables: PixelTables; key: string },
+    version: number,
+    runOwn: (pixels: Uint8Array, n: number, out: Float32Array) => void,
+  ): Promise<void> {
+    const shares = splitBatch(n, this.threads);
+    const own = shares[0] as number;
+    const bytes = side * side;
+    const paramView = main.parameterBytes();
+    const replies: { helper: Helper; reply: Promise<WorkerReply>; start: number; m: number }[] = [];
+    try {
+      let start = own;
+      this.#helpers.forEach((h, i) => {
+        const m = shares[i + 1] as number;
+        if (m === 0) return;
+        const params = this.#paramsFor(h, paramView, version);
+        const tables = h.tablesKey === pixelTables.key ? undefined : pixelTables.tables;
+        h.tablesKey = pixelTables.key;
+        const hPixels = Helper.grown(h.pixels, m * bytes);
+        const hLogits = Helper.grown(h.logits, m * CLASSES * 4);
+        new Uint8Array(hPixels, 0, m * bytes).set(
+          pixels.subarray(start * bytes, (start + m) * bytes),
+        );
+        h.pixels = undefined;
+        h.logits = undefined;
+        const transfer = [hPixels, hLogits];
+        if (params) transfer.push(params);
+        const reply = h.request(
+          { type: 'forwardPixels', n: m, side, params, tables, pixels: hPixels, logits: hLogits },
+          transfer,
+        );
+        reply.catch(() => {}); // awaited below; this only marks an early failure as handled
+        replies.push({ helper: h, reply, start, m });
+        start += m;
+      });
+      if (own > 0) runOwn(pixels.subarray(0, own * bytes), own, out.subarray(0, own * CLASSES));
+      for (const { helper, reply, start, m } of replies) {
+        const answer = (await reply) as ForwardPixelsReply;
+        if (answer.params) helper.params = answer.params;
+        helper.pixels = answer.pixels;
+        helper.logits = answer.logits;
+        out.set(new Float32Array(answer.logits, 0, m * CLASSES), start * CLASSES);
+      }
+    } catch (err) {
+      // The worker's tables are unknown after a failure: send them again next time.
+      for (const r of replies) r.helper.tablesKey = '';
+      await Promise.allSettled(replies.map((r) => r.reply));
+      throw err;
+    }
+  }
+
+  /**
+   * A copy of the parameters for `h`, or undefined when its instance holds `version` already
+   * (versions are >= 0; -1 always sends).
+   */
+  #paramsFor(h: Helper, paramView: Uint8Array, version: number): ArrayBuffer | undefined {
+    if (version >= 0 && h.paramsVersion === version) return undefined;
+    const params = Helper.grown(h.params, paramView.byteLength);
+    new Uint8Array(params).set(paramView);
+    h.params = undefined;
+    h.paramsVersion = version;
+    return params;
   }
 
   /** Stops the workers. */

@@ -5,6 +5,12 @@
 // dispose). Each subclass says how parameters are laid out in its module (the blocks).
 // It imports nothing host-specific, so the worker bundle stays small.
 import { FusedLeNetError } from '../errors.js';
+import {
+  gatherIndices,
+  type ModuleTrainingSet,
+  type SetExports,
+  writeTrainingSet,
+} from './trainset.js';
 
 /** Which binary is running: relaxed SIMD uses fused multiply-add (`f32x4.relaxed_madd`). */
 export type FusedVariant = 'relaxed-simd' | 'simd';
@@ -56,7 +62,7 @@ const CLASSES = 10;
 export const FORWARD_CHUNK = 256;
 
 /** The exports both kernel modules have (see the ABI comments of asm/lenet.ts and asm/net.ts). */
-export interface CommonExports {
+export interface CommonExports extends SetExports {
   readonly memory: WebAssembly.Memory;
   reserve(capacity: number): number;
   inputPtr(): number;
@@ -92,6 +98,8 @@ export abstract class KernelWrapper<K extends CommonExports> {
   readonly #disposedMessage: string;
   #capacity = 0;
   #step = 0;
+  /** Images in the bound training set (0: none). */
+  #setCount = 0;
 
   protected constructor(
     variant: FusedVariant,
@@ -267,6 +275,70 @@ export abstract class KernelWrapper<K extends CommonExports> {
     if (!this.adamGuarded(this.live(), adamStepArguments(hp, step))) return false;
     this.#step = step;
     return true;
+  }
+
+  /**
+   * Keeps a training set (8-bit images of the input size, labels, normalisation table) in the
+   * module for {@link KernelWrapper.trainStepIndexed} and
+   * {@link KernelWrapper.gradientStepIndexed}, replacing any before. The module's memory grows
+   * by a byte per input pixel per image (61 MB for MNIST's 60,000 32x32 images) and never
+   * shrinks.
+   *
+   * @throws {@link FusedLeNetError} for a malformed set or when memory cannot grow.
+   */
+  bindSet(set: ModuleTrainingSet): void {
+    const k = this.live();
+    this.#setCount = 0;
+    // The batch buffers move past the set: lay them out again.
+    this.#capacity = 0;
+    writeTrainingSet(k, set, this.imageFloats);
+    this.#setCount = set.count;
+    this.reserve(1);
+  }
+
+  /** Forgets the bound set (its memory is reused for batches). */
+  unbindSet(): void {
+    this.live().unbindSet();
+    this.#setCount = 0;
+    this.#capacity = 0;
+    this.reserve(1);
+  }
+
+  /**
+   * {@link KernelWrapper.trainStep} on the bound set's images `indices`, gathered and normalised
+   * inside the module: the same floats as the CPU gatherer's, so the same step bit for bit.
+   */
+  trainStepIndexed(indices: Uint32Array, hp: AdamHyperparameters = {}): FusedStepResult {
+    const step = this.#step + 1;
+    const adam = adamStepArguments(hp, step);
+    const k = this.#gather(indices);
+    const loss = k.trainStep(indices.length, ...adam);
+    if (!Number.isNaN(loss)) this.#step = step;
+    return { loss, correct: k.correctCount() };
+  }
+
+  /**
+   * {@link KernelWrapper.gradientStep} on the bound set's images `indices` (none: zero
+   * gradients).
+   */
+  gradientStepIndexed(indices: Uint32Array): FusedStepResult {
+    const k = this.live();
+    const n = indices.length;
+    if (n === 0) {
+      this.floats(k.gradientsAddress(), k.parameterBytes() / 4).fill(0);
+      return { loss: 0, correct: 0 };
+    }
+    this.#gather(indices);
+    return { loss: k.gradientStep(n) * n, correct: k.correctCount() };
+  }
+
+  /** Stages `indices` and gathers their images and labels into the module's batch buffers. */
+  #gather(indices: Uint32Array): K {
+    const k = this.ready();
+    checkCount(indices.length, 'the number of indices');
+    this.reserve(indices.length);
+    gatherIndices(k, indices, this.#setCount);
+    return k;
   }
 
   /** Makes room for batches of `n`; growing memory detaches views made before. */
