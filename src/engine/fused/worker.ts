@@ -30,73 +30,98 @@ export function serveFusedWorker(
         return;
       }
       if (net === undefined) throw new FusedLeNetError(`${request.type} before init`);
-      switch (request.type) {
-        case 'forward': {
-          const { n, params, images } = request;
-          if (params) net.setParameterBytes(new Uint8Array(params));
-          const logits = net.forward(new Float32Array(images, 0, n * imageFloats), n);
-          const transfer = [logits.buffer as ArrayBuffer, images];
-          if (params) transfer.push(params);
-          post({ type: 'forward', logits: logits.buffer as ArrayBuffer, params, images }, transfer);
-          return;
-        }
-        case 'forwardPixels': {
-          const { n, side, params, tables, pixels, logits } = request;
-          if (!(net instanceof WasmLeNet))
-            throw new FusedLeNetError('forwardPixels needs the LeNet kernels');
-          if (tables && !net.setPixelTables(tables)) {
-            throw new FusedLeNetError('The kernels cannot hold these pixel tables.');
-          }
-          if (params) net.setParameterBytes(new Uint8Array(params));
-          net.forwardPixels(
-            new Uint8Array(pixels, 0, n * side * side),
-            side,
-            n,
-            new Float32Array(logits, 0, n * 10),
-          );
-          const transfer = [pixels, logits];
-          if (params) transfer.push(params);
-          post({ type: 'forwardPixels', logits, params, pixels }, transfer);
-          return;
-        }
-        case 'bind': {
-          net.bindSet(request.set);
-          post({ type: 'ready' });
-          return;
-        }
-        case 'unbind': {
-          net.unbindSet();
-          post({ type: 'ready' });
-          return;
-        }
-        case 'stepIndexed': {
-          const { n, params, indices } = request;
-          net.setParameterBytes(new Uint8Array(params));
-          const { loss, correct } = net.gradientStepIndexed(new Uint32Array(indices, 0, n));
-          new Uint8Array(params).set(net.gradientBytes());
-          post({ type: 'step', loss, correct, grads: params, indices }, [params, indices]);
-          return;
-        }
-        case 'step': {
-          const { n, params, images, labels } = request;
-          net.reserve(n); // first: growing memory detaches the views below
-          net.parameterBytes().set(new Uint8Array(params));
-          const { loss, correct } = net.gradientStep(
-            new Float32Array(images, 0, n * imageFloats),
-            new Uint8Array(labels, 0, n),
-            n,
-          );
-          new Uint8Array(params).set(net.gradientBytes());
-          post({ type: 'step', loss, correct, grads: params, images, labels }, [
-            params,
-            images,
-            labels,
-          ]);
-          return;
-        }
+      if (request.type === 'forward' || request.type === 'forwardPixels') {
+        answerInference(net, imageFloats, request, post);
+      } else {
+        answerTraining(net, imageFloats, request, post);
       }
     } catch (err) {
       post({ type: 'error', message: String((err as Error)?.message ?? err) });
     }
   });
+}
+
+type Net = WasmLeNet | WasmNet;
+type Post = (reply: WorkerReply, transfer?: ArrayBuffer[]) => void;
+type InferenceRequest = Extract<WorkerRequest, { type: 'forward' | 'forwardPixels' }>;
+type TrainingRequest = Exclude<WorkerRequest, InferenceRequest | { type: 'init' }>;
+
+/** A share's logits: of prepared images (`forward`) or of raw digits (`forwardPixels`). */
+function answerInference(
+  net: Net,
+  imageFloats: number,
+  request: InferenceRequest,
+  post: Post,
+): void {
+  switch (request.type) {
+    case 'forward': {
+      const { n, params, images } = request;
+      if (params) net.setParameterBytes(new Uint8Array(params));
+      const logits = net.forward(new Float32Array(images, 0, n * imageFloats), n);
+      const transfer = [logits.buffer as ArrayBuffer, images];
+      if (params) transfer.push(params);
+      post({ type: 'forward', logits: logits.buffer as ArrayBuffer, params, images }, transfer);
+      return;
+    }
+    case 'forwardPixels': {
+      const { n, side, params, tables, pixels, logits } = request;
+      if (!(net instanceof WasmLeNet))
+        throw new FusedLeNetError('forwardPixels needs the LeNet kernels');
+      if (tables && !net.setPixelTables(tables)) {
+        throw new FusedLeNetError('The kernels cannot hold these pixel tables.');
+      }
+      if (params) net.setParameterBytes(new Uint8Array(params));
+      net.forwardPixels(
+        new Uint8Array(pixels, 0, n * side * side),
+        side,
+        n,
+        new Float32Array(logits, 0, n * 10),
+      );
+      const transfer = [pixels, logits];
+      if (params) transfer.push(params);
+      post({ type: 'forwardPixels', logits, params, pixels }, transfer);
+      return;
+    }
+  }
+}
+
+/** The training set held by this instance (`bind`, `unbind`) and a share's gradients. */
+function answerTraining(net: Net, imageFloats: number, request: TrainingRequest, post: Post): void {
+  switch (request.type) {
+    case 'bind': {
+      net.bindSet(request.set);
+      post({ type: 'ready' });
+      return;
+    }
+    case 'unbind': {
+      net.unbindSet();
+      post({ type: 'ready' });
+      return;
+    }
+    case 'stepIndexed': {
+      const { n, params, indices } = request;
+      net.setParameterBytes(new Uint8Array(params));
+      const { loss, correct } = net.gradientStepIndexed(new Uint32Array(indices, 0, n));
+      new Uint8Array(params).set(net.gradientBytes());
+      post({ type: 'step', loss, correct, grads: params, indices }, [params, indices]);
+      return;
+    }
+    case 'step': {
+      const { n, params, images, labels } = request;
+      net.reserve(n); // first: growing memory detaches the views below
+      net.parameterBytes().set(new Uint8Array(params));
+      const { loss, correct } = net.gradientStep(
+        new Float32Array(images, 0, n * imageFloats),
+        new Uint8Array(labels, 0, n),
+        n,
+      );
+      new Uint8Array(params).set(net.gradientBytes());
+      post({ type: 'step', loss, correct, grads: params, images, labels }, [
+        params,
+        images,
+        labels,
+      ]);
+      return;
+    }
+  }
 }
