@@ -25,59 +25,20 @@ import { gzipSync } from 'node:zlib';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as harness from '../consumers/harness.mjs';
-import { maxDiff, runApp } from '../helpers/apps.js';
+import {
+  type AppBuild,
+  ASSETS,
+  BROWSER_ARGS,
+  type Manifest,
+  maxDiff,
+  runApp,
+  CONTENT_TYPES as TYPES,
+} from '../helpers/apps.js';
 import { CHROMIUM, requireChromium } from '../helpers/webgpu-env.js';
 
 const run = promisify(execFile);
 
-interface AppBuild {
-  dir: string;
-  size: {
-    js: { raw: number; gzip: number; files: number };
-    wasm: { raw: number; gzip: number; files: number };
-    other: string[];
-  };
-  copied: string[];
-}
-interface Manifest {
-  dir: string;
-  consumer: string;
-  digitsFile: string;
-  packed: { tarball: string; size: number; unpackedSize: number; files: string[] };
-  nodeModulesBytes: number;
-  installed: string[];
-  apps: Record<string, AppBuild>;
-  server: { dir: string; file: string };
-  cached: boolean;
-  seconds: number;
-}
-
 const BUNDLERS: string[] = harness.BUNDLERS;
-const ASSETS = [
-  'tfjs-backend-wasm.wasm',
-  'tfjs-backend-wasm-simd.wasm',
-  'tfjs-backend-wasm-threaded-simd.wasm',
-  'tfjs-backend-wasm-threaded-simd.worker.js',
-  'lenet-simd.wasm',
-  'lenet-relaxed-simd.wasm',
-  'net-simd.wasm',
-  'net-relaxed-simd.wasm',
-  'lenet-mnist.weights',
-];
-const BROWSER_ARGS = [
-  '--no-sandbox',
-  '--disable-dev-shm-usage',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-];
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-};
-
 let m: Manifest;
 const digits = harness.testDigits(20) as { images: number[][]; labels: number[] };
 
