@@ -201,10 +201,13 @@ export function arrayDigit(pixels: Uint8Array, side: number): GrayDigit {
   return { pixels, side, empty: isBlankArray(pixels) };
 }
 
-/** An MNIST-style array with fewer than {@link MIN_INK_PIXELS} half-intensity pixels. */
-export function isBlankArray(pixels: Uint8Array): boolean {
+/**
+ * An MNIST-style array (or its `length` bytes from `start`) with fewer than
+ * {@link MIN_INK_PIXELS} half-intensity pixels.
+ */
+export function isBlankArray(pixels: Uint8Array, start = 0, length = pixels.length): boolean {
   let ink = 0;
-  for (let i = 0; i < pixels.length && ink < MIN_INK_PIXELS; i++) {
+  for (let i = start; i < start + length && ink < MIN_INK_PIXELS; i++) {
     if ((pixels[i] as number) >= 128) ink++;
   }
   return ink < MIN_INK_PIXELS;

@@ -6,7 +6,7 @@ import { engineModel } from '../engine/model.js';
 import type { Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
 import type { Preprocessing } from '../model/types.js';
-import { checkInt, checkOptionKeys, optionKeys } from '../options.js';
+import { checkInt, checkOptionKeys, describeValue, optionKeys } from '../options.js';
 import {
   arrayDigit,
   checkConversionOptions,
@@ -115,6 +115,11 @@ export interface ClassifyOutput {
    * `n * 10` entries.
    */
   readonly probabilities?: Float32Array;
+  /**
+   * Optional: receives 1 at index `i` where image `i` holds no digit (a blank sheet, a uniform or
+   * gradient background, paper noise: `Prediction.empty`), else 0; at least n entries.
+   */
+  readonly empty?: Uint8Array;
 }
 
 /**
@@ -328,7 +333,7 @@ class EnginePredictor implements Predictor {
     out: ClassifyOutput,
   ): Promise<number> {
     const n = countOf(images);
-    const { labels, probabilities } = checkOutput(out, n);
+    const { labels, probabilities, empty } = checkOutput(out, n);
     const write: TakeRow = (rows, row, index) => {
       const { argmax, max } = argmaxRow(rows, row * 10);
       labels[index] = argmax;
@@ -336,19 +341,27 @@ class EnginePredictor implements Predictor {
     };
     if (Array.isArray(images)) {
       checkConversionOptions(this.#options, 'images');
-      await this.#runDigits(this.#convertAll(images), write);
+      const digits = this.#convertAll(images);
+      await this.#runDigits(digits, write);
+      empty?.set(digits.empty);
       return n;
     }
     const batch = images instanceof Uint8Array ? null : (images as PixelBatch);
     const src = batch ? batch.images : (images as Uint8Array);
-    await this.#classifyPacked(src, batch ? batch.height : 28, n, write);
+    await this.#classifyPacked(src, batch ? batch.height : 28, n, write, empty);
     return n;
   }
 
   dispose(): void {}
 
   /** `n` consecutive digits of one side, in batches (converted one by one when inverting). */
-  async #classifyPacked(src: Uint8Array, side: number, n: number, write: TakeRow) {
+  async #classifyPacked(
+    src: Uint8Array,
+    side: number,
+    n: number,
+    write: TakeRow,
+    empty: Uint8Array | undefined,
+  ) {
     const bytes = side * side;
     if (!this.#readsGrayAsIs) {
       // Inverting needs a converted copy of each digit: the per-image path.
@@ -358,8 +371,11 @@ class EnginePredictor implements Predictor {
         setDigit(digits, i, toGrayDigit(digit, this.#options, `image ${i}`));
       }
       await this.#runDigits(digits, write);
+      empty?.set(digits.empty);
       return;
     }
+    // Blank digits, read in place (no copy per image), only when the caller asks.
+    if (empty) for (let i = 0; i < n; i++) empty[i] = isBlankArray(src, i * bytes, bytes) ? 1 : 0;
     for (let first = 0; first < n; first += this.#perCall) {
       const m = Math.min(this.#perCall, n - first);
       const digits = src.subarray(first * bytes, (first + m) * bytes);
@@ -497,9 +513,18 @@ function countOf(images: unknown): number {
 /** Checks `classifyInto`'s output arrays against `n` images. */
 function checkOutput(out: unknown, n: number): ClassifyOutput {
   if (typeof out !== 'object' || out === null) {
-    throw new OptionError('out', 'classifyInto: out must be an object { labels, probabilities? }');
+    throw new OptionError(
+      'out',
+      'classifyInto: out must be an object { labels, probabilities?, empty? }',
+    );
   }
-  const { labels, probabilities } = out as ClassifyOutput;
+  const { labels, probabilities, empty } = out as ClassifyOutput;
+  if (empty !== undefined && (!(empty instanceof Uint8Array) || empty.length < n)) {
+    throw new OptionError(
+      'out.empty',
+      `classifyInto: out.empty must be a Uint8Array of at least ${n} entries, got ${describeValue(empty)}`,
+    );
+  }
   if (!(labels instanceof Uint8Array || labels instanceof Int32Array)) {
     throw new OptionError(
       'out.labels',
@@ -526,7 +551,7 @@ function checkOutput(out: unknown, n: number): ClassifyOutput {
       );
     }
   }
-  return { labels, probabilities };
+  return { labels, probabilities, empty };
 }
 
 function toModelSide(

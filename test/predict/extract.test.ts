@@ -107,3 +107,41 @@ test('MNIST-style arrays keep their path: never empty for the 10,000 test digits
   predictor.dispose();
   model.dispose();
 });
+
+test('classifyInto reports empty as predictBatch does, for arrays, packed digits and photos', async () => {
+  const model = await loadPretrained();
+  const predictor = await createPredictor(model);
+  const set = mnist.test;
+  // Packed 28x28 digits with blank ones between: out.empty marks exactly the blanks.
+  const packed = new Uint8Array(6 * 784);
+  for (const [slot, i] of [
+    [0, 0],
+    [2, 1],
+    [5, 2],
+  ] as const) {
+    packed.set(set.images.subarray(i * 784, (i + 1) * 784), slot * 784);
+  }
+  const empty = new Uint8Array(6).fill(7);
+  await predictor.classifyInto(packed, { labels: new Uint8Array(6), empty });
+  expect(Array.from(empty)).toEqual([0, 1, 0, 1, 1, 0]);
+  // An array of images: photos (a digit on grey paper, a blank sheet) and MNIST arrays.
+  const images = [
+    { data: grayPhoto(3, 8), width: 224, height: 224 },
+    { data: new Uint8Array(224 * 224).fill(200), width: 224, height: 224 },
+    set.images.subarray(0, 784),
+    new Uint8Array(784),
+  ];
+  const batch = await predictor.predictBatch(images);
+  const flags = new Uint8Array(4);
+  const labels = new Uint8Array(4);
+  await predictor.classifyInto(images, { labels, empty: flags });
+  expect(Array.from(flags)).toEqual(batch.map((p) => (p.empty ? 1 : 0)));
+  expect(Array.from(flags)).toEqual([0, 1, 0, 1]);
+  expect(Array.from(labels)).toEqual(batch.map((p) => p.label));
+  // A wrong output array is a typed error naming it.
+  await expect(
+    predictor.classifyInto(packed, { labels: new Uint8Array(6), empty: new Uint8Array(2) }),
+  ).rejects.toThrow(/out\.empty must be a Uint8Array of at least 6 entries/);
+  predictor.dispose();
+  model.dispose();
+});
