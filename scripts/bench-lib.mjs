@@ -85,3 +85,35 @@ export function summarizeProbs(probs, n, rows) {
   }
   return { argmax, probs: head };
 }
+
+/**
+ * The onnxruntime peers' measurement (web and node builds alike): `batch` normalised test digits
+ * prepared outside the timing, then the median of `reps` session.run calls on the batch and of
+ * `singles` on one digit, after a warm-up. Returns the batch's last output with the timings.
+ */
+export async function timeOnnxSession(ort, session, { batch, reps, singles }) {
+  const [inputName] = session.inputNames;
+  const [outputName] = session.outputNames;
+  const { images, count } = readPrepared('test', batch);
+  const x = normalizeU8(images);
+  const one = x.slice(0, 1024);
+  const run = async (data, n) => {
+    const out = await session.run({ [inputName]: new ort.Tensor('float32', data, [n, 1, 32, 32]) });
+    return out[outputName].data;
+  };
+  for (let i = 0; i < 3; i++) await run(x, count);
+  for (let i = 0; i < 50; i++) await run(one, 1);
+  let output;
+  const batchTimes = await timeCalls(reps, async () => {
+    output = await run(x, count);
+  });
+  const singleTimes = await timeCalls(singles, () => run(one, 1));
+  const batchMs = median(batchTimes);
+  return {
+    output,
+    count,
+    batchImagesPerSecond: (count * 1000) / batchMs,
+    batchMs,
+    singleMs: median(singleTimes),
+  };
+}

@@ -8,15 +8,7 @@
 // softmax for the cross-check is computed outside it too. --threads sets intraOpNumThreads.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import {
-  emitResult,
-  median,
-  normalizeU8,
-  parseArgs,
-  readPrepared,
-  summarizeProbs,
-  timeCalls,
-} from './bench-lib.mjs';
+import { emitResult, parseArgs, summarizeProbs, timeOnnxSession } from './bench-lib.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const batch = Number(args.batch ?? 1000);
@@ -34,33 +26,13 @@ const session = await ort.InferenceSession.create(args.model, {
   interOpNumThreads: 1,
   executionMode: 'sequential',
 });
-const [inputName] = session.inputNames;
-const [outputName] = session.outputNames;
-
-const { images, count } = readPrepared('test', batch);
-const x = normalizeU8(images);
-const one = x.slice(0, 1024);
-const run = async (data, n) => {
-  const out = await session.run({ [inputName]: new ort.Tensor('float32', data, [n, 1, 32, 32]) });
-  return out[outputName].data;
-};
-
-for (let i = 0; i < 3; i++) await run(x, count);
-for (let i = 0; i < 50; i++) await run(one, 1);
-let logits;
-const batchTimes = await timeCalls(reps, async () => {
-  logits = await run(x, count);
-});
-const singleTimes = await timeCalls(singles, () => run(one, 1));
-const batchMs = median(batchTimes);
+const { output, count, ...timing } = await timeOnnxSession(ort, session, { batch, reps, singles });
 emitResult({
-  batchImagesPerSecond: (count * 1000) / batchMs,
-  batchMs,
-  singleMs: median(singleTimes),
+  ...timing,
   threads,
   node: process.versions.node,
   ort: require('onnxruntime-node/package.json').version,
-  ...summarizeProbs(softmaxRows(logits, count), count, checkRows),
+  ...summarizeProbs(softmaxRows(output, count), count, checkRows),
 });
 
 /** Softmax of each row of 10 logits (outside the timing: for the cross-check only). */
