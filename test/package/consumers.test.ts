@@ -283,7 +283,12 @@ describe('browser apps, production builds, in headless Chromium', () => {
   });
 
   /** Opens an app, runs window.lenetRun(args), returns its result and every console error. */
-  async function openApp(app: string, variant: 'plain' | 'isolated', args: unknown[]) {
+  async function openApp(
+    app: string,
+    variant: 'plain' | 'isolated',
+    args: unknown[],
+    blobWorkers = 0,
+  ) {
     const page = await browser.newPage();
     // This machine may report 2 cores; a page that reports 8 shows threads as users get them.
     await page.addInitScript(() => {
@@ -295,7 +300,9 @@ describe('browser apps, production builds, in headless Chromium', () => {
       if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
     });
     page.on('requestfailed', (r) => errors.push(`${r.url()}: ${r.failure()?.errorText}`));
+    const workers: string[] = [];
     page.on('worker', (w) => {
+      workers.push(w.url());
       w.on('console', (msg) => {
         if (msg.type() === 'error') errors.push(`worker console: ${msg.text()}`);
       });
@@ -321,7 +328,12 @@ describe('browser apps, production builds, in headless Chromium', () => {
           ]),
         [args] as const,
       );
-      return { result: result as Record<string, unknown>, errors };
+      // Playwright may report a worker after evaluate's answer: wait for those expected.
+      const blobs = () => workers.filter((url) => url.startsWith('blob:')).length;
+      for (let waited = 0; blobs() < blobWorkers && waited < 5000; waited += 50) {
+        await page.waitForTimeout(50);
+      }
+      return { result: result as Record<string, unknown>, errors, workers };
     } catch (err) {
       throw new Error(
         `${app} ${variant}: ${(err as Error).message}; page errors: ${errors.join(' | ')}`,
@@ -417,8 +429,23 @@ describe('browser apps, production builds, in headless Chromium', () => {
       // Isolated pages ask for 2 threads: the minified threaded build must start; plain pages
       // take the default ('auto'), one thread, and say why.
       const threads = variant === 'isolated' ? 2 : undefined;
-      const { result, errors } = await openApp(`${bundler}-app`, variant, [digits.images, threads]);
+      const { result, errors, workers } = await openApp(
+        `${bundler}-app`,
+        variant,
+        [digits.images, threads],
+        variant === 'plain' ? 2 : 0,
+      );
       expect(errors).toEqual([]);
+      // 200 digits through a 3-thread predictor: split over two blob-URL workers of the fused
+      // kernels (the minified bundle's worker source), bit for bit the 1-thread results.
+      expect(result.threadedInference).toEqual({ images: 200, same: true, labels: result.labels });
+      if (variant === 'plain') {
+        // Plain pages start no tfjs threads: every worker here is the predictor's.
+        expect(
+          workers.filter((url) => url.startsWith('blob:')),
+          workers.join(),
+        ).toHaveLength(2);
+      }
       const info = result.info as { backend: string; threads: number; reason: string };
       expect(result.crossOriginIsolated).toBe(variant === 'isolated');
       expect(info.backend).toBe('wasm');

@@ -33,8 +33,20 @@ window.lenetRun = async (digits, threads) => {
   const mlpPredictions = await (await createPredictor(mlp)).predictBatch(
     digits.map((d) => Uint8Array.from(d)),
   );
+  // A batch large enough to be split over the predictor's worker threads (blob-URL workers in
+  // browsers), against one thread: the same bits.
+  const many = Array.from({ length: 10 }, () => digits.map((d) => Uint8Array.from(d))).flat();
+  const split = await (await createPredictor(model, { threads: 3 })).predictBatch(many);
+  const alone = await (await createPredictor(model, { threads: 1 })).predictBatch(many);
   return {
     info,
+    threadedInference: {
+      images: many.length,
+      same: split.every((p, i) =>
+        p.probabilities.every((v, k) => Object.is(v, alone[i]?.probabilities[k])),
+      ),
+      labels: split.slice(0, digits.length).map((p) => p.label),
+    },
     generic: {
       kind: mlp.engine?.kind,
       kernels: mlp.engine?.kernels,
