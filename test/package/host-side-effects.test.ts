@@ -62,7 +62,7 @@ interface HostState {
 }
 
 describe.each(runtimes)('the host process in %s', (_name, command, pre) => {
-  test('keeps no listener, global or exit code of the package after load, predict, train with threads and WebGPU probing', async () => {
+  test('keeps no listener, global or exit code of the package after load, predict (one and split batches), train with threads and WebGPU probing', async () => {
     expect(existsSync('dist/index.js'), 'run `npm run build` first').toBe(true);
     const outcome = await runApp(command, [...pre, app, 'use', 'throw', 'report']);
     const line = outcome.stdout.split('\n').find((l) => l.startsWith('{'));
@@ -71,12 +71,15 @@ describe.each(runtimes)('the host process in %s', (_name, command, pre) => {
       backend: string;
       reason: string;
       threads: number;
+      splitSame: boolean;
       before: HostState;
       after: HostState;
     };
     // It did use the package: the backend ran, and training ran on 2 worker threads.
     expect(report.backend).toBe('wasm');
     expect(report.threads).toBe(2);
+    // predictBatch of 128 digits with threads 2 (the inference pool): the 1-thread bits.
+    expect(report.splitSame).toBe(true);
     // With a Vulkan driver the WebGPU probe reached an adapter (Node and Bun: through Dawn's
     // navigator.gpu, installed for the probe) before WASM was chosen.
     if (existsSync(swiftshader)) expect(report.reason).toMatch(/is a software fallback adapter/);
