@@ -8,6 +8,9 @@
 // layouts to stagingPtr() and call loadParams(); write images to inputPtr() and labels to
 // labelsPtr(); call trainStep() or forward(). storeParams(which) copies parameters (0), the last
 // gradients (1) or Adam's moments (2, 3) back to the staging area; loadParams(which) the other way.
+// With a bound training set (bindSet), write a step's indices to indicesPtr() and call
+// gatherBatch() instead of writing images; for augmentation, then write each image's distortion
+// to augmentParamsPtr() and call distortBatch() (asm/trainset.ts).
 //
 // Layouts. Parameters are kept in padded copies of the tfjs layouts so every row is whole
 // vectors: conv1 [25 taps][8 out] (6 used), fc3 [84][12] (10 used). The padding is zero and its
@@ -19,7 +22,11 @@
 
 import { preprocessImages } from './preprocess';
 import {
+  AUGMENT_FIELD_BYTES,
+  AUGMENT_PARAMS,
+  augmentFramedBytes,
   clearSet,
+  distortSet,
   gatherSet,
   placeSet,
   setLabelsAt,
@@ -123,6 +130,9 @@ let dp1Buf: usize = 0; // [n][1176], ReLU-masked gradient of pool1's output
 let logitBuf: usize = 0; // [n][10]
 let pixelBuf: usize = 0; // [n][32][32] u8, raw digits for preparePixels (side 28 uses less)
 let indexBuf: usize = 0; // [n] u32, a step's indices into the bound set
+let augmentBuf: usize = 0; // [n][AUGMENT_PARAMS] f64, a step's distortions (asm/trainset.ts)
+let framedBuf: usize = 0; // scratch of distortBatch: one image in a 1-pixel frame
+let fieldBuf: usize = 0; // scratch of distortBatch: the elastic field
 // Where the batch buffers start: batchBase, or past the bound training set (bindSet).
 let batchStart: usize = batchBase;
 let lastCorrect: i32 = 0;
@@ -169,6 +179,12 @@ export function reserve(cap: i32): bool {
   p = alignUp(p + c * 32 * 32);
   indexBuf = p;
   p = alignUp(p + c * 4);
+  augmentBuf = p;
+  p = alignUp(p + c * AUGMENT_PARAMS * 8);
+  framedBuf = p;
+  p += augmentFramedBytes(32);
+  fieldBuf = p;
+  p = alignUp(p + AUGMENT_FIELD_BYTES);
   const have = (<usize>memory.size()) << 16;
   if (p > have && memory.grow(<i32>((p - have + 0xffff) >> 16)) < 0) return false;
   capacity = cap;
@@ -235,6 +251,17 @@ export function indicesPtr(): usize {
 /** The set's images indicesPtr()[0..n) -> the input and labels of a step; false: bad index. */
 export function gatherBatch(n: i32): bool {
   return gatherSet(indexBuf, n, xBuf, labelBuf);
+}
+export function augmentParamsPtr(): usize {
+  return augmentBuf;
+}
+/**
+ * Distorts the gathered input in place with the distortions staged at augmentParamsPtr() (see
+ * asm/trainset.ts), an elastic field of `elastic` pixels on a `grid`² grid (0: none); false for
+ * a grid outside 2..64 or no bound set.
+ */
+export function distortBatch(n: i32, elastic: f64, grid: i32): bool {
+  return distortSet(xBuf, n, 32, augmentBuf, elastic, grid, framedBuf, fieldBuf);
 }
 
 /** Number of correct predictions in the last trainStep. */

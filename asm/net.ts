@@ -49,7 +49,11 @@ const F_IN_C_REAL: usize = 15; // channels of the input before padding
 const F_LDA: usize = 16; // conv: floats per im2col row (K rounded up to 4); dense: K
 
 import {
+  AUGMENT_FIELD_BYTES,
+  AUGMENT_PARAMS,
+  augmentFramedBytes,
   clearSet,
+  distortSet,
   gatherSet,
   placeSet,
   setLabelsAt,
@@ -86,6 +90,7 @@ let wtPtr: usize = 0; // transposed weights of one layer, for input gradients
 let batchBase: usize = 0; // end of the fixed memory configure() laid out
 let batchStart: usize = 0; // where the batch buffers start: batchBase, or past a bound set
 let imageFloats: usize = 0;
+let inputSide: i32 = 0; // side of the (single-channel, square) input, for distortBatch
 let lastCorrect: i32 = 0;
 
 function roundUp4(v: usize): usize {
@@ -163,6 +168,7 @@ export function configure(layers: i32, side: i32, channels: i32): bool {
   if (spatial || cReal !== CLASSES) return false;
   layerCount = layers;
   imageFloats = <usize>side * <usize>side * <usize>channels;
+  inputSide = channels === 1 ? side : 0; // distortBatch distorts single-channel images only
   paramBytes = alignUp(offset);
   paramsPtr = fixedEnd;
   gradsPtr = paramsPtr + paramBytes;
@@ -210,6 +216,9 @@ let gradA: usize = 0; // gradient ping-pong buffers, [chunk][largest per-sample 
 let gradB: usize = 0;
 let dzBuf: usize = 0; // [chunk][12]
 let indexBuf: usize = 0; // [n] u32, a step's indices into the bound set
+let augmentBuf: usize = 0; // [n][AUGMENT_PARAMS] f64, a step's distortions (asm/trainset.ts)
+let framedBuf: usize = 0; // scratch of distortBatch: one image in a 1-pixel frame
+let fieldBuf: usize = 0; // scratch of distortBatch: the elastic field
 
 /** Bytes of activations one sample needs in the layers' buffers (a conv's im2col rows too). */
 function sampleBytes(): usize {
@@ -237,6 +246,12 @@ export function reserve(cap: i32): bool {
   p = alignUp(p + n * CLASSES * 4);
   indexBuf = p;
   p = alignUp(p + n * 4);
+  augmentBuf = p;
+  p = alignUp(p + n * AUGMENT_PARAMS * 8);
+  framedBuf = p;
+  p += augmentFramedBytes(<usize>inputSide);
+  fieldBuf = p;
+  p = alignUp(p + AUGMENT_FIELD_BYTES);
   let largest: usize = 16;
   for (let l: i32 = 0; l < layerCount; l++) {
     const outSize = field(l, F_OUT_SIZE);
@@ -312,6 +327,17 @@ export function indicesPtr(): usize {
 /** The set's images indicesPtr()[0..n) -> the input and labels of a step; false: bad index. */
 export function gatherBatch(n: i32): bool {
   return gatherSet(indexBuf, n, xBuf, labelBuf);
+}
+export function augmentParamsPtr(): usize {
+  return augmentBuf;
+}
+/**
+ * Distorts the gathered input in place with the distortions staged at augmentParamsPtr() (see
+ * asm/trainset.ts), an elastic field of `elastic` pixels on a `grid`² grid (0: none); false for
+ * a grid outside 2..64 or no bound set.
+ */
+export function distortBatch(n: i32, elastic: f64, grid: i32): bool {
+  return distortSet(xBuf, n, inputSide, augmentBuf, elastic, grid, framedBuf, fieldBuf);
 }
 
 /** Number of correct predictions in the last training step. */

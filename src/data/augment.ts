@@ -155,6 +155,73 @@ export function augmentSeed(key: AugmentKey, sample: number): number {
 }
 
 /**
+ * One image's random distortion, as {@link augmentBatch} draws it: whether the image is kept
+ * as is, the inverse affine map that samples it and the generator's state after these draws
+ * (where an elastic field's draws continue).
+ *
+ * @internal
+ */
+export interface AugmentTransform {
+  /** The image passes through unchanged (drawn against `probability`). */
+  keep: boolean;
+  /**
+   * The inverse map, in source pixels per output pixel: stepping one pixel in x moves the source
+   * point by `(a, d)`, one in y by `(b, e)`.
+   */
+  a: number;
+  b: number;
+  d: number;
+  e: number;
+  /** The translation in pixels (forward map). */
+  tx: number;
+  ty: number;
+  /** mulberry32's state after the six draws: `mulberry32(state)` continues the sequence. */
+  state: number;
+}
+
+/** mulberry32's increment: its state after k draws from seed s is `s + k * STEP` (mod 2^32). */
+const MULBERRY32_STEP = 0x6d2b79f5;
+
+/**
+ * The transform of image `sample` of the batch `key` under checked options `o`: six draws of
+ * mulberry32 from `augmentSeed(key, sample)`, made whether or not each is used (so options
+ * change values, not the sequence). The one draw of {@link augmentBatch} and of the fused
+ * kernels, which distort inside their module from these values (the trigonometry stays in JS:
+ * engines' `Math.cos` may differ in the last bit).
+ *
+ * @internal
+ */
+export function augmentTransform(
+  o: Required<AugmentOptions>,
+  key: AugmentKey,
+  sample: number,
+): AugmentTransform {
+  const seed = augmentSeed(key, sample);
+  const random = mulberry32(seed);
+  const keep = random() >= o.probability;
+  const angle = ((2 * random() - 1) * o.rotation * Math.PI) / 180;
+  const zoom = 1 + (2 * random() - 1) * o.scale;
+  const shear = (2 * random() - 1) * o.shear;
+  const tx = (2 * random() - 1) * o.translate;
+  const ty = (2 * random() - 1) * o.translate;
+  // Forward map: out = c + R(angle) * Shear(shear) * zoom * (in - c) + t. Sample through its
+  // inverse: in = c + (1/zoom) * Shear(-shear) * R(-angle) * (out - c - t), where
+  // Shear(-k) * R(-a) = [[1, -k], [0, 1]] * [[cos, sin], [-sin, cos]].
+  const cos = Math.cos(angle) / zoom;
+  const sin = Math.sin(angle) / zoom;
+  return {
+    keep,
+    a: cos + shear * sin,
+    b: sin - shear * cos,
+    d: -sin,
+    e: cos,
+    tx,
+    ty,
+    state: (seed + Math.imul(6, MULBERRY32_STEP)) >>> 0,
+  };
+}
+
+/**
  * Distorts `n` square images of side `side` (normalised float32, `[n, side, side, 1]`) from
  * `source` into `target`, each with its own random affine map (and elastic field when asked),
  * sampled bilinearly about the image centre; pixels that come from outside the image get
@@ -205,32 +272,20 @@ export function augmentBatch(
   for (let s = 0; s < n; s++) {
     const src = source.subarray(s * pixels, (s + 1) * pixels);
     const dst = target.subarray(s * pixels, (s + 1) * pixels);
-    const random = mulberry32(augmentSeed(key, s));
-    // Every draw is made whether or not it is used, so options change values, not the sequence.
-    const keep = random() >= o.probability;
-    const angle = ((2 * random() - 1) * o.rotation * Math.PI) / 180;
-    const zoom = 1 + (2 * random() - 1) * o.scale;
-    const shear = (2 * random() - 1) * o.shear;
-    const tx = (2 * random() - 1) * o.translate;
-    const ty = (2 * random() - 1) * o.translate;
+    const { keep, a, b, d, e, tx, ty, state } = augmentTransform(o, key, s);
     if (keep) {
       dst.set(src);
       continue;
     }
-    if (field) for (let i = 0; i < field.length; i++) field[i] = (2 * random() - 1) * o.elastic;
+    if (field) {
+      // The field's draws continue the image's sequence after the transform's six.
+      const random = mulberry32(state);
+      for (let i = 0; i < field.length; i++) field[i] = (2 * random() - 1) * o.elastic;
+    }
     for (let y = 0; y < side; y++) {
       framed.set(src.subarray(y * side, (y + 1) * side), (y + 1) * stride + 1);
     }
-    // Forward map: out = c + R(angle) * Shear(shear) * zoom * (in - c) + t. Sample through its
-    // inverse: in = c + (1/zoom) * Shear(-shear) * R(-angle) * (out - c - t), where
-    // Shear(-k) * R(-a) = [[1, -k], [0, 1]] * [[cos, sin], [-sin, cos]]. Coordinates below are
-    // shifted by +1 into the framed image.
-    const cos = Math.cos(angle) / zoom;
-    const sin = Math.sin(angle) / zoom;
-    const a = cos + shear * sin;
-    const b = sin - shear * cos;
-    const d = -sin;
-    const e = cos;
+    // Coordinates below are shifted by +1 into the framed image.
     const limit = side + 1;
     let out = 0;
     for (let y = 0; y < side; y++) {

@@ -150,7 +150,11 @@ export interface StepTotals {
   lossSum: number;
   /** Correct predictions. */
   correct: number;
-  /** Seconds spent distorting images on the CPU (0 without augmentation). */
+  /**
+   * Seconds the calling thread spent on augmentation (0 without): distorting batches on the CPU,
+   * or, where the engine distorts inside its kernels, drawing the distortions and distorting the
+   * calling thread's share (workers distort theirs meanwhile, not counted).
+   */
   augmentSeconds: number;
 }
 

@@ -41,8 +41,11 @@ export interface EpochLogs {
   /** Wall-clock seconds of the epoch's training (validation excluded, augmentation included). */
   seconds: number;
   /**
-   * Of `seconds`, the time spent distorting images (`augment`); set only when augmenting
-   * (after a resume, only the resumed part of the epoch counts).
+   * Of `seconds`, the time the calling thread spent on augmentation (`augment`): distorting
+   * images, or, on the fused WASM engine (which distorts inside its kernels), drawing each
+   * image's distortion and distorting its own share of the batch (workers distort theirs
+   * meanwhile, not counted). Set only when augmenting (after a resume, only the resumed part of
+   * the epoch counts).
    */
   augmentSeconds?: number;
   /** The learning rate of the epoch's last step (set by {@link train}). */

@@ -8,6 +8,12 @@ import { batches } from '../../src/data/batches.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { normalizationTable, type PreparedSet, prepareImages } from '../../src/data/preprocess.js';
 import { FusedEngine } from '../../src/engine/fused/engine.js';
+import { type DataParallelNet, WorkerPool } from '../../src/engine/fused/workers.js';
+import {
+  type AdamHyperparameters,
+  type CommonExports,
+  KernelWrapper,
+} from '../../src/engine/fused/wrapper.js';
 import { createLeNet } from '../../src/engine/lenet.js';
 import { TfjsEngine } from '../../src/engine/tfjs/engine.js';
 import type { AdamSettings, StepBatch, TrainBatch } from '../../src/engine/types.js';
@@ -35,8 +41,10 @@ interface Step {
 
 /**
  * Records every engine step (a copy of its images and its Adam settings). The fused engine
- * gathers a step without augmentation inside its kernels (no float batch): its images are then
- * those of the step's indices through the normalisation table, as the kernels gather them.
+ * gathers a step inside its kernels (no float batch): without augmentation its images are those
+ * of the step's indices through the normalisation table, as the kernels gather them; with
+ * augmentation, the batch the calling thread's module gathers and distorts from the step's
+ * indices and distortions (workers distort their shares of it alike, image by image).
  */
 function recordSteps(): Step[] {
   const steps: Step[] = [];
@@ -48,10 +56,42 @@ function recordSteps(): Step[] {
     read: boolean,
   ) {
     const before = steps.length;
-    // With augmentation the step runs trainBatch (recorded below) before its first await.
+    // With augmentation the step records before its first await (trainBatch, or the module's
+    // distorted batch below).
     const pending = indexed.call(this, step, adam, read);
     if (steps.length === before) steps.push({ images: gathered(step.indices), adam: { ...adam } });
     return pending;
+  });
+  const distorted = (
+    net: Wrapper,
+    indices: Uint32Array,
+    hp: AdamHyperparameters,
+    d?: Float64Array,
+  ) => {
+    if (d !== undefined)
+      steps.push({ images: net.gatheredBatch(indices, d).images, adam: { ...hp } as AdamSettings });
+  };
+  const wrapper = KernelWrapper.prototype as Wrapper;
+  const single = wrapper.trainStepIndexed;
+  vi.spyOn(wrapper, 'trainStepIndexed').mockImplementation(function (
+    this: Wrapper,
+    indices: Uint32Array,
+    adam: AdamHyperparameters = {},
+    d?: Float64Array,
+  ) {
+    distorted(this, indices, adam, d);
+    return single.call(this, indices, adam, d);
+  });
+  const split = WorkerPool.prototype.trainStepIndexed;
+  vi.spyOn(WorkerPool.prototype, 'trainStepIndexed').mockImplementation(function (
+    this: WorkerPool,
+    main: DataParallelNet,
+    indices: Uint32Array,
+    adam: AdamHyperparameters,
+    d?: Float64Array,
+  ) {
+    distorted(main as unknown as Wrapper, indices, adam, d);
+    return split.call(this, main, indices, adam, d);
   });
   for (const proto of [FusedEngine.prototype, TfjsEngine.prototype]) {
     const original = proto.trainBatch;
@@ -67,6 +107,8 @@ function recordSteps(): Step[] {
   }
   return steps;
 }
+
+type Wrapper = KernelWrapper<CommonExports>;
 
 /** The set's images `indices` through the normalisation table (the gatherers' floats). */
 function gathered(indices: Uint32Array): Float32Array {

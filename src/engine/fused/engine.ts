@@ -1,3 +1,4 @@
+import { type AugmentOptions, augmentTransform } from '../../data/augment.js';
 import { normalizationTable, precomputeCoefficients } from '../../data/preprocess.js';
 import { buildLayers } from '../../model/layers.js';
 import type { ModelSpec, Preprocessing } from '../../model/types.js';
@@ -18,7 +19,7 @@ import type {
 import { FusedLeNetError, instantiateFusedLeNet, type PixelTables, WasmLeNet } from './kernels.js';
 import { type CompiledFusedModule, compileFusedModule } from './load.js';
 import { instantiateFusedNet, type KernelSet, type WasmNet } from './net-kernels.js';
-import type { ModuleTrainingSet } from './trainset.js';
+import { AUGMENT_PARAMS, type ModuleTrainingSet } from './trainset.js';
 import { WorkerPool } from './workers.js';
 
 /** The fewest images a forward pass splits over the workers: below it, posting costs more. */
@@ -56,6 +57,8 @@ export class FusedEngine extends CpuFedEngine implements Engine {
   #tables: { tables: PixelTables; key: string } | undefined;
   /** The bound training set, when it lives in the module (and the workers' instances). */
   #moduleSet: ModuleTrainingSet | undefined;
+  /** The module set's augmentation: its options and seed, and each step's drawn distortions. */
+  #augment: ModuleAugment | undefined;
   /** Counts changes of the parameters, so workers are sent them only when they changed. */
   #version = 0;
   /** Whether #pool was started for predictions (stopped when idle) rather than by setThreads. */
@@ -292,16 +295,19 @@ export class FusedEngine extends CpuFedEngine implements Engine {
   }
 
   /**
-   * Keeps `set` for {@link FusedEngine.trainStep}. Without augmentation, the 8-bit set goes into
-   * the module (and each worker's instance) once, and every step sends only its indices: the
-   * batch is gathered and normalised inside the kernels. With augmentation (distorted on the
-   * CPU), the CPU gatherer builds each batch's floats.
+   * Keeps `set` for {@link FusedEngine.trainStep}. The 8-bit set goes into the module (and each
+   * worker's instance) once, and every step sends only its indices: the batch is gathered and
+   * normalised inside the kernels. With augmentation, each step also sends every image's drawn
+   * distortion (8 numbers, drawn here: {@link augmentParams}) and the kernels distort the batch
+   * as `augmentBatch` does, bit for bit. Sets of another image size (or, with augmentation, not
+   * square) stay with the CPU gatherer, which builds each batch's floats.
    */
   override bindTrainingSet(set: TrainingSet): void {
     this.unbindTrainingSet();
     const net = this.#idle();
-    const { data } = set;
-    if (set.augment !== undefined || data.width * data.height !== this.#imageFloats()) {
+    const { data, augment } = set;
+    const pixels = data.width * data.height;
+    if (pixels !== this.#imageFloats() || (augment !== undefined && data.width !== data.height)) {
       this.feed.bind(set);
       return;
     }
@@ -310,28 +316,33 @@ export class FusedEngine extends CpuFedEngine implements Engine {
       labels: data.labels,
       count: data.count,
       table: normalizationTable(data.mean, data.std),
+      augment: augment && { elastic: augment.options.elastic, grid: augment.options.elasticGrid },
     };
     net.bindSet(moduleSet);
     this.#moduleSet = moduleSet;
+    this.#augment = augment && { ...augment, slots: [], drawMs: 0 };
     this.#pool?.bindSet(moduleSet, this.#imageFloats());
   }
 
+  /** Draws the next step's distortions ahead (while workers compute the current one). */
   override prepareStep(step: StepBatch): void {
     if (this.#moduleSet === undefined) this.feed.prepare(step);
+    else if (this.#augment !== undefined) this.#distortions(this.#augment, step);
   }
 
   override unbindTrainingSet(): void {
     this.feed.unbind();
     if (this.#moduleSet === undefined) return;
     this.#moduleSet = undefined;
+    this.#augment = undefined;
     this.#net?.unbindSet();
     this.#pool?.unbindSet();
   }
 
   /**
-   * One Adam step on the bound set's images `step.indices`: gathered inside the kernels (the
-   * calling thread's and each worker's share) where the set lives in the module, else built by
-   * the CPU gatherer and run as {@link FusedEngine.trainBatch}.
+   * One Adam step on the bound set's images `step.indices`: gathered (and distorted) inside the
+   * kernels (the calling thread's and each worker's share) where the set lives in the module,
+   * else built by the CPU gatherer and run as {@link FusedEngine.trainBatch}.
    */
   override async trainStep(
     step: StepBatch,
@@ -348,19 +359,48 @@ export class FusedEngine extends CpuFedEngine implements Engine {
         `indices[${bad}] is ${indices[bad]}, past the set's ${set.count} images.`,
       );
     }
+    const distortions = this.#augment && this.#distortions(this.#augment, step);
     let stats: StepStats;
     this.#version++;
     if (this.#pool === undefined || this.#poolForInference) {
-      stats = net.trainStepIndexed(indices, adam);
+      stats = net.trainStepIndexed(indices, adam, distortions);
     } else {
       this.#busy = true;
       try {
-        stats = await this.#pool.trainStepIndexed(net, indices, adam);
+        stats = await this.#pool.trainStepIndexed(net, indices, adam, distortions);
       } finally {
         this.#busy = false;
       }
     }
     return this.#account(stats, indices.length, net, read);
+  }
+
+  /**
+   * `step`'s distortions (drawn now unless prepareStep drew them), in the buffer of its batch's
+   * parity, so the next step's can be drawn while this one's are in use.
+   */
+  #distortions(augment: ModuleAugment, step: StepBatch): Float64Array {
+    const n = step.indices.length;
+    const key = `${step.epoch}:${step.batch}:${n}`;
+    const parity = step.batch & 1;
+    let slot = augment.slots[parity];
+    if (slot === undefined || slot.params.length < n * AUGMENT_PARAMS) {
+      slot = { params: new Float64Array(n * AUGMENT_PARAMS), key: '' };
+      augment.slots[parity] = slot;
+    }
+    if (slot.key !== key) {
+      const t0 = now();
+      slot.key = '';
+      augmentParams(
+        augment.options,
+        { seed: augment.seed, epoch: step.epoch, batch: step.batch },
+        n,
+        slot.params,
+      );
+      slot.key = key;
+      augment.drawMs += now() - t0;
+    }
+    return slot.params.subarray(0, n * AUGMENT_PARAMS);
   }
 
   /**
@@ -407,12 +447,19 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     return read ? stats : undefined;
   }
 
+  /**
+   * The running sums since the last call. `augmentSeconds`: the CPU gatherer's distortion time,
+   * or, for a set in the module, the calling thread's: drawing each step's distortions and
+   * distorting its own share inside the module (workers distort their shares meanwhile).
+   */
   async takeTotals(): Promise<StepTotals> {
-    const totals = {
-      lossSum: this.#lossSum,
-      correct: this.#correct,
-      augmentSeconds: this.feed.takeAugmentSeconds(),
-    };
+    let augmentSeconds = this.feed.takeAugmentSeconds();
+    augmentSeconds += (this.#net?.takeDistortMs() ?? 0) / 1000;
+    if (this.#augment !== undefined) {
+      augmentSeconds += this.#augment.drawMs / 1000;
+      this.#augment.drawMs = 0;
+    }
+    const totals = { lossSum: this.#lossSum, correct: this.#correct, augmentSeconds };
     this.#lossSum = 0;
     this.#correct = 0;
     return totals;
@@ -479,6 +526,7 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     this.#pool = undefined;
     this.feed.unbind();
     this.#moduleSet = undefined;
+    this.#augment = undefined;
     this.#net?.dispose();
     this.#net = undefined;
     await pool?.stop();
@@ -499,6 +547,43 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     }
     return this.#net;
   }
+}
+
+/** A set's augmentation in the module: `train`'s options and seed, and the drawn distortions. */
+interface ModuleAugment {
+  readonly options: Required<AugmentOptions>;
+  readonly seed: number;
+  /** Two buffers of distortions, by batch parity, and the step (`epoch:batch:n`) each holds. */
+  readonly slots: { params: Float64Array; key: string }[];
+  /** Milliseconds spent drawing since the last takeTotals. */
+  drawMs: number;
+}
+
+/**
+ * The distortions of the images `0..n)` of the batch `key` (their positions in the whole
+ * batch, as `augmentBatch` numbers them), AUGMENT_PARAMS per image into `out`: keep (1 or 0),
+ * a, b, d, e, tx, ty and mulberry32's state, as `augmentTransform` draws them. The kernels
+ * continue the draws for the elastic field and distort exactly as `augmentBatch`.
+ */
+export function augmentParams(
+  options: Required<AugmentOptions>,
+  key: { seed: number; epoch: number; batch: number },
+  n: number,
+  out: Float64Array,
+): Float64Array {
+  for (let s = 0; s < n; s++) {
+    const t = augmentTransform(options, key, s);
+    const o = s * AUGMENT_PARAMS;
+    out[o] = t.keep ? 1 : 0;
+    out[o + 1] = t.a;
+    out[o + 2] = t.b;
+    out[o + 3] = t.d;
+    out[o + 4] = t.e;
+    out[o + 5] = t.tx;
+    out[o + 6] = t.ty;
+    out[o + 7] = t.state;
+  }
+  return out.subarray(0, n * AUGMENT_PARAMS);
 }
 
 /** A start that failed: predictions stay on the calling thread for this engine's life. */

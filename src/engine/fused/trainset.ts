@@ -1,6 +1,8 @@
 // The bound training set inside a fused module (asm/trainset.ts): written once per `train` call,
-// then each step stages only its indices and the module gathers and normalises the batch. Shared
-// by both kernel sets' wrappers (kernels.ts, net-kernels.ts) and so by the workers too.
+// then each step stages only its indices (and, when training with augmentation, each image's
+// drawn distortion: AUGMENT_PARAMS numbers) and the module gathers, normalises and distorts the
+// batch. Shared by both kernel sets' wrappers (kernels.ts, net-kernels.ts) and so by the workers
+// too.
 import { FusedLeNetError } from '../errors.js';
 
 /** The 8-bit images, labels and normalisation table a module keeps for indexed steps. */
@@ -12,7 +14,16 @@ export interface ModuleTrainingSet {
   readonly count: number;
   /** 256 floats: pixel value -> normalised input (`normalizationTable(mean, std)`). */
   readonly table: Float32Array;
+  /**
+   * Whether steps are distorted inside the module, and the elastic field's settings (`elastic`
+   * pixels, 0 for none, on a `grid`² grid); the rest of each image's distortion comes with its
+   * step (engine.ts, `augmentParams`). Absent: steps are gathered as is.
+   */
+  readonly augment?: { readonly elastic: number; readonly grid: number };
 }
+
+/** Numbers staged per image of a distorted step (asm/trainset.ts, AUGMENT_PARAMS). */
+export const AUGMENT_PARAMS = 8;
 
 /** What the wrappers call in either module to bind a set and gather a step. */
 export interface SetExports {
@@ -23,6 +34,8 @@ export interface SetExports {
   setPixelsPtr(): number;
   indicesPtr(): number;
   gatherBatch(n: number): number;
+  augmentParamsPtr(): number;
+  distortBatch(n: number, elastic: number, grid: number): number;
 }
 
 const CLASSES = 10;
@@ -48,6 +61,17 @@ export function writeTrainingSet(k: SetExports, set: ModuleTrainingSet, imageByt
   }
   if (table.length !== 256) {
     throw new FusedLeNetError(`The normalisation table must hold 256 floats, got ${table.length}.`);
+  }
+  if (set.augment !== undefined) {
+    const { elastic, grid } = set.augment;
+    if (
+      !(elastic >= 0 && Number.isFinite(elastic)) ||
+      !Number.isInteger(grid) ||
+      grid < 2 ||
+      grid > 64
+    ) {
+      throw new FusedLeNetError(`Bad elastic settings: elastic ${elastic}, grid ${grid}.`);
+    }
   }
   const setLabels = labels.subarray(0, count);
   const bad = setLabels.findIndex((l) => l >= CLASSES);
@@ -81,5 +105,54 @@ export function gatherIndices(k: SetExports, indices: Uint32Array, bound: number
     }
     const at = indices.findIndex((j) => j >= bound);
     throw new FusedLeNetError(`indices[${at}] is ${indices[at]}, past the set's ${bound} images.`);
+  }
+}
+
+/**
+ * Checks a step's `distortions` against the bound set's `augment` settings: a set bound with
+ * augmentation needs AUGMENT_PARAMS numbers per image (keep (1 or 0), a, b, d, e, tx, ty and
+ * mulberry32's state, as `augmentTransform` draws them), one bound without takes none.
+ *
+ * @throws {@link FusedLeNetError} when they are missing, too few, or not wanted.
+ */
+export function checkDistortions(
+  n: number,
+  augment: ModuleTrainingSet['augment'],
+  distortions: Float64Array | undefined,
+): void {
+  if (augment === undefined) {
+    if (distortions !== undefined) {
+      throw new FusedLeNetError('Distortions were given for a set bound without augmentation.');
+    }
+    return;
+  }
+  if (distortions === undefined) {
+    throw new FusedLeNetError(
+      'The set was bound with augmentation: each step needs its distortions.',
+    );
+  }
+  if (distortions.length < n * AUGMENT_PARAMS) {
+    throw new FusedLeNetError(
+      `${distortions.length} distortion values are too few for ${n} images (${AUGMENT_PARAMS} each).`,
+    );
+  }
+}
+
+/**
+ * Distorts the `n` images just gathered (see {@link gatherIndices}) in place inside the module,
+ * as `augmentBatch` does: `distortions` checked by {@link checkDistortions}, the elastic field
+ * of `augment`.
+ */
+export function distortGathered(
+  k: SetExports,
+  n: number,
+  augment: NonNullable<ModuleTrainingSet['augment']>,
+  distortions: Float64Array,
+): void {
+  new Float64Array(k.memory.buffer, k.augmentParamsPtr() >>> 0, n * AUGMENT_PARAMS).set(
+    distortions.subarray(0, n * AUGMENT_PARAMS),
+  );
+  if (!k.distortBatch(n, augment.elastic, augment.grid)) {
+    throw new FusedLeNetError('The kernels cannot distort images of this size.');
   }
 }

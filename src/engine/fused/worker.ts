@@ -3,6 +3,7 @@
 // layer, so the worker calls the kernels through the same typed module as the main thread.
 import { FusedLeNetError, instantiateFusedLeNet, WasmLeNet } from './kernels.js';
 import { imageFloatsOf, instantiateFusedNet, type WasmNet } from './net-kernels.js';
+import { AUGMENT_PARAMS } from './trainset.js';
 import type { WorkerReply, WorkerRequest } from './workers.js';
 
 /**
@@ -99,11 +100,15 @@ function answerTraining(net: Net, imageFloats: number, request: TrainingRequest,
       return;
     }
     case 'stepIndexed': {
-      const { n, params, indices } = request;
+      const { n, params, indices, distortions } = request;
       net.setParameterBytes(new Uint8Array(params));
-      const { loss, correct } = net.gradientStepIndexed(new Uint32Array(indices, 0, n));
+      const { loss, correct } = net.gradientStepIndexed(
+        new Uint32Array(indices, 0, n),
+        distortions && new Float64Array(distortions, 0, n * AUGMENT_PARAMS),
+      );
       new Uint8Array(params).set(net.gradientBytes());
-      post({ type: 'step', loss, correct, grads: params, indices }, [params, indices]);
+      const transfer = distortions ? [params, indices, distortions] : [params, indices];
+      post({ type: 'step', loss, correct, grads: params, indices, distortions }, transfer);
       return;
     }
     case 'step': {

@@ -18,7 +18,7 @@ import {
   type PixelTables,
 } from './kernels.js';
 import { imageFloatsOf, type KernelSet } from './net-kernels.js';
-import type { ModuleTrainingSet } from './trainset.js';
+import { AUGMENT_PARAMS, type ModuleTrainingSet } from './trainset.js';
 import workerSource from './worker.ts?worker-source';
 
 /** What a pool needs of the calling thread's instance (`WasmLeNet` and `WasmNet` both have it). */
@@ -26,7 +26,7 @@ export interface DataParallelNet {
   reserve(n: number): void;
   parameterBytes(): Uint8Array;
   gradientStep(images: Float32Array, labels: Uint8Array, n: number): FusedStepResult;
-  gradientStepIndexed(indices: Uint32Array): FusedStepResult;
+  gradientStepIndexed(indices: Uint32Array, distortions?: Float64Array): FusedStepResult;
   mixGradients(peer: ArrayBuffer, selfWeight: number, peerWeight: number): void;
   applyAdam(hp: AdamHyperparameters): boolean;
   forward(images: Float32Array, n: number, out?: Float32Array): Float32Array;
@@ -39,7 +39,14 @@ export type WorkerRequest =
   | { type: 'forward'; n: number; params?: ArrayBuffer; images: ArrayBuffer }
   | { type: 'bind'; set: ModuleTrainingSet }
   | { type: 'unbind' }
-  | { type: 'stepIndexed'; params: ArrayBuffer; indices: ArrayBuffer; n: number }
+  | {
+      type: 'stepIndexed';
+      params: ArrayBuffer;
+      indices: ArrayBuffer;
+      n: number;
+      /** The share's distortions (AUGMENT_PARAMS f64 per image) when the set is augmented. */
+      distortions?: ArrayBuffer;
+    }
   | {
       type: 'forwardPixels';
       n: number;
@@ -65,6 +72,7 @@ interface StepReply {
   images?: ArrayBuffer;
   labels?: ArrayBuffer;
   indices?: ArrayBuffer;
+  distortions?: ArrayBuffer;
 }
 
 /** What a worker answers to a forward pass: its share's logits, and the buffers it got. */
@@ -100,6 +108,7 @@ class Helper {
   images: ArrayBuffer | undefined;
   labels: ArrayBuffer | undefined;
   indices: ArrayBuffer | undefined;
+  distortions: ArrayBuffer | undefined;
   pixels: ArrayBuffer | undefined;
   logits: ArrayBuffer | undefined;
   /** The parameters' version the worker's instance holds (-1: unknown, e.g. after a step). */
@@ -202,7 +211,9 @@ export class WorkerPool {
       const images = set.images.slice(0, set.count * imageBytes);
       const labels = set.labels.slice(0, set.count);
       const table = set.table.slice();
-      const reply = h.request({ type: 'bind', set: { images, labels, count: set.count, table } }, [
+      const augment = set.augment && { elastic: set.augment.elastic, grid: set.augment.grid };
+      const copy = { images, labels, count: set.count, table, augment };
+      const reply = h.request({ type: 'bind', set: copy }, [
         images.buffer,
         labels.buffer,
         table.buffer,
@@ -256,12 +267,15 @@ export class WorkerPool {
   /**
    * {@link WorkerPool.trainStep} on the bound set's images `indices` (see
    * {@link WorkerPool.bindSet}): each worker gets its share's indices, not pixels, and gathers
-   * its batch inside its instance, as the calling thread does for the first share.
+   * its batch inside its instance, as the calling thread does for the first share. With a set
+   * bound with augmentation, `distortions` holds the whole batch's (AUGMENT_PARAMS per image,
+   * drawn by batch position): each share gets its slice and distorts inside its instance.
    */
   async trainStepIndexed(
     main: DataParallelNet,
     indices: Uint32Array,
     hp: AdamHyperparameters,
+    distortions?: Float64Array,
   ): Promise<FusedStepResult> {
     const shares = splitBatch(indices.length, this.threads);
     const own = shares[0] as number;
@@ -273,12 +287,27 @@ export class WorkerPool {
         const hIndices = Helper.grown(h.indices, m * 4);
         new Uint32Array(hIndices, 0, m).set(indices.subarray(start, start + m));
         h.indices = undefined;
-        return h.request({ type: 'stepIndexed', n: m, params, indices: hIndices }, [
-          params,
-          hIndices,
-        ]);
+        const transfer = [params, hIndices];
+        let hDistortions: ArrayBuffer | undefined;
+        if (distortions !== undefined) {
+          const floats = m * AUGMENT_PARAMS;
+          hDistortions = Helper.grown(h.distortions, floats * 8);
+          new Float64Array(hDistortions, 0, floats).set(
+            distortions.subarray(start * AUGMENT_PARAMS, start * AUGMENT_PARAMS + floats),
+          );
+          h.distortions = undefined;
+          transfer.push(hDistortions);
+        }
+        return h.request(
+          { type: 'stepIndexed', n: m, params, indices: hIndices, distortions: hDistortions },
+          transfer,
+        );
       },
-      () => main.gradientStepIndexed(indices.subarray(0, own)),
+      () =>
+        main.gradientStepIndexed(
+          indices.subarray(0, own),
+          distortions?.subarray(0, own * AUGMENT_PARAMS),
+        ),
     );
   }
 
@@ -327,6 +356,7 @@ export class WorkerPool {
         if (reply.images) h.images = reply.images;
         if (reply.labels) h.labels = reply.labels;
         if (reply.indices) h.indices = reply.indices;
+        if (reply.distortions) h.distortions = reply.distortions;
         loss += reply.loss;
         correct += reply.correct;
         main.mixGradients(reply.grads, selfWeight, (shares[i + 1] as number) / n);

@@ -6,6 +6,8 @@
 // It imports nothing host-specific, so the worker bundle stays small.
 import { FusedLeNetError } from '../errors.js';
 import {
+  checkDistortions,
+  distortGathered,
   gatherIndices,
   type ModuleTrainingSet,
   type SetExports,
@@ -100,6 +102,10 @@ export abstract class KernelWrapper<K extends CommonExports> {
   #step = 0;
   /** Images in the bound training set (0: none). */
   #setCount = 0;
+  /** The bound set's augmentation settings (undefined: its steps are not distorted). */
+  #setAugment: ModuleTrainingSet['augment'];
+  /** Milliseconds spent distorting steps inside the module since the last takeDistortMs. */
+  #distortMs = 0;
 
   protected constructor(
     variant: FusedVariant,
@@ -289,10 +295,12 @@ export abstract class KernelWrapper<K extends CommonExports> {
   bindSet(set: ModuleTrainingSet): void {
     const k = this.live();
     this.#setCount = 0;
+    this.#setAugment = undefined;
     // The batch buffers move past the set: lay them out again.
     this.#capacity = 0;
     writeTrainingSet(k, set, this.imageFloats);
     this.#setCount = set.count;
+    this.#setAugment = set.augment && { elastic: set.augment.elastic, grid: set.augment.grid };
     this.reserve(1);
   }
 
@@ -300,18 +308,25 @@ export abstract class KernelWrapper<K extends CommonExports> {
   unbindSet(): void {
     this.live().unbindSet();
     this.#setCount = 0;
+    this.#setAugment = undefined;
     this.#capacity = 0;
     this.reserve(1);
   }
 
   /**
    * {@link KernelWrapper.trainStep} on the bound set's images `indices`, gathered and normalised
-   * inside the module: the same floats as the CPU gatherer's, so the same step bit for bit.
+   * inside the module: the same floats as the CPU gatherer's, so the same step bit for bit. A set
+   * bound with augmentation needs each image's `distortions` (AUGMENT_PARAMS each, trainset.ts):
+   * the module distorts the batch as `augmentBatch` does, bit for bit.
    */
-  trainStepIndexed(indices: Uint32Array, hp: AdamHyperparameters = {}): FusedStepResult {
+  trainStepIndexed(
+    indices: Uint32Array,
+    hp: AdamHyperparameters = {},
+    distortions?: Float64Array,
+  ): FusedStepResult {
     const step = this.#step + 1;
     const adam = adamStepArguments(hp, step);
-    const k = this.#gather(indices);
+    const k = this.#gather(indices, distortions);
     const loss = k.trainStep(indices.length, ...adam);
     if (!Number.isNaN(loss)) this.#step = step;
     return { loss, correct: k.correctCount() };
@@ -319,25 +334,56 @@ export abstract class KernelWrapper<K extends CommonExports> {
 
   /**
    * {@link KernelWrapper.gradientStep} on the bound set's images `indices` (none: zero
-   * gradients).
+   * gradients), distorted by `distortions` as in {@link KernelWrapper.trainStepIndexed}.
    */
-  gradientStepIndexed(indices: Uint32Array): FusedStepResult {
+  gradientStepIndexed(indices: Uint32Array, distortions?: Float64Array): FusedStepResult {
     const k = this.live();
     const n = indices.length;
     if (n === 0) {
       this.floats(k.gradientsAddress(), k.parameterBytes() / 4).fill(0);
       return { loss: 0, correct: 0 };
     }
-    this.#gather(indices);
+    this.#gather(indices, distortions);
     return { loss: k.gradientStep(n) * n, correct: k.correctCount() };
   }
 
-  /** Stages `indices` and gathers their images and labels into the module's batch buffers. */
-  #gather(indices: Uint32Array): K {
+  /**
+   * Copies of the batch a step on `indices` (and `distortions`) trains on, as the module gathers
+   * it: for tests and diagnostics, which compare it with the CPU gatherer's.
+   */
+  gatheredBatch(
+    indices: Uint32Array,
+    distortions?: Float64Array,
+  ): { images: Float32Array; labels: Uint8Array } {
+    const k = this.#gather(indices, distortions);
+    const n = indices.length;
+    return {
+      images: this.floats(k.inputPtr(), n * this.imageFloats).slice(),
+      labels: new Uint8Array(k.memory.buffer, k.labelsPtr() >>> 0, n).slice(),
+    };
+  }
+
+  /** Milliseconds this instance spent distorting steps' batches since the last call. */
+  takeDistortMs(): number {
+    const ms = this.#distortMs;
+    this.#distortMs = 0;
+    return ms;
+  }
+
+  /** Stages `indices` and gathers (and distorts) their images and labels into the batch buffers. */
+  #gather(indices: Uint32Array, distortions: Float64Array | undefined): K {
     const k = this.ready();
-    checkCount(indices.length, 'the number of indices');
-    this.reserve(indices.length);
+    const n = indices.length;
+    checkCount(n, 'the number of indices');
+    const augment = this.#setAugment;
+    // Without a set, gatherIndices says so.
+    if (this.#setCount > 0) checkDistortions(n, augment, distortions);
+    this.reserve(n);
     gatherIndices(k, indices, this.#setCount);
+    if (augment === undefined || distortions === undefined) return k;
+    const t0 = now();
+    distortGathered(k, n, augment, distortions);
+    this.#distortMs += now() - t0;
     return k;
   }
 
@@ -456,3 +502,5 @@ export function adamStepArguments(hp: AdamHyperparameters, step: number): AdamSt
   const [bc1, bc2] = [1 - beta1 ** step, 1 - beta2 ** step];
   return [lr, beta1, beta2, eps, bc1, bc2, adamUpdateBound(lr, beta1, beta2, bc1, bc2), decay];
 }
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
