@@ -3,8 +3,9 @@
 // and each step then sends only its batch's indices; `gatherSet` builds the step's floats and
 // labels here, exactly as the CPU gatherer (src/engine/gather.ts) does: one table lookup per
 // pixel, so the floats are the same bit for bit. With augmentation, `distortSet` then distorts
-// them in place as the CPU gatherer's `augmentBatch` does (see the end of this file). Imported by lenet.ts and net.ts, which own the
-// memory layout (the set sits between their fixed memory and their batch buffers).
+// them in place as the CPU gatherer's `augmentBatch` does (see the end of this file). Imported
+// by lenet.ts and net.ts, which own the memory layout (the set sits between their fixed memory
+// and their batch buffers).
 //
 // Set region (bytes from its base): NORM f32[256], LABELS u8[count] (padded to 64), then
 // PIXELS u8[count][imageBytes].
