@@ -20,6 +20,11 @@
 //               rows are 5 taps long; its effect is measured on the kernel itself.)
 //   conv2-mix   conv2Forward's inner loop: 2 weight vectors + 4 splats per 8 multiply-adds.
 // The figure per kernel is the median over rounds of the best of a few repeats within a round.
+// regs-14 and fed-12 are there to show the register wall: V8 allocates 15 XMM registers on x64
+// (the AVX-512 ones are unused), so 12 accumulators plus operands spill and run at half speed.
+// The lower bound per digit is the LeNet MAC count at the best regs/fed figure. On the issue-23
+// machine (Zen 4 EPYC, ~4.3 GHz): relaxed 34.4 GMAC/s (2 f32x4 FMAs per cycle) = 12.1 µs per
+// digit; plain ~29.5 here (conv2Forward itself reaches ~32) = 13-14 µs per digit.
 
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
