@@ -159,18 +159,13 @@ describe.each(CASES)('$name: predictions on every core', ({ make }) => {
     await engine.forwardPixels(digits, side, 10, pre, few, 2);
     expect(live).toBe(base);
     expect(few).toEqual(one.subarray(0, 100));
-    // The first large one starts the pool and runs alone meanwhile.
+    // The first large one starts the pool and waits for it (computing meanwhile could deadlock
+    // Node 20, see FusedEngine.forwardPixels): it is split already.
+    const kind = engine.info.kernels === 'lenet' ? 'forwardPixels' : 'forward';
     const split = new Float32Array(n * 10);
     await engine.forwardPixels(digits, side, n, pre, split, 2);
     expect(split).toEqual(one);
-    await waitFor(() => live === base + 1);
-    // Once the pool is up (a few calls at most), batches are split over it.
-    const kind = engine.info.kernels === 'lenet' ? 'forwardPixels' : 'forward';
-    for (let call = 0; call < 200 && !posted.includes(kind); call++) {
-      split.fill(0);
-      await engine.forwardPixels(digits, side, n, pre, split, 2);
-      expect(split).toEqual(one);
-    }
+    expect(live).toBe(base + 1);
     expect(posted).toContain(kind);
     // New weights reach the workers.
     const weights = engine.getWeights().map((w) => w.map((v) => v * 0.5));

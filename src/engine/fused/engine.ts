@@ -142,7 +142,7 @@ export class FusedEngine extends CpuFedEngine implements Engine {
   /**
    * Logits of raw digits (see {@link Engine.forwardPixels}). With `threads` above 1 and at least
    * {@link MIN_PARALLEL_INFERENCE} digits, the digits are split over a pool of `threads - 1`
-   * workers (started on first use, stopped after 2 s idle or on dispose; until it is up, and
+   * workers (started on first use, which waits for it; stopped after 2 s idle or on dispose;
    * while another split prediction is in flight, the calling thread computes alone). Each
    * digit's logits are computed alone, so they are the same bit for bit on any thread count.
    */
@@ -156,14 +156,18 @@ export class FusedEngine extends CpuFedEngine implements Engine {
   ): Promise<void> {
     let net = this.#idle();
     let pool = this.#inferencePool(threads, n);
-    if (pool === 'starting') {
-      // The pool was started by an earlier call, which ran alone: this one waits for it (a
-      // caller looping on resolved promises would never let the workers' replies arrive).
+    if (pool === 'start') this.#startInferencePool(threads);
+    if (pool === 'start' || pool === 'starting') {
+      // Wait for the workers rather than compute meanwhile (a caller looping on resolved
+      // promises would never let their replies arrive). Not computing while they start also
+      // avoids a Node 20 deadlock: a worker starting while this thread has just run a large
+      // batch hung about 3% of fresh processes under load (V8's background compiler waiting
+      // for a collection while Node drains its platform tasks, nodejs/node#54918).
       await this.#poolStarting;
       net = this.#idle();
       pool = this.#inferencePool(threads, n);
     }
-    if (pool === 'starting') pool = undefined;
+    if (pool === 'start' || pool === 'starting') pool = undefined;
     const tables = this.#pixelTables(net, side, preprocessing);
     if (pool === undefined) {
       if (tables !== undefined) (net as WasmLeNet).forwardPixels(pixels, side, n, out);
@@ -189,10 +193,10 @@ export class FusedEngine extends CpuFedEngine implements Engine {
 
   /**
    * The pool to split a prediction of `n` digits over, or undefined to run it here: a training
-   * pool while one runs, else the inference pool of `threads`, started now (in the background:
-   * this call runs alone) when there is none; 'starting' while a start is under way.
+   * pool while one runs, else the inference pool of `threads`; 'start' when there is none yet,
+   * 'starting' while a start is under way.
    */
-  #inferencePool(threads: number, n: number): WorkerPool | undefined | 'starting' {
+  #inferencePool(threads: number, n: number): WorkerPool | undefined | 'start' | 'starting' {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new FusedLeNetError(`threads must be an integer >= 1, got ${threads}.`);
     }
@@ -205,8 +209,7 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     }
     if (this.#poolStarting === NEVER) return undefined;
     if (this.#poolStarting !== undefined) return 'starting';
-    this.#startInferencePool(threads);
-    return undefined;
+    return 'start';
   }
 
   #startInferencePool(threads: number): void {
