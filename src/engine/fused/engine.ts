@@ -160,9 +160,9 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     if (pool === 'start' || pool === 'starting') {
       // Wait for the workers rather than compute meanwhile (a caller looping on resolved
       // promises would never let their replies arrive). Not computing while they start also
-      // avoids a Node 20 deadlock: a worker starting while this thread has just run a large
-      // batch hung about 3% of fresh processes under load (V8's background compiler waiting
-      // for a collection while Node drains its platform tasks, nodejs/node#54918).
+      // avoids a Node 20 deadlock: a worker starting while this thread ran a large batch hung
+      // 3-24% of fresh processes under load (V8's background compiler waiting for a collection
+      // while Node drains its platform tasks, nodejs/node#54918; scripts/first-split-check.mjs).
       await this.#poolStarting;
       net = this.#idle();
       pool = this.#inferencePool(threads, n);
