@@ -18,15 +18,13 @@
 // machine rarely reaches into, as it does into a median: a preempted call takes several time
 // slices longer. On a quiet machine it is within a few percent of the median (bench.json keeps
 // both).
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import asc from 'assemblyscript/asc';
 import { build } from 'esbuild';
-import { emitResult, median, parseArgs } from './bench-lib.mjs';
+import { compileAssemblyScript, emitResult, median, parseArgs } from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fusedDir = join(root, 'src', 'engine', 'fused');
@@ -148,45 +146,6 @@ function instrumentedSource(source) {
   return { source: source + added, names };
 }
 
-/** Compiles AssemblyScript source with build-wasm.mjs's flags; returns the binary. */
-async function compileAsm(source, relaxed) {
-  const files = { 'lenet.ts': source };
-  let binary;
-  const { error, stderr } = await asc.main(
-    [
-      'lenet.ts',
-      '--optimizeLevel',
-      '3',
-      '--shrinkLevel',
-      '0',
-      '--noAssert',
-      '--runtime',
-      'stub',
-      '--use',
-      'abort=',
-      '--enable',
-      'simd',
-      ...(relaxed ? ['--enable', 'relaxed-simd'] : []),
-      '--outFile',
-      'out.wasm',
-    ],
-    {
-      // Modules lenet.ts imports (e.g. preprocess.ts) come from asm/ as they are.
-      readFile: (name) => {
-        if (name in files) return files[name];
-        const path = join(root, 'asm', name);
-        return existsSync(path) ? readFileSync(path, 'utf8') : null;
-      },
-      writeFile: (name, contents) => {
-        if (name === 'out.wasm') binary = contents;
-      },
-      listFiles: () => [],
-    },
-  );
-  if (error) throw new Error(`${error.message}\n${stderr.toString()}`);
-  return binary;
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'lenet-bench-'));
 try {
   await build({
@@ -268,7 +227,7 @@ try {
   let splitNote;
   if (inst.source) {
     try {
-      profiled = await instantiate(await compileAsm(inst.source, relaxed));
+      profiled = await instantiate(await compileAssemblyScript(inst.source, { relaxed }));
       splitNote = `fc1, fc2 and fc3 timed apart through an instrumented copy of asm/lenet.ts (one added export per dense layer; the shipped code unchanged).`;
     } catch (err) {
       splitNote = `the instrumented copy did not compile (${err.message.split('\n')[0]}): the dense layers are one row.`;

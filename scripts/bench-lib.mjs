@@ -1,5 +1,5 @@
 // Helpers shared by the benchmark harness (bench.mjs) and its Node workers.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -116,4 +116,48 @@ export async function timeOnnxSession(ort, session, { batch, reps, singles }) {
     batchMs,
     singleMs: median(singleTimes),
   };
+}
+
+/**
+ * Compiles AssemblyScript `source` in memory with scripts/build-wasm.mjs's flags (plain SIMD, or
+ * relaxed SIMD too); modules it imports come from asm/ as they are. `extraArgs`: more asc flags.
+ * Returns the binary.
+ */
+export async function compileAssemblyScript(source, { relaxed = false, extraArgs = [] } = {}) {
+  const { default: asc } = await import('assemblyscript/asc');
+  const entry = 'entry.ts';
+  let binary;
+  const { error, stderr } = await asc.main(
+    [
+      entry,
+      '--optimizeLevel',
+      '3',
+      '--shrinkLevel',
+      '0',
+      '--noAssert',
+      '--runtime',
+      'stub',
+      '--use',
+      'abort=',
+      '--enable',
+      'simd',
+      ...(relaxed ? ['--enable', 'relaxed-simd'] : []),
+      ...extraArgs,
+      '--outFile',
+      'out.wasm',
+    ],
+    {
+      readFile: (name) => {
+        if (name === entry) return source;
+        const path = join(ROOT, 'asm', name);
+        return existsSync(path) ? readFileSync(path, 'utf8') : null;
+      },
+      writeFile: (name, contents) => {
+        if (name === 'out.wasm') binary = contents;
+      },
+      listFiles: () => [],
+    },
+  );
+  if (error) throw new Error(`${error.message}\n${stderr.toString()}`);
+  return binary;
 }

@@ -28,8 +28,7 @@
 
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import asc from 'assemblyscript/asc';
-import { emitResult, median, parseArgs } from './bench-lib.mjs';
+import { compileAssemblyScript, emitResult, median, parseArgs } from './bench-lib.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const rounds = Number(args.rounds ?? 7);
@@ -156,38 +155,9 @@ export function conv2mix(n: i32): f32 {
 }
 `;
 
-async function compile(relaxed) {
-  let binary;
-  const { error, stderr } = await asc.main(
-    [
-      'roofline.ts',
-      '--optimizeLevel',
-      '3',
-      '--shrinkLevel',
-      '0',
-      '--noAssert',
-      '--runtime',
-      'stub',
-      '--use',
-      'abort=',
-      '--enable',
-      'simd',
-      ...(relaxed ? ['--enable', 'relaxed-simd'] : []),
-      '--initialMemory',
-      '1',
-      '--outFile',
-      'out.wasm',
-    ],
-    {
-      readFile: (name) => (name === 'roofline.ts' ? SOURCE : null),
-      writeFile: (name, contents) => {
-        if (name === 'out.wasm') binary = contents;
-      },
-      listFiles: () => [],
-    },
-  );
-  if (error) throw new Error(`${error.message}\n${stderr.toString()}`);
-  return binary;
+/** The microbenchmark's module: build-wasm.mjs's flags, one page of memory. */
+function compile(relaxed) {
+  return compileAssemblyScript(SOURCE, { relaxed, extraArgs: ['--initialMemory', '1'] });
 }
 
 // name, export, iterations per call, multiply-adds (f32x4 ops) per iteration, loads per iteration
