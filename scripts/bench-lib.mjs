@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ASC_FLAGS, RELAXED_FLAGS } from './asc-flags.mjs';
 
 export const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 export const OUT_DIR = join(ROOT, 'bench-out');
@@ -128,24 +129,7 @@ export async function compileAssemblyScript(source, { relaxed = false, extraArgs
   const entry = 'entry.ts';
   let binary;
   const { error, stderr } = await asc.main(
-    [
-      entry,
-      '--optimizeLevel',
-      '3',
-      '--shrinkLevel',
-      '0',
-      '--noAssert',
-      '--runtime',
-      'stub',
-      '--use',
-      'abort=',
-      '--enable',
-      'simd',
-      ...(relaxed ? ['--enable', 'relaxed-simd'] : []),
-      ...extraArgs,
-      '--outFile',
-      'out.wasm',
-    ],
+    [entry, ...ASC_FLAGS, ...(relaxed ? RELAXED_FLAGS : []), ...extraArgs, '--outFile', 'out.wasm'],
     {
       readFile: (name) => {
         if (name === entry) return source;

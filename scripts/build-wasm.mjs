@@ -6,39 +6,24 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
+import { ASC_FLAGS, RELAXED_FLAGS } from './asc-flags.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'src', 'engine', 'fused');
-
-const common = [
-  '--optimizeLevel',
-  '3',
-  '--shrinkLevel',
-  '0',
-  '--noAssert',
-  // No allocator or GC: the module manages its own linear memory.
-  '--runtime',
-  'stub',
-  // Nothing can abort, so the module needs no imports.
-  '--use',
-  'abort=',
-  '--enable',
-  'simd',
-];
 
 const variants = ['lenet', 'net'].flatMap((name) => [
   { source: join(root, 'asm', `${name}.ts`), file: `${name}-simd.wasm`, flags: [] },
   {
     source: join(root, 'asm', `${name}.ts`),
     file: `${name}-relaxed-simd.wasm`,
-    flags: ['--enable', 'relaxed-simd'],
+    flags: RELAXED_FLAGS,
   },
 ]);
 
 await mkdir(outDir, { recursive: true });
 for (const { source, file, flags } of variants) {
   let binary;
-  const { error, stderr } = await asc.main([source, ...common, ...flags, '--outFile', file], {
+  const { error, stderr } = await asc.main([source, ...ASC_FLAGS, ...flags, '--outFile', file], {
     writeFile(name, contents) {
       if (name === file) binary = contents;
     },
