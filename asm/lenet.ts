@@ -515,6 +515,329 @@ function conv2Forward(s: usize): void {
   }
 }
 
+// ---- conv2 + pool2 for inference: Winograd F(4x4, 5x5) -----------------------------------
+
+// conv2 holds 58% of a forward pass's multiply-adds (240,000 of 416,520 a digit), and the direct
+// kernel above already runs at the 128-bit SIMD ceiling (scripts/bench-roofline.mjs), so only
+// fewer operations make inference faster. Winograd's minimal filtering (Lavin & Gray 2016)
+// computes a 4x4 output tile (4 pooling windows) from an 8x8 input tile with 64 products per
+// channel pair instead of 400. conv2's 10x10 output takes 3x3 tiles (rows and columns 10-11 are
+// computed from zero padding and dropped): 55,296 multiply-adds a digit plus the transforms.
+// F(2x2, 5x5) needs 86,400 and transforms as costly; F(4x4) rounds about twice as coarsely
+// (both far inside the tests' tolerance; test/engine/fused-winograd.test.ts).
+//   Y = A^T [ sum over input channels of (G g G^T) * (B^T d B) ] A, at the points 0, 1, -1,
+//   2, -2, 1/2, -1/2 and infinity:
+//   B^T = [1 0 -21/4 0 21/4 0 -1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
+//          0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0;
+//          0 -2 4 5/2 -5 -1/2 1 0; 0 -1 0 21/4 0 -21/4 0 1]
+//   G   = [1 0 0 0 0; -2/9 (1 1 1 1 1); -2/9 (1 -1 1 -1 1); 1/90 (1 2 4 8 16);
+//          1/90 (1 -2 4 -8 16); 32/45 (1 1/2 1/4 1/8 1/16); 32/45 (1 -1/2 1/4 -1/8 1/16); 0 0 0 0 1]
+//   A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0; 0 1 1 4 4 1/4 1/4 0; 0 1 -1 8 -8 1/8 -1/8 1]
+// The sums are the direct kernel's in another order through scaled terms, so logits differ from
+// its in the last bits. Only inference uses it: a training step's backward pass needs the argmax
+// addresses the direct kernel records, so training does not change.
+//
+// Per tile row (3 tiles) of an image: B^T down the 8 input rows of each of the 14 pool1 columns,
+// once for the overlapping tiles, then along each tile's 8 columns (winogradTiles); a [6 in] x
+// [6 in][16 out] product per tile and point with the transformed filters (winogradProduct); A^T
+// on both sides, the max of each 2x2 window and the bias (winogradPool). Channels are the lanes.
+
+// The transformed filters: U[64 points][6 in][16 out], and the conv2 kernel they were made
+// from (compared on every call: weights reach the module through several paths).
+const wU: usize = memory.data(64 * 6 * 16 * 4, 16);
+const wKernel: usize = memory.data(2400 * 4, 16);
+let wValid = false;
+// Scratch of one tile row: B^T down the rows [8][16 columns][8 lanes] (columns 14-15 stay zero:
+// the padding), the tiles' transformed inputs [3][64][8 lanes] and their products [3][64][16].
+const wCols: usize = memory.data(8 * 16 * 8 * 4, 16);
+const wV: usize = memory.data(3 * 64 * 8 * 4, 16);
+const wM: usize = memory.data(3 * 64 * 16 * 4, 16);
+// A^T's partial results for one tile and output vector (winogradPool): [4][8], then [4][4].
+const wS: usize = memory.data(32 * 16, 16);
+const wY: usize = memory.data(16 * 16, 16);
+// G in double precision: U is rounded to float once.
+const wG: usize = memory.data<f64>([
+  1,
+  0,
+  0,
+  0,
+  0,
+  -2.0 / 9,
+  -2.0 / 9,
+  -2.0 / 9,
+  -2.0 / 9,
+  -2.0 / 9,
+  -2.0 / 9,
+  2.0 / 9,
+  -2.0 / 9,
+  2.0 / 9,
+  -2.0 / 9,
+  1.0 / 90,
+  2.0 / 90,
+  4.0 / 90,
+  8.0 / 90,
+  16.0 / 90,
+  1.0 / 90,
+  -2.0 / 90,
+  4.0 / 90,
+  -8.0 / 90,
+  16.0 / 90,
+  32.0 / 45,
+  16.0 / 45,
+  8.0 / 45,
+  4.0 / 45,
+  2.0 / 45,
+  32.0 / 45,
+  -16.0 / 45,
+  8.0 / 45,
+  -4.0 / 45,
+  2.0 / 45,
+  0,
+  0,
+  0,
+  0,
+  1,
+]);
+const wGg: usize = memory.data(8 * 5 * 8, 16); // G g for one channel pair, [8][5 kw]
+
+/** U = G g G^T for every channel pair, unless the conv2 kernel is the one U was made from. */
+function winogradFilters(): void {
+  let diff = i32x4.splat(0);
+  for (let o: usize = 0; o < 2400 * 4; o += 16) {
+    diff = v128.or(diff, v128.xor(v128.load(paramsPtr + C2W + o), v128.load(wKernel + o)));
+  }
+  if (wValid && !v128.any_true(diff)) return;
+  memory.copy(wKernel, paramsPtr + C2W, 2400 * 4);
+  wValid = true;
+  for (let ci: usize = 0; ci < 6; ci++) {
+    for (let co: usize = 0; co < 16; co++) {
+      // g[kh][kw] = kernel[((kh * 5 + kw) * 6 + ci) * 16 + co] (HWIO)
+      const g = paramsPtr + C2W + (ci * 16 + co) * 4;
+      for (let a: usize = 0; a < 8; a++) {
+        for (let kw: usize = 0; kw < 5; kw++) {
+          let sum: f64 = 0;
+          for (let kh: usize = 0; kh < 5; kh++) {
+            sum += load<f64>(wG + (a * 5 + kh) * 8) * <f64>load<f32>(g + (kh * 5 + kw) * 384);
+          }
+          store<f64>(wGg + (a * 5 + kw) * 8, sum);
+        }
+      }
+      for (let a: usize = 0; a < 8; a++) {
+        for (let b: usize = 0; b < 8; b++) {
+          let sum: f64 = 0;
+          for (let kw: usize = 0; kw < 5; kw++) {
+            sum += load<f64>(wGg + (a * 5 + kw) * 8) * load<f64>(wG + (b * 5 + kw) * 8);
+          }
+          store<f32>(wU + (((a * 8 + b) * 6 + ci) * 16 + co) * 4, <f32>sum);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The transforms, as static methods only because TypeScript tools accept decorators on methods:
+ * `@inline` makes AssemblyScript inline them, so their stride arguments become constants folded
+ * into the loads' offsets (called, conv2 takes a third longer).
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: see above; AssemblyScript has no other way.
+class Winograd {
+  /**
+   * B^T applied to 8 vectors `stride` bytes apart at `src` (the last `8 - rows` taken as zero),
+   * written `dstStride` apart at `dst`.
+   */
+  @inline static input(src: usize, stride: usize, rows: i32, dst: usize, dstStride: usize): void {
+    const zero = f32x4.splat(0);
+    const d0 = v128.load(src);
+    const d1 = v128.load(src + stride);
+    const d2 = v128.load(src + 2 * stride);
+    const d3 = v128.load(src + 3 * stride);
+    const d4 = v128.load(src + 4 * stride);
+    const d5 = v128.load(src + 5 * stride);
+    const d6 = rows > 6 ? v128.load(src + 6 * stride) : zero;
+    const d7 = rows > 7 ? v128.load(src + 7 * stride) : zero;
+    const k21 = f32x4.splat(5.25);
+    const k17 = f32x4.splat(4.25);
+    v128.store(dst, f32x4.add(f32x4.sub(d0, d6), f32x4.mul(k21, f32x4.sub(d4, d2))));
+    let s = f32x4.sub(f32x4.add(d2, d6), f32x4.mul(k17, d4));
+    let t = f32x4.sub(f32x4.add(d1, d5), f32x4.mul(k17, d3));
+    v128.store(dst + dstStride, f32x4.add(s, t));
+    v128.store(dst + 2 * dstStride, f32x4.sub(s, t));
+    s = f32x4.sub(
+      f32x4.add(d6, f32x4.mul(f32x4.splat(0.25), d2)),
+      f32x4.mul(f32x4.splat(1.25), d4),
+    );
+    t = f32x4.add(
+      f32x4.sub(f32x4.mul(f32x4.splat(0.5), d1), f32x4.mul(f32x4.splat(2.5), d3)),
+      f32x4.add(d5, d5),
+    );
+    v128.store(dst + 3 * dstStride, f32x4.add(s, t));
+    v128.store(dst + 4 * dstStride, f32x4.sub(s, t));
+    s = f32x4.sub(f32x4.add(d6, f32x4.mul(f32x4.splat(4), d2)), f32x4.mul(f32x4.splat(5), d4));
+    t = f32x4.add(
+      f32x4.sub(f32x4.add(d1, d1), f32x4.mul(f32x4.splat(2.5), d3)),
+      f32x4.mul(f32x4.splat(0.5), d5),
+    );
+    v128.store(dst + 5 * dstStride, f32x4.add(s, t));
+    v128.store(dst + 6 * dstStride, f32x4.sub(s, t));
+    v128.store(
+      dst + 7 * dstStride,
+      f32x4.add(f32x4.sub(d7, d1), f32x4.mul(k21, f32x4.sub(d3, d5))),
+    );
+  }
+
+  /** A^T applied to 8 vectors `stride` bytes apart at `src`, written `dstStride` apart at `dst`. */
+  @inline static output(src: usize, stride: usize, dst: usize, dstStride: usize): void {
+    const m0 = v128.load(src);
+    const m1 = v128.load(src + stride);
+    const m2 = v128.load(src + 2 * stride);
+    const m3 = v128.load(src + 3 * stride);
+    const m4 = v128.load(src + 4 * stride);
+    const m5 = v128.load(src + 5 * stride);
+    const m6 = v128.load(src + 6 * stride);
+    const m7 = v128.load(src + 7 * stride);
+    const p12 = f32x4.add(m1, m2);
+    const q12 = f32x4.sub(m1, m2);
+    const p34 = f32x4.add(m3, m4);
+    const q34 = f32x4.sub(m3, m4);
+    const p56 = f32x4.add(m5, m6);
+    const q56 = f32x4.sub(m5, m6);
+    v128.store(dst, f32x4.add(f32x4.add(m0, p12), f32x4.add(p34, p56)));
+    v128.store(
+      dst + dstStride,
+      f32x4.add(f32x4.add(q12, f32x4.add(q34, q34)), f32x4.mul(f32x4.splat(0.5), q56)),
+    );
+    v128.store(
+      dst + 2 * dstStride,
+      f32x4.add(f32x4.add(p12, f32x4.mul(f32x4.splat(4), p34)), f32x4.mul(f32x4.splat(0.25), p56)),
+    );
+    v128.store(
+      dst + 3 * dstStride,
+      f32x4.add(
+        f32x4.add(
+          f32x4.add(q12, f32x4.mul(f32x4.splat(8), q34)),
+          f32x4.mul(f32x4.splat(0.125), q56),
+        ),
+        m7,
+      ),
+    );
+  }
+
+  /** The max of four vectors at wY: [i][j] = wY + (i * 4 + j) * 16. */
+  @inline static windowMax(i: usize, j: usize): v128 {
+    const y = wY + (i * 4 + j) * 16;
+    return f32x4.pmax(
+      f32x4.pmax(v128.load(y), v128.load(y, 16)),
+      f32x4.pmax(v128.load(y, 64), v128.load(y, 80)),
+    );
+  }
+}
+
+/**
+ * The transformed inputs of tile row `ti` -> wV[3 tiles][64][8 lanes]. A pool1 pixel's channels
+ * are the vectors at its offsets 0 (c0..c3) and 16 (c4, c5 and the next pixel's c0, c1: lanes
+ * the product never reads; past the last image they are reserve's zeroed padding). Input rows
+ * 14 and 15 of the last tile row are the zero padding.
+ */
+function winogradTiles(inp: usize, ti: usize): void {
+  const top = inp + 4 * ti * P1_ROW;
+  for (let j: usize = 0; j < 14; j++) {
+    const dst = wCols + j * 32;
+    if (ti < 2) {
+      Winograd.input(top + j * 24, P1_ROW, 8, dst, 16 * 32);
+      Winograd.input(top + j * 24 + 16, P1_ROW, 8, dst + 16, 16 * 32);
+    } else {
+      Winograd.input(top + j * 24, P1_ROW, 6, dst, 16 * 32);
+      Winograd.input(top + j * 24 + 16, P1_ROW, 6, dst + 16, 16 * 32);
+    }
+  }
+  for (let t: usize = 0; t < 3; t++) {
+    for (let a: usize = 0; a < 8; a++) {
+      const src = wCols + (a * 16 + 4 * t) * 32;
+      const dst = wV + (t * 64 + a * 8) * 32;
+      Winograd.input(src, 32, 8, dst, 32);
+      Winograd.input(src + 16, 32, 8, dst + 16, 32);
+    }
+  }
+}
+
+/**
+ * wM[t][p][16 out] = sum over the 6 input channels of wV[t][p][in] * wU[p][in][out], for the 3
+ * tiles of a row at each of the 64 points: 8 outputs x 3 tiles are 6 sums; the first channel
+ * multiplies, the others multiply-add.
+ */
+function winogradProduct(): void {
+  for (let h: usize = 0; h < 2; h++) {
+    for (let p: usize = 0; p < 64; p++) {
+      const u = wU + (p * 96 + h * 8) * 4;
+      const v = wV + p * 32;
+      let ua = v128.load(u);
+      let ub = v128.load(u, 16);
+      let t = v128.load32_splat(v);
+      let a0 = f32x4.mul(t, ua);
+      let b0 = f32x4.mul(t, ub);
+      t = v128.load32_splat(v, 64 * 32);
+      let a1 = f32x4.mul(t, ua);
+      let b1 = f32x4.mul(t, ub);
+      t = v128.load32_splat(v, 2 * 64 * 32);
+      let a2 = f32x4.mul(t, ua);
+      let b2 = f32x4.mul(t, ub);
+      for (let c: usize = 4; c < 24; c += 4) {
+        ua = v128.load(u + c * 16);
+        ub = v128.load(u + c * 16, 16);
+        t = v128.load32_splat(v + c);
+        a0 = madd(t, ua, a0);
+        b0 = madd(t, ub, b0);
+        t = v128.load32_splat(v + c, 64 * 32);
+        a1 = madd(t, ua, a1);
+        b1 = madd(t, ub, b1);
+        t = v128.load32_splat(v + c, 2 * 64 * 32);
+        a2 = madd(t, ua, a2);
+        b2 = madd(t, ub, b2);
+      }
+      const m = wM + (p * 16 + h * 8) * 4;
+      v128.store(m, a0);
+      v128.store(m, b0, 16);
+      v128.store(m, a1, 64 * 64);
+      v128.store(m, b1, 64 * 64 + 16);
+      v128.store(m, a2, 2 * 64 * 64);
+      v128.store(m, b2, 2 * 64 * 64 + 16);
+    }
+  }
+}
+
+/** Tile row `ti`'s products -> A^T on both sides, the max of each 2x2 window, plus bias. */
+function winogradPool(ti: usize, out: usize): void {
+  for (let t: usize = 0; t < 3; t++) {
+    for (let v: usize = 0; v < 64; v += 16) {
+      const m = wM + t * 64 * 64 + v;
+      // Down the 8 rows of points, for each column -> wS[4][8]; then along each row -> wY[4][4].
+      for (let b: usize = 0; b < 8; b++) Winograd.output(m + b * 64, 8 * 64, wS + b * 16, 8 * 16);
+      for (let i: usize = 0; i < 4; i++) Winograd.output(wS + i * 128, 16, wY + i * 64, 16);
+      const bias = v128.load(paramsPtr + C2B + v);
+      // Pooled rows 2ti, 2ti + 1 and columns 2t, 2t + 1; row and column 5 are padding.
+      const q = out + (ti * 2 * 5 + t * 2) * 64 + v;
+      v128.store(q, f32x4.add(Winograd.windowMax(0, 0), bias));
+      if (t < 2) v128.store(q, f32x4.add(Winograd.windowMax(0, 2), bias), 64);
+      if (ti < 2) {
+        v128.store(q, f32x4.add(Winograd.windowMax(2, 0), bias), 5 * 64);
+        if (t < 2) v128.store(q, f32x4.add(Winograd.windowMax(2, 2), bias), 6 * 64);
+      }
+    }
+  }
+}
+
+/** conv2 + pool2 of image `s` by Winograd F(4x4, 5x5); call winogradFilters first. */
+function conv2Winograd(s: usize): void {
+  const inp = p1Buf + s * P1;
+  const out = p2Buf + s * P2;
+  for (let ti: usize = 0; ti < 3; ti++) {
+    winogradTiles(inp, ti);
+    winogradProduct();
+    winogradPool(ti, out);
+  }
+}
+
 // ---- Dense layers ------------------------------------------------------------------------
 
 // All dense widths (120, 84, 12) are multiples of 3 vectors, so every kernel works on blocks of
@@ -1242,7 +1565,8 @@ function adamStaysFinite(
 /** Logits of the n staged images into logitsPtr(), [n][10]. */
 export function forward(n: i32): void {
   stageConv1(n);
-  stageConv2(n);
+  winogradFilters();
+  for (let s: usize = 0; s < <usize>n; s++) conv2Winograd(s);
   stageDense(n);
   for (let s: usize = 0; s < <usize>n; s++) {
     memory.copy(logitBuf + s * LOGITS, zBuf + s * Z, LOGITS);
