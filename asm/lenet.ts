@@ -353,6 +353,37 @@ function reluMask(g: v128, act: v128): v128 {
 // was bound by loads (about 2 vector loads per cycle; scripts/bench-roofline.mjs), not arithmetic.
 // Bias and ReLU commute with the max, so they are applied to the pooled value only; the argmax
 // is taken before ReLU, which picks the same element whenever the gradient is non-zero.
+//
+// Background windows. Half of an MNIST digit's windows (51% over the test set, in the 32x32
+// frame) read a 6x6 patch that is all background, and all such windows give the same result up
+// to the argmax addresses' base. The first one (in a call, or after the background changed) is
+// computed as usual and its result kept: values, and addresses relative to its pixel. The others
+// copy it, so they are bit for bit what the window code would compute (a formula such as
+// c*sum(w) would round differently); conv1 costs 40% less. "Background" is the image's corner
+// value compared as bits, never an assumed constant: inputs come from the normalisation table,
+// the bound training set or floats JS wrote. A NaN matches only the same NaN bits, -0 does not
+// match 0. The kept result holds within one stage call only: the parameters change between
+// calls (loadParams, Adam, JS writes to parametersAddress()), and conv1Kernel, which every call
+// runs first, forgets it.
+
+// The kept background window: its input bits, its stores (channels 0-3, 4-5) and its argmax
+// addresses minus the window's pixel address.
+let bgKept = false;
+let bgBits: i32 = 0;
+let bgOutA: v128 = i32x4(0, 0, 0, 0);
+let bgOutB: v128 = i32x4(0, 0, 0, 0);
+let bgOffA: v128 = i32x4(0, 0, 0, 0);
+let bgOffB: v128 = i32x4(0, 0, 0, 0);
+// -1 turns the skip off (every window counts as not background); see setConv1Skip.
+let bgSkipOff: i32 = 0;
+
+/**
+ * @internal Tests only: `false` computes every conv1 window, as before background windows were
+ * copied, so a test can compare the two; `true` (the default) copies them.
+ */
+export function setConv1Skip(on: bool): void {
+  bgSkipOff = on ? 0 : -1;
+}
 
 function conv1Kernel(): void {
   for (let k: usize = 0; k < 25 * 32; k += 32) {
@@ -360,6 +391,26 @@ function conv1Kernel(): void {
     v128.store(w1k + k, v128.load(paramsPtr + C1W + k));
     v128.store(w1k + k, v128.shuffle<f32>(hi, hi, 0, 0, 1, 1), 16);
   }
+  bgKept = false;
+}
+
+/**
+ * Bit c is set where column c of row `row` or the row below holds a value whose bits differ from
+ * `bg`'s lanes: 32 columns, 8 compares per row, one bitmask per 16 columns.
+ */
+function differsInRows(row: usize, bg: v128): i32 {
+  const e0 = v128.and(i32x4.eq(v128.load(row), bg), i32x4.eq(v128.load(row, 128), bg));
+  const e1 = v128.and(i32x4.eq(v128.load(row, 16), bg), i32x4.eq(v128.load(row, 144), bg));
+  const e2 = v128.and(i32x4.eq(v128.load(row, 32), bg), i32x4.eq(v128.load(row, 160), bg));
+  const e3 = v128.and(i32x4.eq(v128.load(row, 48), bg), i32x4.eq(v128.load(row, 176), bg));
+  const e4 = v128.and(i32x4.eq(v128.load(row, 64), bg), i32x4.eq(v128.load(row, 192), bg));
+  const e5 = v128.and(i32x4.eq(v128.load(row, 80), bg), i32x4.eq(v128.load(row, 208), bg));
+  const e6 = v128.and(i32x4.eq(v128.load(row, 96), bg), i32x4.eq(v128.load(row, 224), bg));
+  const e7 = v128.and(i32x4.eq(v128.load(row, 112), bg), i32x4.eq(v128.load(row, 240), bg));
+  // Lanes are all ones or zeros, which the saturating narrows keep.
+  const lo = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(e0, e1), i16x8.narrow_i32x4_s(e2, e3));
+  const hi = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(e4, e5), i16x8.narrow_i32x4_s(e6, e7));
+  return ~(i8x16.bitmask(lo) | (i8x16.bitmask(hi) << 16));
 }
 
 function conv1Forward(s: usize): void {
@@ -371,9 +422,31 @@ function conv1Forward(s: usize): void {
   // Offsets of the window's pixels: [top-left, top-right, bottom-left, bottom-right].
   const dTop = i32x4(0, 0, 128, 128); // left pixel of each row, per lane of the b's
   const dRight = i32x4(4, 4, 132, 132);
+  // Window row i reads image rows 2i..2i+5: the differing columns of row pairs i, i+1, i+2.
+  const bg = v128.load32_splat(x);
+  const bits = i32.load(x);
+  let kept = bgKept && bgBits === bits;
+  let pair0 = differsInRows(x, bg) | bgSkipOff;
+  let pair1 = differsInRows(x + 256, bg) | bgSkipOff;
   for (let i: usize = 0; i < 14; i++) {
+    const pair2 = differsInRows(x + (i + 2) * 256, bg) | bgSkipOff;
+    const differs = pair0 | pair1 | pair2;
+    pair0 = pair1;
+    pair1 = pair2;
     for (let j: usize = 0; j < 14; j++) {
       const px = x + (i * 64 + j * 2) * 4; // pixel (2i, 2j)
+      const q = i * 14 + j;
+      // Columns 2j..2j+5 all background: the same stores as the window code (lanes 6-7 of the
+      // argmax record untouched, as there).
+      const background = ((differs >>> (<i32>j * 2)) & 63) === 0;
+      if (background && kept) {
+        const base = i32x4.splat(<i32>px);
+        v128.store(out + q * 24, bgOutA);
+        v128.store64_lane(out + q * 24, bgOutB, 0, 16);
+        v128.store(idx + q * 32, i32x4.add(base, bgOffA));
+        v128.store64_lane(idx + q * 32, i32x4.add(base, bgOffB), 0, 16);
+        continue;
+      }
       let a00 = f32x4.splat(0);
       let a01 = a00;
       let a10 = a00;
@@ -404,7 +477,6 @@ function conv1Forward(s: usize): void {
           wk += 32;
         }
       }
-      const q = i * 14 + j;
       const base = i32x4.splat(<i32>px);
       // Channels 0-3: first maximum in row-major window order wins, as in tfjs and PyTorch.
       let m = f32x4.gt(a01, a00);
@@ -416,7 +488,9 @@ function conv1Forward(s: usize): void {
       m = f32x4.gt(a11, best);
       best = f32x4.pmax(best, a11);
       off = v128.bitselect(i32x4.add(base, i32x4.splat(132)), off, m);
-      v128.store(out + q * 24, relu(f32x4.add(best, biasA)));
+      const outA = relu(f32x4.add(best, biasA));
+      const offA = off;
+      v128.store(out + q * 24, outA);
       v128.store(idx + q * 32, off);
       // Channels 4-5: lanes [c4, c5] of each row's left (l) and right (r) pixel; the right one
       // wins a row only if greater, then the bottom row's winner only if greater than the top's.
@@ -429,8 +503,18 @@ function conv1Forward(s: usize): void {
       m = f32x4.gt(bottom, rowBest);
       best = f32x4.pmax(rowBest, bottom);
       off = v128.bitselect(v128.shuffle<i32>(rowOff, rowOff, 2, 3, 2, 3), rowOff, m);
-      v128.store64_lane(out + q * 24, relu(f32x4.add(best, biasB)), 0, 16);
+      const outB = relu(f32x4.add(best, biasB));
+      v128.store64_lane(out + q * 24, outB, 0, 16);
       v128.store64_lane(idx + q * 32, off, 0, 16);
+      if (background) {
+        bgOutA = outA;
+        bgOutB = outB;
+        bgOffA = i32x4.sub(offA, base);
+        bgOffB = i32x4.sub(off, base);
+        bgBits = bits;
+        bgKept = true;
+        kept = true;
+      }
     }
   }
 }
