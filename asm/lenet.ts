@@ -1506,6 +1506,11 @@ export function stageConv1(n: i32): void {
 export function stageConv2(n: i32): void {
   for (let s: usize = 0; s < <usize>n; s++) conv2Forward(s);
 }
+/** forward's conv2 + pool2: Winograd (conv2Winograd), no argmax records. */
+export function stageConv2Winograd(n: i32): void {
+  winogradFilters();
+  for (let s: usize = 0; s < <usize>n; s++) conv2Winograd(s);
+}
 export function stageDense(n: i32): void {
   const m = <usize>n;
   denseForward(p2Buf, 400, paramsPtr + F1W, paramsPtr + F1B, h1Buf, 120, m, true);
@@ -1649,8 +1654,7 @@ function adamStaysFinite(
 /** Logits of the n staged images into logitsPtr(), [n][10]. */
 export function forward(n: i32): void {
   stageConv1(n);
-  winogradFilters();
-  for (let s: usize = 0; s < <usize>n; s++) conv2Winograd(s);
+  stageConv2Winograd(n);
   stageDense(n);
   for (let s: usize = 0; s < <usize>n; s++) {
     memory.copy(logitBuf + s * LOGITS, zBuf + s * Z, LOGITS);

@@ -8,8 +8,9 @@
 //   node scripts/bench-fused.mjs [--steps 200] [--json]                 # plain SIMD (Node 20)
 //   node --experimental-wasm-relaxed-simd scripts/bench-fused.mjs       # relaxed SIMD
 //
-// The shipped module exports its stages for profilers (conv1+pool1, conv2+pool2, the three
-// dense layers as one, loss, dense backward, conv2 backward, conv1 backward, Adam). To time fc1,
+// The shipped module exports its stages for profilers (conv1+pool1, conv2+pool2 and forward's
+// Winograd conv2+pool2, the three dense layers as one, loss, dense backward, conv2 backward,
+// conv1 backward, Adam). To time fc1,
 // fc2 and fc3 apart, this script compiles an instrumented copy of asm/lenet.ts with one export
 // per statement of its dense stages (the shipped code is unchanged; only exports are added).
 // If that copy cannot be made (the kernel source changed shape), the dense layers stay one row
@@ -302,7 +303,8 @@ try {
   const forwardStages = timeStages(
     [
       ['conv1+relu+pool1', () => k.stageConv1(FORWARD_BATCH)],
-      ['conv2+pool2', () => k.stageConv2(FORWARD_BATCH)],
+      // Inference runs conv2 by Winograd (asm/lenet.ts); training, above, the direct kernel.
+      ['conv2+pool2 (Winograd)', () => k.stageConv2Winograd(FORWARD_BATCH)],
       ...fwdDense,
     ],
     fwdReps,
