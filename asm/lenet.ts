@@ -770,8 +770,11 @@ class Winograd {
     );
   }
 
-  /** A^T applied to 8 vectors `stride` bytes apart at `src`, written `dstStride` apart at `dst`. */
-  @inline static output(src: usize, stride: usize, dst: usize, dstStride: usize): void {
+  /**
+   * A^T applied to 8 vectors `stride` bytes apart at `src`: its first `count` (2 or 4) outputs,
+   * written `dstStride` apart at `dst`.
+   */
+  @inline static output(src: usize, stride: usize, count: i32, dst: usize, dstStride: usize): void {
     const m0 = v128.load(src);
     const m1 = v128.load(src + stride);
     const m2 = v128.load(src + 2 * stride);
@@ -779,7 +782,6 @@ class Winograd {
     const m4 = v128.load(src + 4 * stride);
     const m5 = v128.load(src + 5 * stride);
     const m6 = v128.load(src + 6 * stride);
-    const m7 = v128.load(src + 7 * stride);
     const p12 = f32x4.add(m1, m2);
     const q12 = f32x4.sub(m1, m2);
     const p34 = f32x4.add(m3, m4);
@@ -791,6 +793,7 @@ class Winograd {
       dst + dstStride,
       f32x4.add(f32x4.add(q12, f32x4.add(q34, q34)), f32x4.mul(f32x4.splat(0.5), q56)),
     );
+    if (count < 4) return;
     v128.store(
       dst + 2 * dstStride,
       f32x4.add(f32x4.add(p12, f32x4.mul(f32x4.splat(4), p34)), f32x4.mul(f32x4.splat(0.25), p56)),
@@ -802,7 +805,7 @@ class Winograd {
           f32x4.add(q12, f32x4.mul(f32x4.splat(8), q34)),
           f32x4.mul(f32x4.splat(0.125), q56),
         ),
-        m7,
+        v128.load(src + 7 * stride),
       ),
     );
   }
@@ -896,8 +899,15 @@ function winogradPool(ti: usize, out: usize): void {
     for (let v: usize = 0; v < 64; v += 16) {
       const m = wM + t * 64 * 64 + v;
       // Down the 8 rows of points, for each column -> wS[4][8]; then along each row -> wY[4][4].
-      for (let b: usize = 0; b < 8; b++) Winograd.output(m + b * 64, 8 * 64, wS + b * 16, 8 * 16);
-      for (let i: usize = 0; i < 4; i++) Winograd.output(wS + i * 128, 16, wY + i * 64, 16);
+      // Output rows and columns 10-11 (the last tiles' 2 and 3) are padding: not computed.
+      const rows: i32 = ti < 2 ? 4 : 2;
+      const cols: i32 = t < 2 ? 4 : 2;
+      for (let b: usize = 0; b < 8; b++) {
+        Winograd.output(m + b * 64, 8 * 64, rows, wS + b * 16, 8 * 16);
+      }
+      for (let i: usize = 0; i < <usize>rows; i++) {
+        Winograd.output(wS + i * 128, 16, cols, wY + i * 64, 16);
+      }
       const bias = v128.load(paramsPtr + C2B + v);
       // Pooled rows 2ti, 2ti + 1 and columns 2t, 2t + 1; row and column 5 are padding.
       const q = out + (ti * 2 * 5 + t * 2) * 64 + v;
