@@ -618,7 +618,7 @@ function conv2Forward(s: usize): void {
 //          1/90 (1 -2 4 -8 16); 32/45 (1 1/2 1/4 1/8 1/16); 32/45 (1 -1/2 1/4 -1/8 1/16); 0 0 0 0 1]
 //   A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0; 0 1 1 4 4 1/4 1/4 0; 0 1 -1 8 -8 1/8 -1/8 1]
 // The sums are the direct kernel's in another order through scaled terms, so logits differ from
-// its in the last bits. Only inference uses it: a training step's backward pass needs the argmax
+// the direct kernel's in the last bits. Only inference uses it: a training step's backward pass needs the argmax
 // addresses the direct kernel records, so training does not change.
 //
 // Per tile row (3 tiles) of an image: B^T down the 8 input rows of each of the 14 pool1 columns,
@@ -640,47 +640,16 @@ const wM: usize = memory.data(3 * 64 * 16 * 4, 16);
 const wS: usize = memory.data(32 * 16, 16);
 const wY: usize = memory.data(16 * 16, 16);
 // G in double precision: U is rounded to float once.
+// biome-ignore format: an 8x5 matrix, a row a line
 const wG: usize = memory.data<f64>([
-  1,
-  0,
-  0,
-  0,
-  0,
-  -2.0 / 9,
-  -2.0 / 9,
-  -2.0 / 9,
-  -2.0 / 9,
-  -2.0 / 9,
-  -2.0 / 9,
-  2.0 / 9,
-  -2.0 / 9,
-  2.0 / 9,
-  -2.0 / 9,
-  1.0 / 90,
-  2.0 / 90,
-  4.0 / 90,
-  8.0 / 90,
-  16.0 / 90,
-  1.0 / 90,
-  -2.0 / 90,
-  4.0 / 90,
-  -8.0 / 90,
-  16.0 / 90,
-  32.0 / 45,
-  16.0 / 45,
-  8.0 / 45,
-  4.0 / 45,
-  2.0 / 45,
-  32.0 / 45,
-  -16.0 / 45,
-  8.0 / 45,
-  -4.0 / 45,
-  2.0 / 45,
-  0,
-  0,
-  0,
-  0,
-  1,
+  1, 0, 0, 0, 0,
+  -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9,
+  -2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9,
+  1.0 / 90, 2.0 / 90, 4.0 / 90, 8.0 / 90, 16.0 / 90,
+  1.0 / 90, -2.0 / 90, 4.0 / 90, -8.0 / 90, 16.0 / 90,
+  32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45,
+  32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45,
+  0, 0, 0, 0, 1,
 ]);
 const wGg: usize = memory.data(8 * 5 * 8, 16); // G g for one channel pair, [8][5 kw]
 
