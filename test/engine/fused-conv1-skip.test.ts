@@ -13,46 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { detectEnvironment } from '../../src/backend/env.js';
 import { type FusedVariant, WasmLeNet } from '../../src/engine/fused/kernels.js';
+import { randomLeNetParams } from '../helpers/fused-lenet.js';
 
 const fusedDir = fileURLToPath(new URL('../../src/engine/fused/', import.meta.url));
 const MEAN = 0.1307;
 const STD = 0.3081;
 const DIGITS = 200;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const SHAPES = [
-  [5, 5, 1, 6],
-  [6],
-  [5, 5, 6, 16],
-  [16],
-  [400, 120],
-  [120],
-  [120, 84],
-  [84],
-  [84, 10],
-  [10],
-];
-
-/** Glorot-uniform kernels and small non-zero biases. */
-function randomParams(seed: number): Float32Array[] {
-  const rand = mulberry32(seed);
-  return SHAPES.map((shape) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const fanOut = shape[shape.length - 1] as number;
-    const limit = shape.length === 1 ? 0.1 : Math.sqrt(6 / (size / fanOut + fanOut));
-    return Float32Array.from({ length: size }, () => (2 * rand() - 1) * limit);
-  });
-}
 
 /**
  * MNIST test digits centred in 32x32 and normalised, then the odd images described above, the
@@ -158,7 +124,7 @@ for (const { variant, supported } of variants) {
       const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
       const on = await instance(variant, true);
       const off = await instance(variant, false);
-      const params = randomParams(7);
+      const params = randomLeNetParams(7);
       on.net.setParams(params);
       off.net.setParams(params);
 

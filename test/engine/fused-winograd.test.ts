@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { detectEnvironment } from '../../src/backend/env.js';
+import { mulberry32 } from '../../src/data/batches.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { normalizationTable, normalizeInto, prepareImages } from '../../src/data/preprocess.js';
 import type { FusedVariant, WasmLeNet } from '../../src/engine/fused/kernels.js';
 import { loadFusedLeNet } from '../../src/engine/fused/load.js';
 import { loadPretrained } from '../../src/engine/pretrained.js';
+import { randomLeNetParams } from '../helpers/fused-lenet.js';
 
 // The fused module's inference runs conv2 by Winograd's F(4x4, 5x5) (asm/lenet.ts): other sums
 // than the direct kernel's, through transformed filters it caches. Checked here against a
@@ -15,9 +17,8 @@ import { loadPretrained } from '../../src/engine/pretrained.js';
 //
 // The error is measured relative to the largest |logit| of the image (at least 1), the scale
 // float32 rounds at. Measured on the 500 digits below: 1.4e-6 (plain SIMD) and 1.0e-6 (relaxed)
-// with Winograd, 8.0e-7 and 7.6e-7 with the direct kernel; on the random models up to 2.6e-6.
+// with Winograd, 8.0e-7 and 7.6e-7 with the direct kernel; on the random models up to 2.1e-6.
 
-const SIZES = [150, 6, 2400, 16, 48000, 120, 10080, 84, 840, 10];
 /** Largest |logit - exact logit| allowed, over the image's largest |logit| (at least 1). */
 const REL_TOL = 1e-5;
 
@@ -40,22 +41,6 @@ function worstError(
     if (argmax(logits, s * 10) === argmax(exact, 0)) sameDigit++;
   }
   return { worst, sameDigit };
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomParams(seed: number, scale = 0.2): Float32Array[] {
-  const rand = mulberry32(seed);
-  return SIZES.map((s) => Float32Array.from({ length: s }, () => (2 * rand() - 1) * scale));
 }
 
 /**
@@ -177,7 +162,7 @@ for (const { variant, supported } of variants) {
       'is within tolerance on a random model and random images, seed %i',
       async (seed) => {
         const net = await load();
-        const params = randomParams(seed);
+        const params = randomLeNetParams(seed);
         net.setParams(params);
         const rand = mulberry32(100 + seed);
         const n = 20;
@@ -200,9 +185,9 @@ for (const { variant, supported } of variants) {
     it('follows new weights from setParams, bit for bit as a fresh instance', async () => {
       const net = await load();
       const images = digits.subarray(0, 16 * 1024);
-      net.setParams(randomParams(4));
+      net.setParams(randomLeNetParams(4));
       net.forward(images, 16);
-      const next = randomParams(5);
+      const next = randomLeNetParams(5);
       net.setParams(next);
       expect(net.forward(images, 16)).toEqual(await freshLogits(next, images, 16));
       net.dispose();
@@ -211,7 +196,7 @@ for (const { variant, supported } of variants) {
     it('follows a change of one conv2 weight', async () => {
       const net = await load();
       const images = digits.subarray(0, 8 * 1024);
-      const params = randomParams(6);
+      const params = randomLeNetParams(6);
       net.setParams(params);
       const before = net.forward(images, 8);
       const changed = params.map((p) => p.slice());
@@ -228,7 +213,7 @@ for (const { variant, supported } of variants) {
       const net = await load();
       const images = digits.subarray(0, 32 * 1024);
       const labels = Uint8Array.from({ length: 32 }, (_, i) => i % 10);
-      net.setParams(randomParams(7, 0.1));
+      net.setParams(randomLeNetParams(7, 0.5));
       net.forward(images, 32);
       for (let i = 0; i < 3; i++) net.trainStep(images, labels, 32);
       const trained = net.getParams();
@@ -236,7 +221,7 @@ for (const { variant, supported } of variants) {
       expect(afterSteps).toEqual(await freshLogits(trained, images, 32));
       // Another instance takes the weights as bytes in the module's layout, as workers do.
       const other: WasmLeNet = await load();
-      other.setParams(randomParams(8));
+      other.setParams(randomLeNetParams(8));
       other.forward(images, 32);
       other.setParameterBytes(net.parameterBytes());
       expect(other.forward(images, 32)).toEqual(afterSteps);

@@ -11,8 +11,10 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../src/data/batches.js';
 import { FusedLeNetError, type FusedVariant } from '../../src/engine/fused/kernels.js';
 import { loadFusedLeNet } from '../../src/engine/fused/load.js';
+import { LENET_SHAPES, randomLeNetParams } from '../helpers/fused-lenet.js';
 
 // The fused kernels against an independent tfjs-core LeNet with the same layouts, on the cpu
 // backend: logits, loss, correct count, every gradient (also where max-pool windows tie), and
@@ -20,42 +22,8 @@ import { loadFusedLeNet } from '../../src/engine/fused/load.js';
 // validates runs the suite; in Node 20 the relaxed-SIMD build is instead compared with the plain
 // one in a child process started with the V8 flag that enables it.
 
-const SHAPES: number[][] = [
-  [5, 5, 1, 6],
-  [6],
-  [5, 5, 6, 16],
-  [16],
-  [400, 120],
-  [120],
-  [120, 84],
-  [84],
-  [84, 10],
-  [10],
-];
 const TOL = 1e-4;
 const fusedDir = fileURLToPath(new URL('../../src/engine/fused/', import.meta.url));
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Glorot-uniform kernels and small random biases (non-zero, so bias gradients matter). */
-function randomParams(seed: number): Float32Array[] {
-  const rand = mulberry32(seed);
-  return SHAPES.map((shape) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const fanOut = shape[shape.length - 1] as number;
-    const limit = shape.length === 1 ? 0.1 : Math.sqrt(6 / (size / fanOut + fanOut));
-    return Float32Array.from({ length: size }, () => (2 * rand() - 1) * limit);
-  });
-}
 
 function randomBatch(n: number, seed: number): { images: Float32Array; labels: Uint8Array } {
   const rand = mulberry32(seed);
@@ -105,7 +73,7 @@ function expectedLogits(key: string, params: Float32Array[], images: Float32Arra
   return cached(`logits ${key}`, () =>
     tf.tidy(() =>
       referenceLogits(
-        params.map((p, i) => tf.tensor(p, SHAPES[i])),
+        params.map((p, i) => tf.tensor(p, LENET_SHAPES[i])),
         images,
         n,
       ).dataSync(),
@@ -120,7 +88,7 @@ function reference(
   n: number,
 ): Reference {
   return tf.tidy(() => {
-    const tensors = params.map((p, i) => tf.tensor(p, SHAPES[i]));
+    const tensors = params.map((p, i) => tf.tensor(p, LENET_SHAPES[i]));
     const oneHot = tf.oneHot(tf.tensor1d(labels.subarray(0, n), 'int32'), 10);
     const lossOf = (...ps: tf.Tensor[]): tf.Scalar =>
       tf.neg(
@@ -209,7 +177,7 @@ for (const { variant, supported } of variants) {
 
     it.each([1, 7, 64, 65, 300])('forward matches tfjs, batch %i', async (n) => {
       const net = await load();
-      const params = randomParams(1);
+      const params = randomLeNetParams(1);
       net.setParams(params);
       const { images } = randomBatch(n, 100 + n);
       const expected = expectedLogits(`params 1 batch ${n}`, params, images, n);
@@ -221,7 +189,7 @@ for (const { variant, supported } of variants) {
       'loss, correct count and gradients match tfjs, batch %i',
       async (n) => {
         const net = await load();
-        const params = randomParams(2);
+        const params = randomLeNetParams(2);
         net.setParams(params);
         const { images, labels } = randomBatch(n, 200 + n);
         const ref = cached(`params 2 batch ${n}`, () => reference(params, images, labels, n));
@@ -242,7 +210,7 @@ for (const { variant, supported } of variants) {
       'matches tfjs when max-pool windows tie (parameter %i zero)',
       async (zeroed) => {
         const net = await load();
-        const params = randomParams(7);
+        const params = randomLeNetParams(7);
         params[zeroed]?.fill(0);
         params[zeroed + 1]?.fill(0.05); // positive bias: the ReLU after conv1 passes gradients
         net.setParams(params);
@@ -259,7 +227,7 @@ for (const { variant, supported } of variants) {
 
     it('five Adam steps match, and resetting the optimizer restarts Adam', async () => {
       const net = await load();
-      const params = randomParams(3);
+      const params = randomLeNetParams(3);
       net.setParams(params);
       // The float64 reference trajectory is the same for every build: computed once.
       const trajectory = cached('adam params 3', () => {
@@ -306,7 +274,7 @@ for (const { variant, supported } of variants) {
 
     it('propagates NaN parameters to the logits and the loss, as tfjs does', async () => {
       const net = await load();
-      const params = randomParams(8);
+      const params = randomLeNetParams(8);
       (params[0] as Float32Array)[0] = Number.NaN;
       net.setParams(params);
       const { images, labels } = randomBatch(3, 800);
@@ -317,7 +285,7 @@ for (const { variant, supported } of variants) {
 
     it('round-trips parameters in tfjs layouts', async () => {
       const net = await load();
-      const params = randomParams(4);
+      const params = randomLeNetParams(4);
       net.setParams(params);
       expect(net.getParams()).toEqual(params);
       net.dispose();
@@ -326,7 +294,7 @@ for (const { variant, supported } of variants) {
     it("round-trips Adam's state: a copy continues exactly like the original", async () => {
       const a = await load();
       const b = await load();
-      a.setParams(randomParams(9));
+      a.setParams(randomLeNetParams(9));
       for (let step = 0; step < 3; step++) {
         const { images, labels } = randomBatch(8, 900 + step);
         a.trainStep(images, labels, 8);
@@ -334,7 +302,7 @@ for (const { variant, supported } of variants) {
       const state = a.getOptimizerState();
       expect(state.step).toBe(3);
       expect(state.firstMoment.map((m) => m.length)).toEqual(
-        SHAPES.map((s) => s.reduce((x, y) => x * y, 1)),
+        LENET_SHAPES.map((s) => s.reduce((x, y) => x * y, 1)),
       );
       b.setParams(a.getParams());
       b.setOptimizerState(state);
@@ -351,7 +319,7 @@ for (const { variant, supported } of variants) {
 
     it('grows its memory when a larger batch comes after a smaller one', async () => {
       const net = await load();
-      const params = randomParams(5);
+      const params = randomLeNetParams(5);
       net.setParams(params);
       const small = randomBatch(3, 500);
       const large = randomBatch(150, 501);
@@ -365,7 +333,7 @@ for (const { variant, supported } of variants) {
       const net = await load();
       const { images, labels } = randomBatch(4, 600);
       expect(() => net.forward(images, 4)).toThrow(/setParams/);
-      const params = randomParams(6);
+      const params = randomLeNetParams(6);
       expect(() => net.setParams(params.slice(0, 9))).toThrow(FusedLeNetError);
       expect(() => net.setParams([...params.slice(0, 9), new Float32Array(11)])).toThrow(
         /Parameter 9 must have 10 elements/,
