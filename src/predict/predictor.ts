@@ -442,14 +442,11 @@ class EnginePredictor implements Predictor {
     const digits = newDigits(images.length);
     // An index loop, not map: a hole in a sparse array must fail as a missing image.
     for (let i = 0; i < images.length; i++) {
-      const image = images[i] as DigitImage;
-      if (this.#readsGrayAsIs && image instanceof Uint8Array && image.length === 784) {
-        digits.pixels[i] = image;
-        digits.sides[i] = 28;
-        digits.empty[i] = isBlankArray(image) ? 1 : 0;
-        continue;
+      if (this.#readsGrayAsIs) {
+        i = takeGrayArrays(images, i, digits);
+        if (i === images.length) break;
       }
-      setDigit(digits, i, this.#grayOf(image, `image ${i}`));
+      setDigit(digits, i, this.#grayOf(images[i] as DigitImage, `image ${i}`));
     }
     return digits;
   }
@@ -459,12 +456,11 @@ class EnginePredictor implements Predictor {
     const { pixels: list, sides } = digits;
     for (let first = 0; first < list.length; ) {
       const side = sides[first] as number;
-      let n = 0;
-      while (n < this.#perCall && first + n < list.length && sides[first + n] === side) n++;
+      const n = runLength(sides, first, this.#perCall);
       const bytes = side * side;
       const engine = await this.engineNow();
       if (this.#pixels.length < n * bytes) this.#pixels = new Uint8Array(this.#perCall * 1024);
-      for (let i = 0; i < n; i++) this.#pixels.set(list[first + i] as Uint8Array, i * bytes);
+      packDigits(list, first, n, bytes, this.#pixels);
       const at = first;
       await this.#classify(engine, this.#pixels, side, n, at, (rows) => {
         for (let i = 0; i < n; i++) take(rows, i, at + i);
@@ -472,6 +468,46 @@ class EnginePredictor implements Predictor {
       first += n;
     }
   }
+}
+
+// The per-image loops of #convertAll and #runDigits live in small functions: inside the
+// methods (one of them async), V8 optimised the whole method on stack to run them, compiles
+// long enough to slow the first calls of a fresh predictor while every core computes
+// (BENCHMARKS.md, issue 23).
+
+/**
+ * Takes the 28x28 grayscale arrays from `images[first]` on as they are (no allocation), up to
+ * the first other image; returns its index (`images.length` when there is none).
+ */
+function takeGrayArrays(images: readonly DigitImage[], first: number, digits: Digits): number {
+  let i = first;
+  for (; i < images.length; i++) {
+    const image = images[i];
+    if (!(image instanceof Uint8Array) || image.length !== 784) break;
+    digits.pixels[i] = image;
+    digits.sides[i] = 28;
+    digits.empty[i] = isBlankArray(image) ? 1 : 0;
+  }
+  return i;
+}
+
+/** How many digits from `first` on have its side, at most `max`. */
+function runLength(sides: Uint8Array, first: number, max: number): number {
+  const side = sides[first];
+  let n = 0;
+  while (n < max && first + n < sides.length && sides[first + n] === side) n++;
+  return n;
+}
+
+/** Copies `n` digits of `bytes` bytes from `list[first]` on into `dst`, back to back. */
+function packDigits(
+  list: readonly Uint8Array[],
+  first: number,
+  n: number,
+  bytes: number,
+  dst: Uint8Array,
+): void {
+  for (let i = 0; i < n; i++) dst.set(list[first + i] as Uint8Array, i * bytes);
 }
 
 /** The number of images in `classifyInto`'s input, checking its shape. */
