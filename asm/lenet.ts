@@ -10,7 +10,9 @@
 // gradients (1) or Adam's moments (2, 3) back to the staging area; loadParams(which) the other way.
 // With a bound training set (bindSet), write a step's indices to indicesPtr() and call
 // gatherBatch() instead of writing images; for augmentation, then write each image's distortion
-// to augmentParamsPtr() and call distortBatch() (asm/trainset.ts).
+// to augmentParamsPtr() and call distortBatch() (asm/trainset.ts). To classify raw digits, write
+// them to pixelsPtr(), call preparePixels(), forward() and scorePixels(): the probabilities
+// replace the logits at logitsPtr(), the labels and blank flags go to scoresPtr() (asm/scores.ts).
 //
 // Layouts. Parameters are kept in padded copies of the tfjs layouts so every row is whole
 // vectors: conv1 [25 taps][8 out] (6 used), fc3 [84][12] (10 used). The padding is zero and its
@@ -21,6 +23,7 @@
 // All addresses are byte addresses in linear memory; sizes below are bytes unless named floats.
 
 import { preprocessImages } from './preprocess';
+import { scoreDigits } from './scores';
 import {
   AUGMENT_FIELD_BYTES,
   AUGMENT_PARAMS,
@@ -129,6 +132,7 @@ let dp2Buf: usize = 0; // [n][400]
 let dp1Buf: usize = 0; // [n][1176], ReLU-masked gradient of pool1's output
 let logitBuf: usize = 0; // [n][10]
 let pixelBuf: usize = 0; // [n][32][32] u8, raw digits for preparePixels (side 28 uses less)
+let scoreBuf: usize = 0; // [n] u8 labels, then [n] u8 blank flags (scorePixels)
 let indexBuf: usize = 0; // [n] u32, a step's indices into the bound set
 let augmentBuf: usize = 0; // [n][AUGMENT_PARAMS] f64, a step's distortions (asm/trainset.ts)
 let framedBuf: usize = 0; // scratch of distortBatch: one image in a 1-pixel frame
@@ -177,6 +181,8 @@ export function reserve(cap: i32): bool {
   p = alignUp(p + c * LOGITS);
   pixelBuf = p;
   p = alignUp(p + c * 32 * 32);
+  scoreBuf = p;
+  p = alignUp(p + 2 * c);
   indexBuf = p;
   p = alignUp(p + c * 4);
   augmentBuf = p;
@@ -213,6 +219,17 @@ export function pixelsPtr(): usize {
 /** Raw digits at pixelsPtr() -> the normalised input of forward (asm/preprocess.ts). */
 export function preparePixels(n: i32, side: i32): bool {
   return preprocessImages(pixelBuf, xBuf, n, side);
+}
+export function scoresPtr(): usize {
+  return scoreBuf;
+}
+/**
+ * After forward(n) on the digits at pixelsPtr(): their softmax probabilities replace the logits
+ * at logitsPtr(), their labels and blank flags (fewer than `minInk` raw pixels >= 128) go to
+ * scoresPtr() (asm/scores.ts).
+ */
+export function scorePixels(n: i32, side: i32, minInk: i32): void {
+  scoreDigits(logitBuf, pixelBuf, scoreBuf, n, side, minInk);
 }
 
 // ---- The bound training set (asm/trainset.ts) ---------------------------------------------

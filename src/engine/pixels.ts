@@ -1,8 +1,9 @@
 import { normalizationTable, prepareImages } from '../data/preprocess.js';
 import type { Preprocessing } from '../model/types.js';
+import { type DigitScores, scoreOnCpu } from './scores.js';
 
 /**
- * The CPU half of `Engine.forwardPixels`, for engines that compute on floats: `n` raw 8-bit
+ * The CPU half of `Engine.classifyPixels`, for engines that compute on floats: `n` raw 8-bit
  * digits (`side` x `side`, consecutive) resized and normalised exactly as `preprocessing`
  * prescribes (the same code as `prepareImages` and the trainer's batches), into `scratch` when it
  * is large enough. The fused WASM engine does the same inside its module where it can.
@@ -42,16 +43,20 @@ export function pixelsToFloats(
 }
 
 /**
- * `Engine.forwardPixels` for engines that compute on floats only (tfjs, WebGPU): the digits
- * prepared on the CPU by {@link pixelsToFloats} (before the first await), then `forward`.
+ * `Engine.classifyPixels` for engines that compute on floats only (tfjs, WebGPU): the digits
+ * prepared on the CPU by {@link pixelsToFloats} (before the first await), then `forward`, then
+ * scored by {@link scoreOnCpu}.
  */
-export async function forwardPixelsOnCpu(
+export async function classifyPixelsOnCpu(
   this: { forward(images: Float32Array, n: number): Promise<Float32Array> },
   pixels: Uint8Array,
   side: number,
   n: number,
   preprocessing: Preprocessing,
-  out: Float32Array,
+  out: DigitScores,
 ): Promise<void> {
-  out.set(await this.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
+  // The blank check reads the pixels after the await: keep them (the caller may reuse its own).
+  const own = pixels.slice(0, n * side * side);
+  const logits = await this.forward(pixelsToFloats(own, side, n, preprocessing), n);
+  scoreOnCpu(logits, own, side, n, out);
 }

@@ -1,6 +1,7 @@
 import type { AugmentOptions } from '../data/augment.js';
 import type { PreparedSet } from '../data/preprocess.js';
 import type { LayerSummary, ModelSpec, ParameterInfo, Preprocessing } from '../model/types.js';
+import type { DigitScores } from './scores.js';
 
 /**
  * Which implementation computes a model: the fused WASM SIMD kernels (`'fused'`), the fused
@@ -174,22 +175,23 @@ export interface Engine {
   /** Logits `[n, 10]`, row-major, for `n` normalised NHWC images (evaluation of a prepared set). */
   forward(images: Float32Array, n: number): Promise<Float32Array>;
   /**
-   * Logits of `n` raw 8-bit digits (`side` x `side` each, consecutive in `pixels`, white on
-   * black) into `out` (`[n, 10]`), prepared exactly as `preprocessing` prescribes (resize,
-   * normalisation): inside the fused module where it can, else on the CPU (`engine/pixels.ts`).
-   * `pixels` is read before the first `await`, so the caller may reuse it once this returns.
-   * `threads` (default 1): how many threads may share a large batch (the fused WASM engine
-   * splits it over workers it starts on first use and stops when idle; the others compute on
-   * one); the logits are the same bit for bit on any count.
+   * Scores `n` raw 8-bit digits (`side` x `side` each, consecutive in `pixels`, white on black)
+   * into `out` (see {@link DigitScores}: label, softmax probabilities, blank flag of each),
+   * prepared exactly as `preprocessing` prescribes (resize, normalisation): inside the fused
+   * module where it can, else on the CPU (`engine/pixels.ts`). `pixels` is read before the first
+   * `await`, so the caller may reuse it once this returns. `threads` (default 1): how many
+   * threads may share a large batch (the fused WASM engine splits it over workers it starts on
+   * first use and stops when idle; the others compute on one); the scores are the same bit for
+   * bit on any count.
    *
    * @throws `OptionError` when a `side` x `side` digit cannot be resized to the model's input.
    */
-  forwardPixels(
+  classifyPixels(
     pixels: Uint8Array,
     side: number,
     n: number,
     preprocessing: Preprocessing,
-    out: Float32Array,
+    out: DigitScores,
     threads?: number,
   ): Promise<void>;
   /**

@@ -1,3 +1,4 @@
+import { isBlankArray } from '../engine/scores.js';
 import { checkImage, extractInto, resampleArea } from './extract.js';
 import { borderMean, describe, type ImageDataLike, InputError } from './image.js';
 
@@ -195,26 +196,11 @@ function fromRgba(image: ImageDataLike, options: ImageConversionOptions, what: s
 
 /**
  * A digit that is already MNIST style (an array, or a caller-framed image): empty when fewer
- * than {@link MIN_INK_PIXELS} pixels reach half intensity. MNIST's thinnest 1s have dozens.
+ * than `MIN_INK_PIXELS` (5, engine/scores.ts) pixels reach half intensity.
  */
 export function arrayDigit(pixels: Uint8Array, side: number): GrayDigit {
   return { pixels, side, empty: isBlankArray(pixels) };
 }
-
-/**
- * An MNIST-style array (or its `length` bytes from `start`) with fewer than
- * {@link MIN_INK_PIXELS} half-intensity pixels.
- */
-export function isBlankArray(pixels: Uint8Array, start = 0, length = pixels.length): boolean {
-  let ink = 0;
-  for (let i = start; i < start + length && ink < MIN_INK_PIXELS; i++) {
-    if ((pixels[i] as number) >= 128) ink++;
-  }
-  return ink < MIN_INK_PIXELS;
-}
-
-/** The fewest half-intensity pixels an MNIST-style array needs to hold a digit. */
-export const MIN_INK_PIXELS = 5;
 
 /** A digit as the model reads it: 8-bit pixels, white on black, `side` x `side`. */
 export interface GrayDigit {

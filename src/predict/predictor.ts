@@ -1,8 +1,8 @@
 import { resolveThreads, type ThreadsOption } from '../backend/env.js';
 import { prepareImages } from '../data/preprocess.js';
 import { checkFastPath } from '../engine/choose.js';
-import { argmaxRow, softmaxRow } from '../engine/logits.js';
 import { engineModel } from '../engine/model.js';
+import { type DigitScores, newScores } from '../engine/scores.js';
 import type { Engine, EngineKind, FastPathOption, Model } from '../engine/types.js';
 import { OptionError } from '../errors.js';
 import type { Preprocessing } from '../model/types.js';
@@ -14,7 +14,6 @@ import {
   type GrayDigit,
   type ImageConversionOptions,
   InputError,
-  isBlankArray,
   toGrayDigit,
 } from './input.js';
 
@@ -231,25 +230,45 @@ export async function createPredictor(
 /** A digit as 8-bit pixels, `side` x `side`, and whether it holds any ink. */
 type Digit = GrayDigit;
 
-/** Converted digits: the 8-bit pixels, side (28 or 32) and emptiness (1: no digit) of each. */
+/**
+ * Converted digits: the 8-bit pixels, side (28 or 32) and emptiness of each (1: no digit;
+ * {@link BLANK_FROM_PIXELS}: the engine's blank flag of its pixels decides).
+ */
 interface Digits {
   readonly pixels: Uint8Array[];
   readonly sides: Uint8Array;
   readonly empty: Uint8Array;
+  /** Some side is not 28 (runs of one side must be found). */
+  mixed: boolean;
 }
 
+/** `Digits.empty` of a digit read as it is: its emptiness is the engine's blank flag. */
+const BLANK_FROM_PIXELS = 2;
+
 function newDigits(n: number): Digits {
-  return { pixels: new Array(n), sides: new Uint8Array(n), empty: new Uint8Array(n) };
+  // Filled for 28x28 arrays read as they are, the common case: setDigit overwrites the others.
+  const sides = new Uint8Array(n).fill(28);
+  const empty = new Uint8Array(n).fill(BLANK_FROM_PIXELS);
+  return { pixels: new Array(n), sides, empty, mixed: false };
 }
 
 function setDigit(digits: Digits, i: number, digit: Digit): void {
   digits.pixels[i] = digit.pixels;
   digits.sides[i] = digit.side;
   digits.empty[i] = digit.empty ? 1 : 0;
+  if (digit.side !== 28) digits.mixed = true;
 }
 
-/** Receives a batch's logits: row `row` of `rows` is image `index`. */
-type TakeRow = (rows: Float32Array, row: number, index: number) => void;
+/**
+ * Where a call's scores go, each indexed by image from the call's first: arrays the call owns or
+ * the app's (`classifyInto`). An absent one, or `Int32Array` labels, go through the predictor's
+ * scratch.
+ */
+interface ScoreSinks {
+  readonly labels?: Uint8Array | Int32Array;
+  readonly probabilities?: Float32Array;
+  readonly blank?: Uint8Array;
+}
 
 /**
  * The {@link Predictor} {@link createPredictor} makes: it converts inputs to 8-bit digits and
@@ -271,8 +290,11 @@ class EnginePredictor implements Predictor {
   readonly #threads: number;
   /** Scratch for one batch's digits (the engine reads them before its first await). */
   #pixels = new Uint8Array(0);
-  /** Scratch for one batch's logits, held by one call at a time (an overlapping call makes its own). */
-  #spareLogits: Float32Array | undefined;
+  /**
+   * Scratch for the scores of one call to the engine that no sink takes, held by one call at a
+   * time (an overlapping call makes its own).
+   */
+  #spareScores: DigitScores | undefined;
 
   constructor(
     model: Model,
@@ -303,29 +325,20 @@ class EnginePredictor implements Predictor {
 
   async predict(image: DigitImage): Promise<Prediction> {
     const { pixels, side, empty } = this.#grayOf(image, 'image');
-    let prediction: Prediction | undefined;
-    await this.#classify(await this.engineNow(), pixels, side, 1, 0, (rows) => {
-      prediction = toPrediction(rows, 0, empty);
-    });
-    return prediction as Prediction;
+    const probabilities = new Float32Array(10);
+    const labels = new Uint8Array(1);
+    await this.#score(await this.engineNow(), pixels, side, 0, 1, { labels, probabilities });
+    return { label: labels[0] as number, probabilities, empty };
   }
 
   async predictBatch(images: readonly DigitImage[]): Promise<Prediction[]> {
     if (!Array.isArray(images)) throw new InputError('predictBatch expects an array of images');
-    const out: Prediction[] = new Array(images.length);
+    const n = images.length;
     // One buffer for the call's probabilities; each prediction holds a view of its 10.
-    const probabilities = new Float32Array(images.length * 10);
+    const sinks = newScores(n);
     const digits = this.#convertAll(images);
-    await this.#runDigits(digits, (rows, row, index) => {
-      const { argmax, max } = argmaxRow(rows, row * 10);
-      softmaxRow(rows, row * 10, max, probabilities, index * 10);
-      out[index] = {
-        label: argmax,
-        probabilities: probabilities.subarray(index * 10, index * 10 + 10),
-        empty: digits.empty[index] === 1,
-      };
-    });
-    return out;
+    await this.#runDigits(digits, sinks);
+    return toPredictions(sinks, digits.empty);
   }
 
   async classifyInto(
@@ -334,34 +347,27 @@ class EnginePredictor implements Predictor {
   ): Promise<number> {
     const n = countOf(images);
     const { labels, probabilities, empty } = checkOutput(out, n);
-    const write: TakeRow = (rows, row, index) => {
-      const { argmax, max } = argmaxRow(rows, row * 10);
-      labels[index] = argmax;
-      if (probabilities) softmaxRow(rows, row * 10, max, probabilities, index * 10);
-    };
     if (Array.isArray(images)) {
       checkConversionOptions(this.#options, 'images');
       const digits = this.#convertAll(images);
-      await this.#runDigits(digits, write);
-      empty?.set(digits.empty);
+      await this.#runDigits(digits, { labels, probabilities, blank: empty });
+      if (empty) mergeEmpty(empty, digits.empty);
       return n;
     }
     const batch = images instanceof Uint8Array ? null : (images as PixelBatch);
     const src = batch ? batch.images : (images as Uint8Array);
-    await this.#classifyPacked(src, batch ? batch.height : 28, n, write, empty);
+    await this.#classifyPacked(src, batch ? batch.height : 28, n, {
+      labels,
+      probabilities,
+      blank: empty,
+    });
     return n;
   }
 
   dispose(): void {}
 
   /** `n` consecutive digits of one side, in batches (converted one by one when inverting). */
-  async #classifyPacked(
-    src: Uint8Array,
-    side: number,
-    n: number,
-    write: TakeRow,
-    empty: Uint8Array | undefined,
-  ) {
+  async #classifyPacked(src: Uint8Array, side: number, n: number, sinks: ScoreSinks) {
     const bytes = side * side;
     if (!this.#readsGrayAsIs) {
       // Inverting needs a converted copy of each digit: the per-image path.
@@ -370,54 +376,67 @@ class EnginePredictor implements Predictor {
         const digit = src.subarray(i * bytes, (i + 1) * bytes);
         setDigit(digits, i, toGrayDigit(digit, this.#options, `image ${i}`));
       }
-      await this.#runDigits(digits, write);
-      empty?.set(digits.empty);
+      await this.#runDigits(digits, sinks);
+      if (sinks.blank) sinks.blank.set(digits.empty);
       return;
     }
-    // Blank digits, read in place (no copy per image), only when the caller asks.
-    if (empty) for (let i = 0; i < n; i++) empty[i] = isBlankArray(src, i * bytes, bytes) ? 1 : 0;
+    // Read in place (no copy per image); blank flags straight from the engine.
     for (let first = 0; first < n; first += this.#perCall) {
       const m = Math.min(this.#perCall, n - first);
       const digits = src.subarray(first * bytes, (first + m) * bytes);
-      await this.#classify(await this.engineNow(), digits, side, m, first, (rows) => {
-        for (let i = 0; i < m; i++) write(rows, i, first + i);
-      });
+      await this.#score(await this.engineNow(), digits, side, first, m, sinks);
     }
   }
 
   /**
-   * Computes the logits of `n` digits of `side` x `side`, consecutive in `src` (image `first`
-   * onwards, for error messages), and hands them to `take` at once: they sit in scratch that the
-   * next call reuses (an overlapping call, while this one holds it, makes its own).
+   * Scores `n` digits of `side` x `side`, consecutive in `src` (images `first` on of the call),
+   * into `sinks` from index `first` (the ones a sink does not take go through scratch).
    */
-  async #classify(
+  async #score(
     engine: Engine,
     src: Uint8Array,
     side: number,
-    n: number,
     first: number,
-    take: (rows: Float32Array) => void,
+    n: number,
+    sinks: ScoreSinks,
   ): Promise<void> {
     if (!this.#checkedSides.has(side)) {
       toModelSide(new Uint8Array(side * side), side, this.#pre, `image ${first}`);
       this.#checkedSides.add(side);
     }
+    const { labels, probabilities, blank } = sinks;
+    let spare: DigitScores | undefined;
+    const scratch = (): DigitScores => {
+      spare ??= this.#takeSpare(n);
+      return spare;
+    };
+    const out: DigitScores = {
+      labels: labels instanceof Uint8Array ? labels.subarray(first, first + n) : scratch().labels,
+      probabilities:
+        probabilities?.subarray(first * 10, (first + n) * 10) ?? scratch().probabilities,
+      blank: blank?.subarray(first, first + n) ?? scratch().blank,
+    };
     // In turn with a trainer's steps, when the model is being trained (never under a step); a
     // call that must wait keeps its own copy of the digits (the caller's scratch moves on).
     const digits = this.#owner.mustWait() ? src.slice() : src;
-    await this.#owner.exclusive(async () => {
-      let logits = this.#spareLogits;
-      this.#spareLogits = undefined;
-      if (logits === undefined || logits.length < n * 10) {
-        logits = new Float32Array(Math.max(n, this.#perCall) * 10);
+    try {
+      await this.#owner.exclusive(() =>
+        engine.classifyPixels(digits, side, n, this.#pre, out, this.#threads),
+      );
+      if (labels !== undefined && !(labels instanceof Uint8Array)) {
+        labels.set(out.labels.subarray(0, n), first);
       }
-      try {
-        await engine.forwardPixels(digits, side, n, this.#pre, logits, this.#threads);
-        take(logits);
-      } finally {
-        this.#spareLogits = logits;
-      }
-    });
+    } finally {
+      if (spare !== undefined) this.#spareScores = spare;
+    }
+  }
+
+  /** The scratch scores for up to `n` digits, taken until given back. */
+  #takeSpare(n: number): DigitScores {
+    const spare = this.#spareScores;
+    this.#spareScores = undefined;
+    if (spare !== undefined && spare.labels.length >= n) return spare;
+    return newScores(Math.max(n, this.#perCall));
   }
 
   /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */
@@ -451,20 +470,20 @@ class EnginePredictor implements Predictor {
     return digits;
   }
 
-  /** Classifies converted digits in batches, runs of one side at a time. */
-  async #runDigits(digits: Digits, take: TakeRow): Promise<void> {
+  /** Scores converted digits in batches, runs of one side at a time, into `sinks`. */
+  async #runDigits(digits: Digits, sinks: ScoreSinks): Promise<void> {
     const { pixels: list, sides } = digits;
     for (let first = 0; first < list.length; ) {
       const side = sides[first] as number;
-      const n = runLength(sides, first, this.#perCall);
+      const n = digits.mixed
+        ? runLength(sides, first, this.#perCall)
+        : Math.min(this.#perCall, list.length - first);
       const bytes = side * side;
       const engine = await this.engineNow();
       if (this.#pixels.length < n * bytes) this.#pixels = new Uint8Array(this.#perCall * 1024);
       packDigits(list, first, n, bytes, this.#pixels);
-      const at = first;
-      await this.#classify(engine, this.#pixels, side, n, at, (rows) => {
-        for (let i = 0; i < n; i++) take(rows, i, at + i);
-      });
+      // The engine reads the scratch pixels before its first await.
+      await this.#score(engine, this.#pixels, side, first, n, sinks);
       first += n;
     }
   }
@@ -484,9 +503,7 @@ function takeGrayArrays(images: readonly DigitImage[], first: number, digits: Di
   for (; i < images.length; i++) {
     const image = images[i];
     if (!(image instanceof Uint8Array) || image.length !== 784) break;
-    digits.pixels[i] = image;
-    digits.sides[i] = 28;
-    digits.empty[i] = isBlankArray(image) ? 1 : 0;
+    digits.pixels[i] = image; // side 28, emptiness from its pixels: newDigits' defaults
   }
   return i;
 }
@@ -610,11 +627,25 @@ function toModelSide(
 
 const ONE_LABEL = new Uint8Array(1);
 
-function toPrediction(logits: Float32Array, row: number, empty: boolean): Prediction {
-  const { argmax, max } = argmaxRow(logits, row * 10);
-  const probabilities = new Float32Array(10);
-  softmaxRow(logits, row * 10, max, probabilities);
-  return { label: argmax, probabilities, empty };
+/** The predictions of a call from its scores and its digits' emptiness (`Digits.empty`). */
+function toPredictions(scores: DigitScores, empty: Uint8Array): Prediction[] {
+  const { labels, probabilities, blank } = scores;
+  const out: Prediction[] = new Array(labels.length);
+  for (let i = 0; i < labels.length; i++) {
+    out[i] = {
+      label: labels[i] as number,
+      probabilities: probabilities.subarray(i * 10, i * 10 + 10),
+      empty: (empty[i] === BLANK_FROM_PIXELS ? blank[i] : empty[i]) === 1,
+    };
+  }
+  return out;
+}
+
+/** `classifyInto`'s empty flags: the engine's blank flags where they decide, else `Digits.empty`. */
+function mergeEmpty(flags: Uint8Array, empty: Uint8Array): void {
+  for (let i = 0; i < empty.length; i++) {
+    if (empty[i] !== BLANK_FROM_PIXELS) flags[i] = empty[i] as number;
+  }
 }
 
 const PREDICTOR_KEYS = optionKeys<PredictorOptions>()([

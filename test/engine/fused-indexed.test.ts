@@ -13,6 +13,7 @@ import { BatchGatherer } from '../../src/engine/gather.js';
 import { createLeNet } from '../../src/engine/lenet.js';
 import { createMlp } from '../../src/engine/mlp.js';
 import { engineModel } from '../../src/engine/model.js';
+import { newScores } from '../../src/engine/scores.js';
 import type { AdamSettings, Model, StepBatch } from '../../src/engine/types.js';
 import { platform } from '../../src/platform/index.js';
 import { createPredictor } from '../../src/predict/predictor.js';
@@ -143,7 +144,7 @@ describe.each(CASES)('$name: batches gathered inside the kernels', ({ make }) =>
 });
 
 describe.each(CASES)('$name: predictions on every core', ({ make }) => {
-  it('forwardPixels over 2 threads equals 1 thread bit for bit; the pool starts lazily, stops when idle and on dispose', async () => {
+  it('classifyPixels over 2 threads equals 1 thread bit for bit; the pool starts lazily, stops when idle and on dispose', async () => {
     const base = live;
     const model = engineModel(await make());
     const engine = (await model.engineFor()) as FusedEngine;
@@ -151,31 +152,32 @@ describe.each(CASES)('$name: predictions on every core', ({ make }) => {
     const side = pre.size === 32 && pre.resize === 'bilinear' ? 28 : pre.size;
     const n = 300;
     const digits = randomSet(side, n, 11).images;
-    const one = new Float32Array(n * 10);
-    await engine.forwardPixels(digits, side, n, pre, one, 1);
+    const one = newScores(n);
+    await engine.classifyPixels(digits, side, n, pre, one, 1);
     expect(live).toBe(base);
     // Small batches never start workers.
-    const few = new Float32Array(10 * 10);
-    await engine.forwardPixels(digits, side, 10, pre, few, 2);
+    const few = newScores(10);
+    await engine.classifyPixels(digits, side, 10, pre, few, 2);
     expect(live).toBe(base);
-    expect(few).toEqual(one.subarray(0, 100));
+    expect(few.probabilities).toEqual(one.probabilities.subarray(0, 100));
+    expect(few.labels).toEqual(one.labels.subarray(0, 10));
     // The first large one starts the pool and waits for it (computing meanwhile could deadlock
-    // Node 20, see FusedEngine.forwardPixels): it is split already.
-    const kind = engine.info.kernels === 'lenet' ? 'forwardPixels' : 'forward';
-    const split = new Float32Array(n * 10);
-    await engine.forwardPixels(digits, side, n, pre, split, 2);
+    // Node 20, see FusedEngine.classifyPixels): it is split already.
+    const kind = engine.info.kernels === 'lenet' ? 'scorePixels' : 'forward';
+    const split = newScores(n);
+    await engine.classifyPixels(digits, side, n, pre, split, 2);
     expect(split).toEqual(one);
     expect(live).toBe(base + 1);
     expect(posted).toContain(kind);
     // New weights reach the workers.
     const weights = engine.getWeights().map((w) => w.map((v) => v * 0.5));
     engine.setWeights(weights);
-    await engine.forwardPixels(digits, side, n, pre, one, 1);
-    await engine.forwardPixels(digits, side, n, pre, split, 2);
+    await engine.classifyPixels(digits, side, n, pre, one, 1);
+    await engine.classifyPixels(digits, side, n, pre, split, 2);
     expect(split).toEqual(one);
     // Idle for 2 s: the workers stop; the next large batch starts them again.
     await waitFor(() => live === base, 5000);
-    await engine.forwardPixels(digits, side, n, pre, split, 2);
+    await engine.classifyPixels(digits, side, n, pre, split, 2);
     await waitFor(() => live === base + 1);
     await engine.dispose();
     expect(live).toBe(base);
@@ -208,6 +210,37 @@ describe('predictors split large batches over threads', () => {
     expect(await p2.predict(images[3] as Uint8Array)).toEqual(b1[3]);
     p1.dispose();
     p2.dispose();
+    model.dispose();
+    await waitFor(() => live === base);
+  });
+  it('overlapping calls on a fresh predictor, while its workers start, each get their own digits', async () => {
+    const base = live;
+    const model = await createLeNet({ seed: 5 });
+    const n = 300;
+    const [a, b] = [randomSet(28, n, 21).images, randomSet(28, n, 22).images];
+    const digitsOf = (set: Uint8Array) =>
+      Array.from({ length: n }, (_, i) => set.subarray(i * 784, (i + 1) * 784));
+    const one = await createPredictor(model, { threads: 1 });
+    const [wantA, wantB] = [
+      await one.predictBatch(digitsOf(a)),
+      await one.predictBatch(digitsOf(b)),
+    ];
+    expect(wantA.map((p) => p.label)).not.toEqual(wantB.map((p) => p.label));
+    // The first call waits for the pool it starts; the second packs its digits meanwhile.
+    const split = await createPredictor(model, { threads: 2 });
+    const [gotA, gotB] = await Promise.all([
+      split.predictBatch(digitsOf(a)),
+      split.predictBatch(digitsOf(b)),
+    ]);
+    expect(gotA).toEqual(wantA);
+    expect(gotB).toEqual(wantB);
+    const labels = [new Uint8Array(n), new Uint8Array(n)] as const;
+    await Promise.all([
+      split.classifyInto(digitsOf(a), { labels: labels[0] }),
+      split.classifyInto(b, { labels: labels[1] }),
+    ]);
+    expect(Array.from(labels[0])).toEqual(wantA.map((p) => p.label));
+    expect(Array.from(labels[1])).toEqual(wantB.map((p) => p.label));
     model.dispose();
     await waitFor(() => live === base);
   });

@@ -5,6 +5,7 @@ import type { ModelSpec, Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import { CpuFedEngine } from '../gather.js';
 import { pixelsToFloats } from '../pixels.js';
+import { type DigitScores, scoreOnCpu } from '../scores.js';
 import type {
   AdamSettings,
   Engine,
@@ -140,18 +141,20 @@ export class FusedEngine extends CpuFedEngine implements Engine {
   }
 
   /**
-   * Logits of raw digits (see {@link Engine.forwardPixels}). With `threads` above 1 and at least
-   * {@link MIN_PARALLEL_INFERENCE} digits, the digits are split over a pool of `threads - 1`
-   * workers (started on first use, which waits for it; stopped after 2 s idle or on dispose;
-   * while another split prediction is in flight, the calling thread computes alone). Each
-   * digit's logits are computed alone, so they are the same bit for bit on any thread count.
+   * Scores of raw digits (see {@link Engine.classifyPixels}). With `threads` above 1 and at
+   * least {@link MIN_PARALLEL_INFERENCE} digits, the digits are split over a pool of
+   * `threads - 1` workers (started on first use, which waits for it; stopped after 2 s idle or
+   * on dispose; while another split prediction is in flight, the calling thread computes alone).
+   * On the default LeNet's kernels every thread scores its share inside its module; on the
+   * generic kernels the logits are scored here. Each digit is computed alone, so the scores are
+   * the same bit for bit on any thread count.
    */
-  async forwardPixels(
+  async classifyPixels(
     pixels: Uint8Array,
     side: number,
     n: number,
     preprocessing: Preprocessing,
-    out: Float32Array,
+    out: DigitScores,
     threads = 1,
   ): Promise<void> {
     let net = this.#idle();
@@ -163,28 +166,48 @@ export class FusedEngine extends CpuFedEngine implements Engine {
       // avoids a Node 20 deadlock: a worker starting while this thread ran a large batch hung
       // 3-24% of fresh processes under load (V8's background compiler waiting for a collection
       // while Node drains its platform tasks, nodejs/node#54918; scripts/first-split-check.mjs).
+      // The caller may reuse `pixels` once this returns (Engine.classifyPixels): keep a copy.
+      pixels = pixels.slice(0, n * side * side);
       await this.#poolStarting;
       net = this.#idle();
       pool = this.#inferencePool(threads, n);
     }
     if (pool === 'start' || pool === 'starting') pool = undefined;
     const tables = this.#pixelTables(net, side, preprocessing);
+    if (tables === undefined) {
+      // The generic kernels (or a resize the module does not do): floats prepared here.
+      const floats = pixelsToFloats(pixels, side, n, preprocessing);
+      const logits = await this.#forwardFloats(net, floats, n, pool);
+      scoreOnCpu(logits, pixels, side, n, out);
+      return;
+    }
+    const lenet = net as WasmLeNet;
     if (pool === undefined) {
-      if (tables !== undefined) (net as WasmLeNet).forwardPixels(pixels, side, n, out);
-      else out.set(net.forward(pixelsToFloats(pixels, side, n, preprocessing), n));
+      lenet.scorePixels(pixels, side, n, out);
       return;
     }
     this.#inferring = true;
     try {
-      if (tables !== undefined) {
-        const lenet = net as WasmLeNet;
-        await pool.forwardPixels(net, pixels, side, n, out, tables, this.#version, (p, m, o) =>
-          lenet.forwardPixels(p, side, m, o),
-        );
-      } else {
-        const floats = pixelsToFloats(pixels, side, n, preprocessing);
-        await pool.forward(net, floats, n, this.#version, out);
-      }
+      await pool.scorePixels(net, pixels, side, n, out, tables, this.#version, (p, m, o) =>
+        lenet.scorePixels(p, side, m, o),
+      );
+    } finally {
+      this.#inferring = false;
+      this.#lastInference = now();
+    }
+  }
+
+  /** Logits of prepared floats, split over `pool` when there is one. */
+  async #forwardFloats(
+    net: WasmLeNet | WasmNet,
+    floats: Float32Array,
+    n: number,
+    pool: WorkerPool | undefined,
+  ): Promise<Float32Array> {
+    if (pool === undefined) return net.forward(floats, n);
+    this.#inferring = true;
+    try {
+      return await pool.forward(net, floats, n, this.#version);
     } finally {
       this.#inferring = false;
       this.#lastInference = now();

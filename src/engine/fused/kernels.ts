@@ -6,6 +6,7 @@
 // ABI: the main thread (load.ts, engine.ts) and the data-parallel workers (worker.ts) both use
 // it. It imports nothing host-specific, so the worker bundle stays small.
 import { FusedLeNetError } from '../errors.js';
+import { type DigitScores, MIN_INK_PIXELS } from '../scores.js';
 import {
   type AdamStepArgs,
   adamSettings,
@@ -58,6 +59,8 @@ interface Kernels extends CommonExports {
   pixelsPtr(): number;
   preprocessTablesPtr(): number;
   preparePixels(n: number, side: number): number;
+  scoresPtr(): number;
+  scorePixels(n: number, side: number, minInk: number): void;
   loadParams(which: Block): void;
   storeParams(which: Block): void;
   resetAdam(): void;
@@ -75,7 +78,7 @@ interface Kernels extends CommonExports {
 }
 
 /**
- * What `forwardPixels` applies to raw digits (see asm/preprocess.ts): the 256-entry
+ * What `scorePixels` applies to raw digits (see asm/preprocess.ts): the 256-entry
  * normalisation table and, for sides other than 32, Pillow's bilinear coefficients per
  * direction (first source index and `taps` fixed-point weights per output pixel).
  */
@@ -108,7 +111,7 @@ export async function instantiateFusedLeNet(
 
 /**
  * One instance of the fused module: LeNet-5 with its own parameters, Adam state and WebAssembly
- * memory (see {@link KernelWrapper}), and the digit preparation of `forwardPixels`.
+ * memory (see {@link KernelWrapper}), and the digit preparation and scoring of `scorePixels`.
  */
 export class WasmLeNet extends KernelWrapper<Kernels> {
   #hasParams = false;
@@ -137,7 +140,7 @@ export class WasmLeNet extends KernelWrapper<Kernels> {
   }
 
   /**
-   * Writes the tables that {@link WasmLeNet.forwardPixels} applies: the normalisation and, when
+   * Writes the tables that {@link WasmLeNet.scorePixels} applies: the normalisation and, when
    * given, a resize (the previous one stays otherwise). False (nothing written) if the module
    * cannot hold them (a source side above 32, more than 4 taps, a table not 256 long).
    */
@@ -174,22 +177,27 @@ export class WasmLeNet extends KernelWrapper<Kernels> {
   }
 
   /**
-   * Logits [n,10] of `n` raw 8-bit digits (`side` x `side` each, consecutive in `pixels`), into
-   * `out` (length at least n*10): resized and normalised inside the module with the tables of
-   * {@link WasmLeNet.setPixelTables}: its last normalisation and, for `side` below 32, its last
-   * resize, which must be for `side`.
+   * Scores `n` raw 8-bit digits (`side` x `side` each, consecutive in `pixels`) into `out`:
+   * resized and normalised inside the module with the tables of {@link WasmLeNet.setPixelTables}
+   * (its last normalisation and, for `side` below 32, its last resize, which must be for
+   * `side`), run forward, then labelled, softmaxed and checked for ink inside the module too
+   * (asm/scores.ts, the arithmetic of `engine/scores.ts`).
    */
-  forwardPixels(pixels: Uint8Array, side: number, n: number, out: Float32Array): void {
+  scorePixels(pixels: Uint8Array, side: number, n: number, out: DigitScores): void {
     const k = this.ready();
     checkCount(n, 'n');
     if (!this.#hasNormalization || (side !== 32 && side !== this.#pixelSide)) {
       throw new FusedLeNetError(`No pixel tables for ${side}x${side} images were set.`);
     }
     const bytes = side * side;
-    if (pixels.length < n * bytes || out.length < n * CLASSES) {
+    const { labels, probabilities, blank } = out;
+    if (pixels.length < n * bytes || probabilities.length < n * CLASSES) {
       throw new FusedLeNetError(
-        `forwardPixels: ${pixels.length} pixels or ${out.length} outputs are too few for ${n} images.`,
+        `scorePixels: ${pixels.length} pixels or ${probabilities.length} probabilities are too few for ${n} images.`,
       );
+    }
+    if (labels.length < n || blank.length < n) {
+      throw new FusedLeNetError(`scorePixels: the labels or blank flags hold fewer than ${n}.`);
     }
     this.reserve(Math.min(n, FORWARD_CHUNK));
     for (let s = 0; s < n; s += FORWARD_CHUNK) {
@@ -201,7 +209,11 @@ export class WasmLeNet extends KernelWrapper<Kernels> {
         throw new FusedLeNetError(`The kernels cannot prepare ${side}x${side} images.`);
       }
       k.forward(m);
-      out.set(this.floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
+      k.scorePixels(m, side, MIN_INK_PIXELS);
+      probabilities.set(this.floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
+      const scores = new Uint8Array(k.memory.buffer, k.scoresPtr() >>> 0, 2 * m);
+      labels.set(scores.subarray(0, m), s);
+      blank.set(scores.subarray(m), s);
     }
   }
 

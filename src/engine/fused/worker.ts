@@ -1,6 +1,8 @@
 // The worker side of a data-parallel fused step. Built into a self-contained script by the
 // `?worker-source` import in workers.ts (scripts/worker-source.mjs) and started by the platform
 // layer, so the worker calls the kernels through the same typed module as the main thread.
+
+import { scoresIn } from '../scores.js';
 import { FusedLeNetError, instantiateFusedLeNet, WasmLeNet } from './kernels.js';
 import { imageFloatsOf, instantiateFusedNet, type WasmNet } from './net-kernels.js';
 import { AUGMENT_PARAMS } from './trainset.js';
@@ -10,7 +12,8 @@ import type { WorkerReply, WorkerRequest } from './workers.js';
  * Answers `init` with an instance of the posted compiled module (the default LeNet's kernels or
  * the generic ones configured with the posted layers), each `step` with the share's
  * summed loss, correct count and gradients (written into the parameter buffer it brought), and
- * each `forward` with the share's logits under the parameters it brought.
+ * each `forward` with the share's logits and each `scorePixels` with the share's scores, under
+ * the parameters it brought.
  */
 export function serveFusedWorker(
   post: (reply: WorkerReply, transfer?: ArrayBuffer[]) => void,
@@ -31,7 +34,7 @@ export function serveFusedWorker(
         return;
       }
       if (net === undefined) throw new FusedLeNetError(`${request.type} before init`);
-      if (request.type === 'forward' || request.type === 'forwardPixels') {
+      if (request.type === 'forward' || request.type === 'scorePixels') {
         answerInference(net, imageFloats, request, post);
       } else {
         answerTraining(net, imageFloats, request, post);
@@ -44,10 +47,10 @@ export function serveFusedWorker(
 
 type Net = WasmLeNet | WasmNet;
 type Post = (reply: WorkerReply, transfer?: ArrayBuffer[]) => void;
-type InferenceRequest = Extract<WorkerRequest, { type: 'forward' | 'forwardPixels' }>;
+type InferenceRequest = Extract<WorkerRequest, { type: 'forward' | 'scorePixels' }>;
 type TrainingRequest = Exclude<WorkerRequest, InferenceRequest | { type: 'init' }>;
 
-/** A share's logits: of prepared images (`forward`) or of raw digits (`forwardPixels`). */
+/** A share's logits of prepared images (`forward`) or scores of raw digits (`scorePixels`). */
 function answerInference(
   net: Net,
   imageFloats: number,
@@ -64,23 +67,18 @@ function answerInference(
       post({ type: 'forward', logits: logits.buffer as ArrayBuffer, params, images }, transfer);
       return;
     }
-    case 'forwardPixels': {
-      const { n, side, params, tables, pixels, logits } = request;
+    case 'scorePixels': {
+      const { n, side, params, tables, pixels, scores } = request;
       if (!(net instanceof WasmLeNet))
-        throw new FusedLeNetError('forwardPixels needs the LeNet kernels');
+        throw new FusedLeNetError('scorePixels needs the LeNet kernels');
       if (tables && !net.setPixelTables(tables)) {
         throw new FusedLeNetError('The kernels cannot hold these pixel tables.');
       }
       if (params) net.setParameterBytes(new Uint8Array(params));
-      net.forwardPixels(
-        new Uint8Array(pixels, 0, n * side * side),
-        side,
-        n,
-        new Float32Array(logits, 0, n * 10),
-      );
-      const transfer = [pixels, logits];
+      net.scorePixels(new Uint8Array(pixels, 0, n * side * side), side, n, scoresIn(scores, n));
+      const transfer = [pixels, scores];
       if (params) transfer.push(params);
-      post({ type: 'forwardPixels', logits, params, pixels }, transfer);
+      post({ type: 'scorePixels', scores, params, pixels }, transfer);
       return;
     }
   }

@@ -10,6 +10,7 @@
 // ArrayBuffers back and forth (transferred, not copied). Their code is worker.ts, bundled into
 // a string at build time, so apps and bundlers need no separate worker file.
 import { platform, type WorkerHandle } from '../../platform/index.js';
+import { type DigitScores, scoreBytes, scoresIn } from '../scores.js';
 import {
   type AdamHyperparameters,
   FusedLeNetError,
@@ -48,7 +49,7 @@ export type WorkerRequest =
       distortions?: ArrayBuffer;
     }
   | {
-      type: 'forwardPixels';
+      type: 'scorePixels';
       n: number;
       side: number;
       /** Absent: the worker's instance already holds the current parameters. */
@@ -56,7 +57,8 @@ export type WorkerRequest =
       /** Absent: the worker's instance already holds these tables. */
       tables?: PixelTables;
       pixels: ArrayBuffer;
-      logits: ArrayBuffer;
+      /** Receives the share's scores, laid out as `scoresIn` reads them. */
+      scores: ArrayBuffer;
     };
 
 /**
@@ -83,10 +85,10 @@ interface ForwardReply {
   images: ArrayBuffer;
 }
 
-/** What a worker answers to a forward pass on raw digits: the buffers it got, logits written. */
-interface ForwardPixelsReply {
-  type: 'forwardPixels';
-  logits: ArrayBuffer;
+/** What a worker answers to scoring raw digits: the buffers it got, scores written. */
+interface ScorePixelsReply {
+  type: 'scorePixels';
+  scores: ArrayBuffer;
   params?: ArrayBuffer;
   pixels: ArrayBuffer;
 }
@@ -96,7 +98,7 @@ export type WorkerReply =
   | { type: 'ready' }
   | StepReply
   | ForwardReply
-  | ForwardPixelsReply
+  | ScorePixelsReply
   | { type: 'error'; message: string };
 
 const CLASSES = 10;
@@ -110,7 +112,7 @@ class Helper {
   indices: ArrayBuffer | undefined;
   distortions: ArrayBuffer | undefined;
   pixels: ArrayBuffer | undefined;
-  logits: ArrayBuffer | undefined;
+  scores: ArrayBuffer | undefined;
   /** The parameters' version the worker's instance holds (-1: unknown, e.g. after a step). */
   paramsVersion = -1;
   /** The pixel tables' key the worker's instance holds ('' : none). */
@@ -424,21 +426,21 @@ export class WorkerPool {
   }
 
   /**
-   * Logits of `n` raw digits (`side`² bytes each) into `out`, split like
-   * {@link WorkerPool.forward}: each worker resizes and normalises its share inside its instance
-   * with `tables` (sent only when its instance holds other ones, `tablesKey` telling them
-   * apart), the calling thread runs the first share with `runOwn`. Each image's logits are
-   * computed alone, so they equal one thread's bit for bit.
+   * Scores of `n` raw digits (`side`² bytes each) into `out`, split like
+   * {@link WorkerPool.forward}: each worker resizes, normalises, runs and scores its share inside
+   * its instance with `tables` (sent only when its instance holds other ones, `tablesKey` telling
+   * them apart), the calling thread scores the first share with `scoreOwn`. Each digit is
+   * computed alone, so the scores equal one thread's bit for bit.
    */
-  async forwardPixels(
+  async scorePixels(
     main: DataParallelNet,
     pixels: Uint8Array,
     side: number,
     n: number,
-    out: Float32Array,
+    out: DigitScores,
     pixelTables: { tables: PixelTables; key: string },
     version: number,
-    runOwn: (pixels: Uint8Array, n: number, out: Float32Array) => void,
+    scoreOwn: (pixels: Uint8Array, n: number, out: DigitScores) => void,
   ): Promise<void> {
     const shares = splitBatch(n, this.threads);
     const own = shares[0] as number;
@@ -454,29 +456,32 @@ export class WorkerPool {
         const tables = h.tablesKey === pixelTables.key ? undefined : pixelTables.tables;
         h.tablesKey = pixelTables.key;
         const hPixels = Helper.grown(h.pixels, m * bytes);
-        const hLogits = Helper.grown(h.logits, m * CLASSES * 4);
+        const hScores = Helper.grown(h.scores, scoreBytes(m));
         new Uint8Array(hPixels, 0, m * bytes).set(
           pixels.subarray(start * bytes, (start + m) * bytes),
         );
         h.pixels = undefined;
-        h.logits = undefined;
-        const transfer = [hPixels, hLogits];
+        h.scores = undefined;
+        const transfer = [hPixels, hScores];
         if (params) transfer.push(params);
         const reply = h.request(
-          { type: 'forwardPixels', n: m, side, params, tables, pixels: hPixels, logits: hLogits },
+          { type: 'scorePixels', n: m, side, params, tables, pixels: hPixels, scores: hScores },
           transfer,
         );
         reply.catch(() => {}); // awaited below; this only marks an early failure as handled
         replies.push({ helper: h, reply, start, m });
         start += m;
       });
-      if (own > 0) runOwn(pixels.subarray(0, own * bytes), own, out.subarray(0, own * CLASSES));
+      if (own > 0) scoreOwn(pixels.subarray(0, own * bytes), own, out);
       for (const { helper, reply, start, m } of replies) {
-        const answer = (await reply) as ForwardPixelsReply;
+        const answer = (await reply) as ScorePixelsReply;
         if (answer.params) helper.params = answer.params;
         helper.pixels = answer.pixels;
-        helper.logits = answer.logits;
-        out.set(new Float32Array(answer.logits, 0, m * CLASSES), start * CLASSES);
+        helper.scores = answer.scores;
+        const share = scoresIn(answer.scores, m);
+        out.probabilities.set(share.probabilities, start * CLASSES);
+        out.labels.set(share.labels, start);
+        out.blank.set(share.blank, start);
       }
     } catch (err) {
       // The worker's tables are unknown after a failure: send them again next time.

@@ -5,7 +5,7 @@ import { buildLayers, layerParameterShapes } from '../../model/layers.js';
 import type { ModelSpec } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import { CpuFedEngine } from '../gather.js';
-import { forwardPixelsOnCpu } from '../pixels.js';
+import { classifyPixelsOnCpu } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
@@ -100,7 +100,7 @@ export class TfjsEngine extends CpuFedEngine implements Engine {
   }
 
   /** Digits prepared on the CPU, then {@link TfjsEngine.forward}. */
-  readonly forwardPixels = forwardPixelsOnCpu;
+  readonly classifyPixels = classifyPixelsOnCpu;
 
   /** One Adam step on a batch of floats (the gatherer's, or a test's). */
   async trainBatch(

@@ -4,7 +4,7 @@ import { StepDivergedError } from '../errors.js';
 import { FusedEngine } from '../fused/engine.js';
 import { FusedLeNetError } from '../fused/kernels.js';
 import { CpuTrainingFeed } from '../gather.js';
-import { forwardPixelsOnCpu } from '../pixels.js';
+import { classifyPixelsOnCpu } from '../pixels.js';
 import type {
   AdamSettings,
   Engine,
@@ -232,7 +232,7 @@ export class WebGpuEngine implements Engine {
   }
 
   /** Digits prepared on the CPU, then {@link WebGpuEngine.forward}. */
-  readonly forwardPixels = forwardPixelsOnCpu;
+  readonly classifyPixels = classifyPixelsOnCpu;
 
   /** One Adam step on a batch of floats, uploaded with the settings (four dispatches). */
   async trainBatch(
