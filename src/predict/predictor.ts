@@ -325,10 +325,9 @@ class EnginePredictor implements Predictor {
 
   async predict(image: DigitImage): Promise<Prediction> {
     const { pixels, side, empty } = this.#grayOf(image, 'image');
-    const probabilities = new Float32Array(10);
-    const labels = new Uint8Array(1);
-    await this.#score(await this.engineNow(), pixels, side, 0, 1, { labels, probabilities });
-    return { label: labels[0] as number, probabilities, empty };
+    const scores = newScores(1);
+    await this.#score(await this.engineNow(), pixels, side, 0, 1, scores);
+    return { label: scores.labels[0] as number, probabilities: scores.probabilities, empty };
   }
 
   async predictBatch(images: readonly DigitImage[]): Promise<Prediction[]> {
@@ -405,16 +404,16 @@ class EnginePredictor implements Predictor {
       this.#checkedSides.add(side);
     }
     const { labels, probabilities, blank } = sinks;
-    let spare: DigitScores | undefined;
-    const scratch = (): DigitScores => {
-      spare ??= this.#takeSpare(n);
-      return spare;
-    };
+    const direct =
+      labels instanceof Uint8Array && probabilities !== undefined && blank !== undefined;
+    const spare = direct ? undefined : this.#takeSpare(n);
     const out: DigitScores = {
-      labels: labels instanceof Uint8Array ? labels.subarray(first, first + n) : scratch().labels,
-      probabilities:
-        probabilities?.subarray(first * 10, (first + n) * 10) ?? scratch().probabilities,
-      blank: blank?.subarray(first, first + n) ?? scratch().blank,
+      labels:
+        labels instanceof Uint8Array ? rows(labels, first, n, 1) : (spare as DigitScores).labels,
+      probabilities: probabilities
+        ? rows(probabilities, first, n, 10)
+        : (spare as DigitScores).probabilities,
+      blank: blank ? rows(blank, first, n, 1) : (spare as DigitScores).blank,
     };
     // In turn with a trainer's steps, when the model is being trained (never under a step); a
     // call that must wait keeps its own copy of the digits (the caller's scratch moves on).
@@ -626,6 +625,17 @@ function toModelSide(
 }
 
 const ONE_LABEL = new Uint8Array(1);
+
+/** Rows `first .. first + n` of `width` values each: `array` itself when that is all of it. */
+function rows<T extends Uint8Array | Float32Array>(
+  array: T,
+  first: number,
+  n: number,
+  width: number,
+): T {
+  if (first === 0 && array.length === n * width) return array;
+  return array.subarray(first * width, (first + n) * width) as T;
+}
 
 /** The predictions of a call from its scores and its digits' emptiness (`Digits.empty`). */
 function toPredictions(scores: DigitScores, empty: Uint8Array): Prediction[] {

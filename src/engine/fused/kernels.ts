@@ -211,9 +211,9 @@ export class WasmLeNet extends KernelWrapper<Kernels> {
       k.forward(m);
       k.scorePixels(m, side, MIN_INK_PIXELS);
       probabilities.set(this.floats(k.logitsPtr(), m * CLASSES), s * CLASSES);
-      const scores = new Uint8Array(k.memory.buffer, k.scoresPtr() >>> 0, 2 * m);
-      labels.set(scores.subarray(0, m), s);
-      blank.set(scores.subarray(m), s);
+      const scores = k.scoresPtr() >>> 0;
+      labels.set(new Uint8Array(k.memory.buffer, scores, m), s);
+      blank.set(new Uint8Array(k.memory.buffer, scores + m, m), s);
     }
   }
 
