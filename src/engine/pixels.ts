@@ -1,6 +1,6 @@
 import { normalizationTable, prepareImages } from '../data/preprocess.js';
 import type { Preprocessing } from '../model/types.js';
-import { type DigitScores, scoreOnCpu } from './scores.js';
+import { type DigitScores, markBlank, scoreLogits } from './scores.js';
 
 /**
  * The CPU half of `Engine.classifyPixels`, for engines that compute on floats: `n` raw 8-bit
@@ -44,8 +44,8 @@ export function pixelsToFloats(
 
 /**
  * `Engine.classifyPixels` for engines that compute on floats only (tfjs, WebGPU): the digits
- * prepared on the CPU by {@link pixelsToFloats} (before the first await), then `forward`, then
- * scored by {@link scoreOnCpu}.
+ * prepared on the CPU by {@link pixelsToFloats} and their blank flags marked (both before the
+ * first await), then `forward`, then the logits scored.
  */
 export async function classifyPixelsOnCpu(
   this: { forward(images: Float32Array, n: number): Promise<Float32Array> },
@@ -55,8 +55,6 @@ export async function classifyPixelsOnCpu(
   preprocessing: Preprocessing,
   out: DigitScores,
 ): Promise<void> {
-  // The blank check reads the pixels after the await: keep them (the caller may reuse its own).
-  const own = pixels.slice(0, n * side * side);
-  const logits = await this.forward(pixelsToFloats(own, side, n, preprocessing), n);
-  scoreOnCpu(logits, own, side, n, out);
+  markBlank(pixels, side, n, out.blank);
+  scoreLogits(await this.forward(pixelsToFloats(pixels, side, n, preprocessing), n), n, out);
 }

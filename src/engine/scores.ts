@@ -1,6 +1,7 @@
 // What a prediction reads off each digit's logits and raw pixels: its label, its softmax
 // probabilities and whether it holds any ink. The fused WASM engine computes the same inside its
-// module (asm/scores.ts, step for step); the engines that compute on floats use this.
+// module (asm/scores.ts, step for step); the engines that compute on floats use this
+// (markBlank, then scoreLogits).
 import { argmaxRow, softmaxRow } from './logits.js';
 
 /**
@@ -44,22 +45,21 @@ export function isBlankArray(pixels: Uint8Array, start = 0, length = pixels.leng
 }
 
 /**
- * Scores `n` digits on the CPU from their logits (`[n, 10]`) and raw pixels (`side` x `side`
- * each, consecutive), into `out`.
+ * The blank flags of `n` raw digits (`side` x `side` each, consecutive in `pixels`) into
+ * `blank`: the part of a CPU scoring that reads the pixels, done before the engine awaits its
+ * forward pass (the caller may reuse the pixels from then on).
  */
-export function scoreOnCpu(
-  logits: Float32Array,
-  pixels: Uint8Array,
-  side: number,
-  n: number,
-  out: DigitScores,
-): void {
+export function markBlank(pixels: Uint8Array, side: number, n: number, blank: Uint8Array): void {
   const bytes = side * side;
+  for (let i = 0; i < n; i++) blank[i] = isBlankArray(pixels, i * bytes, bytes) ? 1 : 0;
+}
+
+/** The labels and softmax probabilities of `n` digits from their logits (`[n, 10]`) into `out`. */
+export function scoreLogits(logits: Float32Array, n: number, out: DigitScores): void {
   for (let i = 0; i < n; i++) {
     const { argmax, max } = argmaxRow(logits, i * 10);
     out.labels[i] = argmax;
     softmaxRow(logits, i * 10, max, out.probabilities, i * 10);
-    out.blank[i] = isBlankArray(pixels, i * bytes, bytes) ? 1 : 0;
   }
 }
 

@@ -218,6 +218,7 @@ describe('predictors split large batches over threads', () => {
     const model = await createLeNet({ seed: 5 });
     const n = 300;
     const [a, b] = [randomSet(28, n, 21).images, randomSet(28, n, 22).images];
+    b.fill(0, 0, 50 * 784); // blank digits: their empty flags must not land on a's
     const digitsOf = (set: Uint8Array) =>
       Array.from({ length: n }, (_, i) => set.subarray(i * 784, (i + 1) * 784));
     const one = await createPredictor(model, { threads: 1 });
@@ -241,6 +242,21 @@ describe('predictors split large batches over threads', () => {
     ]);
     expect(Array.from(labels[0])).toEqual(wantA.map((p) => p.label));
     expect(Array.from(labels[1])).toEqual(wantB.map((p) => p.label));
+    // The engines that prepare and score on the CPU (tfjs here) await their forward pass too.
+    const [tfjsA, tfjsB] = [
+      await createPredictor(model, { fastPath: 'off' }),
+      await createPredictor(model, { fastPath: 'off' }),
+    ];
+    const sequential = [
+      await tfjsA.predictBatch(digitsOf(a)),
+      await tfjsA.predictBatch(digitsOf(b)),
+    ];
+    expect(sequential[1]?.filter((p) => p.empty)).toHaveLength(50);
+    const overlapping = await Promise.all([
+      tfjsB.predictBatch(digitsOf(a)),
+      tfjsB.predictBatch(digitsOf(b)),
+    ]);
+    expect(overlapping).toEqual(sequential);
     model.dispose();
     await waitFor(() => live === base);
   });

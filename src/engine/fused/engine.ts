@@ -5,7 +5,7 @@ import type { ModelSpec, Preprocessing } from '../../model/types.js';
 import { StepDivergedError } from '../errors.js';
 import { CpuFedEngine } from '../gather.js';
 import { pixelsToFloats } from '../pixels.js';
-import { type DigitScores, scoreOnCpu } from '../scores.js';
+import { type DigitScores, markBlank, scoreLogits } from '../scores.js';
 import type {
   AdamSettings,
   Engine,
@@ -177,8 +177,8 @@ export class FusedEngine extends CpuFedEngine implements Engine {
     if (tables === undefined) {
       // The generic kernels (or a resize the module does not do): floats prepared here.
       const floats = pixelsToFloats(pixels, side, n, preprocessing);
-      const logits = await this.#forwardFloats(net, floats, n, pool);
-      scoreOnCpu(logits, pixels, side, n, out);
+      markBlank(pixels, side, n, out.blank);
+      scoreLogits(await this.#forwardFloats(net, floats, n, pool), n, out);
       return;
     }
     const lenet = net as WasmLeNet;
