@@ -158,7 +158,8 @@ export interface Predictor {
    * {@link PixelBatch} (28x28 or 32x32), or an array of any {@link DigitImage}s; for the first
    * two (without `invert`), nothing is allocated per image. Labels and probabilities are exactly those of {@link Predictor.predict}
    * and {@link Predictor.predictBatch} for the same images. On the fused engine, raw digits are
-   * resized (Pillow-exact) and normalised inside the kernels' module.
+   * resized (Pillow-exact), normalised, classified and softmaxed inside the kernels' module, on
+   * the thread that runs their share, and the results written straight into `out`.
    *
    * Every argument is checked before anything is computed or written.
    *
