@@ -3,11 +3,12 @@
 // that ran the forward pass, so a prediction split over workers leaves no per-digit arithmetic to
 // the calling thread. Imported by lenet.ts, which owns the buffers and exports the entry point.
 //
-// The arithmetic is src/engine/logits.ts' (argmaxRow, softmaxRow) and src/engine/pixels.ts'
-// (isBlankArray) step for step, in the same precision, so the tfjs and WebGPU engines, which
-// score on the CPU, give the same answers: the label is the first largest logit; each
-// exponential is taken in f64 of (logit - max), stored as f32, summed in f64, and the stored f32
-// is divided by the sum.
+// The arithmetic is src/engine/scores.ts' (argmaxRow and softmaxRow of logits.ts, isBlankArray)
+// step for step, in the same precision, so the tfjs and WebGPU engines, which score on the CPU,
+// give the same answers: the label is the first largest logit; each exponential is taken in f64
+// of (logit - max), stored as f32, summed in f64, and the stored f32 is divided by the sum. Only
+// the exponential's code differs (AssemblyScript's Math.exp, V8's): they may disagree in a
+// double's last bit, which the f32 result almost never shows (test/engine/fused-scores.test.ts).
 
 /**
  * Scores `n` digits: `logits` ([n][10] f32) become their softmax probabilities in place;
