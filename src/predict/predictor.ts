@@ -8,7 +8,6 @@ import { OptionError } from '../errors.js';
 import type { Preprocessing } from '../model/types.js';
 import { checkInt, checkOptionKeys, describeValue, optionKeys } from '../options.js';
 import {
-  arrayDigit,
   checkConversionOptions,
   type DigitImage,
   type GrayDigit,
@@ -228,8 +227,11 @@ export async function createPredictor(
   return predictor;
 }
 
-/** A digit as 8-bit pixels, `side` x `side`, and whether it holds any ink. */
-type Digit = GrayDigit;
+/**
+ * A digit as 8-bit pixels, `side` x `side`, and whether it holds any ink (`empty` absent for an
+ * array read as it is: the engine's blank flag of its pixels decides).
+ */
+type Digit = Omit<GrayDigit, 'empty'> & { readonly empty?: boolean };
 
 /**
  * Converted digits: the 8-bit pixels, side (28 or 32) and emptiness of each (1: no digit;
@@ -256,7 +258,7 @@ function newDigits(n: number): Digits {
 function setDigit(digits: Digits, i: number, digit: Digit): void {
   digits.pixels[i] = digit.pixels;
   digits.sides[i] = digit.side;
-  digits.empty[i] = digit.empty ? 1 : 0;
+  digits.empty[i] = digit.empty === undefined ? BLANK_FROM_PIXELS : digit.empty ? 1 : 0;
   if (digit.side !== 28) digits.mixed = true;
 }
 
@@ -328,7 +330,11 @@ class EnginePredictor implements Predictor {
     const { pixels, side, empty } = this.#grayOf(image, 'image');
     const scores = newScores(1);
     await this.#score(await this.engineNow(), pixels, side, 0, 1, scores);
-    return { label: scores.labels[0] as number, probabilities: scores.probabilities, empty };
+    return {
+      label: scores.labels[0] as number,
+      probabilities: scores.probabilities,
+      empty: empty ?? scores.blank[0] === 1,
+    };
   }
 
   async predictBatch(images: readonly DigitImage[]): Promise<Prediction[]> {
@@ -439,7 +445,10 @@ class EnginePredictor implements Predictor {
     return newScores(Math.max(n, this.#perCall));
   }
 
-  /** A digit as 8-bit pixels and side: grayscale arrays as they are, anything else converted. */
+  /**
+   * A digit as 8-bit pixels and side: grayscale arrays as they are (emptiness left to the
+   * engine), anything else converted.
+   */
   #grayOf(image: DigitImage, what: string): Digit {
     if (
       this.#readsGrayAsIs &&
@@ -447,8 +456,8 @@ class EnginePredictor implements Predictor {
       (image.length === 784 || image.length === 1024)
     ) {
       const side = image.length === 784 ? 28 : 32;
-      if (image instanceof Uint8Array) return arrayDigit(image, side);
-      return arrayDigit(new Uint8Array(image.buffer, image.byteOffset, image.length), side);
+      if (image instanceof Uint8Array) return { pixels: image, side };
+      return { pixels: new Uint8Array(image.buffer, image.byteOffset, image.length), side };
     }
     return toGrayDigit(image, this.#options, what);
   }

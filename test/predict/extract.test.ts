@@ -104,6 +104,11 @@ test('MNIST-style arrays keep their path: never empty for the 10,000 test digits
     expect(p.empty).toBe(true);
     expect(p.probabilities).toHaveLength(10);
   }
+  // Arrays read as they are get `empty` from the engine: 5 half-intensity pixels make a digit.
+  const specks = [4, 5].map((ink) => new Uint8ClampedArray(1024).fill(128, 300, 300 + ink));
+  expect((await predictor.predict(specks[0] as Uint8ClampedArray)).empty).toBe(true);
+  expect((await predictor.predict(specks[1] as Uint8ClampedArray)).empty).toBe(false);
+  expect((await predictor.predict(digits[0] as Uint8Array)).empty).toBe(false);
   predictor.dispose();
   model.dispose();
 });
